@@ -1,0 +1,145 @@
+// The persistent tuning cache: tuned configs and compiled binaries in one SQLite file.
+// Knows nothing of CUDA or kernels: keys and values are plain records.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rnnjit::cache {
+
+/// A problem as the cache sees it.
+struct ProblemKey {
+  std::int64_t b = 0, i = 0, h = 0, o = 0;
+  std::string precision;  ///< "fp32", "tf32", ...
+  bool operator==(const ProblemKey&) const = default;
+};
+
+/// What a tuned config is looked up by. A row whose template_hash or engine version
+/// differs from the caller's is stale: never returned, replaced on the next write.
+struct TuningKey {
+  std::string gpu;  ///< GpuKey's procedural name
+  ProblemKey problem;
+  std::string template_hash;
+  bool operator==(const TuningKey&) const = default;
+};
+
+/// One timed candidate. A failed candidate is data: time_us is +infinity.
+struct CandidateResult {
+  std::string config;       ///< Config's procedural name
+  double time_us = 0;       ///< median; +inf when it failed
+  std::string disposition;  ///< "ok", "compile_failed", "launch_failed", "not_supported"
+  std::string message;      ///< why it failed; empty when ok
+  std::string binary_key;   ///< its BinaryRecord keys, comma-separated (one per stage); empty when none
+  bool operator==(const CandidateResult&) const = default;
+};
+
+/// The tuner's verdict for one key.
+struct TuningRecord {
+  TuningKey key;
+  std::string engine_version;
+  std::string winner;  ///< config name
+  double winner_us = 0;
+  std::vector<CandidateResult> candidates;  ///< in the order they were proposed
+  std::int64_t created_at = 0;              ///< unix seconds
+  bool operator==(const TuningRecord&) const = default;
+};
+
+/// A compiled module. `key` hashes everything that shapes the bytes: specialized source,
+/// NVRTC options, arch and NVRTC version. `hash` is the hash of `cubin`, checked on read.
+struct BinaryRecord {
+  std::string key;
+  std::string kernel;         ///< human-readable: template file and config name
+  std::string arch;           ///< "sm_90a"
+  std::string nvrtc_version;  ///< "13.0"
+  std::string symbols;        ///< name expressions and lowered names, encoded by the engine
+  std::vector<std::uint8_t> cubin;
+  std::string hash;  ///< support::hash_hex(cubin)
+  std::int64_t created_at = 0;
+  bool operator==(const BinaryRecord&) const = default;
+};
+
+/// Filters of `list`/`remove`; an empty field matches everything.
+struct Filter {
+  std::optional<std::string> gpu;  ///< substring of the gpu key
+  std::optional<ProblemKey> shape; ///< b,i,h,o matched; precision ignored here
+  std::optional<std::string> precision;
+};
+
+struct Stats {
+  struct PerGpu {
+    std::string gpu;
+    std::int64_t entries = 0;
+  };
+  std::int64_t entries = 0;
+  std::int64_t binaries = 0;
+  std::int64_t binary_bytes = 0;
+  std::int64_t file_bytes = 0;  ///< 0 for memory
+  std::vector<PerGpu> per_gpu;
+};
+
+struct PruneResult {
+  std::int64_t stale_entries = 0;
+  std::int64_t orphan_binaries = 0;
+};
+
+/// Open mode. Resilient (the engine's): an unusable file never fails a call; it logs one
+/// warning and continues in memory, or moves a corrupt file aside and starts a fresh one.
+/// Strict (the tools'): every problem is an rnnjit::Error(CacheError) with a clear message.
+enum class Mode { Resilient, Strict, ReadOnlyStrict };
+
+/// Where the cache lives: `option` if given, else $RNNJIT_CACHE, else
+/// $XDG_CACHE_HOME/rnnjit/cache.sqlite, else ~/.cache/rnnjit/cache.sqlite.
+/// "off" (or ":memory:") means memory only.
+std::string resolve_path(const std::optional<std::string>& option);
+
+/// The schema version this build writes (PRAGMA user_version).
+constexpr int kSchemaVersion = 1;
+
+/// Thread-safe; one SQLite connection guarded by a mutex. Several processes may share a
+/// file: WAL, a busy timeout, BEGIN IMMEDIATE for every write, each write one transaction.
+class Store {
+ public:
+  explicit Store(std::string path, Mode mode = Mode::Resilient);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  /// The file in use, or ":memory:".
+  std::string path() const;
+  /// False when memory only, by choice or after a fallback.
+  bool persistent() const;
+
+  std::optional<TuningRecord> find_tuning(const TuningKey& key, const std::string& engine_version);
+  /// UPSERT; also deletes stale rows (other template_hash or engine version) for the same
+  /// gpu+problem, in the same transaction.
+  void put_tuning(const TuningRecord& record);
+
+  /// Returns the binary only if its bytes still hash to `hash`; a damaged row is deleted.
+  std::optional<BinaryRecord> find_binary(const std::string& key);
+  void put_binary(const BinaryRecord& record);
+
+  // --- for the tools ---
+  std::vector<TuningRecord> list_tuning(const Filter& filter = {});
+  std::vector<BinaryRecord> list_binaries();
+  /// Removes matching tuning rows; returns how many.
+  std::int64_t remove_tuning(const Filter& filter);
+  Stats stats();
+  /// Removes tuning rows whose template_hash or engine_version differ from the given
+  /// ones, then binaries no candidate refers to.
+  PruneResult prune(const std::string& template_hash, const std::string& engine_version);
+  /// Empty when healthy; otherwise one line per problem (integrity_check, rows that do not
+  /// decode, binaries whose hash does not match).
+  std::vector<std::string> verify();
+  void vacuum();
+  /// Writes every record in one transaction: all or nothing.
+  void import_records(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rnnjit::cache

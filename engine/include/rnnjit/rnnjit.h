@@ -1,0 +1,80 @@
+/* rnnjit C API: opaque handles and status codes over the C++ engine, for FFI (Python
+ * ctypes, Rust, Julia). Every function returns RNNJIT_OK or a status; the message of the
+ * calling thread's last failure is rnnjit_last_error(). See rnnjit.hpp for the semantics. */
+#ifndef RNNJIT_H
+#define RNNJIT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Same values as rnnjit::ErrorCode. */
+typedef enum rnnjit_status {
+  RNNJIT_OK = 0,
+  RNNJIT_INVALID_ARGUMENT = 1,
+  RNNJIT_NO_DRIVER = 2,
+  RNNJIT_NO_DEVICE = 3,
+  RNNJIT_COMPILE_FAILED = 4,
+  RNNJIT_LAUNCH_FAILED = 5,
+  RNNJIT_CACHE_ERROR = 6,
+  RNNJIT_OUT_OF_MEMORY = 7,
+  RNNJIT_UNSUPPORTED = 8,
+  RNNJIT_INTERNAL = 9
+} rnnjit_status;
+
+typedef enum rnnjit_precision {
+  RNNJIT_PRECISION_DEFAULT = 0,
+  RNNJIT_PRECISION_FP32 = 1,
+  RNNJIT_PRECISION_TF32 = 2,
+  RNNJIT_PRECISION_BF16 = 3
+} rnnjit_precision;
+
+typedef struct rnnjit_problem {
+  int64_t batch, input, hidden, output;
+  rnnjit_precision precision;
+} rnnjit_problem;
+
+/** Zero-initialise, then set what you need: device 0, cache from the environment,
+ *  tf32 default, log level from the environment. */
+typedef struct rnnjit_engine_options {
+  int device;
+  const char* cache_path;               /**< NULL: $RNNJIT_CACHE or the default; "off": memory */
+  rnnjit_precision default_precision;   /**< DEFAULT means tf32 */
+  int log_level;                        /**< 0: environment; 1 trace .. 6 off */
+} rnnjit_engine_options;
+
+typedef struct rnnjit_engine rnnjit_engine;
+typedef struct rnnjit_cell rnnjit_cell;
+
+/** "0.1.0" */
+const char* rnnjit_version(void);
+/** Static text for a status ("invalid_argument", ...). */
+const char* rnnjit_status_string(rnnjit_status status);
+/** The calling thread's last failure message; "" after a success. */
+const char* rnnjit_last_error(void);
+
+rnnjit_status rnnjit_engine_create(const rnnjit_engine_options* options, rnnjit_engine** engine);
+void rnnjit_engine_destroy(rnnjit_engine* engine);
+
+/** One step; pointers are device memory, stream a cudaStream_t/CUstream (NULL: default). */
+rnnjit_status rnnjit_step(rnnjit_engine* engine, const rnnjit_problem* problem, const float* w1, const float* b1,
+                          const float* w2, const float* b2, const float* x, const float* h, float* h_out, float* y,
+                          void* stream);
+/** Tunes now on random scratch data; force != 0 retunes a cached problem. */
+rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, int force);
+
+rnnjit_status rnnjit_cell_create(rnnjit_engine* engine, const rnnjit_problem* problem, const float* w1,
+                                 const float* b1, const float* w2, const float* b2, rnnjit_cell** cell);
+void rnnjit_cell_destroy(rnnjit_cell* cell);
+rnnjit_status rnnjit_cell_reset(rnnjit_cell* cell, const float* h0, void* stream);
+rnnjit_status rnnjit_cell_step(rnnjit_cell* cell, const float* x, float* y, void* stream);
+/** The current B×H state, or NULL for a NULL cell. */
+const float* rnnjit_cell_hidden(const rnnjit_cell* cell);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RNNJIT_H */

@@ -1,0 +1,181 @@
+// rnnjit: the vanilla RNN step on NVIDIA GPUs, specialized per shape by NVRTC and tuned on
+// first use.
+//
+//     h' = tanh([x, h] · W1ᵀ + b1)        y = h' · W2ᵀ + b2
+//
+// x: B×I, h and h': B×H, W1: H×(I+H), b1: H, W2: O×H, b2: O, y: B×O; fp32, row-major, in
+// device memory of the engine's device (as torch.nn.Linear stores its weights).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rnnjit/error.hpp"
+#include "rnnjit/version.hpp"
+
+/// The driver's and the runtime's stream handle (cudaStream_t and CUstream are both this).
+struct CUstream_st;
+
+namespace rnnjit {
+
+/// A stream of the engine's device; nullptr is the legacy default stream.
+using Stream = CUstream_st*;
+
+/// Arithmetic of the products. Storage is fp32 for all of them.
+enum class Precision {
+  Default,  ///< the engine's default precision
+  FP32,     ///< fp32-accurate (≤ 1e-5 relative error): split TF32 products on tensor cores
+  TF32,     ///< tensor-core TF32 (≤ 2e-3 relative error), the fastest
+  BF16,     ///< reserved for bf16 storage; not served yet (ErrorCode::Unsupported)
+};
+
+/// "fp32", "tf32", "bf16" ("default" for Default).
+const char* precision_name(Precision p) noexcept;
+/// Inverse of precision_name; throws InvalidArgument on anything else.
+Precision parse_precision(const std::string& name);
+
+/// The sizes of one step. Every dimension is 1..kMaxDim.
+struct Problem {
+  std::int64_t batch = 0;   ///< B
+  std::int64_t input = 0;   ///< I
+  std::int64_t hidden = 0;  ///< H
+  std::int64_t output = 0;  ///< O
+  Precision precision = Precision::Default;
+  bool operator==(const Problem&) const = default;
+};
+
+/// Largest accepted dimension (index arithmetic is 64-bit where products can exceed 2³¹).
+constexpr std::int64_t kMaxDim = 1 << 20;
+
+/// Device pointers to the parameters; W1 is H×(I+H), W2 is O×H, row-major.
+struct Weights {
+  const float* w1 = nullptr;
+  const float* b1 = nullptr;
+  const float* w2 = nullptr;
+  const float* b2 = nullptr;
+};
+
+enum class LogLevel { Trace, Debug, Info, Warn, Error, Off };
+
+/// How an Engine is made.
+struct EngineOptions {
+  int device = 0;                          ///< CUDA device ordinal
+  std::optional<std::string> cache_path;   ///< overrides $RNNJIT_CACHE; "off" = memory only
+  Precision default_precision = Precision::TF32;
+  std::optional<LogLevel> log_level;       ///< overrides $RNNJIT_LOG_LEVEL (default warn)
+};
+
+/// What the engine knows of its GPU; `key` is the tuning cache's GPU key.
+struct DeviceInfo {
+  int ordinal = 0;
+  std::string name;
+  int cc_major = 0, cc_minor = 0;
+  int sm_count = 0;
+  std::int64_t l2_bytes = 0;
+  std::int64_t smem_per_block_optin = 0;
+  std::string arch;  ///< NVRTC target: "sm_90a", "sm_89", ...
+  std::string key;
+};
+
+/// One candidate as the tuner measured it.
+struct CandidateReport {
+  std::string config;
+  double time_us = 0;        ///< +inf when it failed
+  std::string disposition;   ///< "ok", "compile_failed", "launch_failed", "not_supported"
+  std::string message;
+};
+
+/// How a problem's plan was obtained.
+struct TuneReport {
+  Problem problem;
+  std::string winner;
+  double winner_us = 0;
+  std::vector<CandidateReport> candidates;  ///< in proposal order; [0] is the heuristic's pick
+  bool from_cache = false;                  ///< true when no timing was done
+  double seconds = 0;                       ///< wall time of the whole tuning
+};
+
+/// Counters for tests and tools.
+struct EngineStats {
+  std::int64_t nvrtc_compiles = 0;   ///< programs NVRTC compiled
+  std::int64_t binary_cache_hits = 0;
+  std::int64_t tunings = 0;          ///< problems timed
+  std::int64_t tuning_cache_hits = 0;
+};
+
+/// One per device. Thread-safe: any number of threads may call rnn_step concurrently.
+/// The driver is loaded at construction: without one, throws Error(NoDriver/NoDevice).
+class Engine {
+ public:
+  explicit Engine(const EngineOptions& options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// One step on `stream`. The first call for a problem compiles and times candidates
+  /// (unless the cache knows it, or the stream is capturing a graph); later calls launch
+  /// directly. h_out may alias h. Throws InvalidArgument, leaving outputs untouched, for
+  /// null, host, foreign-device, too-small or misaligned (not 4-byte) pointers, sizes out
+  /// of range, and y overlapping any other buffer.
+  void rnn_step(const Problem& problem, const Weights& weights, const float* x, const float* h,
+                float* h_out, float* y, Stream stream = nullptr);
+
+  /// Tunes `problem` now (the tools' prewarm): times the candidates on scratch buffers
+  /// filled with random data, persists the winner. `force` retunes a cached problem.
+  TuneReport tune(const Problem& problem, bool force = false);
+
+  /// The candidates the heuristic proposes for `problem` on this device, in order.
+  std::vector<std::string> candidates(const Problem& problem) const;
+
+  const DeviceInfo& device() const;
+  /// The SQLite file in use, or ":memory:".
+  std::string cache_path() const;
+  EngineStats stats() const;
+  /// `problem` with Default replaced by the engine's default precision.
+  Problem resolve(const Problem& problem) const;
+
+ private:
+  friend class RnnCell;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// An RNN cell: weights plus a double-buffered hidden state on the device, advanced by
+/// step() as a recurrent model's forward does with its `hidden` attribute.
+class RnnCell {
+ public:
+  /// Allocates two B×H state buffers (zeroed). The weights stay owned by the caller.
+  RnnCell(Engine& engine, const Problem& problem, const Weights& weights);
+  ~RnnCell();
+  RnnCell(const RnnCell&) = delete;
+  RnnCell& operator=(const RnnCell&) = delete;
+
+  /// Sets the state from B×H device memory h0, or zeros when h0 is nullptr.
+  void reset(const float* h0 = nullptr, Stream stream = nullptr);
+  /// h ← tanh([x, h]·W1ᵀ + b1); y ← h·W2ᵀ + b2 (y: B×O device memory).
+  void step(const float* x, float* y, Stream stream = nullptr);
+  /// The current state (B×H device memory, valid until the next step or reset).
+  const float* hidden() const;
+  const Problem& problem() const;
+
+ private:
+  Engine& engine_;
+  Problem problem_;
+  Weights weights_;
+  float* state_[2] = {nullptr, nullptr};
+  int current_ = 0;
+};
+
+/// The step in float64 on the CPU, from host arrays laid out as the device ones:
+/// h_out (B×H) and y (B×O) are resized and filled. The tests' and tools' reference.
+void reference_step(std::int64_t batch, std::int64_t input, std::int64_t hidden, std::int64_t output,
+                    const float* w1, const float* b1, const float* w2, const float* b2,
+                    const float* x, const float* h, std::vector<double>& h_out, std::vector<double>& y);
+
+/// ‖out − ref‖₂ / ‖ref‖₂; +inf if any element of `out` is NaN or infinite.
+double relative_error(const std::vector<float>& out, const std::vector<double>& ref);
+
+}  // namespace rnnjit

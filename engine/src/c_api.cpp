@@ -1,0 +1,135 @@
+// The C API: every C++ exception becomes a status and a thread-local message.
+#include "rnnjit/rnnjit.h"
+
+#include <new>
+#include <string>
+
+#include "rnnjit/rnnjit.hpp"
+
+struct rnnjit_engine {
+  rnnjit::Engine engine;
+};
+struct rnnjit_cell {
+  rnnjit::RnnCell cell;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+template <typename F>
+rnnjit_status guarded(F&& f) {
+  try {
+    f();
+    last_error.clear();
+    return RNNJIT_OK;
+  } catch (const rnnjit::Error& e) {
+    last_error = e.what();
+    return static_cast<rnnjit_status>(e.code());
+  } catch (const std::bad_alloc&) {
+    last_error = "out of host memory";
+    return RNNJIT_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    last_error = e.what();
+    return RNNJIT_INTERNAL;
+  }
+}
+
+void require(const void* p, const char* name) {
+  if (!p) throw rnnjit::Error(rnnjit::ErrorCode::InvalidArgument, std::string(name) + " is null");
+}
+
+rnnjit::Precision precision(rnnjit_precision p) {
+  switch (p) {
+    case RNNJIT_PRECISION_DEFAULT: return rnnjit::Precision::Default;
+    case RNNJIT_PRECISION_FP32: return rnnjit::Precision::FP32;
+    case RNNJIT_PRECISION_TF32: return rnnjit::Precision::TF32;
+    case RNNJIT_PRECISION_BF16: return rnnjit::Precision::BF16;
+  }
+  throw rnnjit::Error(rnnjit::ErrorCode::InvalidArgument, "precision " + std::to_string(int(p)) + " is not a rnnjit_precision");
+}
+
+rnnjit::Problem problem_of(const rnnjit_problem* p) {
+  require(p, "problem");
+  return {p->batch, p->input, p->hidden, p->output, precision(p->precision)};
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* rnnjit_version(void) {
+  static const std::string v = rnnjit::version();
+  return v.c_str();
+}
+
+const char* rnnjit_status_string(rnnjit_status status) {
+  return rnnjit::error_code_name(static_cast<rnnjit::ErrorCode>(status));
+}
+
+const char* rnnjit_last_error(void) { return last_error.c_str(); }
+
+rnnjit_status rnnjit_engine_create(const rnnjit_engine_options* options, rnnjit_engine** engine) {
+  return guarded([&] {
+    require(engine, "engine");
+    *engine = nullptr;
+    rnnjit::EngineOptions o;
+    if (options) {
+      o.device = options->device;
+      if (options->cache_path) o.cache_path = options->cache_path;
+      if (options->default_precision != RNNJIT_PRECISION_DEFAULT) o.default_precision = precision(options->default_precision);
+      if (options->log_level < 0 || options->log_level > 6)
+        throw rnnjit::Error(rnnjit::ErrorCode::InvalidArgument, "log_level " + std::to_string(options->log_level) + " is not 0..6");
+      if (options->log_level) o.log_level = static_cast<rnnjit::LogLevel>(options->log_level - 1);
+    }
+    *engine = new rnnjit_engine{rnnjit::Engine(o)};
+  });
+}
+
+void rnnjit_engine_destroy(rnnjit_engine* engine) { delete engine; }
+
+rnnjit_status rnnjit_step(rnnjit_engine* engine, const rnnjit_problem* problem, const float* w1, const float* b1,
+                          const float* w2, const float* b2, const float* x, const float* h, float* h_out, float* y,
+                          void* stream) {
+  return guarded([&] {
+    require(engine, "engine");
+    engine->engine.rnn_step(problem_of(problem), {w1, b1, w2, b2}, x, h, h_out, y, static_cast<rnnjit::Stream>(stream));
+  });
+}
+
+rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, int force) {
+  return guarded([&] {
+    require(engine, "engine");
+    engine->engine.tune(problem_of(problem), force != 0);
+  });
+}
+
+rnnjit_status rnnjit_cell_create(rnnjit_engine* engine, const rnnjit_problem* problem, const float* w1,
+                                 const float* b1, const float* w2, const float* b2, rnnjit_cell** cell) {
+  return guarded([&] {
+    require(engine, "engine");
+    require(cell, "cell");
+    *cell = nullptr;
+    *cell = new rnnjit_cell{rnnjit::RnnCell(engine->engine, problem_of(problem), {w1, b1, w2, b2})};
+  });
+}
+
+void rnnjit_cell_destroy(rnnjit_cell* cell) { delete cell; }
+
+rnnjit_status rnnjit_cell_reset(rnnjit_cell* cell, const float* h0, void* stream) {
+  return guarded([&] {
+    require(cell, "cell");
+    cell->cell.reset(h0, static_cast<rnnjit::Stream>(stream));
+  });
+}
+
+rnnjit_status rnnjit_cell_step(rnnjit_cell* cell, const float* x, float* y, void* stream) {
+  return guarded([&] {
+    require(cell, "cell");
+    cell->cell.step(x, y, static_cast<rnnjit::Stream>(stream));
+  });
+}
+
+const float* rnnjit_cell_hidden(const rnnjit_cell* cell) { return cell ? cell->cell.hidden() : nullptr; }
+
+}  // extern "C"

@@ -1,0 +1,78 @@
+#include "config.hpp"
+
+#include <cstdio>
+
+namespace rnnjit {
+namespace {
+
+bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char* which, std::string* why) {
+  auto fail = [&](const std::string& msg) {
+    if (why) *why = std::string(which) + " tile " + t.name() + ": " + msg;
+    return false;
+  };
+  if (t.family == Family::Gemv) {
+    if (t.rows <= 0 || t.warps <= 0 || t.unroll <= 0) return fail("non-positive field");
+    if (s.b > 16) return fail("gemv serves batch ≤ 16, not " + std::to_string(s.b));
+    if (t.rows * s.b > 64) return fail("ROWS×batch > 64 accumulators per lane");
+  } else {
+    if (t.warps_m <= 0 || t.warps_n <= 0 || t.bm <= 0 || t.bn <= 0 || t.bk <= 0) return fail("non-positive field");
+    if (device.cc_major < 8)
+      return fail("TF32 mma.sync needs compute capability 8.0 or newer, device has " + std::to_string(device.cc_major) +
+                  "." + std::to_string(device.cc_minor));
+    if (t.bm % (16 * t.warps_m) != 0) return fail("BM must split into 16-row fragments per warp");
+    if (t.bn % (8 * t.warps_n) != 0) return fail("BN must split into 8-column fragments per warp");
+    if (t.bk % 8 != 0) return fail("BK must be a multiple of 8");
+    if (t.stages < 2) return fail("needs at least 2 stages");
+    // The grid's y dimension counts M tiles and is limited to 65535.
+    if ((s.b + t.bm - 1) / t.bm > 65535)
+      return fail("batch " + std::to_string(s.b) + " needs more than 65535 M tiles");
+  }
+  if (t.threads() > 1024) return fail("more than 1024 threads");
+  if (static_cast<std::int64_t>(t.smem_bytes()) > device.smem_per_block_optin)
+    return fail(std::to_string(t.smem_bytes()) + " B of shared memory, device allows " +
+                std::to_string(device.smem_per_block_optin));
+  return true;
+}
+
+}  // namespace
+
+std::string Tile::name() const {
+  char buf[64];
+  if (family == Family::Gemv)
+    std::snprintf(buf, sizeof buf, "gemv_r%dw%du%d", rows, warps, unroll);
+  else
+    std::snprintf(buf, sizeof buf, "mma%dx%dx%dw%dx%ds%d", bm, bn, bk, warps_m, warps_n, stages);
+  return buf;
+}
+
+std::optional<Tile> Tile::parse(const std::string& name) {
+  Tile t;
+  int used = 0;
+  if (name.rfind("gemv_", 0) == 0) {
+    t.family = Family::Gemv;
+    if (std::sscanf(name.c_str(), "gemv_r%dw%du%d%n", &t.rows, &t.warps, &t.unroll, &used) != 3) return std::nullopt;
+  } else if (std::sscanf(name.c_str(), "mma%dx%dx%dw%dx%ds%d%n", &t.bm, &t.bn, &t.bk, &t.warps_m, &t.warps_n,
+                         &t.stages, &used) != 6) {
+    return std::nullopt;
+  }
+  // Only the canonical spelling: a name is a key.
+  if (used != static_cast<int>(name.size()) || t.name() != name) return std::nullopt;
+  return t;
+}
+
+std::string Config::name() const { return "i2h_" + i2h.name() + ".h2o_" + h2o.name(); }
+
+std::optional<Config> Config::parse(const std::string& name) {
+  const std::size_t dot = name.find(".h2o_");
+  if (name.rfind("i2h_", 0) != 0 || dot == std::string::npos) return std::nullopt;
+  const auto i2h = Tile::parse(name.substr(4, dot - 4));
+  const auto h2o = Tile::parse(name.substr(dot + 5));
+  if (!i2h || !h2o) return std::nullopt;
+  return Config{*i2h, *h2o};
+}
+
+bool can_implement(const Config& config, const Shape& shape, const DeviceInfo& device, std::string* why) {
+  return tile_ok(config.i2h, shape, device, "i2h", why) && tile_ok(config.h2o, shape, device, "h2o", why);
+}
+
+}  // namespace rnnjit

@@ -1,0 +1,84 @@
+#include "kernels.hpp"
+
+#include "support/hash.hpp"
+
+namespace rnnjit {
+namespace {
+
+std::string args(std::initializer_list<int> values) {
+  std::string out;
+  for (int v : values) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(v);
+  }
+  return out;
+}
+
+constexpr int kEpiBias = 0, kEpiBiasTanh = 1;  // kernel_templates/rnnjit_device.cuh
+
+std::string_view find_template(std::string_view name) {
+  for (const EmbeddedFile& f : embedded_templates())
+    if (f.name == name) return f.text;
+  throw Error(ErrorCode::Internal, "kernel template " + std::string(name) + " is not embedded");
+}
+
+}  // namespace
+
+std::string KernelSource::key() const {
+  support::Fnv1a h;
+  // Every embedded file, not just `file`: a changed header changes the binary too.
+  for (const EmbeddedFile& f : embedded_templates()) h.add(f.name).add(f.text);
+  h.add(file);
+  for (const auto& e : name_expressions) h.add(e);
+  for (const auto& o : options) h.add(o);
+  h.add(arch);
+  return h.hex();
+}
+
+KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::string& arch) {
+  // i2h: [x | h]·W1ᵀ, W1 rows I+H long, two K segments; h2o: h'·W2ᵀ, one segment.
+  const bool i2h = stage == Stage::I2h;
+  const int n = i2h ? s.h : s.o, k1 = i2h ? s.i : s.h, k2 = i2h ? s.h : 0, ldw = i2h ? s.i + s.h : s.h;
+  const int epi = i2h ? kEpiBiasTanh : kEpiBias;
+  KernelSource src;
+  if (t.family == Family::Mma) {
+    src.file = "gemm_mma.cu";
+    src.name_expressions = {"rnnjit_k::gemm_mma<" +
+                            args({s.b, n, k1, k2, ldw, t.bm, t.bn, t.bk, t.warps_m, t.warps_n, t.stages,
+                                  static_cast<int>(s.math), epi}) + ">"};
+  } else {
+    // fp32 FFMA whatever the precision: tf32 and fp32 problems share these binaries.
+    src.file = "gemv.cu";
+    src.name_expressions = {"rnnjit_k::gemv<" + args({s.b, n, k1, k2, ldw, t.rows, t.warps, t.unroll, epi}) + ">"};
+  }
+  src.text = find_template(src.file);
+  src.options = {"--std=c++17", "--gpu-architecture=" + arch, "--extra-device-vectorization"};
+  src.arch = arch;
+  src.label = i2h ? "i2h " : "h2o ";
+  src.label += t.name();
+  return src;
+}
+
+KernelSource fill_source(const std::string& arch) {
+  KernelSource src;
+  src.file = "fill.cu";
+  src.text = find_template(src.file);
+  src.name_expressions = {"rnnjit_k::fill_uniform"};
+  src.options = {"--std=c++17", "--gpu-architecture=" + arch};
+  src.arch = arch;
+  src.label = "fill_uniform";
+  return src;
+}
+
+std::string template_hash() {
+  static const std::string hash = [] {
+    support::Fnv1a h;
+    for (const EmbeddedFile& f : embedded_templates()) h.add(f.name).add(f.text);
+    return h.hex();
+  }();
+  return hash;
+}
+
+std::string version() { return RNNJIT_VERSION; }
+
+}  // namespace rnnjit

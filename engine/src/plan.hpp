@@ -1,0 +1,53 @@
+// A Plan: a loaded module and the launch geometry of its kernels for one problem. The
+// step is two launches: i2h (with bias and tanh) writes h', then h2o reads it.
+#pragma once
+
+#include <cuda.h>
+
+#include <memory>
+
+#include "config.hpp"
+#include "jit.hpp"
+
+namespace rnnjit {
+
+/// One kernel and how to launch it.
+struct Launch {
+  CUfunction fn = nullptr;
+  unsigned grid_x = 1, grid_y = 1;
+  unsigned threads = 0;
+  unsigned smem = 0;
+};
+
+/// Arguments of one step, all device pointers.
+struct StepArgs {
+  const float* x;
+  const float* h;
+  float* h_out;
+  float* y;
+  const float* w1;
+  const float* b1;
+  const float* w2;
+  const float* b2;
+};
+
+class Plan {
+ public:
+  /// Loads the stages' binaries into the current context; throws LaunchFailed.
+  Plan(const Config& config, const Shape& shape, const Binary& i2h, const Binary& h2o);
+  ~Plan();
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+  /// Enqueues the step on `stream`. Throws LaunchFailed.
+  void run(const StepArgs& args, CUstream stream) const;
+
+  const Config& config() const { return config_; }
+
+ private:
+  Config config_;
+  CUmodule modules_[2] = {nullptr, nullptr};
+  Launch i2h_, h2o_;
+};
+
+}  // namespace rnnjit

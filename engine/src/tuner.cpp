@@ -1,0 +1,262 @@
+#include "tuner.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <future>
+#include <limits>
+#include <thread>
+
+#include "driver.hpp"
+#include "support/log.hpp"
+
+namespace rnnjit {
+namespace {
+
+// The tiles the heuristic chooses among.
+const Tile kTiles[] = {
+    Tile::mma(16, 32, 32, 1, 2, 4),   Tile::mma(16, 64, 32, 1, 4, 4),  Tile::mma(32, 32, 32, 1, 2, 4),
+    Tile::mma(32, 64, 32, 2, 2, 4),   Tile::mma(64, 64, 32, 2, 2, 4),  Tile::mma(64, 128, 32, 2, 4, 3),
+    Tile::mma(128, 64, 32, 4, 2, 3),  Tile::mma(128, 128, 32, 2, 4, 3), Tile::gemv(1, 4, 4),
+    Tile::gemv(2, 4, 4),              Tile::gemv(4, 4, 2),              Tile::gemv(1, 8, 2),
+};
+
+// Rough cost models, only to order the candidates that are then timed.
+// Mma: waves of CTAs over the SMs, each CTA's work (MACs plus operand traffic, which
+// dominates small tiles), and a penalty when too few warps are resident to hide latency.
+double estimate_mma(const Tile& t, int m, int n, int k, const DeviceInfo& d, Math math) {
+  const double ctas = std::ceil(double(m) / t.bm) * std::ceil(double(n) / t.bn);
+  const double by_smem = std::floor(double(d.smem_per_block_optin) / double(t.smem_bytes()));
+  const double occupancy = std::max(1.0, std::min({by_smem, 2048.0 / t.threads(), 32.0}));
+  const double per_sm = std::ceil(ctas / d.sm_count);
+  const double waves = std::ceil(per_sm / occupancy);
+  const double resident_warps = std::min(per_sm, occupancy) * t.threads() / 32.0;
+  const double mac_weight = math == Math::Split3xTf32 ? 3.0 : 1.0;
+  const double cta_cost = double(k) * (t.bm * t.bn * mac_weight + 8.0 * (t.bm + t.bn));
+  return waves * std::min(per_sm, occupancy) * cta_cost * (1.0 + 8.0 / std::min(resident_warps, 16.0));
+}
+
+// Gemv: the weights stream once; what varies is how many warps there are to keep loads in
+// flight (16 a SM saturate) and how often A is re-read per weight (M/ROWS).
+double estimate_gemv(const Tile& t, int m, int n, int k, const DeviceInfo& d) {
+  const double warps = std::ceil(double(n) / t.rows);
+  const double fill = std::min(1.0, warps / (16.0 * d.sm_count));
+  return double(n) * k * (1.0 + double(m) / (8.0 * t.rows)) / fill;
+}
+
+std::vector<Tile> ranked(Family family, int m, int n, int k, const DeviceInfo& d, Math math) {
+  std::vector<std::pair<double, Tile>> scored;
+  for (const Tile& t : kTiles)
+    if (t.family == family && static_cast<std::int64_t>(t.smem_bytes()) <= d.smem_per_block_optin)
+      scored.emplace_back(family == Family::Mma ? estimate_mma(t, m, n, k, d, math) : estimate_gemv(t, m, n, k, d), t);
+  std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Tile> out;
+  for (const auto& s : scored) out.push_back(s.second);
+  return out;
+}
+
+const char* precision_of(Math m) { return m == Math::Split3xTf32 ? "fp32" : "tf32"; }
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// RAII for the events of one timing.
+class Events {
+ public:
+  explicit Events(std::size_t n) : events_(n, nullptr) {
+    for (auto& e : events_) RNNJIT_CU(cuEventCreate(&e, CU_EVENT_DEFAULT));
+  }
+  ~Events() {
+    for (auto e : events_)
+      if (e) driver::api().cuEventDestroy(e);
+  }
+  Events(const Events&) = delete;
+  Events& operator=(const Events&) = delete;
+  CUevent operator[](std::size_t i) const { return events_[i]; }
+
+ private:
+  std::vector<CUevent> events_;
+};
+
+}  // namespace
+
+std::span<const Tile> tile_pool() { return kTiles; }
+
+double time_plan(const Plan& plan, const StepArgs& args, CUstream stream, int max_runs, double budget_ms) {
+  Events ev(2 * static_cast<std::size_t>(max_runs));
+  auto elapsed = [&](int i) {
+    float ms = 0;
+    RNNJIT_CU(cuEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]));
+    return double(ms);
+  };
+  // Warm-up, also timed once to size the repeats to the budget.
+  RNNJIT_CU(cuEventRecord(ev[0], stream));
+  plan.run(args, stream);
+  RNNJIT_CU(cuEventRecord(ev[1], stream));
+  RNNJIT_CU(cuEventSynchronize(ev[1]));
+  const double first_ms = elapsed(0);
+  const int runs = std::clamp(static_cast<int>(budget_ms / std::max(first_ms, 1e-3)), 3, max_runs);
+  for (int i = 0; i < runs; ++i) {
+    RNNJIT_CU(cuEventRecord(ev[2 * i], stream));
+    plan.run(args, stream);
+    RNNJIT_CU(cuEventRecord(ev[2 * i + 1], stream));
+  }
+  RNNJIT_CU(cuEventSynchronize(ev[2 * runs - 1]));
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) times.push_back(elapsed(i) * 1000.0);
+  std::nth_element(times.begin(), times.begin() + runs / 2, times.end());
+  return times[runs / 2];
+}
+
+std::vector<Config> Tuner::propose(const Shape& s) const {
+  std::vector<Config> out;
+  auto add = [&](const Config& c) {
+    if (out.size() < 4 && std::find(out.begin(), out.end(), c) == out.end() && can_implement(c, s, device_, nullptr))
+      out.push_back(c);
+  };
+  const auto mma_i2h = ranked(Family::Mma, s.b, s.h, s.i + s.h, device_, s.math);
+  const auto mma_h2o = ranked(Family::Mma, s.b, s.o, s.h, device_, s.math);
+  if (s.b <= 16) {
+    // Few rows: streaming the weights is the whole cost. Three gemv pairs, then the best
+    // tensor-core pair in case the batch is large enough for it to win.
+    const auto gemv_i2h = ranked(Family::Gemv, s.b, s.h, s.i + s.h, device_, s.math);
+    const auto gemv_h2o = ranked(Family::Gemv, s.b, s.o, s.h, device_, s.math);
+    for (std::size_t r = 0; r < 3 && r < gemv_i2h.size() && r < gemv_h2o.size(); ++r) add({gemv_i2h[r], gemv_h2o[r]});
+  }
+  for (std::size_t r = 0; r < mma_i2h.size() && r < mma_h2o.size(); ++r) add({mma_i2h[r], mma_h2o[r]});
+  return out;
+}
+
+cache::TuningKey Tuner::key(const Shape& s) const {
+  return {device_.key, {s.b, s.i, s.h, s.o, precision_of(s.math)}, template_hash()};
+}
+
+std::shared_ptr<Plan> Tuner::build(const Config& config, const Shape& shape) {
+  return std::make_shared<Plan>(config, shape, jit_.get(specialize(config.i2h, Stage::I2h, shape, device_.arch)),
+                                jit_.get(specialize(config.h2o, Stage::H2o, shape, device_.arch)));
+}
+
+Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, bool may_time, bool force) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Tuned out;
+  out.report.problem = {s.b, s.i, s.h, s.o, s.math == Math::Split3xTf32 ? Precision::FP32 : Precision::TF32};
+  const cache::TuningKey k = key(s);
+
+  if (!force) {
+    if (auto rec = store_.find_tuning(k, version())) {
+      const auto config = Config::parse(rec->winner);
+      std::string why;
+      if (config && can_implement(*config, s, device_, &why)) {
+        cache_hits_.fetch_add(1);
+        out.plan = build(*config, s);
+        out.report.winner = rec->winner;
+        out.report.winner_us = rec->winner_us;
+        for (const auto& c : rec->candidates) out.report.candidates.push_back({c.config, c.time_us, c.disposition, c.message});
+        out.report.from_cache = true;
+        out.report.seconds = seconds_since(t0);
+        support::log().debug("plan for {}: cached {}", rec->key.problem.precision, rec->winner);
+        return out;
+      }
+      support::log().warn("cached winner '{}' is unusable here ({}); retuning", rec->winner, why);
+    }
+  }
+
+  const std::vector<Config> configs = propose(s);
+  if (configs.empty())
+    throw Error(ErrorCode::Unsupported, "no kernel config can run B=" + std::to_string(s.b) + " I=" + std::to_string(s.i) +
+                                            " H=" + std::to_string(s.h) + " O=" + std::to_string(s.o) + " on " + device_.name);
+  if (!may_time) {
+    support::log().debug("stream is capturing: using the heuristic's first candidate {} untimed", configs[0].name());
+    out.plan = build(configs[0], s);
+    out.report.winner = configs[0].name();
+    out.report.seconds = seconds_since(t0);
+    return out;
+  }
+
+  // Compile in parallel (NVRTC is CPU work and thread-safe), at most one job per core;
+  // candidates often share a stage, which is compiled once.
+  struct Compiled {
+    KernelSource source;
+    Binary binary;
+    std::string error;
+  };
+  std::vector<Compiled> sources;
+  auto source_index = [&](const Tile& t, Stage stage) {
+    KernelSource src = specialize(t, stage, s, device_.arch);
+    const std::string src_key = src.key();
+    for (std::size_t i = 0; i < sources.size(); ++i)
+      if (sources[i].source.key() == src_key) return i;
+    sources.push_back({std::move(src), {}, {}});
+    return sources.size() - 1;
+  };
+  std::vector<std::pair<std::size_t, std::size_t>> stages;  // per candidate: i2h, h2o
+  for (const Config& c : configs) stages.emplace_back(source_index(c.i2h, Stage::I2h), source_index(c.h2o, Stage::H2o));
+  const std::size_t jobs = std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t first = 0; first < sources.size(); first += jobs) {
+    std::vector<std::future<void>> running;
+    for (std::size_t i = first; i < std::min(sources.size(), first + jobs); ++i)
+      running.push_back(std::async(std::launch::async, [&, i] {
+        try {
+          sources[i].binary = jit_.get(sources[i].source);
+        } catch (const std::exception& e) {
+          sources[i].error = e.what();
+        }
+      }));
+    for (auto& f : running) f.get();
+  }
+
+  cache::TuningRecord rec;
+  rec.key = k;
+  rec.engine_version = version();
+  std::vector<std::shared_ptr<Plan>> plans(configs.size());
+  double best = std::numeric_limits<double>::infinity();
+  std::size_t best_i = 0;
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const Compiled& a = sources[stages[i].first];
+    const Compiled& b = sources[stages[i].second];
+    cache::CandidateResult c{configs[i].name(), std::numeric_limits<double>::infinity(), "ok", "",
+                             a.binary.key + "," + b.binary.key};
+    if (!a.error.empty() || !b.error.empty()) {
+      c.disposition = "compile_failed";
+      c.message = a.error.empty() ? b.error : a.error;
+      c.binary_key.clear();
+    } else {
+      try {
+        plans[i] = std::make_shared<Plan>(configs[i], s, a.binary, b.binary);
+        c.time_us = time_plan(*plans[i], args, stream);
+      } catch (const Error& e) {
+        // A launch failure that poisons the context cannot be timed around; rethrow those.
+        if (e.code() != ErrorCode::LaunchFailed) throw;
+        c.disposition = "launch_failed";
+        c.message = e.what();
+        plans[i].reset();
+      }
+    }
+    if (c.disposition != "ok") support::log().warn("candidate {} failed: {}", c.config, c.message);
+    if (c.time_us < best) best = c.time_us, best_i = i;
+    rec.candidates.push_back(c);
+    out.report.candidates.push_back({c.config, c.time_us, c.disposition, c.message});
+  }
+  if (!std::isfinite(best)) {
+    std::string all;
+    for (const auto& c : rec.candidates) all += "\n  " + c.config + ": " + c.message;
+    throw Error(ErrorCode::CompileFailed, "every candidate failed:" + all);
+  }
+  tunings_.fetch_add(1);
+  rec.winner = configs[best_i].name();
+  rec.winner_us = best;
+  rec.created_at = static_cast<std::int64_t>(std::time(nullptr));
+  store_.put_tuning(rec);
+
+  out.plan = plans[best_i];
+  out.report.winner = rec.winner;
+  out.report.winner_us = best;
+  out.report.seconds = seconds_since(t0);
+  support::log().info("tuned B={} I={} H={} O={} {}: {} at {:.1f} us ({} candidates, {:.2f} s)", s.b, s.i, s.h, s.o,
+                      rec.key.problem.precision, rec.winner, best, configs.size(), out.report.seconds);
+  return out;
+}
+
+}  // namespace rnnjit

@@ -1,0 +1,58 @@
+// The first-call tuner: propose 3-4 configs for a shape, compile them in parallel, time
+// them on the caller's stream, remember the winner in the cache.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "config.hpp"
+#include "jit.hpp"
+#include "plan.hpp"
+#include "rnnjit/cache/store.hpp"
+
+namespace rnnjit {
+
+/// What the tuner hands the engine.
+struct Tuned {
+  std::shared_ptr<Plan> plan;
+  TuneReport report;
+};
+
+class Tuner {
+ public:
+  Tuner(const DeviceInfo& device, Jit& jit, cache::Store& store) : device_(device), jit_(jit), store_(store) {}
+
+  /// The heuristic's candidates for `shape`, best guess first; deterministic for a
+  /// (device, shape, precision). Every one passes can_implement.
+  std::vector<Config> propose(const Shape& shape) const;
+
+  /// A plan for `shape`: the cached winner if there is one (and not `force`); else, when
+  /// `may_time`, the fastest candidate timed on `stream` with `args` (whose outputs must
+  /// be scratch); else the heuristic's first candidate, not persisted.
+  Tuned plan_for(const Shape& shape, const StepArgs& args, CUstream stream, bool may_time, bool force);
+
+  /// Compiles (or fetches) and loads one config.
+  std::shared_ptr<Plan> build(const Config& config, const Shape& shape);
+
+  std::int64_t tunings() const { return tunings_; }
+  std::int64_t cache_hits() const { return cache_hits_; }
+
+ private:
+  cache::TuningKey key(const Shape& shape) const;
+
+  const DeviceInfo& device_;
+  Jit& jit_;
+  cache::Store& store_;
+  std::atomic<std::int64_t> tunings_{0};
+  std::atomic<std::int64_t> cache_hits_{0};
+};
+
+/// Every tile the heuristic may propose, for i2h and h2o alike.
+std::span<const Tile> tile_pool();
+
+/// Median time in µs of `plan` on `stream`, after a warm-up run; at most `max_runs` runs
+/// or about `budget_ms` of GPU time. Throws LaunchFailed.
+double time_plan(const Plan& plan, const StepArgs& args, CUstream stream, int max_runs = 20, double budget_ms = 40);
+
+}  // namespace rnnjit

@@ -1,0 +1,55 @@
+// Runs with RNNJIT_DRIVER_LIBRARY pointing at a missing file (tests/engine.cmake), so the
+// no-driver path is exercised on every machine.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include "rnnjit/rnnjit.h"
+#include "rnnjit/rnnjit.hpp"
+
+TEST_CASE("without a driver the engine says so", "[api]") {
+  try {
+    rnnjit::Engine engine;
+    FAIL("an engine was made without a driver");
+  } catch (const rnnjit::Error& e) {
+    CHECK(e.code() == rnnjit::ErrorCode::NoDriver);
+    CHECK_THAT(e.what(), Catch::Contains("no CUDA driver") && Catch::Contains("/nonexistent/libcuda.so.1"));
+  }
+}
+
+TEST_CASE("without a driver the C API returns RNNJIT_NO_DRIVER and a message", "[api]") {
+  rnnjit_engine* engine = reinterpret_cast<rnnjit_engine*>(0x1);
+  CHECK(rnnjit_engine_create(nullptr, &engine) == RNNJIT_NO_DRIVER);
+  CHECK(engine == nullptr);
+  CHECK_THAT(rnnjit_last_error(), Catch::Contains("no CUDA driver"));
+  CHECK(std::strcmp(rnnjit_status_string(RNNJIT_NO_DRIVER), "no_driver") == 0);
+}
+
+TEST_CASE("the C API rejects null handles with INVALID_ARGUMENT", "[api]") {
+  const rnnjit_problem p{8, 16, 16, 8, RNNJIT_PRECISION_TF32};
+  CHECK(rnnjit_engine_create(nullptr, nullptr) == RNNJIT_INVALID_ARGUMENT);
+  CHECK_THAT(rnnjit_last_error(), Catch::Contains("engine is null"));
+  CHECK(rnnjit_step(nullptr, &p, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr) ==
+        RNNJIT_INVALID_ARGUMENT);
+  CHECK(rnnjit_tune(nullptr, &p, 0) == RNNJIT_INVALID_ARGUMENT);
+  CHECK(rnnjit_cell_step(nullptr, nullptr, nullptr, nullptr) == RNNJIT_INVALID_ARGUMENT);
+  CHECK(rnnjit_cell_reset(nullptr, nullptr, nullptr) == RNNJIT_INVALID_ARGUMENT);
+  CHECK(rnnjit_cell_hidden(nullptr) == nullptr);
+  rnnjit_engine_destroy(nullptr);
+  rnnjit_cell_destroy(nullptr);
+}
+
+TEST_CASE("the C API rejects a bad log level before touching the driver", "[api]") {
+  rnnjit_engine_options o{};
+  o.log_level = 9;
+  rnnjit_engine* engine = nullptr;
+  CHECK(rnnjit_engine_create(&o, &engine) == RNNJIT_INVALID_ARGUMENT);
+  CHECK_THAT(rnnjit_last_error(), Catch::Contains("log_level 9"));
+}
+
+TEST_CASE("precision names round-trip and unknown ones are rejected", "[api]") {
+  for (auto p : {rnnjit::Precision::FP32, rnnjit::Precision::TF32, rnnjit::Precision::BF16})
+    CHECK(rnnjit::parse_precision(rnnjit::precision_name(p)) == p);
+  CHECK_THROWS_AS(rnnjit::parse_precision("fp16"), rnnjit::Error);
+  CHECK(std::strcmp(rnnjit_version(), rnnjit::version().c_str()) == 0);
+}

@@ -1,0 +1,108 @@
+#include <catch2/catch.hpp>
+
+#include "config.hpp"
+#include "tuner.hpp"
+
+namespace {
+
+rnnjit::DeviceInfo h100() {
+  rnnjit::DeviceInfo d;
+  d.name = "NVIDIA H100 80GB HBM3";
+  d.cc_major = 9;
+  d.sm_count = 132;
+  d.l2_bytes = 50 << 20;
+  d.smem_per_block_optin = 227 * 1024;
+  d.arch = "sm_90a";
+  d.key = "h100-test";
+  return d;
+}
+
+}  // namespace
+
+using rnnjit::Tile;
+
+TEST_CASE("a config's name parses back to the same config", "[config]") {
+  for (const rnnjit::Config& c : {rnnjit::Config{Tile::mma(64, 128, 32, 2, 4, 3), Tile::mma(16, 32, 32, 1, 2, 4)},
+                                 rnnjit::Config{Tile::gemv(2, 4, 4), Tile::mma(16, 32, 32, 1, 2, 4)},
+                                 rnnjit::Config{Tile::gemv(1, 8, 2), Tile::gemv(4, 4, 2)}}) {
+    const auto back = rnnjit::Config::parse(c.name());
+    REQUIRE(back);
+    CHECK(*back == c);
+  }
+  CHECK(rnnjit::Config{Tile::mma(64, 128, 32, 2, 4, 3), Tile::gemv(2, 4, 4)}.name() ==
+        "i2h_mma64x128x32w2x4s3.h2o_gemv_r2w4u4");
+}
+
+TEST_CASE("config parsing rejects other text", "[config]") {
+  for (const char* bad : {"", "i2h_", "i2h_mma64x128x32w2x4s3", "i2h_mma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4x",
+                          "i2h_wgmma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4",
+                          "i2h_mma064x128x32w2x4s3.h2o_mma16x32x32w1x2s4", "i2h_gemv_r2w4.h2o_gemv_r2w4u4",
+                          "x2h_gemv_r2w4u4.h2o_gemv_r2w4u4"})
+    CHECK_FALSE(rnnjit::Config::parse(bad));
+}
+
+TEST_CASE("can_implement screens tiles before NVRTC", "[config]") {
+  const auto dev = h100();
+  const rnnjit::Shape shape{8, 1024, 256, 128};
+  std::string why;
+  const Tile ok = Tile::mma(64, 64, 32, 2, 2, 4);
+  CHECK(rnnjit::can_implement({ok, ok}, shape, dev, &why));
+  CHECK(rnnjit::can_implement({Tile::gemv(2, 4, 4), ok}, shape, dev, &why));
+  SECTION("warp tile not whole fragments") {
+    CHECK_FALSE(rnnjit::can_implement({Tile::mma(24, 64, 32, 1, 2, 4), ok}, shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("i2h tile") && Catch::Contains("BM"));
+  }
+  SECTION("too much shared memory") {
+    CHECK_FALSE(rnnjit::can_implement({ok, Tile::mma(256, 256, 64, 4, 4, 4)}, shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("h2o tile") && Catch::Contains("shared memory"));
+  }
+  SECTION("pre-Ampere device") {
+    auto old = dev;
+    old.cc_major = 7;
+    CHECK_FALSE(rnnjit::can_implement({ok, ok}, shape, old, &why));
+    CHECK_THAT(why, Catch::Contains("8.0"));
+  }
+  SECTION("batch beyond the grid's y limit") {
+    const Tile small = Tile::mma(16, 32, 32, 1, 2, 4);
+    CHECK_FALSE(rnnjit::can_implement({small, small}, {1 << 20, 8, 8, 8}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("65535"));
+  }
+  SECTION("gemv beyond batch 16") {
+    CHECK_FALSE(rnnjit::can_implement({Tile::gemv(1, 4, 4), ok}, {17, 8, 8, 8}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("batch ≤ 16"));
+  }
+}
+
+TEST_CASE("the heuristic proposes 3-4 implementable configs, deterministically", "[config]") {
+  const auto dev = h100();
+  rnnjit::cache::Store store("off");
+  rnnjit::Jit jit(store);
+  rnnjit::Tuner tuner(dev, jit, store);
+  const rnnjit::Shape shapes[] = {{8, 1024, 256, 128},       {1, 4096, 4096, 4096}, {64, 2048, 2048, 1024},
+                                  {256, 16384, 16384, 8192}, {3, 999, 17, 1},       {4097, 5, 7, 3}};
+  for (const auto& s : shapes) {
+    for (auto math : {rnnjit::Math::Tf32, rnnjit::Math::Split3xTf32}) {
+      auto shape = s;
+      shape.math = math;
+      const auto a = tuner.propose(shape);
+      const auto b = tuner.propose(shape);
+      INFO("B=" << s.b << " I=" << s.i << " H=" << s.h << " O=" << s.o);
+      CHECK(a.size() >= 3);
+      CHECK(a.size() <= 4);
+      CHECK(a == b);
+      for (const auto& c : a) CHECK(rnnjit::can_implement(c, shape, dev, nullptr));
+    }
+  }
+}
+
+TEST_CASE("small batches get weight-streaming first, large problems large tensor-core tiles", "[config]") {
+  const auto dev = h100();
+  rnnjit::cache::Store store("off");
+  rnnjit::Jit jit(store);
+  rnnjit::Tuner tuner(dev, jit, store);
+  const auto gemv = tuner.propose({1, 4096, 4096, 4096});
+  CHECK(gemv.front().i2h.family == rnnjit::Family::Gemv);
+  CHECK(gemv.back().i2h.family == rnnjit::Family::Mma);  // a tensor-core pair is still timed
+  for (const auto& c : tuner.propose({17, 4096, 4096, 4096})) CHECK(c.i2h.family == rnnjit::Family::Mma);
+  CHECK(tuner.propose({256, 16384, 16384, 8192}).front().i2h.bm >= 64);
+}

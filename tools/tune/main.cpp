@@ -1,0 +1,255 @@
+// rnnjit-tune: prewarms the tuning cache for the shapes a deployment will run.
+//
+//   rnnjit-tune --shape 8,1024,256,128 --shape 64,2048,2048,1024 --precision all --check
+#include <cuda_runtime.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "rnnjit/rnnjit.hpp"
+
+namespace {
+
+using Json = nlohmann::json;
+
+struct Shape {
+  long long b, i, h, o;
+};
+
+Shape parse_shape(const std::string& text) {
+  Shape s{};
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%lld,%lld,%lld,%lld%c", &s.b, &s.i, &s.h, &s.o, &tail) != 4)
+    throw CLI::ValidationError("--shape", "'" + text + "' is not B,I,H,O");
+  return s;
+}
+
+// A CSV with one B,I,H,O per line ('#' comments, an optional header), or a JSON list of
+// [B,I,H,O] arrays or {"B":..,"I":..,"H":..,"O":..} objects.
+std::vector<Shape> read_shapes(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  std::vector<Shape> out;
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '[') {
+    const Json j = Json::parse(text);
+    for (const auto& e : j) {
+      if (e.is_array() && e.size() == 4)
+        out.push_back({e[0].get<long long>(), e[1].get<long long>(), e[2].get<long long>(), e[3].get<long long>()});
+      else if (e.is_object())
+        out.push_back({e.at("B").get<long long>(), e.at("I").get<long long>(), e.at("H").get<long long>(),
+                       e.at("O").get<long long>()});
+      else
+        throw std::runtime_error(path + ": each shape must be [B,I,H,O] or {\"B\":..,\"I\":..,\"H\":..,\"O\":..}");
+    }
+    return out;
+  }
+  std::istringstream lines(text);
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    line = line.substr(0, line.find('#'));
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (n == 1 && line.find_first_of("BbIiHhOo") != std::string::npos) continue;  // header
+    line.erase(std::remove_if(line.begin(), line.end(), ::isspace), line.end());
+    try {
+      out.push_back(parse_shape(line));
+    } catch (const CLI::ValidationError&) {
+      throw std::runtime_error(path + ":" + std::to_string(n) + ": '" + line + "' is not B,I,H,O");
+    }
+  }
+  return out;
+}
+
+std::string fmt_us(double us) {
+  if (!std::isfinite(us)) return "failed";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, us < 100 ? "%.2f" : "%.1f", us);
+  return buf;
+}
+
+std::string fmt_err(double e) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1e", e);
+  return buf;
+}
+
+// The winner on random data, against the float64 reference (a few rows of big batches).
+double check(rnnjit::Engine& engine, const rnnjit::Problem& p) {
+  const auto B = p.batch, I = p.input, H = p.hidden, O = p.output;
+  std::mt19937 rng(99);
+  auto rand = [&](std::size_t n, float k) {
+    std::uniform_real_distribution<float> d(-k, k);
+    std::vector<float> v(n);
+    for (auto& e : v) e = d(rng);
+    return v;
+  };
+  const float k1 = 1 / std::sqrt(float(I + H)), k2 = 1 / std::sqrt(float(H));
+  const auto w1 = rand(H * (I + H), k1), b1 = rand(H, k1), w2 = rand(O * H, k2), b2 = rand(O, k2), x = rand(B * I, 1),
+             h = rand(B * H, 1);
+  std::vector<float*> bufs;
+  auto up = [&](const std::vector<float>& v) {
+    float* d = nullptr;
+    if (cudaMalloc(&d, v.size() * 4) != cudaSuccess) throw std::runtime_error("cudaMalloc failed");
+    bufs.push_back(d);
+    cudaMemcpy(d, v.data(), v.size() * 4, cudaMemcpyHostToDevice);
+    return d;
+  };
+  float *dw1 = up(w1), *db1 = up(b1), *dw2 = up(w2), *db2 = up(b2), *dx = up(x), *dh = up(h);
+  float *dho = up(std::vector<float>(B * H, NAN)), *dy = up(std::vector<float>(B * O, NAN));
+  engine.rnn_step(p, {dw1, db1, dw2, db2}, dx, dh, dho, dy);
+  const std::int64_t rows = double(B) * (I + H) * H > 4e8 ? std::min<std::int64_t>(B, 2) : B;
+  std::vector<float> ho(rows * H), y(rows * O);
+  cudaMemcpy(ho.data(), dho, ho.size() * 4, cudaMemcpyDeviceToHost);
+  const bool ok = cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess;
+  for (float* d : bufs) cudaFree(d);
+  if (!ok) throw std::runtime_error("copying the result back failed");
+  std::vector<double> rh, ry;
+  rnnjit::reference_step(rows, I, H, O, w1.data(), b1.data(), w2.data(), b2.data(), x.data(), h.data(), rh, ry);
+  return std::max(rnnjit::relative_error(ho, rh), rnnjit::relative_error(y, ry));
+}
+
+void progress(bool tty, std::size_t done, std::size_t total, double elapsed, const std::string& what) {
+  if (!tty) {
+    std::fprintf(stderr, "[%zu/%zu] %s\n", done + 1, total, what.c_str());
+    return;
+  }
+  const int width = 30;
+  const int filled = total ? int(width * done / total) : width;
+  const double eta = done ? elapsed / done * (total - done) : 0;
+  std::fprintf(stderr, "\r\033[K[%s%s] %zu/%zu ETA %s %s", std::string(filled, '#').c_str(),
+               std::string(width - filled, '.').c_str(), done, total, done ? (std::to_string(int(eta)) + "s").c_str() : "?",
+               what.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"rnnjit-tune: tunes RNN-step problems on this GPU and stores the winners in the rnnjit cache"};
+  std::vector<std::string> shapes_text;
+  std::string shapes_file, precision = "tf32", cache;
+  int device = 0;
+  bool force = false, do_check = false, json = false;
+  app.add_option("--shape", shapes_text, "a problem B,I,H,O (repeatable)");
+  app.add_option("--shapes", shapes_file, "a file of problems: CSV lines B,I,H,O or a JSON list")->check(CLI::ExistingFile);
+  app.add_option("--precision", precision, "fp32, tf32 or all")->check(CLI::IsMember({"fp32", "tf32", "all"}));
+  app.add_option("--device", device, "CUDA device ordinal")->check(CLI::NonNegativeNumber);
+  app.add_option("--cache", cache, "cache file (default: $RNNJIT_CACHE, else the XDG cache)");
+  app.add_flag("--force", force, "retune problems the cache already holds");
+  app.add_flag("--check", do_check, "compare each winner with the float64 reference");
+  app.add_flag("--json", json, "print the summary as JSON");
+  app.set_version_flag("--version", rnnjit::version());
+  try {
+    app.parse(argc, argv);
+    if (shapes_text.empty() && shapes_file.empty()) throw CLI::RequiredError("--shape or --shapes");
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+
+  std::vector<Shape> shapes;
+  try {
+    for (const auto& s : shapes_text) shapes.push_back(parse_shape(s));
+    if (!shapes_file.empty())
+      for (const auto& s : read_shapes(shapes_file)) shapes.push_back(s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rnnjit-tune: %s\n", e.what());
+    return 2;
+  }
+  std::vector<rnnjit::Precision> precisions;
+  if (precision != "fp32") precisions.push_back(rnnjit::Precision::TF32);
+  if (precision != "tf32") precisions.push_back(rnnjit::Precision::FP32);
+
+  try {
+    rnnjit::EngineOptions o;
+    o.device = device;
+    if (!cache.empty()) o.cache_path = cache;
+    rnnjit::Engine engine(o);
+    const bool tty = isatty(STDERR_FILENO);
+    Json rows = Json::array();
+    const std::size_t total = shapes.size() * precisions.size();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::size_t done = 0;
+    bool all_ok = true;
+    for (const Shape& s : shapes)
+      for (rnnjit::Precision prec : precisions) {
+        const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec};
+        char label[96];
+        std::snprintf(label, sizeof label, "%lld,%lld,%lld,%lld %s", s.b, s.i, s.h, s.o, rnnjit::precision_name(prec));
+        progress(tty, done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), label);
+        const rnnjit::TuneReport r = engine.tune(p, force);
+        Json row{{"shape", {s.b, s.i, s.h, s.o}}, {"precision", rnnjit::precision_name(prec)}, {"winner", r.winner},
+                 {"winner_us", r.winner_us}, {"from_cache", r.from_cache}, {"seconds", r.seconds}};
+        double slowest = 0, heuristic = std::numeric_limits<double>::quiet_NaN();
+        for (const auto& c : r.candidates) {
+          if (std::isfinite(c.time_us)) slowest = std::max(slowest, c.time_us);
+          row["candidates"].push_back({{"config", c.config}, {"time_us", std::isfinite(c.time_us) ? Json(c.time_us) : Json()},
+                                       {"disposition", c.disposition}});
+        }
+        if (!r.candidates.empty()) heuristic = r.candidates[0].time_us;
+        row["slowest_us"] = slowest;
+        row["speedup_vs_heuristic"] = std::isfinite(heuristic) ? Json(heuristic / r.winner_us) : Json();
+        if (do_check) {
+          const double err = check(engine, p);
+          const double bound = prec == rnnjit::Precision::FP32 ? 1e-5 : 2e-3;
+          row["error"] = std::isfinite(err) ? Json(err) : Json("nan");
+          row["check"] = err <= bound ? "pass" : "FAIL";
+          all_ok &= err <= bound;
+        }
+        rows.push_back(row);
+        ++done;
+      }
+    progress(tty, done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "done");
+    if (tty) std::fprintf(stderr, "\n");
+
+    if (json) {
+      std::cout << Json{{"device", engine.device().name}, {"cache", engine.cache_path()}, {"results", rows}}.dump(2)
+                << "\n";
+    } else {
+      std::printf("%-26s %-5s %-50s %10s %10s %8s %7s%s\n", "problem B,I,H,O", "prec", "winner", "winner us",
+                  "slowest us", "vs heur.", "cached", do_check ? "  error" : "");
+      for (const auto& r : rows) {
+        char shape[48];
+        std::snprintf(shape, sizeof shape, "%lld,%lld,%lld,%lld", r["shape"][0].get<long long>(),
+                      r["shape"][1].get<long long>(), r["shape"][2].get<long long>(), r["shape"][3].get<long long>());
+        char speed[16] = "-";
+        if (r["speedup_vs_heuristic"].is_number())
+          std::snprintf(speed, sizeof speed, "%.2fx", r["speedup_vs_heuristic"].get<double>());
+        char err[40] = "";
+        if (r.contains("error"))
+          std::snprintf(err, sizeof err, "  %s %s",
+                        r["error"].is_number() ? fmt_err(r["error"].get<double>()).c_str() : "nan",
+                        r["check"].get<std::string>().c_str());
+        std::printf("%-26s %-5s %-50s %10s %10s %8s %7s%s\n", shape, r["precision"].get<std::string>().c_str(),
+                    r["winner"].get<std::string>().c_str(), fmt_us(r["winner_us"].get<double>()).c_str(),
+                    r["from_cache"].get<bool>() ? "-" : fmt_us(r["slowest_us"].get<double>()).c_str(), speed,
+                    r["from_cache"].get<bool>() ? "yes" : "no", err);
+      }
+      std::printf("device: %s\ncache: %s\n", engine.device().name.c_str(), engine.cache_path().c_str());
+    }
+    return all_ok ? 0 : 1;
+  } catch (const rnnjit::Error& e) {
+    std::fprintf(stderr, "rnnjit-tune: %s\n", e.what());
+    return e.code() == rnnjit::ErrorCode::InvalidArgument ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rnnjit-tune: %s\n", e.what());
+    return 1;
+  }
+}
