@@ -13,6 +13,8 @@ constexpr int kMath3xTf32 = 1;  // hi·hi + hi·lo + lo·hi split products: fp32
 constexpr int kEpiBias = 0;
 constexpr int kEpiBiasTanh = 1;
 
+__host__ __device__ constexpr int min_int(int a, int b) { return a < b ? a : b; }
+
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
@@ -76,6 +78,82 @@ __device__ __forceinline__ void mma_tf32(float (&d)[4], const Tf32Frag<4>& a, co
 template <int EPI>
 __device__ __forceinline__ float epilogue(float v) {
   return EPI == kEpiBiasTanh ? tanhf(v) : v;
+}
+
+// Streamed once: keep it out of L1 so A (re-read by every warp) stays there.
+__device__ __forceinline__ float4 load_stream(const float* p) {
+  float4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.f32 {%0,%1,%2,%3}, [%4];\n"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// A operand reads: through the read-only path from global memory, plain from shared.
+template <bool SHARED>
+__device__ __forceinline__ float4 load_a4(const float* p) {
+  return SHARED ? *reinterpret_cast<const float4*>(p) : __ldg(reinterpret_cast<const float4*>(p));
+}
+template <bool SHARED>
+__device__ __forceinline__ float load_a1(const float* p) {
+  return SHARED ? *p : __ldg(p);
+}
+
+// One warp's share of ROWS dot products with each of the M rows of A over K columns:
+// acc[r][m] += Σ_k A[m·lda + k]·w[r][k], lanes striding K (16-byte loads when `vec`,
+// UNROLL of them in flight per row). The weights are read exactly once.
+template <int M, int ROWS, int UNROLL, bool A_SHARED>
+__device__ __forceinline__ void warp_dot(float (&acc)[ROWS][M], const float* a, int lda,
+                                         const float* const (&w)[ROWS], int K, bool vec, int lane) {
+  if (vec) {
+    for (int k = lane * 4; k < K; k += 32 * 4 * UNROLL) {
+      float4 wv[UNROLL][ROWS];
+#pragma unroll
+      for (int u = 0; u < UNROLL; ++u)
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r)
+          wv[u][r] = k + u * 128 < K ? load_stream(w[r] + k + u * 128) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int u = 0; u < UNROLL; ++u) {
+        const int kk = k + u * 128;
+        if (kk >= K) break;
+#pragma unroll
+        for (int m = 0; m < M; ++m) {
+          const float4 av = load_a4<A_SHARED>(a + static_cast<long long>(m) * lda + kk);
+#pragma unroll
+          for (int r = 0; r < ROWS; ++r)
+            acc[r][m] += av.x * wv[u][r].x + av.y * wv[u][r].y + av.z * wv[u][r].z + av.w * wv[u][r].w;
+        }
+      }
+    }
+  } else {
+    for (int k = lane; k < K; k += 32) {
+      float wv[ROWS];
+#pragma unroll
+      for (int r = 0; r < ROWS; ++r) wv[r] = __ldg(w[r] + k);
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        const float av = load_a1<A_SHARED>(a + static_cast<long long>(m) * lda + k);
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r) acc[r][m] += av * wv[r];
+      }
+    }
+  }
+}
+
+// Butterfly sum across the warp: afterwards every lane holds every total.
+template <int M, int ROWS>
+__device__ __forceinline__ void warp_reduce(float (&acc)[ROWS][M]) {
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+    for (int m = 0; m < M; ++m)
+#pragma unroll
+      for (int off = 16; off > 0; off /= 2) acc[r][m] += __shfl_xor_sync(0xffffffffu, acc[r][m], off);
+}
+
+__device__ __forceinline__ bool aligned16(const void* p) {
+  return reinterpret_cast<unsigned long long>(p) % 16 == 0;
 }
 
 }  // namespace rnnjit_k

@@ -24,20 +24,23 @@ using rnnjit::Tile;
 TEST_CASE("a config's name parses back to the same config", "[config]") {
   for (const rnnjit::Config& c : {rnnjit::Config{Tile::mma(64, 128, 32, 2, 4, 3), Tile::mma(16, 32, 32, 1, 2, 4)},
                                  rnnjit::Config{Tile::gemv(2, 4, 4), Tile::mma(16, 32, 32, 1, 2, 4)},
-                                 rnnjit::Config{Tile::gemv(1, 8, 2), Tile::gemv(4, 4, 2)}}) {
+                                 rnnjit::Config{Tile::gemv(1, 8, 2), Tile::gemv(4, 4, 2)},
+                                 rnnjit::Config::fused(Tile::fused(16, 8, 2))}) {
     const auto back = rnnjit::Config::parse(c.name());
     REQUIRE(back);
     CHECK(*back == c);
   }
   CHECK(rnnjit::Config{Tile::mma(64, 128, 32, 2, 4, 3), Tile::gemv(2, 4, 4)}.name() ==
         "i2h_mma64x128x32w2x4s3.h2o_gemv_r2w4u4");
+  CHECK(rnnjit::Config::fused(Tile::fused(16, 8, 2)).name() == "fused_c16w8u2");
 }
 
 TEST_CASE("config parsing rejects other text", "[config]") {
   for (const char* bad : {"", "i2h_", "i2h_mma64x128x32w2x4s3", "i2h_mma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4x",
                           "i2h_wgmma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4",
                           "i2h_mma064x128x32w2x4s3.h2o_mma16x32x32w1x2s4", "i2h_gemv_r2w4.h2o_gemv_r2w4u4",
-                          "x2h_gemv_r2w4u4.h2o_gemv_r2w4u4"})
+                          "x2h_gemv_r2w4u4.h2o_gemv_r2w4u4", "i2h_fused_c16w8u2.h2o_fused_c16w8u2", "fused_c16w8",
+                          "fused_c16w8u2.h2o_gemv_r2w4u4"})
     CHECK_FALSE(rnnjit::Config::parse(bad));
 }
 
@@ -66,6 +69,17 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[config]") {
     const Tile small = Tile::mma(16, 32, 32, 1, 2, 4);
     CHECK_FALSE(rnnjit::can_implement({small, small}, {1 << 20, 8, 8, 8}, dev, &why));
     CHECK_THAT(why, Catch::Contains("65535"));
+  }
+  SECTION("clusters need Hopper and a fused config one tile") {
+    const auto fused = rnnjit::Config::fused(Tile::fused(16, 8, 2));
+    CHECK(rnnjit::can_implement(fused, shape, dev, &why));
+    auto ada = dev;
+    ada.cc_major = 8;
+    ada.cc_minor = 9;
+    CHECK_FALSE(rnnjit::can_implement(fused, shape, ada, &why));
+    CHECK_THAT(why, Catch::Contains("9.0"));
+    CHECK_FALSE(rnnjit::can_implement({Tile::fused(16, 8, 2), Tile::fused(8, 8, 2)}, shape, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(rnnjit::Config::fused(Tile::fused(32, 8, 2)), shape, dev, &why));
   }
   SECTION("gemv beyond batch 16") {
     CHECK_FALSE(rnnjit::can_implement({Tile::gemv(1, 4, 4), ok}, {17, 8, 8, 8}, dev, &why));
@@ -100,6 +114,8 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   rnnjit::cache::Store store("off");
   rnnjit::Jit jit(store);
   rnnjit::Tuner tuner(dev, jit, store);
+  const auto small = tuner.propose({8, 1024, 256, 128});
+  CHECK(small.front().is_fused());  // 1.4 MiB of weights: one cluster launch first
   const auto gemv = tuner.propose({1, 4096, 4096, 4096});
   CHECK(gemv.front().i2h.family == rnnjit::Family::Gemv);
   CHECK(gemv.back().i2h.family == rnnjit::Family::Mma);  // a tensor-core pair is still timed

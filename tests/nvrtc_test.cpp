@@ -12,18 +12,21 @@ void compile_all_for(const std::string& arch) {
   const rnnjit::Shape shapes[] = {{8, 1024, 256, 128}, {3, 999, 257, 5}};
   for (const auto& base : shapes)
     for (auto math : {rnnjit::Math::Tf32, rnnjit::Math::Split3xTf32})
-      for (const rnnjit::Tile& t : rnnjit::tile_pool())
-        for (auto stage : {rnnjit::Stage::I2h, rnnjit::Stage::H2o}) {
+      for (const rnnjit::Tile& t : rnnjit::tile_pool()) {
+        const bool fused = t.family == rnnjit::Family::Fused;
+        // gemv and fused compute in fp32 whatever the precision: compile them once.
+        if (t.family != rnnjit::Family::Mma && math != rnnjit::Math::Tf32) continue;
+        for (auto stage : fused ? std::vector{rnnjit::Stage::Step} : std::vector{rnnjit::Stage::I2h, rnnjit::Stage::H2o}) {
           auto s = base;
           s.math = math;
-          // gemv ignores the precision: compile it once.
-          if (t.family == rnnjit::Family::Gemv && math != rnnjit::Math::Tf32) continue;
           INFO(arch << " " << t.name() << " stage " << int(stage) << " math " << int(math) << " B=" << s.b);
           const rnnjit::Binary bin = rnnjit::compile(rnnjit::specialize(t, stage, s, arch));
           CHECK(bin.image.size() > 1000);
           REQUIRE(bin.lowered_names.size() == 1);
-          CHECK(bin.lowered_names[0].find(t.family == rnnjit::Family::Mma ? "gemm_mma" : "gemv") != std::string::npos);
+          const char* kernel = t.family == rnnjit::Family::Mma ? "gemm_mma" : fused ? "fused_cluster" : "gemv";
+          CHECK(bin.lowered_names[0].find(kernel) != std::string::npos);
         }
+      }
   const rnnjit::Binary fill = rnnjit::compile(rnnjit::fill_source(arch));
   CHECK(fill.lowered_names.size() == 1);
 }

@@ -14,6 +14,13 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     if (t.rows <= 0 || t.warps <= 0 || t.unroll <= 0) return fail("non-positive field");
     if (s.b > 16) return fail("gemv serves batch ≤ 16, not " + std::to_string(s.b));
     if (t.rows * s.b > 64) return fail("ROWS×batch > 64 accumulators per lane");
+  } else if (t.family == Family::Fused) {
+    if (t.cluster <= 0 || t.warps <= 0 || t.unroll <= 0) return fail("non-positive field");
+    if (device.cc_major < 9)
+      return fail("thread-block clusters need compute capability 9.0 or newer, device has " +
+                  std::to_string(device.cc_major) + "." + std::to_string(device.cc_minor));
+    if (t.cluster > 16) return fail("a cluster holds at most 16 CTAs");
+    if (s.b > 16) return fail("fused serves batch ≤ 16, not " + std::to_string(s.b));
   } else {
     if (t.warps_m <= 0 || t.warps_n <= 0 || t.bm <= 0 || t.bn <= 0 || t.bk <= 0) return fail("non-positive field");
     if (device.cc_major < 8)
@@ -28,17 +35,32 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
       return fail("batch " + std::to_string(s.b) + " needs more than 65535 M tiles");
   }
   if (t.threads() > 1024) return fail("more than 1024 threads");
-  if (static_cast<std::int64_t>(t.smem_bytes()) > device.smem_per_block_optin)
-    return fail(std::to_string(t.smem_bytes()) + " B of shared memory, device allows " +
+  if (static_cast<std::int64_t>(t.smem_bytes(s)) > device.smem_per_block_optin)
+    return fail(std::to_string(t.smem_bytes(s)) + " B of shared memory, device allows " +
                 std::to_string(device.smem_per_block_optin));
   return true;
 }
 
 }  // namespace
 
+std::size_t Tile::smem_bytes(const Shape& s) const {
+  switch (family) {
+    case Family::Mma: return static_cast<std::size_t>(stages) * (bm + bn) * (bk + 4) * sizeof(float);
+    case Family::Gemv: return 0;
+    case Family::Fused: {
+      // kernel_templates/fused_cluster.cu: own rows (rounded to 16 bytes), then all of h'.
+      const std::size_t own = static_cast<std::size_t>(s.b) * ((s.h + cluster - 1) / cluster);
+      return ((own + 3) / 4 * 4 + static_cast<std::size_t>(s.b) * s.h) * sizeof(float);
+    }
+  }
+  return 0;
+}
+
 std::string Tile::name() const {
   char buf[64];
-  if (family == Family::Gemv)
+  if (family == Family::Fused)
+    std::snprintf(buf, sizeof buf, "fused_c%dw%du%d", cluster, warps, unroll);
+  else if (family == Family::Gemv)
     std::snprintf(buf, sizeof buf, "gemv_r%dw%du%d", rows, warps, unroll);
   else
     std::snprintf(buf, sizeof buf, "mma%dx%dx%dw%dx%ds%d", bm, bn, bk, warps_m, warps_n, stages);
@@ -48,7 +70,11 @@ std::string Tile::name() const {
 std::optional<Tile> Tile::parse(const std::string& name) {
   Tile t;
   int used = 0;
-  if (name.rfind("gemv_", 0) == 0) {
+  if (name.rfind("fused_", 0) == 0) {
+    t.family = Family::Fused;
+    if (std::sscanf(name.c_str(), "fused_c%dw%du%d%n", &t.cluster, &t.warps, &t.unroll, &used) != 3)
+      return std::nullopt;
+  } else if (name.rfind("gemv_", 0) == 0) {
     t.family = Family::Gemv;
     if (std::sscanf(name.c_str(), "gemv_r%dw%du%d%n", &t.rows, &t.warps, &t.unroll, &used) != 3) return std::nullopt;
   } else if (std::sscanf(name.c_str(), "mma%dx%dx%dw%dx%ds%d%n", &t.bm, &t.bn, &t.bk, &t.warps_m, &t.warps_n,
@@ -60,18 +86,28 @@ std::optional<Tile> Tile::parse(const std::string& name) {
   return t;
 }
 
-std::string Config::name() const { return "i2h_" + i2h.name() + ".h2o_" + h2o.name(); }
+std::string Config::name() const { return is_fused() ? i2h.name() : "i2h_" + i2h.name() + ".h2o_" + h2o.name(); }
 
 std::optional<Config> Config::parse(const std::string& name) {
+  if (name.rfind("fused_", 0) == 0) {
+    const auto t = Tile::parse(name);
+    if (!t) return std::nullopt;
+    return Config::fused(*t);
+  }
   const std::size_t dot = name.find(".h2o_");
   if (name.rfind("i2h_", 0) != 0 || dot == std::string::npos) return std::nullopt;
   const auto i2h = Tile::parse(name.substr(4, dot - 4));
   const auto h2o = Tile::parse(name.substr(dot + 5));
-  if (!i2h || !h2o) return std::nullopt;
+  if (!i2h || !h2o || i2h->family == Family::Fused || h2o->family == Family::Fused) return std::nullopt;
   return Config{*i2h, *h2o};
 }
 
 bool can_implement(const Config& config, const Shape& shape, const DeviceInfo& device, std::string* why) {
+  if (config.is_fused() != (config.h2o.family == Family::Fused) || (config.is_fused() && config.i2h != config.h2o)) {
+    if (why) *why = "a fused config runs both stages with one tile";
+    return false;
+  }
+  if (config.is_fused()) return tile_ok(config.i2h, shape, device, "fused", why);
   return tile_ok(config.i2h, shape, device, "i2h", why) && tile_ok(config.h2o, shape, device, "h2o", why);
 }
 

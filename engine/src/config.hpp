@@ -16,31 +16,34 @@ enum class Math : int { Tf32 = 0, Split3xTf32 = 1 };
 enum class Family {
   Mma,   ///< gemm_mma.cu: tensor-core tiles, any batch
   Gemv,  ///< gemv.cu: fp32 weight streaming, batch ≤ 16
+  Fused, ///< fused_cluster.cu: the whole step in one cluster launch, Hopper, small weights
 };
+
+struct Shape;
 
 /// One launch of a family.
 /// Mma: a BM×BN CTA tile over BK-wide K slices, WARPS_M×WARPS_N warps, a STAGES-deep
 /// cp.async ring. Gemv: ROWS rows of W per warp, WARPS warps per CTA, UNROLL 16-byte loads
-/// in flight per lane and row.
+/// in flight per lane and row. Fused: a cluster of CLUSTER CTAs of WARPS warps, UNROLL.
 struct Tile {
   Family family = Family::Mma;
   int bm = 0, bn = 0, bk = 0, warps_m = 0, warps_n = 0, stages = 0;  // Mma
-  int rows = 0, warps = 0, unroll = 0;                               // Gemv
+  int rows = 0, warps = 0, unroll = 0;                               // Gemv, Fused
+  int cluster = 0;                                                   // Fused
 
   static Tile mma(int bm, int bn, int bk, int warps_m, int warps_n, int stages) {
-    return {Family::Mma, bm, bn, bk, warps_m, warps_n, stages, 0, 0, 0};
+    return {Family::Mma, bm, bn, bk, warps_m, warps_n, stages, 0, 0, 0, 0};
   }
-  static Tile gemv(int rows, int warps, int unroll) { return {Family::Gemv, 0, 0, 0, 0, 0, 0, rows, warps, unroll}; }
+  static Tile gemv(int rows, int warps, int unroll) { return {Family::Gemv, 0, 0, 0, 0, 0, 0, rows, warps, unroll, 0}; }
+  static Tile fused(int cluster, int warps, int unroll) {
+    return {Family::Fused, 0, 0, 0, 0, 0, 0, 0, warps, unroll, cluster};
+  }
 
   int threads() const { return (family == Family::Mma ? warps_m * warps_n : warps) * 32; }
-  /// Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv: none.
-  std::size_t smem_bytes() const {
-    return family == Family::Mma ? static_cast<std::size_t>(stages) * (bm + bn) * (bk + 4) * sizeof(float) : 0;
-  }
-  /// Output rows (M) and columns (N) one CTA covers.
-  int cta_m(int batch) const { return family == Family::Mma ? bm : batch; }
-  int cta_n() const { return family == Family::Mma ? bn : rows * warps; }
-  /// "mma64x64x32w2x2s4" or "gemv_r2w4u4".
+  /// Dynamic shared memory. Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv: none;
+  /// Fused: this CTA's rows of h' and a gathered copy of all of it.
+  std::size_t smem_bytes(const Shape& shape) const;
+  /// "mma64x64x32w2x2s4", "gemv_r2w4u4" or "fused_c16w8u2".
   std::string name() const;
   static std::optional<Tile> parse(const std::string& name);
   bool operator==(const Tile&) const = default;
@@ -51,7 +54,12 @@ struct Config {
   Tile i2h;
   Tile h2o;
 
-  /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4": the cache key and the log name.
+  /// Both stages in one launch: i2h is a Fused tile and h2o equals it.
+  static Config fused(const Tile& t) { return {t, t}; }
+  bool is_fused() const { return i2h.family == Family::Fused; }
+
+  /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4" or "fused_c16w8u2": the cache key and the
+  /// log name.
   std::string name() const;
   /// Inverse of name(); nullopt for anything else (a row written by another version).
   static std::optional<Config> parse(const std::string& name);

@@ -41,7 +41,10 @@ KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::s
   const int n = i2h ? s.h : s.o, k1 = i2h ? s.i : s.h, k2 = i2h ? s.h : 0, ldw = i2h ? s.i + s.h : s.h;
   const int epi = i2h ? kEpiBiasTanh : kEpiBias;
   KernelSource src;
-  if (t.family == Family::Mma) {
+  if (t.family == Family::Fused) {
+    src.file = "fused_cluster.cu";
+    src.name_expressions = {"rnnjit_k::fused_cluster<" + args({s.b, s.i, s.h, s.o, t.cluster, t.warps, t.unroll}) + ">"};
+  } else if (t.family == Family::Mma) {
     src.file = "gemm_mma.cu";
     src.name_expressions = {"rnnjit_k::gemm_mma<" +
                             args({s.b, n, k1, k2, ldw, t.bm, t.bn, t.bk, t.warps_m, t.warps_n, t.stages,
@@ -54,7 +57,7 @@ KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::s
   src.text = find_template(src.file);
   src.options = {"--std=c++17", "--gpu-architecture=" + arch, "--extra-device-vectorization"};
   src.arch = arch;
-  src.label = i2h ? "i2h " : "h2o ";
+  src.label = stage == Stage::Step ? "step " : i2h ? "i2h " : "h2o ";
   src.label += t.name();
   return src;
 }

@@ -34,10 +34,11 @@ struct KernelSource {
   std::string key() const;
 };
 
-/// The two launches of a step.
+/// What one launch computes.
 enum class Stage {
-  I2h,  ///< h' = tanh([x | h]·W1ᵀ + b1)
-  H2o,  ///< y = h'·W2ᵀ + b2
+  I2h,   ///< h' = tanh([x | h]·W1ᵀ + b1)
+  H2o,   ///< y = h'·W2ᵀ + b2
+  Step,  ///< both, in one launch (Family::Fused)
 };
 
 /// The program of one stage of `shape` with `tile` for `arch`.

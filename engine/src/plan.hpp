@@ -17,6 +17,7 @@ struct Launch {
   unsigned grid_x = 1, grid_y = 1;
   unsigned threads = 0;
   unsigned smem = 0;
+  unsigned cluster = 0;  ///< CTAs per cluster along x; 0 for a plain launch
 };
 
 /// Arguments of one step, all device pointers.
@@ -35,6 +36,8 @@ class Plan {
  public:
   /// Loads the stages' binaries into the current context; throws LaunchFailed.
   Plan(const Config& config, const Shape& shape, const Binary& i2h, const Binary& h2o);
+  /// A one-launch plan (Config::is_fused).
+  Plan(const Config& config, const Shape& shape, const Binary& step);
   ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
@@ -45,9 +48,11 @@ class Plan {
   const Config& config() const { return config_; }
 
  private:
+  void unload() noexcept;
+
   Config config_;
   CUmodule modules_[2] = {nullptr, nullptr};
-  Launch i2h_, h2o_;
+  Launch i2h_, h2o_;  // a fused plan uses i2h_ alone
 };
 
 }  // namespace rnnjit

@@ -20,19 +20,20 @@ const Tile kTiles[] = {
     Tile::mma(32, 64, 32, 2, 2, 4),   Tile::mma(64, 64, 32, 2, 2, 4),  Tile::mma(64, 128, 32, 2, 4, 3),
     Tile::mma(128, 64, 32, 4, 2, 3),  Tile::mma(128, 128, 32, 2, 4, 3), Tile::gemv(1, 4, 4),
     Tile::gemv(2, 4, 4),              Tile::gemv(4, 4, 2),              Tile::gemv(1, 8, 2),
+    Tile::fused(16, 16, 4),           Tile::fused(16, 32, 2),
 };
 
 // Rough cost models, only to order the candidates that are then timed.
 // Mma: waves of CTAs over the SMs, each CTA's work (MACs plus operand traffic, which
 // dominates small tiles), and a penalty when too few warps are resident to hide latency.
-double estimate_mma(const Tile& t, int m, int n, int k, const DeviceInfo& d, Math math) {
+double estimate_mma(const Tile& t, const Shape& s, int m, int n, int k, const DeviceInfo& d) {
   const double ctas = std::ceil(double(m) / t.bm) * std::ceil(double(n) / t.bn);
-  const double by_smem = std::floor(double(d.smem_per_block_optin) / double(t.smem_bytes()));
+  const double by_smem = std::floor(double(d.smem_per_block_optin) / double(t.smem_bytes(s)));
   const double occupancy = std::max(1.0, std::min({by_smem, 2048.0 / t.threads(), 32.0}));
   const double per_sm = std::ceil(ctas / d.sm_count);
   const double waves = std::ceil(per_sm / occupancy);
   const double resident_warps = std::min(per_sm, occupancy) * t.threads() / 32.0;
-  const double mac_weight = math == Math::Split3xTf32 ? 3.0 : 1.0;
+  const double mac_weight = s.math == Math::Split3xTf32 ? 3.0 : 1.0;
   const double cta_cost = double(k) * (t.bm * t.bn * mac_weight + 8.0 * (t.bm + t.bn));
   return waves * std::min(per_sm, occupancy) * cta_cost * (1.0 + 8.0 / std::min(resident_warps, 16.0));
 }
@@ -45,14 +46,15 @@ double estimate_gemv(const Tile& t, int m, int n, int k, const DeviceInfo& d) {
   return double(n) * k * (1.0 + double(m) / (8.0 * t.rows)) / fill;
 }
 
-std::vector<Tile> ranked(Family family, int m, int n, int k, const DeviceInfo& d, Math math) {
+// The tiles of `family` for one stage (output columns n over k), cheapest first.
+std::vector<Tile> ranked(Family family, const Shape& s, int n, int k, const DeviceInfo& d) {
   std::vector<std::pair<double, Tile>> scored;
   for (const Tile& t : kTiles)
-    if (t.family == family && static_cast<std::int64_t>(t.smem_bytes()) <= d.smem_per_block_optin)
-      scored.emplace_back(family == Family::Mma ? estimate_mma(t, m, n, k, d, math) : estimate_gemv(t, m, n, k, d), t);
+    if (t.family == family && static_cast<std::int64_t>(t.smem_bytes(s)) <= d.smem_per_block_optin)
+      scored.emplace_back(family == Family::Mma ? estimate_mma(t, s, s.b, n, k, d) : estimate_gemv(t, s.b, n, k, d), t);
   std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<Tile> out;
-  for (const auto& s : scored) out.push_back(s.second);
+  for (const auto& [cost, t] : scored) out.push_back(t);
   return out;
 }
 
@@ -116,13 +118,18 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     if (out.size() < 4 && std::find(out.begin(), out.end(), c) == out.end() && can_implement(c, s, device_, nullptr))
       out.push_back(c);
   };
-  const auto mma_i2h = ranked(Family::Mma, s.b, s.h, s.i + s.h, device_, s.math);
-  const auto mma_h2o = ranked(Family::Mma, s.b, s.o, s.h, device_, s.math);
+  const auto mma_i2h = ranked(Family::Mma, s, s.h, s.i + s.h, device_);
+  const auto mma_h2o = ranked(Family::Mma, s, s.o, s.h, device_);
   if (s.b <= 16) {
-    // Few rows: streaming the weights is the whole cost. Three gemv pairs, then the best
-    // tensor-core pair in case the batch is large enough for it to win.
-    const auto gemv_i2h = ranked(Family::Gemv, s.b, s.h, s.i + s.h, device_, s.math);
-    const auto gemv_h2o = ranked(Family::Gemv, s.b, s.o, s.h, device_, s.math);
+    // Few rows: streaming the weights is the whole cost. With weights small enough that
+    // launch latency dominates (a few MiB), one cluster launch first (Hopper); then gemv
+    // pairs, then the best tensor-core pair in case the batch is large enough for it.
+    const double weight_bytes = 4.0 * (double(s.h) * (s.i + s.h) + double(s.o) * s.h);
+    if (weight_bytes <= 8.0 * (1 << 20))
+      for (const Tile& t : kTiles)
+        if (t.family == Family::Fused) add(Config::fused(t));
+    const auto gemv_i2h = ranked(Family::Gemv, s, s.h, s.i + s.h, device_);
+    const auto gemv_h2o = ranked(Family::Gemv, s, s.o, s.h, device_);
     for (std::size_t r = 0; r < 3 && r < gemv_i2h.size() && r < gemv_h2o.size(); ++r) add({gemv_i2h[r], gemv_h2o[r]});
   }
   for (std::size_t r = 0; r < mma_i2h.size() && r < mma_h2o.size(); ++r) add({mma_i2h[r], mma_h2o[r]});
@@ -134,6 +141,8 @@ cache::TuningKey Tuner::key(const Shape& s) const {
 }
 
 std::shared_ptr<Plan> Tuner::build(const Config& config, const Shape& shape) {
+  if (config.is_fused())
+    return std::make_shared<Plan>(config, shape, jit_.get(specialize(config.i2h, Stage::Step, shape, device_.arch)));
   return std::make_shared<Plan>(config, shape, jit_.get(specialize(config.i2h, Stage::I2h, shape, device_.arch)),
                                 jit_.get(specialize(config.h2o, Stage::H2o, shape, device_.arch)));
 }
@@ -191,8 +200,15 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
     sources.push_back({std::move(src), {}, {}});
     return sources.size() - 1;
   };
-  std::vector<std::pair<std::size_t, std::size_t>> stages;  // per candidate: i2h, h2o
-  for (const Config& c : configs) stages.emplace_back(source_index(c.i2h, Stage::I2h), source_index(c.h2o, Stage::H2o));
+  std::vector<std::pair<std::size_t, std::size_t>> stages;  // per candidate: i2h, h2o (fused: both the step)
+  for (const Config& c : configs) {
+    if (c.is_fused()) {
+      const std::size_t step = source_index(c.i2h, Stage::Step);
+      stages.emplace_back(step, step);
+    } else {
+      stages.emplace_back(source_index(c.i2h, Stage::I2h), source_index(c.h2o, Stage::H2o));
+    }
+  }
   const std::size_t jobs = std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t first = 0; first < sources.size(); first += jobs) {
     std::vector<std::future<void>> running;
@@ -217,14 +233,15 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
     const Compiled& a = sources[stages[i].first];
     const Compiled& b = sources[stages[i].second];
     cache::CandidateResult c{configs[i].name(), std::numeric_limits<double>::infinity(), "ok", "",
-                             a.binary.key + "," + b.binary.key};
+                             configs[i].is_fused() ? a.binary.key : a.binary.key + "," + b.binary.key};
     if (!a.error.empty() || !b.error.empty()) {
       c.disposition = "compile_failed";
       c.message = a.error.empty() ? b.error : a.error;
       c.binary_key.clear();
     } else {
       try {
-        plans[i] = std::make_shared<Plan>(configs[i], s, a.binary, b.binary);
+        plans[i] = configs[i].is_fused() ? std::make_shared<Plan>(configs[i], s, a.binary)
+                                         : std::make_shared<Plan>(configs[i], s, a.binary, b.binary);
         c.time_us = time_plan(*plans[i], args, stream);
       } catch (const Error& e) {
         // A launch failure that poisons the context cannot be timed around; rethrow those.

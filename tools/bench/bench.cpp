@@ -1,0 +1,228 @@
+// rnnjit-bench: times rnnjit's step per shape and precision with CUDA events.
+//
+//   rnnjit-bench [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--json FILE]
+//
+// Per problem: the first call (tuning included; RNNJIT_CACHE decides whether it is cold),
+// the median GPU time of back-to-back calls (event pairs around each call), the same for a
+// CUDA graph holding one step, and the median host time of one rnn_step call. x, h and the
+// outputs rotate among 4 buffer sets so inputs do not sit in L2 from the previous call;
+// the weights stay, as in a recurrent loop. Floor = max(bytes / 3.02 TB/s, flops / 375
+// TFLOP/s), the H100 ceilings of ../shared/ANCHORS.md.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "rnnjit/rnnjit.hpp"
+
+namespace {
+
+#define CK(call)                                                                         \
+  do {                                                                                   \
+    cudaError_t e_ = (call);                                                             \
+    if (e_ != cudaSuccess) {                                                             \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                      \
+    }                                                                                    \
+  } while (0)
+
+constexpr double kBandwidth = 3.02e12, kTf32Rate = 375e12;
+constexpr int kSets = 4;
+
+struct Named {
+  std::string name;
+  long long b, i, h, o;
+};
+const Named kShapes[] = {{"kb-v0", 8, 1024, 256, 128},
+                         {"b1-4k", 1, 4096, 4096, 4096},
+                         {"mid", 64, 2048, 2048, 1024},
+                         {"kb-large", 256, 16384, 16384, 8192}};
+
+float* random_device(std::size_t n, unsigned seed, float scale) {
+  std::vector<float> host(n);
+  unsigned x = seed * 2654435761u + 1;
+  for (auto& v : host) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    v = (float(x >> 8) * (2.0f / 16777216.0f) - 1.0f) * scale;
+  }
+  float* d = nullptr;
+  CK(cudaMalloc(&d, n * sizeof(float)));
+  CK(cudaMemcpy(d, host.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+  return d;
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+struct Result {
+  std::string name, precision;
+  double first_ms, gpu_us, graph_us, host_us, floor_us, gbps, tflops;
+};
+
+Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec) {
+  const std::size_t B = s.b, I = s.i, H = s.h, O = s.o;
+  const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec};
+  const float k1 = 1 / std::sqrt(float(I + H)), k2 = 1 / std::sqrt(float(H));
+  float* w1 = random_device(H * (I + H), 1, k1);
+  float* b1 = random_device(H, 2, k1);
+  float* w2 = random_device(O * H, 3, k2);
+  float* b2 = random_device(O, 4, k2);
+  float *x[kSets], *h[kSets], *ho[kSets], *y[kSets];
+  for (int i = 0; i < kSets; ++i) {
+    x[i] = random_device(B * I, 10 + i, 1);
+    h[i] = random_device(B * H, 20 + i, 1);
+    ho[i] = random_device(B * H, 30 + i, 1);
+    y[i] = random_device(B * O, 40 + i, 1);
+  }
+  const rnnjit::Weights w{w1, b1, w2, b2};
+  cudaStream_t stream;
+  CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  auto step = [&](int i) { engine.rnn_step(p, w, x[i % kSets], h[i % kSets], ho[i % kSets], y[i % kSets], stream); };
+
+  Result r{s.name, rnnjit::precision_name(prec), 0, 0, 0, 0, 0, 0, 0};
+  auto t0 = std::chrono::steady_clock::now();
+  step(0);
+  CK(cudaStreamSynchronize(stream));
+  r.first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+  // Enough runs for a stable median, bounded in time.
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  CK(cudaEventRecord(e0, stream));
+  step(1);
+  CK(cudaEventRecord(e1, stream));
+  CK(cudaEventSynchronize(e1));
+  float one_ms = 0;
+  CK(cudaEventElapsedTime(&one_ms, e0, e1));
+  const int runs = std::clamp(int(300.0 / std::max(one_ms, 0.001f)), 20, 500);
+
+  std::vector<cudaEvent_t> ev(2 * runs);
+  for (auto& e : ev) CK(cudaEventCreate(&e));
+  auto time_events = [&](auto&& body) {
+    for (int i = 0; i < runs; ++i) {
+      CK(cudaEventRecord(ev[2 * i], stream));
+      body(i);
+      CK(cudaEventRecord(ev[2 * i + 1], stream));
+    }
+    CK(cudaStreamSynchronize(stream));
+    std::vector<double> t(runs);
+    for (int i = 0; i < runs; ++i) {
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]));
+      t[i] = ms * 1000.0;
+    }
+    return median(t);
+  };
+  time_events(step);  // warm
+  r.gpu_us = time_events(step);
+
+  cudaGraphExec_t execs[kSets];
+  for (int i = 0; i < kSets; ++i) {
+    cudaGraph_t g;
+    CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    step(i);
+    CK(cudaStreamEndCapture(stream, &g));
+    CK(cudaGraphInstantiate(&execs[i], g, 0));
+    CK(cudaGraphDestroy(g));
+  }
+  r.graph_us = time_events([&](int i) { CK(cudaGraphLaunch(execs[i % kSets], stream)); });
+
+  // Host cost of the call itself; the GPU queue absorbs the launches.
+  std::vector<double> host;
+  for (int i = 0; i < std::min(runs, 200); ++i) {
+    const auto a = std::chrono::steady_clock::now();
+    step(i);
+    host.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+  }
+  CK(cudaStreamSynchronize(stream));
+  r.host_us = median(host);
+
+  const double bytes = 4.0 * (H * (I + H) + H + O * H + O + B * I + 2 * B * H + B * O);
+  const double flops = 2.0 * B * (H * (I + H) + double(O) * H);
+  r.floor_us = std::max(bytes / kBandwidth, flops / kTf32Rate) * 1e6;
+  r.gbps = bytes / (r.gpu_us * 1e-6) / 1e9;
+  r.tflops = flops / (r.gpu_us * 1e-6) / 1e12;
+
+  for (auto& e : ev) CK(cudaEventDestroy(e));
+  for (auto& g : execs) CK(cudaGraphExecDestroy(g));
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  CK(cudaStreamDestroy(stream));
+  for (float* d : {w1, b1, w2, b2}) CK(cudaFree(d));
+  for (int i = 0; i < kSets; ++i)
+    for (float* d : {x[i], h[i], ho[i], y[i]}) CK(cudaFree(d));
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<Named> shapes;
+  std::vector<rnnjit::Precision> precs = {rnnjit::Precision::TF32, rnnjit::Precision::FP32};
+  std::string json_path;
+  for (int a = 1; a < argc; ++a) {
+    const std::string arg = argv[a];
+    const std::string next = a + 1 < argc ? argv[a + 1] : "";
+    if (arg == "--shape" && !next.empty()) {
+      ++a;
+      auto it = std::find_if(std::begin(kShapes), std::end(kShapes), [&](const Named& n) { return n.name == next; });
+      Named n{next, 0, 0, 0, 0};
+      if (it != std::end(kShapes))
+        n = *it;
+      else if (std::sscanf(next.c_str(), "%lld,%lld,%lld,%lld", &n.b, &n.i, &n.h, &n.o) != 4) {
+        std::fprintf(stderr, "rnnjit-bench: bad --shape %s\n", next.c_str());
+        return 2;
+      }
+      shapes.push_back(n);
+    } else if (arg == "--precision" && !next.empty()) {
+      ++a;
+      precs.clear();
+      if (next != "fp32") precs.push_back(rnnjit::Precision::TF32);
+      if (next != "tf32") precs.push_back(rnnjit::Precision::FP32);
+    } else if (arg == "--json" && !next.empty()) {
+      json_path = argv[++a];
+    } else {
+      std::fprintf(stderr, "usage: %s [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--json FILE]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (shapes.empty()) shapes.assign(std::begin(kShapes), std::end(kShapes));
+
+  try {
+    rnnjit::Engine engine;
+    std::printf("rnnjit-bench on %s (%s), cache %s\n", engine.device().name.c_str(), engine.device().arch.c_str(),
+                engine.cache_path().c_str());
+    std::vector<Result> results;
+    for (const auto& s : shapes)
+      for (auto prec : precs) results.push_back(bench(engine, s, prec));
+    std::printf("%-22s %-5s %10s %10s %10s %9s %9s %8s %8s %8s\n", "shape", "prec", "first ms", "step us", "graph us",
+                "host us", "floor us", "floor %", "GB/s", "TFLOP/s");
+    for (const auto& r : results)
+      std::printf("%-22s %-5s %10.1f %10.2f %10.2f %9.2f %9.2f %7.0f%% %8.0f %8.1f\n", r.name.c_str(),
+                  r.precision.c_str(), r.first_ms, r.gpu_us, r.graph_us, r.host_us, r.floor_us,
+                  100.0 * r.floor_us / r.gpu_us, r.gbps, r.tflops);
+    if (!json_path.empty()) {
+      std::ofstream out(json_path);
+      out << "[\n";
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        const auto& r = results[i];
+        out << "  {\"shape\": \"" << r.name << "\", \"precision\": \"" << r.precision << "\", \"first_ms\": " << r.first_ms
+            << ", \"step_us\": " << r.gpu_us << ", \"graph_us\": " << r.graph_us << ", \"host_us\": " << r.host_us
+            << ", \"floor_us\": " << r.floor_us << "}" << (i + 1 < results.size() ? "," : "") << "\n";
+      }
+      out << "]\n";
+    }
+  } catch (const rnnjit::Error& e) {
+    std::fprintf(stderr, "rnnjit-bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""rnnjit beside its anchors, in one process on one GPU, on the same torch tensors.
+
+    python3 tools/bench/side_by_side.py --lib build/tools/bench/librnnjit_c.so \
+        --seed .anchors/seed_triton_rnn.py [--shapes kb-v0,b1-4k,mid,kb-large] [--png out.png]
+
+Anchors: PyTorch eager fp32, tf32, bf16; eager tf32 in a CUDA graph; torch.compile (tf32);
+the seed's Triton kernels (tf32). rnnjit is called through its C API (ctypes). Every
+method's output is checked against a float64 reference (sampled rows for big batches).
+Times are medians of triton.testing.do_bench; x and h rotate among 4 sets so that they do
+not sit in L2 from the previous call. Ratios are anchor time / rnnjit time.
+"""
+import argparse
+import ctypes
+import importlib.util
+import math
+import sys
+
+import torch
+import triton.testing
+
+SHAPES = {"kb-v0": (8, 1024, 256, 128), "b1-4k": (1, 4096, 4096, 4096),
+          "mid": (64, 2048, 2048, 1024), "kb-large": (256, 16384, 16384, 8192)}
+SETS = 4
+
+
+class Problem(ctypes.Structure):
+    _fields_ = [("batch", ctypes.c_int64), ("input", ctypes.c_int64), ("hidden", ctypes.c_int64),
+                ("output", ctypes.c_int64), ("precision", ctypes.c_int)]
+
+
+class Options(ctypes.Structure):
+    _fields_ = [("device", ctypes.c_int), ("cache_path", ctypes.c_char_p), ("default_precision", ctypes.c_int),
+                ("log_level", ctypes.c_int)]
+
+
+class Rnnjit:
+    PRECISION = {"fp32": 1, "tf32": 2}
+
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        self.lib.rnnjit_last_error.restype = ctypes.c_char_p
+        self.lib.rnnjit_step.argtypes = [ctypes.c_void_p, ctypes.POINTER(Problem)] + [ctypes.c_void_p] * 9
+        self.engine = ctypes.c_void_p()
+        self.check(self.lib.rnnjit_engine_create(None, ctypes.byref(self.engine)))
+
+    def check(self, status):
+        if status != 0:
+            raise RuntimeError("rnnjit: " + self.lib.rnnjit_last_error().decode())
+
+    def step(self, problem, w1, b1, w2, b2, x, h, h_out, y):
+        self.check(self.lib.rnnjit_step(self.engine, ctypes.byref(problem), w1.data_ptr(), b1.data_ptr(),
+                                        w2.data_ptr(), b2.data_ptr(), x.data_ptr(), h.data_ptr(), h_out.data_ptr(),
+                                        y.data_ptr(), torch.cuda.current_stream().cuda_stream))
+
+
+def reference(x, h, w1, b1, w2, b2, rows):
+    xd, hd = x[:rows].double(), h[:rows].double()
+    hn = torch.tanh(torch.cat([xd, hd], 1) @ w1.double().T + b1.double())
+    return hn, hn @ w2.double().T + b2.double()
+
+
+def rel_err(out, ref):
+    out = out.double()
+    if not torch.isfinite(out).all():
+        return math.inf
+    return ((out - ref).norm() / ref.norm()).item()
+
+
+def eager(x, h, w1, b1, w2, b2, dtype=torch.float32):
+    hn = torch.tanh(torch.nn.functional.linear(torch.cat([x, h], 1).to(dtype), w1, b1))
+    return hn, torch.nn.functional.linear(hn, w2, b2)
+
+
+def run(args):
+    torch.manual_seed(0)
+    rj = Rnnjit(args.lib)
+    seed = None
+    if args.seed:
+        spec = importlib.util.spec_from_file_location("seed", args.seed)
+        seed = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(seed)
+    rows_out = []
+    for name in args.shapes.split(","):
+        B, I, H, O = SHAPES[name]
+        dev = "cuda"
+        i2h, h2o = torch.nn.Linear(I + H, H).to(dev), torch.nn.Linear(H, O).to(dev)
+        w1, b1, w2, b2 = (t.detach().contiguous() for t in (i2h.weight, i2h.bias, h2o.weight, h2o.bias))
+        xs = [torch.rand(B, I, device=dev) for _ in range(SETS)]
+        hs = [torch.rand(B, H, device=dev) for _ in range(SETS)]
+        rows = B if B * (I + H) * H <= 4e8 else min(B, 2)
+        refs = [reference(xs[k], hs[k], w1, b1, w2, b2, rows) for k in range(SETS)]
+        bf = [t.bfloat16() for t in (w1, b1, w2, b2)]
+        methods = {}
+        counter = [0]
+
+        def rotating(fn):
+            def call():
+                k = counter[0] % SETS
+                counter[0] += 1
+                return fn(k)
+            return call
+
+        def set_tf32(on):
+            torch.backends.cuda.matmul.allow_tf32 = on
+            torch.backends.cudnn.allow_tf32 = on
+
+        methods["eager fp32"] = ("fp32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), False)
+        methods["eager tf32"] = ("tf32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), True)
+        methods["eager bf16"] = ("bf16", lambda k: eager(xs[k], hs[k], *bf, dtype=torch.bfloat16), False)
+        compiled = torch.compile(lambda x, h: eager(x, h, w1, b1, w2, b2))
+        methods["torch.compile tf32"] = ("tf32", lambda k: compiled(xs[k], hs[k]), True)
+        if seed is not None:
+            methods["seed Triton tf32"] = ("tf32", lambda k: (lambda hn: (hn, seed.linear_triton(hn, w2, b2)))(
+                seed.fused_i2h_tanh(xs[k], hs[k], w1, b1)), True)
+        h_outs = [torch.empty(B, H, device=dev) for _ in range(SETS)]
+        ys = [torch.empty(B, O, device=dev) for _ in range(SETS)]
+        for prec in ("tf32", "fp32"):
+            problem = Problem(B, I, H, O, Rnnjit.PRECISION[prec])
+
+            def rnnjit_call(k, problem=problem):
+                rj.step(problem, w1, b1, w2, b2, xs[k], hs[k], h_outs[k], ys[k])
+                return h_outs[k], ys[k]
+            methods["rnnjit " + prec] = (prec, rnnjit_call, False)
+
+        # Eager tf32 inside a CUDA graph (one graph per input set).
+        set_tf32(True)
+        graphs = []
+        for k in range(SETS):
+            eager(xs[k], hs[k], w1, b1, w2, b2)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                out = eager(xs[k], hs[k], w1, b1, w2, b2)
+            graphs.append((g, out))
+        methods["eager tf32 graph"] = ("tf32", lambda k: (graphs[k][0].replay(), graphs[k][1])[1], True)
+
+        results = {}
+        for mname, (prec, fn, tf32) in methods.items():
+            set_tf32(tf32)
+            errs = []
+            for k in range(SETS):
+                hn, y = fn(k)
+                torch.cuda.synchronize()
+                errs.append(max(rel_err(hn[:rows], refs[k][0]), rel_err(y[:rows], refs[k][1])))
+            t = triton.testing.do_bench(rotating(fn), warmup=50, rep=300, return_mode="median") * 1000.0
+            results[mname] = (prec, t, max(errs))
+        set_tf32(False)
+        for mname, (prec, t, err) in results.items():
+            mine = results.get("rnnjit " + ("fp32" if prec == "fp32" else "tf32"))
+            ratio = mine[1] and t / mine[1]
+            rows_out.append((name, mname, prec, t, err, ratio))
+            print(f"{name:9s} {mname:20s} {prec:5s} {t:10.2f} us  err {err:8.1e}  "
+                  f"{'x%.2f' % ratio if not mname.startswith('rnnjit') else '':>8s}", flush=True)
+    print("\nshape     method               prec    time us    error    anchor/rnnjit")
+    for name, mname, prec, t, err, ratio in rows_out:
+        print(f"{name:9s} {mname:20s} {prec:5s} {t:10.2f} {err:9.1e}  "
+              f"{('%.2fx' % ratio) if not mname.startswith('rnnjit') else '-':>8s}")
+    if args.png:
+        chart(rows_out, args.png)
+
+
+def chart(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    shapes = sorted({r[0] for r in rows}, key=list(SHAPES).index)
+    methods = list(dict.fromkeys(r[1] for r in rows))
+    fig, axes = plt.subplots(1, len(shapes), figsize=(4 * len(shapes), 4))
+    for ax, s in zip(axes if len(shapes) > 1 else [axes], shapes):
+        times = [next((r[3] for r in rows if r[0] == s and r[1] == m), 0) for m in methods]
+        ax.barh(methods, times, color=["tab:orange" if m.startswith("rnnjit") else "tab:blue" for m in methods])
+        ax.set_xscale("log")
+        ax.set_title(s)
+        ax.set_xlabel("µs (median, log)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lib", required=True, help="path to librnnjit_c.so")
+    p.add_argument("--seed", help="path to the seed's seed_triton_rnn.py (copied beside the bench, not committed)")
+    p.add_argument("--shapes", default="kb-v0,b1-4k,mid,kb-large")
+    p.add_argument("--png", help="write a chart here")
+    sys.exit(run(p.parse_args()))
