@@ -53,6 +53,6 @@ std::span<const Tile> tile_pool();
 
 /// Median time in µs of `plan` on `stream`, after a warm-up run; at most `max_runs` runs
 /// or about `budget_ms` of GPU time. Throws LaunchFailed.
-double time_plan(const Plan& plan, const StepArgs& args, CUstream stream, int max_runs = 20, double budget_ms = 40);
+double time_plan(const Plan& plan, const StepArgs& args, CUstream stream, int max_runs = 20, double budget_ms = 20);
 
 }  // namespace rnnjit

@@ -125,7 +125,7 @@ double check(rnnjit::Engine& engine, const rnnjit::Problem& p) {
 
 void progress(bool tty, std::size_t done, std::size_t total, double elapsed, const std::string& what) {
   if (!tty) {
-    std::fprintf(stderr, "[%zu/%zu] %s\n", done + 1, total, what.c_str());
+    std::fprintf(stderr, "[%zu/%zu] %s\n", std::min(done + 1, total), total, what.c_str());
     return;
   }
   const int width = 30;
