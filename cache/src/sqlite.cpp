@@ -1,22 +1,54 @@
 #include "sqlite.hpp"
 
+#include "support/log.hpp"
+
 namespace rnnjit::cache::sql {
+namespace {
+
+// SQL as it reads in one line of a message: whitespace collapsed, long text cut.
+std::string brief(const std::string& sql) {
+  constexpr std::size_t kMax = 120;
+  std::string out;
+  for (const char c : sql) {
+    const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : c;
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  return out.size() > kMax ? out.substr(0, kMax) + "..." : out;
+}
+
+std::string describe(int code, const std::string& message) {
+  return message + " (SQLite code " + std::to_string(code) + ")";
+}
+
+}  // namespace
 
 Connection::Connection(const std::string& path, int flags) {
+  // EXRESCODE: extended codes from the open itself too (SQLITE_CANTOPEN_ISDIR, ...).
   const int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_EXRESCODE, nullptr);
   if (rc != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db_);  // a handle comes back even on failure, and must be closed
+    db_ = nullptr;
+    throw SqliteError(rc, describe(rc, "cannot open " + path + ": " + msg));
+  }
+  const int ext = sqlite3_extended_result_codes(db_, 1);
+  if (ext != SQLITE_OK) {
     sqlite3_close_v2(db_);
     db_ = nullptr;
-    throw SqliteError(rc, "cannot open " + path + ": " + msg);
+    throw SqliteError(ext, describe(ext, "cannot enable extended result codes for " + path));
   }
-  sqlite3_extended_result_codes(db_, 1);
 }
 
-Connection::~Connection() { sqlite3_close_v2(db_); }
+Connection::~Connection() {
+  // close_v2 defers the close until every statement is finalized and cannot fail for a
+  // valid handle; a destructor has nobody to report to anyway.
+  if (sqlite3_close_v2(db_) != SQLITE_OK) support::log().debug("sqlite3_close_v2 failed");
+}
 
 void Connection::fail(int code, const std::string& what) const {
-  throw SqliteError(code, what + ": " + sqlite3_errmsg(db_) + " (code " + std::to_string(code) + ")");
+  throw SqliteError(code, describe(code, what + ": " + sqlite3_errmsg(db_)));
 }
 
 void Connection::exec(const std::string& sql) {
@@ -25,38 +57,62 @@ void Connection::exec(const std::string& sql) {
   if (rc != SQLITE_OK) {
     const std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    throw SqliteError(sqlite3_extended_errcode(db_), "'" + sql + "' failed: " + msg);
+    throw SqliteError(sqlite3_extended_errcode(db_),
+                      describe(sqlite3_extended_errcode(db_), "'" + brief(sql) + "' failed: " + msg));
   }
 }
 
 std::int64_t Connection::query_int(const std::string& sql) {
   Statement s(*this, sql);
-  if (!s.step()) fail(SQLITE_ERROR, "'" + sql + "' returned no row");
+  if (!s.step()) throw SqliteError(SQLITE_ERROR, "'" + brief(sql) + "' returned no row");
   return s.column_int(0);
+}
+
+std::vector<std::string> Connection::query_texts(const std::string& sql) {
+  Statement s(*this, sql);
+  std::vector<std::string> out;
+  while (s.step()) out.push_back(s.column_text(0));
+  return out;
+}
+
+void Connection::busy_timeout(int ms) {
+  if (const int rc = sqlite3_busy_timeout(db_, ms); rc != SQLITE_OK) fail(rc, "sqlite3_busy_timeout");
+}
+
+bool Connection::read_only() const {
+  const int ro = sqlite3_db_readonly(db_, "main");
+  if (ro < 0) fail(SQLITE_ERROR, "sqlite3_db_readonly: no main database");
+  return ro == 1;
 }
 
 Statement::Statement(Connection& db, const std::string& sql) : db_(db), sql_(sql) {
   check(sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &stmt_, nullptr), "prepare");
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  // finalize repeats the last step's error, which step() has already reported.
+  sqlite3_finalize(stmt_);
+}
 
 void Statement::check(int rc, const char* what) {
-  if (rc != SQLITE_OK) db_.fail(rc, std::string(what) + " '" + sql_ + "'");
+  if (rc != SQLITE_OK) db_.fail(rc, std::string(what) + " '" + brief(sql_) + "'");
 }
 
 Statement& Statement::bind(int i, std::int64_t v) {
   check(sqlite3_bind_int64(stmt_, i, v), "bind");
   return *this;
 }
+
 Statement& Statement::bind(int i, double v) {
   check(sqlite3_bind_double(stmt_, i, v), "bind");
   return *this;
 }
+
 Statement& Statement::bind(int i, const std::string& v) {
-  check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT), "bind");
+  check(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8), "bind");
   return *this;
 }
+
 Statement& Statement::bind(int i, const std::vector<std::uint8_t>& blob) {
   // An empty vector's data() may be null, which SQLite would store as NULL: bind zeroblob.
   check(blob.empty() ? sqlite3_bind_zeroblob(stmt_, i, 0)
@@ -64,18 +120,21 @@ Statement& Statement::bind(int i, const std::vector<std::uint8_t>& blob) {
         "bind");
   return *this;
 }
+
 Statement& Statement::bind_null(int i) {
   check(sqlite3_bind_null(stmt_, i), "bind");
   return *this;
 }
+
 Statement& Statement::bind(int i, const std::optional<std::string>& v) { return v ? bind(i, *v) : bind_null(i); }
+
 Statement& Statement::bind(int i, const std::optional<std::int64_t>& v) { return v ? bind(i, *v) : bind_null(i); }
 
 bool Statement::step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  db_.fail(sqlite3_extended_errcode(db_.get()), "step '" + sql_ + "'");
+  db_.fail(rc, "step '" + brief(sql_) + "'");
 }
 
 void Statement::run() {
@@ -83,8 +142,10 @@ void Statement::run() {
   }
 }
 
-void Statement::reset() {
-  sqlite3_reset(stmt_);  // returns the last step's error, already reported
+void Statement::reset() noexcept {
+  // reset returns the last step's error, already reported by step(); clear_bindings
+  // always succeeds.
+  sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
 }
 
@@ -102,7 +163,11 @@ std::vector<std::uint8_t> Statement::column_blob(int i) const {
 Transaction::Transaction(Connection& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
 
 Transaction::~Transaction() {
-  if (!done_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);  // never throws
+  // Some errors (SQLITE_FULL, SQLITE_IOERR, ...) end the transaction themselves: then
+  // there is nothing left to roll back.
+  if (done_ || sqlite3_get_autocommit(db_.get())) return;
+  if (const int rc = sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr); rc != SQLITE_OK)
+    support::log().debug("ROLLBACK failed: {}", sqlite3_errmsg(db_.get()));
 }
 
 void Transaction::commit() {

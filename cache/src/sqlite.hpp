@@ -1,5 +1,7 @@
 // A thin RAII layer over SQLite: connection, statement, transaction. Every return code is
-// checked; failures are rnnjit::Error(CacheError) carrying SQLite's extended code.
+// checked; a failure is a SqliteError (an rnnjit::Error(CacheError)) that carries SQLite's
+// message, the SQL and the extended result code, so that callers can tell a damaged file
+// from a locked or read-only one.
 #pragma once
 
 #include <sqlite3.h>
@@ -13,38 +15,49 @@
 
 namespace rnnjit::cache::sql {
 
-/// A failed SQLite call; `sqlite_code()` is the extended result code.
+/// A failed SQLite call.
 class SqliteError : public Error {
  public:
   SqliteError(int code, const std::string& message) : Error(ErrorCode::CacheError, message), code_(code) {}
+  /// The extended result code (SQLITE_BUSY_SNAPSHOT, SQLITE_CORRUPT_INDEX, ...).
   int sqlite_code() const noexcept { return code_; }
-  /// The primary code (SQLITE_BUSY, SQLITE_CORRUPT, ...).
+  /// The primary result code (SQLITE_BUSY, SQLITE_CORRUPT, ...).
   int primary() const noexcept { return code_ & 0xff; }
 
  private:
   int code_;
 };
 
+/// One sqlite3 connection, closed when destroyed.
 class Connection {
  public:
-  /// sqlite3_open_v2 with `flags`; throws SqliteError.
+  /// sqlite3_open_v2 with `flags` (SQLITE_OPEN_*); throws SqliteError.
   Connection(const std::string& path, int flags);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Runs SQL without results (several statements allowed).
+  /// Runs SQL that returns no rows; several statements are allowed.
   void exec(const std::string& sql);
-  /// The first column of the first row of a one-value query.
+  /// The first column of the first row of `sql`.
   std::int64_t query_int(const std::string& sql);
-  sqlite3* get() const { return db_; }
+  /// The first column of every row of `sql`, as text.
+  std::vector<std::string> query_texts(const std::string& sql);
+  /// How long a locked database is waited for before SQLITE_BUSY.
+  void busy_timeout(int ms);
+  /// True when SQLite opened the main database read-only (flags, or a write-protected file).
+  bool read_only() const;
+  /// Rows changed by the last INSERT/UPDATE/DELETE.
   std::int64_t changes() const { return sqlite3_changes64(db_); }
+  sqlite3* get() const { return db_; }
+  /// Throws SqliteError(code) for `what`, with the connection's current message.
   [[noreturn]] void fail(int code, const std::string& what) const;
 
  private:
   sqlite3* db_ = nullptr;
 };
 
+/// A prepared statement, finalized when destroyed. It must not outlive its connection.
 class Statement {
  public:
   Statement(Connection& db, const std::string& sql);
@@ -58,16 +71,17 @@ class Statement {
   Statement& bind(int index, const std::string& v);
   Statement& bind(int index, const std::vector<std::uint8_t>& blob);
   Statement& bind_null(int index);
-  /// Optional values bind NULL when empty.
+  /// Binds NULL when empty.
   Statement& bind(int index, const std::optional<std::string>& v);
+  /// Binds NULL when empty.
   Statement& bind(int index, const std::optional<std::int64_t>& v);
 
-  /// True while a row is available; false when done.
+  /// True while a row is available, false when done.
   bool step();
-  /// Steps to completion (statements without rows).
+  /// Steps to the end (statements whose rows are not wanted).
   void run();
-  /// Ready for new bindings and a new run.
-  void reset();
+  /// Ready for new bindings and a new run; releases the statement's read snapshot.
+  void reset() noexcept;
 
   std::int64_t column_int(int i) const { return sqlite3_column_int64(stmt_, i); }
   double column_double(int i) const { return sqlite3_column_double(stmt_, i); }
@@ -82,8 +96,22 @@ class Statement {
   std::string sql_;
 };
 
-/// BEGIN IMMEDIATE (the write lock up front, so a busy database is met at the start, under
-/// the busy timeout); rolls back in its destructor unless committed.
+/// Resets a long-lived statement when the scope ends, however it ends: a statement left
+/// mid-result would keep its read snapshot (and the WAL) pinned.
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(Statement& s) : s_(s) {}
+  ~ResetOnExit() { s_.reset(); }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  Statement& s_;
+};
+
+/// BEGIN IMMEDIATE: the write lock is taken up front, so a busy database is met here, under
+/// the busy timeout, rather than as a deadlock halfway through. Rolls back when destroyed
+/// unless committed.
 class Transaction {
  public:
   explicit Transaction(Connection& db);
