@@ -45,26 +45,54 @@ __global__ void __launch_bounds__(WARPS * 32)
   constexpr int kMaxRows = 64 / M;
   constexpr int kWarpRowsH = min_int((kRowsH + WARPS - 1) / WARPS, kMaxRows);
   constexpr int kWarpRowsO = min_int((kRowsO + WARPS - 1) / WARPS, kMaxRows);
+  // x and h are re-read by every warp: staged once into shared memory when they fit
+  // (engine/src/config.cpp sizes the allocation with the same rule).
+  constexpr bool kStageA = M * (I + H) <= kFusedStageFloats;
   extern __shared__ float4 smem_raw[];
   float* const own = reinterpret_cast<float*>(smem_raw);  // [M][kRowsH]: read by the cluster
   float* const full = own + ((M * kRowsH + 3) / 4) * 4;   // [M][H]: all of h', 16-byte aligned
+  float* const xs = full + M * H;                         // [M][I] copy of x when kStageA
+  float* const hs = xs + M * I;                           // [M][H] copy of h when kStageA
   const int rank = static_cast<int>(cluster_rank());
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   constexpr bool kShapeVec = I % 4 == 0 && H % 4 == 0;
   const bool vec = kShapeVec && aligned16(x) && aligned16(h) && aligned16(w1) && aligned16(w2);
 
+  // Small problems are latency-bound: when a warp's whole share of a row fits UNROLL 16-byte
+  // steps, all its loads of a phase go out at once ("one round"). The W2 rows of phase 2 do
+  // not depend on h', so in that case they are fetched before phase 1 even starts.
+  constexpr int kUx = min_int(UNROLL, (I + 127) / 128), kUh = min_int(UNROLL, (H + 127) / 128);
+  constexpr bool kOneRound1 = I <= 128 * kUx && H <= 128 * kUh;
+  constexpr bool kOneRound2 = H <= 128 * kUh && kRowsO <= WARPS * kWarpRowsO;
+  if (kStageA) {
+    if (vec) {
+      for (int i = threadIdx.x; i < M * I / 4; i += WARPS * 32) cp_async_16(xs + 4 * i, x + 4 * i, true);
+      for (int i = threadIdx.x; i < M * H / 4; i += WARPS * 32) cp_async_16(hs + 4 * i, h + 4 * i, true);
+      cp_async_commit();
+    } else {
+      for (int i = threadIdx.x; i < M * I; i += WARPS * 32) xs[i] = x[i];
+      for (int i = threadIdx.x; i < M * H; i += WARPS * 32) hs[i] = h[i];
+    }
+  }
+  const float* const ax = kStageA ? xs : x;
+  const float* const ah = kStageA ? hs : h;
+  const float* w2row[kWarpRowsO];
+#pragma unroll
+  for (int j = 0; j < kWarpRowsO; ++j)
+    w2row[j] = w2 + static_cast<long long>(min(rank * kRowsO + min(warp * kWarpRowsO + j, kRowsO - 1), O - 1)) * H;
+  float4 w2v[kUh][kWarpRowsO];
+  if (kOneRound2 && vec) load_w<kWarpRowsO, kUh>(w2v, w2row, lane * 4, H);
+
   // Phase 1: this CTA's rows of h' = tanh([x | h]·W1ᵀ + b1). Rows past this CTA's share
   // (or past H) re-read the last valid row and are not stored.
-  for (int r0 = warp * kWarpRowsH; r0 < kRowsH; r0 += WARPS * kWarpRowsH) {
-    const float* wrow[kWarpRowsH];
+  auto rows_of = [&](int r0, const float* (&wrow)[kWarpRowsH], const float* (&wrow_h)[kWarpRowsH]) {
 #pragma unroll
-    for (int j = 0; j < kWarpRowsH; ++j)
+    for (int j = 0; j < kWarpRowsH; ++j) {
       wrow[j] = w1 + static_cast<long long>(min(rank * kRowsH + min(r0 + j, kRowsH - 1), H - 1)) * (I + H);
-    float acc[kWarpRowsH][M] = {};
-    warp_dot<M, kWarpRowsH, UNROLL, false>(acc, x, I, wrow, I, vec, lane);
-#pragma unroll
-    for (int j = 0; j < kWarpRowsH; ++j) wrow[j] += I;
-    warp_dot<M, kWarpRowsH, UNROLL, false>(acc, h, H, wrow, H, vec, lane);
+      wrow_h[j] = wrow[j] + I;
+    }
+  };
+  auto store_h = [&](float (&acc)[kWarpRowsH][M], int r0) {
     warp_reduce(acc);
 #pragma unroll
     for (int j = 0; j < kWarpRowsH; ++j) {
@@ -72,6 +100,38 @@ __global__ void __launch_bounds__(WARPS * 32)
 #pragma unroll
       for (int m = 0; m < M; ++m)
         if (lane == m && r < kRowsH && n < H) own[m * kRowsH + r] = tanhf(acc[j][m] + b1[n]);
+    }
+  };
+  constexpr bool kOneIter1 = kRowsH <= WARPS * kWarpRowsH;
+  if (kOneRound1 && kOneIter1 && vec) {
+    // The weights go out before the wait for the staged activations.
+    const float* wrow[kWarpRowsH];
+    const float* wrow_h[kWarpRowsH];
+    rows_of(warp * kWarpRowsH, wrow, wrow_h);
+    float4 wx[kUx][kWarpRowsH], wh[kUh][kWarpRowsH];
+    load_w<kWarpRowsH, kUx>(wx, wrow, lane * 4, I);
+    load_w<kWarpRowsH, kUh>(wh, wrow_h, lane * 4, H);
+    if (kStageA) {
+      cp_async_wait<0>();
+      __syncthreads();
+    }
+    float acc[kWarpRowsH][M] = {};
+    fma_w<M, kWarpRowsH, kUx, kStageA>(acc, wx, ax, I, lane * 4, I);
+    fma_w<M, kWarpRowsH, kUh, kStageA>(acc, wh, ah, H, lane * 4, H);
+    store_h(acc, warp * kWarpRowsH);
+  } else {
+    if (kStageA) {
+      cp_async_wait<0>();
+      __syncthreads();
+    }
+    for (int r0 = warp * kWarpRowsH; r0 < kRowsH; r0 += WARPS * kWarpRowsH) {
+      const float* wrow[kWarpRowsH];
+      const float* wrow_h[kWarpRowsH];
+      rows_of(r0, wrow, wrow_h);
+      float acc[kWarpRowsH][M] = {};
+      warp_dot<M, kWarpRowsH, UNROLL, kStageA>(acc, ax, I, wrow, I, vec, lane);
+      warp_dot<M, kWarpRowsH, UNROLL, kStageA>(acc, ah, H, wrow_h, H, vec, lane);
+      store_h(acc, r0);
     }
   }
   cluster_sync();  // every CTA's part of h' is written, and every read of h is done
@@ -89,20 +149,29 @@ __global__ void __launch_bounds__(WARPS * 32)
   cluster_sync();  // no CTA leaves while another still reads its shared memory; `full` is complete
 
   // Phase 2: this CTA's rows of y = h'·W2ᵀ + b2, A from shared memory.
-  for (int r0 = warp * kWarpRowsO; r0 < kRowsO; r0 += WARPS * kWarpRowsO) {
-    const float* wrow[kWarpRowsO];
-#pragma unroll
-    for (int j = 0; j < kWarpRowsO; ++j)
-      wrow[j] = w2 + static_cast<long long>(min(rank * kRowsO + min(r0 + j, kRowsO - 1), O - 1)) * H;
-    float acc[kWarpRowsO][M] = {};
-    warp_dot<M, kWarpRowsO, UNROLL, true>(acc, full, H, wrow, H, vec, lane);
-    warp_reduce(acc);
+  auto store_y = [&](const float (&acc)[kWarpRowsO][M], int r0) {
 #pragma unroll
     for (int j = 0; j < kWarpRowsO; ++j) {
       const int r = r0 + j, n = rank * kRowsO + r;
 #pragma unroll
       for (int m = 0; m < M; ++m)
         if (lane == m && r < kRowsO && n < O) y[static_cast<long long>(m) * O + n] = acc[j][m] + b2[n];
+    }
+  };
+  if (kOneRound2 && vec) {
+    float acc[kWarpRowsO][M] = {};
+    fma_w<M, kWarpRowsO, kUh, true>(acc, w2v, full, H, lane * 4, H);
+    warp_reduce(acc);
+    store_y(acc, warp * kWarpRowsO);
+  } else {
+    for (int r0 = warp * kWarpRowsO; r0 < kRowsO; r0 += WARPS * kWarpRowsO) {
+#pragma unroll
+      for (int j = 0; j < kWarpRowsO; ++j)
+        w2row[j] = w2 + static_cast<long long>(min(rank * kRowsO + min(r0 + j, kRowsO - 1), O - 1)) * H;
+      float acc[kWarpRowsO][M] = {};
+      warp_dot<M, kWarpRowsO, UNROLL, true>(acc, full, H, w2row, H, vec, lane);
+      warp_reduce(acc);
+      store_y(acc, r0);
     }
   }
 #else

@@ -12,6 +12,8 @@ constexpr int kMathTf32 = 0;    // one TF32 product: ~1e-4 relative error
 constexpr int kMath3xTf32 = 1;  // hi·hi + hi·lo + lo·hi split products: fp32-accurate
 constexpr int kEpiBias = 0;
 constexpr int kEpiBiasTanh = 1;
+// fused_cluster stages x and h in shared memory up to this many floats (engine/src/config.cpp).
+constexpr int kFusedStageFloats = 24576;
 
 __host__ __device__ constexpr int min_int(int a, int b) { return a < b ? a : b; }
 
@@ -99,6 +101,36 @@ __device__ __forceinline__ float load_a1(const float* p) {
   return SHARED ? *p : __ldg(p);
 }
 
+// The weights of one 16-byte step of a warp_dot: UNROLL steps of 128 columns from k0,
+// ROWS rows, zeros past K. Split from the products so that a kernel can issue the loads of
+// data that does not depend on earlier work before waiting for that work.
+template <int ROWS, int UNROLL>
+__device__ __forceinline__ void load_w(float4 (&wv)[UNROLL][ROWS], const float* const (&w)[ROWS], int k0, int K) {
+#pragma unroll
+  for (int u = 0; u < UNROLL; ++u)
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r)
+      wv[u][r] = k0 + u * 128 < K ? load_stream(w[r] + k0 + u * 128) : make_float4(0.f, 0.f, 0.f, 0.f);
+}
+
+// acc[r][m] += the products of the weights load_w fetched with row m of A.
+template <int M, int ROWS, int UNROLL, bool A_SHARED>
+__device__ __forceinline__ void fma_w(float (&acc)[ROWS][M], const float4 (&wv)[UNROLL][ROWS], const float* a,
+                                      int lda, int k0, int K) {
+#pragma unroll
+  for (int u = 0; u < UNROLL; ++u) {
+    const int kk = k0 + u * 128;
+    if (kk >= K) break;
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      const float4 av = load_a4<A_SHARED>(a + static_cast<long long>(m) * lda + kk);
+#pragma unroll
+      for (int r = 0; r < ROWS; ++r)
+        acc[r][m] += av.x * wv[u][r].x + av.y * wv[u][r].y + av.z * wv[u][r].z + av.w * wv[u][r].w;
+    }
+  }
+}
+
 // One warp's share of ROWS dot products with each of the M rows of A over K columns:
 // acc[r][m] += Σ_k A[m·lda + k]·w[r][k], lanes striding K (16-byte loads when `vec`,
 // UNROLL of them in flight per row). The weights are read exactly once.
@@ -108,23 +140,8 @@ __device__ __forceinline__ void warp_dot(float (&acc)[ROWS][M], const float* a, 
   if (vec) {
     for (int k = lane * 4; k < K; k += 32 * 4 * UNROLL) {
       float4 wv[UNROLL][ROWS];
-#pragma unroll
-      for (int u = 0; u < UNROLL; ++u)
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r)
-          wv[u][r] = k + u * 128 < K ? load_stream(w[r] + k + u * 128) : make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-      for (int u = 0; u < UNROLL; ++u) {
-        const int kk = k + u * 128;
-        if (kk >= K) break;
-#pragma unroll
-        for (int m = 0; m < M; ++m) {
-          const float4 av = load_a4<A_SHARED>(a + static_cast<long long>(m) * lda + kk);
-#pragma unroll
-          for (int r = 0; r < ROWS; ++r)
-            acc[r][m] += av.x * wv[u][r].x + av.y * wv[u][r].y + av.z * wv[u][r].z + av.w * wv[u][r].w;
-        }
-      }
+      load_w<ROWS, UNROLL>(wv, w, k, K);
+      fma_w<M, ROWS, UNROLL, A_SHARED>(acc, wv, a, lda, k, K);
     }
   } else {
     for (int k = lane; k < K; k += 32) {

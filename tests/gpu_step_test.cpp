@@ -169,6 +169,19 @@ TEST_CASE("bad arguments are rejected with a clear error and nothing is written"
   }
 }
 
+TEST_CASE("without pointer checks steps still compute and cheap checks still reject", "[gpu]") {
+  rnnjit::EngineOptions o = test::memory_only();
+  o.check_pointers = false;
+  rnnjit::Engine engine(o);
+  std::mt19937 rng(15);
+  check_step(engine, {8, 1024, 256, 128}, rng);
+  Step s({4, 32, 16, 8}, rng);
+  CHECK_THROWS_WITH(engine.rnn_step(s.p, s.weights(), nullptr, s.dh.get(), s.dh_out.get(), s.dy.get()),
+                    Catch::Contains("x is null"));
+  CHECK_THROWS_WITH(engine.rnn_step(s.p, s.weights(), s.dx.get(), s.dh.get(), s.dh_out.get(), s.dh.get()),
+                    Catch::Contains("y overlaps h"));
+}
+
 TEST_CASE("RnnCell advances its hidden state like the reference recurrence", "[gpu]") {
   rnnjit::Engine engine(test::memory_only());
   std::mt19937 rng(13);

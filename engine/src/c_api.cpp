@@ -81,6 +81,7 @@ rnnjit_status rnnjit_engine_create(const rnnjit_engine_options* options, rnnjit_
       if (options->log_level < 0 || options->log_level > 6)
         throw rnnjit::Error(rnnjit::ErrorCode::InvalidArgument, "log_level " + std::to_string(options->log_level) + " is not 0..6");
       if (options->log_level) o.log_level = static_cast<rnnjit::LogLevel>(options->log_level - 1);
+      o.check_pointers = options->no_pointer_checks == 0;
     }
     *engine = new rnnjit_engine{rnnjit::Engine(o)};
   });

@@ -48,9 +48,12 @@ std::size_t Tile::smem_bytes(const Shape& s) const {
     case Family::Mma: return static_cast<std::size_t>(stages) * (bm + bn) * (bk + 4) * sizeof(float);
     case Family::Gemv: return 0;
     case Family::Fused: {
-      // kernel_templates/fused_cluster.cu: own rows (rounded to 16 bytes), then all of h'.
-      const std::size_t own = static_cast<std::size_t>(s.b) * ((s.h + cluster - 1) / cluster);
-      return ((own + 3) / 4 * 4 + static_cast<std::size_t>(s.b) * s.h) * sizeof(float);
+      // kernel_templates/fused_cluster.cu: own rows (rounded to 16 bytes), all of h', then
+      // x and h when they fit kFusedStageFloats (rnnjit_device.cuh).
+      constexpr std::size_t kFusedStageFloats = 24576;
+      const std::size_t b = s.b, own = b * ((s.h + cluster - 1) / cluster);
+      const std::size_t staged = b * (s.i + s.h) <= kFusedStageFloats ? b * (s.i + s.h) : 0;
+      return ((own + 3) / 4 * 4 + b * s.h + staged) * sizeof(float);
     }
   }
   return 0;

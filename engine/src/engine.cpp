@@ -108,6 +108,7 @@ DeviceInfo query_device(int ordinal) {
 
 struct Engine::Impl {
   Precision default_precision;
+  bool check_pointers;
   DeviceInfo device;
   CUdevice cu_device = 0;
   CUcontext ctx = nullptr;
@@ -122,6 +123,7 @@ struct Engine::Impl {
 
   Impl(const EngineOptions& o, DeviceInfo dev)
       : default_precision(o.default_precision),
+        check_pointers(o.check_pointers),
         device(std::move(dev)),
         store(cache::resolve_path(o.cache_path)),
         jit(store),
@@ -161,7 +163,7 @@ struct Engine::Impl {
     if (!p) throw Error(ErrorCode::InvalidArgument, arg_error(name, "is null"));
     if (reinterpret_cast<std::uintptr_t>(p) % alignof(float) != 0)
       throw Error(ErrorCode::InvalidArgument, arg_error(name, "is not 4-byte aligned"));
-    const auto begin = reinterpret_cast<std::uintptr_t>(p);
+    if (!check_pointers) return;
     CUpointer_attribute attrs[] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
                                    CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, CU_POINTER_ATTRIBUTE_RANGE_SIZE,
                                    CU_POINTER_ATTRIBUTE_IS_MANAGED};
@@ -179,6 +181,7 @@ struct Engine::Impl {
     if (!managed && ordinal != device.ordinal)
       throw Error(ErrorCode::InvalidArgument, arg_error(name, "belongs to device " + std::to_string(ordinal) +
                                                                   ", the engine runs on device " + std::to_string(device.ordinal)));
+    const auto begin = reinterpret_cast<std::uintptr_t>(p);
     if (v[3] != 0 && begin + bytes > v[2] + v[3])
       throw Error(ErrorCode::InvalidArgument,
                   arg_error(name, "needs " + std::to_string(bytes) + " bytes but its allocation ends " +

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "driver.hpp"
+#include "gate.hpp"
 #include "support/log.hpp"
 
 namespace rnnjit {
@@ -20,7 +21,7 @@ const Tile kTiles[] = {
     Tile::mma(32, 64, 32, 2, 2, 4),   Tile::mma(64, 64, 32, 2, 2, 4),  Tile::mma(64, 128, 32, 2, 4, 3),
     Tile::mma(128, 64, 32, 4, 2, 3),  Tile::mma(128, 128, 32, 2, 4, 3), Tile::gemv(1, 4, 4),
     Tile::gemv(2, 4, 4),              Tile::gemv(4, 4, 2),              Tile::gemv(1, 8, 2),
-    Tile::fused(16, 16, 4),           Tile::fused(16, 32, 2),
+    Tile::fused(16, 16, 16),          Tile::fused(8, 16, 16),
 };
 
 // Rough cost models, only to order the candidates that are then timed.
@@ -100,10 +101,13 @@ double time_plan(const Plan& plan, const StepArgs& args, CUstream stream, int ma
   RNNJIT_CU(cuEventSynchronize(ev[1]));
   const double first_ms = elapsed(0);
   const int runs = std::clamp(static_cast<int>(budget_ms / std::max(first_ms, 1e-3)), 3, max_runs);
-  for (int i = 0; i < runs; ++i) {
-    RNNJIT_CU(cuEventRecord(ev[2 * i], stream));
-    plan.run(args, stream);
-    RNNJIT_CU(cuEventRecord(ev[2 * i + 1], stream));
+  {
+    Gate gate(stream);
+    for (int i = 0; i < runs; ++i) {
+      RNNJIT_CU(cuEventRecord(ev[2 * i], stream));
+      plan.run(args, stream);
+      RNNJIT_CU(cuEventRecord(ev[2 * i + 1], stream));
+    }
   }
   RNNJIT_CU(cuEventSynchronize(ev[2 * runs - 1]));
   std::vector<double> times;

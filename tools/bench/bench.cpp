@@ -1,10 +1,11 @@
 // rnnjit-bench: times rnnjit's step per shape and precision with CUDA events.
 //
-//   rnnjit-bench [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--json FILE]
+//   rnnjit-bench [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--json FILE] [--no-pointer-checks]
 //
 // Per problem: the first call (tuning included; RNNJIT_CACHE decides whether it is cold),
-// the median GPU time of back-to-back calls (event pairs around each call), the same for a
-// CUDA graph holding one step, and the median host time of one rnn_step call. x, h and the
+// the median GPU time of back-to-back calls (event pairs around each call, all enqueued
+// behind a gate first so that host launch cost does not leak in), the same for a CUDA graph
+// holding one step, and the median host time of one rnn_step call. x, h and the
 // outputs rotate among 4 buffer sets so inputs do not sit in L2 from the previous call;
 // the weights stay, as in a recurrent loop. Floor = max(bytes / 3.02 TB/s, flops / 375
 // TFLOP/s), the H100 ceilings of ../shared/ANCHORS.md.
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "gate.hpp"
 #include "rnnjit/rnnjit.hpp"
 
 namespace {
@@ -107,11 +109,15 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec) {
 
   std::vector<cudaEvent_t> ev(2 * runs);
   for (auto& e : ev) CK(cudaEventCreate(&e));
+  // GPU time of each call, back to back: the gate holds the stream until all are enqueued.
   auto time_events = [&](auto&& body) {
-    for (int i = 0; i < runs; ++i) {
-      CK(cudaEventRecord(ev[2 * i], stream));
-      body(i);
-      CK(cudaEventRecord(ev[2 * i + 1], stream));
+    {
+      rnnjit::Gate gate(stream);
+      for (int i = 0; i < runs; ++i) {
+        CK(cudaEventRecord(ev[2 * i], stream));
+        body(i);
+        CK(cudaEventRecord(ev[2 * i + 1], stream));
+      }
     }
     CK(cudaStreamSynchronize(stream));
     std::vector<double> t(runs);
@@ -136,12 +142,15 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec) {
   }
   r.graph_us = time_events([&](int i) { CK(cudaGraphLaunch(execs[i % kSets], stream)); });
 
-  // Host cost of the call itself; the GPU queue absorbs the launches.
+  // Host cost of the call itself; the gate keeps the GPU from back-pressuring the queue.
   std::vector<double> host;
-  for (int i = 0; i < std::min(runs, 200); ++i) {
-    const auto a = std::chrono::steady_clock::now();
-    step(i);
-    host.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+  {
+    rnnjit::Gate gate(stream);
+    for (int i = 0; i < std::min(runs, 200); ++i) {
+      const auto a = std::chrono::steady_clock::now();
+      step(i);
+      host.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+    }
   }
   CK(cudaStreamSynchronize(stream));
   r.host_us = median(host);
@@ -169,6 +178,7 @@ int main(int argc, char** argv) {
   std::vector<Named> shapes;
   std::vector<rnnjit::Precision> precs = {rnnjit::Precision::TF32, rnnjit::Precision::FP32};
   std::string json_path;
+  rnnjit::EngineOptions options;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
     const std::string next = a + 1 < argc ? argv[a + 1] : "";
@@ -190,17 +200,21 @@ int main(int argc, char** argv) {
       if (next != "tf32") precs.push_back(rnnjit::Precision::FP32);
     } else if (arg == "--json" && !next.empty()) {
       json_path = argv[++a];
+    } else if (arg == "--no-pointer-checks") {
+      options.check_pointers = false;
     } else {
-      std::fprintf(stderr, "usage: %s [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--json FILE]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--json FILE] [--no-pointer-checks]\n",
+                   argv[0]);
       return 2;
     }
   }
   if (shapes.empty()) shapes.assign(std::begin(kShapes), std::end(kShapes));
 
   try {
-    rnnjit::Engine engine;
-    std::printf("rnnjit-bench on %s (%s), cache %s\n", engine.device().name.c_str(), engine.device().arch.c_str(),
-                engine.cache_path().c_str());
+    rnnjit::Engine engine(options);
+    std::printf("rnnjit-bench on %s (%s), cache %s%s\n", engine.device().name.c_str(), engine.device().arch.c_str(),
+                engine.cache_path().c_str(), options.check_pointers ? "" : ", pointer checks off");
     std::vector<Result> results;
     for (const auto& s : shapes)
       for (auto prec : precs) results.push_back(bench(engine, s, prec));

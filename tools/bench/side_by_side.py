@@ -31,7 +31,7 @@ class Problem(ctypes.Structure):
 
 class Options(ctypes.Structure):
     _fields_ = [("device", ctypes.c_int), ("cache_path", ctypes.c_char_p), ("default_precision", ctypes.c_int),
-                ("log_level", ctypes.c_int)]
+                ("log_level", ctypes.c_int), ("no_pointer_checks", ctypes.c_int)]
 
 
 class Rnnjit:

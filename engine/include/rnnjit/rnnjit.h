@@ -43,6 +43,7 @@ typedef struct rnnjit_engine_options {
   const char* cache_path;               /**< NULL: $RNNJIT_CACHE or the default; "off": memory */
   rnnjit_precision default_precision;   /**< DEFAULT means tf32 */
   int log_level;                        /**< 0: environment; 1 trace .. 6 off */
+  int no_pointer_checks;                /**< nonzero: skip the driver's pointer checks (EngineOptions::check_pointers) */
 } rnnjit_engine_options;
 
 typedef struct rnnjit_engine rnnjit_engine;
