@@ -1,3 +1,4 @@
+// The tuning cache on real files: schema, round trips, staleness, damage, locks, processes.
 #include <catch2/catch.hpp>
 
 #include <spdlog/sinks/base_sink.h>
@@ -5,12 +6,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <random>
+#include <set>
+#include <thread>
 
 #include "rnnjit/cache/store.hpp"
 #include "rnnjit/error.hpp"
@@ -25,15 +31,19 @@ namespace {
 struct TempDir {
   fs::path path;
   TempDir() {
-    char tmpl[] = "/tmp/rnnjit-cache-XXXXXX";
-    REQUIRE(mkdtemp(tmpl));
-    path = tmpl;
+    const std::string tmpl = (fs::temp_directory_path() / "rnnjit-cache-XXXXXX").string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    REQUIRE(mkdtemp(buf.data()));
+    path = buf.data();
   }
   ~TempDir() {
     std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, ec);
+    fs::permissions(path, fs::perms::owner_all, ec);  // a test may have made it read-only
     fs::remove_all(path, ec);
   }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
   std::string file(const char* name = "cache.sqlite") const { return (path / name).string(); }
 };
 
@@ -45,6 +55,8 @@ class WarningCounter {
     auto& sinks = rnnjit::support::log().sinks();
     sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
   }
+  WarningCounter(const WarningCounter&) = delete;
+  WarningCounter& operator=(const WarningCounter&) = delete;
   int count() const { return sink_->warnings; }
 
  private:
@@ -56,8 +68,34 @@ class WarningCounter {
   std::shared_ptr<Sink> sink_;
 };
 
+// Sets an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_)
+      setenv(name_, old_->c_str(), 1);
+    else
+      unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+const char* const kVersion = "0.1.0";
+
 TuningRecord record(const std::string& gpu = "H100;cc=9.0", std::int64_t b = 8, const std::string& hash = "t1",
-                    const std::string& version = "0.1.0") {
+                    const std::string& version = kVersion) {
   TuningRecord r;
   r.key.gpu = gpu;
   r.key.problem = ProblemKey{b, 1024, 256, 128, "tf32"};
@@ -81,229 +119,417 @@ BinaryRecord binary(const std::string& key, std::size_t size = 4096) {
   b.symbols = "_Z4gemvILi8EEvPKf";
   std::mt19937 rng(static_cast<unsigned>(size));
   b.cubin.resize(size);
-  for (auto& c : b.cubin) c = static_cast<std::uint8_t>(rng() % 4);  // plenty of zero bytes
+  for (auto& c : b.cubin) c = static_cast<std::uint8_t>(rng() % 4);  // a quarter of them 0x00
   b.hash = rnnjit::support::hash_hex(b.cubin.data(), b.cubin.size());
   b.created_at = 1700000001;
   return b;
 }
 
-int user_version(const std::string& path) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(s) == SQLITE_ROW);
-  const int v = sqlite3_column_int(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return v;
+// A raw connection, to look at or damage a cache behind the Store's back.
+class Raw {
+ public:
+  explicit Raw(const std::string& path, int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) == SQLITE_OK);
+  }
+  ~Raw() { sqlite3_close(db_); }
+  Raw(const Raw&) = delete;
+  Raw& operator=(const Raw&) = delete;
+  int exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
+  void must(const std::string& sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    INFO(sql << ": " << (err ? err : ""));
+    sqlite3_free(err);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  std::vector<std::string> texts(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+    std::vector<std::string> out;
+    int rc = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      const auto* t = sqlite3_column_text(s, 0);
+      out.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+    }
+    sqlite3_finalize(s);
+    REQUIRE(rc == SQLITE_DONE);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
-void raw_exec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  INFO((err ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << bytes;
+  f.close();
+  REQUIRE(f);
 }
 
-bool has_corrupt_sibling(const TempDir& dir) {
+std::vector<fs::path> corrupt_siblings(const TempDir& dir) {
+  std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(dir.path))
-    if (e.path().filename().string().find("cache.sqlite.corrupt-") == 0) return true;
-  return false;
+    if (e.path().filename().string().rfind("cache.sqlite.corrupt-", 0) == 0) out.push_back(e.path());
+  return out;
 }
 
-// A store that must still work: a round trip through it.
+// A store that must still work: a round trip of each kind of record through it.
 void check_usable(Store& s) {
   s.put_tuning(record());
-  const auto back = s.find_tuning(record().key, "0.1.0");
+  const auto back = s.find_tuning(record().key, kVersion);
   REQUIRE(back);
   CHECK(*back == record());
   s.put_binary(binary("k3"));
-  CHECK(s.find_binary("k3"));
+  const auto bin = s.find_binary("k3");
+  REQUIRE(bin);
+  CHECK(*bin == binary("k3"));
+}
+
+// A cache with enough rows and multi-page blobs that damage lands in real data.
+void fill(const std::string& path) {
+  Store s(path, Mode::Strict);
+  for (int b = 1; b <= 40; ++b) s.put_tuning(record("gpu", b));
+  for (char k = '0'; k < '8'; ++k) s.put_binary(binary(std::string("k") + k, 20000));
 }
 
 }  // namespace
 
-TEST_CASE("a new cache file gets the current schema", "[cache]") {
+TEST_CASE("a new cache file gets the current schema, its directories made", "[cache]") {
   TempDir dir;
-  { Store s(dir.file("sub/dir/cache.sqlite"), Mode::Strict); CHECK(s.persistent()); }
-  CHECK(user_version(dir.file("sub/dir/cache.sqlite")) == kSchemaVersion);
+  const std::string path = dir.file("sub/dir/cache.sqlite");
+  {
+    Store s(path, Mode::Strict);
+    CHECK(s.persistent());
+    CHECK(s.path() == path);
+  }
+  Raw raw(path, SQLITE_OPEN_READONLY);
+  CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{std::to_string(kSchemaVersion)});
+  CHECK(raw.texts("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") ==
+        std::vector<std::string>{"binaries", "candidates", "tuning"});
+  CHECK(raw.texts("PRAGMA journal_mode") == std::vector<std::string>{"wal"});
 }
 
-TEST_CASE("a file of an older schema version is migrated", "[cache]") {
+TEST_CASE("a database at schema version 0 is migrated to the current version", "[cache]") {
   TempDir dir;
-  raw_exec(dir.file(), "CREATE TABLE unrelated (x); PRAGMA user_version = 0;");
-  Store s(dir.file(), Mode::Strict);
-  CHECK(user_version(dir.file()) == kSchemaVersion);
+  {
+    Raw raw(dir.file());
+    raw.must("CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (42); PRAGMA user_version = 0;");
+  }
+  {
+    Store s(dir.file(), Mode::Strict);
+    check_usable(s);
+  }
+  Raw raw(dir.file(), SQLITE_OPEN_READONLY);
+  CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{std::to_string(kSchemaVersion)});
+  CHECK(raw.texts("SELECT x FROM unrelated") == std::vector<std::string>{"42"});
+}
+
+TEST_CASE("an empty file is a database without tables: it becomes a cache, silently", "[cache]") {
+  TempDir dir;
+  write_file(dir.file(), "");
+  WarningCounter warnings;
+  Store s(dir.file());
   check_usable(s);
+  CHECK(s.persistent());
+  CHECK(warnings.count() == 0);
+  CHECK(corrupt_siblings(dir).empty());
 }
 
-TEST_CASE("tuning records round-trip, failed candidates at +inf", "[cache]") {
+TEST_CASE("a read-only open of an old schema asks for a writable one and changes nothing", "[cache]") {
+  TempDir dir;
+  {
+    Raw raw(dir.file());
+    raw.must("CREATE TABLE unrelated (x); PRAGMA user_version = 0;");
+  }
+  const std::string before = read_file(dir.file());
+  CHECK_THROWS_WITH(Store(dir.file(), Mode::ReadOnlyStrict),
+                    Catch::Contains(dir.file()) && Catch::Contains("older") && Catch::Contains("writable"));
+  CHECK(read_file(dir.file()) == before);
+}
+
+TEST_CASE("a read-only open of a missing file fails and creates nothing", "[cache]") {
+  TempDir dir;
+  CHECK_THROWS_WITH(Store(dir.file(), Mode::ReadOnlyStrict), Catch::Contains("no cache at " + dir.file()));
+  CHECK_FALSE(fs::exists(dir.file()));
+}
+
+TEST_CASE("a tuning record round-trips, a failed candidate at +inf with its message", "[cache]") {
+  TempDir dir;
+  {
+    Store s(dir.file(), Mode::Strict);
+    s.put_tuning(record());
+  }
+  Store s(dir.file(), Mode::Strict);  // from the file, not from a connection's memory
+  const auto back = s.find_tuning(record().key, kVersion);
+  REQUIRE(back);
+  CHECK(*back == record());
+  REQUIRE(back->candidates.size() == 3);
+  CHECK(std::isinf(back->candidates[2].time_us));
+  CHECK(back->candidates[2].time_us > 0);
+  CHECK(back->candidates[2].disposition == "compile_failed");
+  CHECK(back->candidates[2].message == "NVRTC said no");
+  CHECK_FALSE(s.find_tuning({"other gpu", record().key.problem, "t1"}, kVersion));
+  auto other_precision = record().key;
+  other_precision.problem.precision = "fp32";
+  CHECK_FALSE(s.find_tuning(other_precision, kVersion));
+}
+
+TEST_CASE("a put of the same key replaces the record", "[cache]") {
   TempDir dir;
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record());
-  const auto back = s.find_tuning(record().key, "0.1.0");
-  REQUIRE(back);
-  CHECK(*back == record());
-  CHECK(std::isinf(back->candidates[2].time_us));
-  CHECK(back->candidates[2].message == "NVRTC said no");
-  CHECK_FALSE(s.find_tuning({"other gpu", record().key.problem, "t1"}, "0.1.0"));
+  auto again = record();
+  again.winner = "cfg-a";
+  again.winner_us = 7.25;
+  again.candidates.pop_back();
+  s.put_tuning(again);
+  CHECK(*s.find_tuning(record().key, kVersion) == again);
+  CHECK(s.list_tuning().size() == 1);
 }
 
-TEST_CASE("binaries come back byte for byte", "[cache]") {
+TEST_CASE("binaries come back byte for byte, zero bytes and megabytes included", "[cache]") {
   TempDir dir;
+  std::vector<BinaryRecord> put;
+  {
+    Store s(dir.file(), Mode::Strict);
+    for (std::size_t size : {std::size_t(1), std::size_t(4096), std::size_t(3) << 20}) {
+      put.push_back(binary("key" + std::to_string(size), size));
+      s.put_binary(put.back());
+    }
+  }
   Store s(dir.file(), Mode::Strict);
-  for (std::size_t size : {std::size_t(1), std::size_t(4096), std::size_t(3) << 20}) {
-    const auto b = binary("key" + std::to_string(size), size);
-    s.put_binary(b);
+  for (const auto& b : put) {
     const auto back = s.find_binary(b.key);
     REQUIRE(back);
+    CHECK(back->cubin.size() == b.cubin.size());
     CHECK(*back == b);
   }
+  CHECK(std::count(put[1].cubin.begin(), put[1].cubin.end(), 0) > 0);
   CHECK_FALSE(s.find_binary("absent"));
 }
 
-TEST_CASE("rows of another template hash or engine version are never used and get replaced", "[cache]") {
+TEST_CASE("a row of another template hash is never returned and a put for the new hash removes it", "[cache]") {
   TempDir dir;
   Store s(dir.file(), Mode::Strict);
-  s.put_tuning(record());
-  CHECK_FALSE(s.find_tuning({record().key.gpu, record().key.problem, "t2"}, "0.1.0"));
-  CHECK_FALSE(s.find_tuning(record().key, "0.2.0"));
-  auto newer = record("H100;cc=9.0", 8, "t2");
+  s.put_tuning(record("gpu", 8, "t1"));
+  s.put_tuning(record("gpu", 16, "t1"));  // another problem: not stale for b=8
+  CHECK_FALSE(s.find_tuning({"gpu", record().key.problem, "t2"}, kVersion));
+  auto newer = record("gpu", 8, "t2");
   newer.winner = "cfg-a";
   s.put_tuning(newer);
-  CHECK(s.list_tuning().size() == 1);
-  CHECK(s.find_tuning(newer.key, "0.1.0")->winner == "cfg-a");
-  s.put_tuning(record("H100;cc=9.0", 8, "t2", "0.2.0"));
-  const auto all = s.list_tuning();
-  REQUIRE(all.size() == 1);
-  CHECK(all[0].engine_version == "0.2.0");
+  CHECK_FALSE(s.find_tuning(record("gpu", 8, "t1").key, kVersion));
+  CHECK(s.find_tuning(newer.key, kVersion)->winner == "cfg-a");
+  const auto rows = s.list_tuning();
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0] == newer);
+  CHECK(rows[1] == record("gpu", 16, "t1"));
 }
 
-TEST_CASE("a tampered binary is dropped on read", "[cache]") {
+TEST_CASE("a row of another engine version is never returned and a put for the new version replaces it", "[cache]") {
+  TempDir dir;
+  Store s(dir.file(), Mode::Strict);
+  s.put_tuning(record("gpu", 8, "t1", "0.1.0"));
+  CHECK_FALSE(s.find_tuning(record().key, "0.2.0"));
+  s.put_tuning(record("gpu", 8, "t1", "0.2.0"));
+  CHECK_FALSE(s.find_tuning(record().key, "0.1.0"));
+  const auto rows = s.list_tuning();
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].engine_version == "0.2.0");
+}
+
+TEST_CASE("a tampered binary is not returned and its row is removed", "[cache]") {
   TempDir dir;
   {
     Store s(dir.file(), Mode::Strict);
     s.put_binary(binary("k"));
+    s.put_binary(binary("intact", 100));
   }
-  raw_exec(dir.file(), "UPDATE binaries SET cubin = zeroblob(4096) WHERE key = 'k'");
+  {
+    Raw raw(dir.file());
+    raw.must("UPDATE binaries SET cubin = zeroblob(4096) WHERE key = 'k'");
+  }
+  WarningCounter warnings;
   Store s(dir.file(), Mode::Strict);
-  CHECK(s.verify().size() == 1);
   CHECK_FALSE(s.find_binary("k"));
-  CHECK(s.list_binaries().empty());
-  CHECK(s.verify().empty());
+  CHECK(warnings.count() == 1);
+  const auto left = s.list_binaries();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].key == "intact");
 }
 
 TEST_CASE("a damaged file is moved aside and replaced, with one warning", "[cache]") {
   TempDir dir;
-  const auto write = [&](const std::string& bytes) { std::ofstream(dir.file(), std::ios::binary) << bytes; };
+  std::string kind;
   SECTION("random garbage") {
+    kind = "garbage";
     std::mt19937 rng(3);
     std::string junk(20000, '\0');
     for (auto& c : junk) c = static_cast<char>(rng());
-    write(junk);
+    write_file(dir.file(), junk);
   }
-  SECTION("a text file") { write(std::string(3000, 'x') + "\nnot sqlite\n"); }
-  SECTION("a truncated cache") {
-    {
-      Store s(dir.file(), Mode::Strict);
-      for (int b = 1; b <= 40; ++b) s.put_tuning(record("gpu", b));
-      for (int k = 0; k < 8; ++k) s.put_binary(binary("k" + std::to_string(k), 20000));
-    }
+  SECTION("a text file") {
+    kind = "text";
+    write_file(dir.file(), std::string(3000, 'x') + "\nnot sqlite\n");
+  }
+  SECTION("a cache truncated to half") {
+    kind = "truncated";
+    fill(dir.file());
     fs::resize_file(dir.file(), fs::file_size(dir.file()) / 2);
   }
+  SECTION("a cache with pages overwritten, its header intact (found by quick_check)") {
+    kind = "pages";
+    fill(dir.file());
+    std::string bytes = read_file(dir.file());
+    REQUIRE(bytes.size() > 4 * 4096);
+    std::fill(bytes.begin() + 4096, bytes.begin() + 4 * 4096, '\x5a');
+    write_file(dir.file(), bytes);
+    Raw raw(dir.file(), SQLITE_OPEN_READONLY);
+    CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{"1"});  // the header still reads
+  }
+  const std::string original = read_file(dir.file());
+  INFO(kind);
   WarningCounter warnings;
   Store s(dir.file());
-  // A truncated file may open and fail at its first read: use it before judging.
   check_usable(s);
   check_usable(s);
-  CHECK(warnings.count() == 1);
-  CHECK(has_corrupt_sibling(dir));
   CHECK(s.persistent());
+  CHECK(warnings.count() == 1);
+  const auto aside = corrupt_siblings(dir);
+  REQUIRE(aside.size() == 1);
+  CHECK(read_file(aside[0].string()) == original);
+  CHECK(Raw(dir.file()).texts("PRAGMA integrity_check") == std::vector<std::string>{"ok"});
 }
 
-TEST_CASE("an empty file becomes a fresh cache", "[cache]") {
+TEST_CASE("strict mode reports a damaged file by name and cause, and leaves it", "[cache]") {
   TempDir dir;
-  std::ofstream(dir.file()).close();
-  WarningCounter warnings;
-  Store s(dir.file());
-  check_usable(s);
-  CHECK(warnings.count() == 0);
-  CHECK(s.persistent());
+  write_file(dir.file(), std::string(5000, 'z'));
+  for (const Mode mode : {Mode::Strict, Mode::ReadOnlyStrict}) {
+    try {
+      Store s(dir.file(), mode);
+      FAIL("opened garbage");
+    } catch (const rnnjit::Error& e) {
+      CHECK(e.code() == rnnjit::ErrorCode::CacheError);
+      CHECK_THAT(e.what(), Catch::Contains(dir.file()) && Catch::Contains("not a SQLite database"));
+    }
+  }
+  CHECK(read_file(dir.file()) == std::string(5000, 'z'));
+  CHECK(corrupt_siblings(dir).empty());
 }
 
-TEST_CASE("a read-only cache continues in memory with one warning", "[cache]") {
+TEST_CASE("a cache opened read-only (URI mode=ro) continues in memory with one warning", "[cache]") {
   TempDir dir;
-  { Store s(dir.file(), Mode::Strict); }
-  fs::permissions(dir.file(), fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
-  fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);
-  // root ignores permission bits; then the read-only open is forced through a query
-  // parameter, which SQLite honours for everyone.
-  const std::string path = geteuid() == 0 ? "file:" + dir.file() + "?mode=ro" : dir.file();
+  fill(dir.file());
+  const std::string before = read_file(dir.file());
   WarningCounter warnings;
-  Store s(path);
-  check_usable(s);
-  check_usable(s);
-  CHECK(warnings.count() == 1);
+  Store s("file:" + dir.file() + "?mode=ro");
   CHECK_FALSE(s.persistent());
+  CHECK(s.path() == ":memory:");
+  CHECK_FALSE(s.find_tuning(record().key, kVersion));  // memory starts empty
+  check_usable(s);
+  check_usable(s);
+  CHECK(warnings.count() == 1);
+  CHECK(read_file(dir.file()) == before);
 }
 
-TEST_CASE("a database locked past the busy timeout continues in memory", "[cache]") {
+TEST_CASE("a cache whose file and directory are read-only is not written", "[cache]") {
   TempDir dir;
-  { Store s(dir.file(), Mode::Strict); }
-  setenv("RNNJIT_CACHE_BUSY_MS", "100", 1);
-  sqlite3* other = nullptr;
-  REQUIRE(sqlite3_open(dir.file().c_str(), &other) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  fill(dir.file());
+  const std::string before = read_file(dir.file());
+  fs::permissions(dir.file(), fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                                fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
   WarningCounter warnings;
+  Store s(dir.file());
+  check_usable(s);
+  if (geteuid() == 0) {
+    // Permission bits do not bind root: the file is written as usual (the URI test above
+    // covers the fallback for root).
+    CHECK(s.persistent());
+    CHECK(warnings.count() == 0);
+  } else {
+    CHECK_FALSE(s.persistent());
+    CHECK(warnings.count() == 1);
+    CHECK(read_file(dir.file()) == before);
+  }
+}
+
+TEST_CASE("a database locked past the busy timeout: writes go on in memory with correct results", "[cache]") {
+  TempDir dir;
+  fill(dir.file());
+  const ScopedEnv busy("RNNJIT_CACHE_BUSY_MS", "100");
+  Raw other(dir.file());
+  other.must("BEGIN EXCLUSIVE");
+  WarningCounter warnings;
+  Store s(dir.file());
+  CHECK(s.persistent());  // WAL: a held write lock does not stop readers
+  CHECK(s.find_tuning(record("gpu", 3).key, kVersion));
+  check_usable(s);  // the put meets the lock, and continues in memory
+  CHECK_FALSE(s.persistent());
+  check_usable(s);
+  CHECK(warnings.count() == 1);
+  CHECK_FALSE(s.find_tuning(record("gpu", 3).key, kVersion));  // the file's rows stay in the file
+  other.must("ROLLBACK");
+  CHECK(corrupt_siblings(dir).empty());
+}
+
+TEST_CASE("a database locked at open continues in memory, and strict mode says it is locked", "[cache]") {
+  TempDir dir;
+  const ScopedEnv busy("RNNJIT_CACHE_BUSY_MS", "100");
+  Raw other(dir.file());
+  // A rollback-journal database under an exclusive lock cannot even be read.
+  other.must("CREATE TABLE unrelated (x); BEGIN EXCLUSIVE; INSERT INTO unrelated VALUES (1);");
   {
+    WarningCounter warnings;
     Store s(dir.file());
+    CHECK_FALSE(s.persistent());
     check_usable(s);
     CHECK(warnings.count() == 1);
+  }
+  CHECK_THROWS_WITH(Store(dir.file(), Mode::Strict), Catch::Contains(dir.file()) && Catch::Contains("locked"));
+  other.must("COMMIT");
+  CHECK(corrupt_siblings(dir).empty());
+}
+
+TEST_CASE("a schema this build does not know is left untouched", "[cache]") {
+  TempDir dir;
+  std::string why;
+  SECTION("a newer user_version") {
+    why = "schema version 7 is newer than this build's 1";
+    Raw(dir.file()).must("CREATE TABLE future (x); PRAGMA user_version = 7;");
+  }
+  SECTION("a foreign table named tuning at version 0") {
+    why = "table 'tuning'";
+    Raw(dir.file()).must("CREATE TABLE tuning (other, columns);");
+  }
+  SECTION("a tuning table with other columns at the current version") {
+    why = "table 'tuning' has columns";
+    {
+      Store s(dir.file(), Mode::Strict);
+    }
+    Raw(dir.file()).must("DROP TABLE tuning; CREATE TABLE tuning (id INTEGER PRIMARY KEY, gpu TEXT);");
+  }
+  INFO(why);
+  const std::string before = read_file(dir.file());
+  {
+    WarningCounter warnings;
+    Store s(dir.file());
     CHECK_FALSE(s.persistent());
+    check_usable(s);
+    CHECK(warnings.count() == 1);
   }
-  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
-  sqlite3_close(other);
-  unsetenv("RNNJIT_CACHE_BUSY_MS");
-  CHECK_FALSE(has_corrupt_sibling(dir));
+  CHECK_THROWS_WITH(Store(dir.file(), Mode::Strict), Catch::Contains(dir.file()) && Catch::Contains(why));
+  CHECK(read_file(dir.file()) == before);
+  CHECK(corrupt_siblings(dir).empty());
 }
 
-TEST_CASE("a schema this build does not know is left alone", "[cache]") {
+TEST_CASE("8 processes writing shared and own keys to one file lose nothing", "[cache]") {
   TempDir dir;
-  SECTION("a newer user_version") { raw_exec(dir.file(), "CREATE TABLE future (x); PRAGMA user_version = 7;"); }
-  SECTION("a foreign table named tuning") { raw_exec(dir.file(), "CREATE TABLE tuning (other, columns);"); }
-  const auto before = fs::file_size(dir.file());
-  WarningCounter warnings;
-  Store s(dir.file());
-  check_usable(s);
-  CHECK(warnings.count() == 1);
-  CHECK_FALSE(s.persistent());
-  CHECK_FALSE(has_corrupt_sibling(dir));
-  CHECK(fs::file_size(dir.file()) == before);
-  CHECK_THROWS_WITH(Store(dir.file(), Mode::Strict), Catch::Contains(dir.file()));
-}
-
-TEST_CASE("strict mode reports a damaged file by name and leaves it", "[cache]") {
-  TempDir dir;
-  std::ofstream(dir.file()) << std::string(5000, 'z');
-  try {
-    Store s(dir.file(), Mode::Strict);
-    FAIL("opened garbage");
-  } catch (const rnnjit::Error& e) {
-    CHECK(e.code() == rnnjit::ErrorCode::CacheError);
-    CHECK_THAT(e.what(), Catch::Contains(dir.file()) && Catch::Contains("not a database"));
-  }
-  CHECK(fs::file_size(dir.file()) == 5000);
-  CHECK_THROWS_WITH(Store(dir.file("absent.sqlite"), Mode::ReadOnlyStrict), Catch::Contains("no cache at"));
-}
-
-TEST_CASE("8 processes writing shared and own keys lose nothing", "[cache]") {
-  TempDir dir;
-  { Store s(dir.file(), Mode::Strict); }
   constexpr int kProcs = 8, kRecords = 50;
   std::vector<pid_t> kids;
   for (int p = 0; p < kProcs; ++p) {
@@ -312,15 +538,21 @@ TEST_CASE("8 processes writing shared and own keys lose nothing", "[cache]") {
     if (pid == 0) {
       int rc = 0;
       try {
+        // Every child opens (and may create and migrate) the file at once.
         Store s(dir.file(), Mode::Strict);
         for (int r = 0; r < kRecords; ++r) {
           // Even r: a key every process writes; odd r: this process's own key.
           const std::int64_t b = r % 2 == 0 ? r + 1 : 1000 * (p + 1) + r;
           s.put_tuning(record("gpu", b));
           s.put_binary(binary("bin" + std::to_string(b), 512));
+          if (!s.find_tuning(record("gpu", b).key, kVersion)) rc = 3;
         }
-      } catch (...) {
+        if (!s.persistent()) rc = 4;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "child %d: %s\n", p, e.what());
         rc = 1;
+      } catch (...) {
+        rc = 2;
       }
       _exit(rc);
     }
@@ -334,30 +566,107 @@ TEST_CASE("8 processes writing shared and own keys lose nothing", "[cache]") {
   }
   Store s(dir.file(), Mode::Strict);
   const auto rows = s.list_tuning();
+  std::multiset<std::int64_t> seen;
+  for (const auto& r : rows) {
+    seen.insert(r.key.problem.b);
+    CHECK(r == record("gpu", r.key.problem.b));
+  }
+  for (int p = 0; p < kProcs; ++p)
+    for (int r = 0; r < kRecords; ++r) {
+      const std::int64_t b = r % 2 == 0 ? r + 1 : 1000 * (p + 1) + r;
+      INFO("b = " << b);
+      CHECK(seen.count(b) == 1);
+    }
   CHECK(rows.size() == kRecords / 2 + kProcs * kRecords / 2);
-  for (const auto& r : rows) CHECK(r == record("gpu", r.key.problem.b));
   CHECK(s.list_binaries().size() == rows.size());
-  CHECK(s.verify().empty());
+  CHECK(Raw(dir.file()).texts("PRAGMA integrity_check") == std::vector<std::string>{"ok"});
 }
 
-TEST_CASE("list and remove filter by gpu, shape and precision", "[cache]") {
+TEST_CASE("threads sharing one Store see each other's writes", "[cache]") {
+  TempDir dir;
+  Store s(dir.file(), Mode::Strict);
+  std::vector<std::thread> threads;
+  std::atomic<int> misses{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < 25; ++r) {
+        const auto rec = record("gpu", 100 * (t + 1) + r);
+        s.put_tuning(rec);
+        if (!s.find_tuning(rec.key, kVersion)) ++misses;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(misses == 0);
+  CHECK(s.list_tuning().size() == 100);
+}
+
+TEST_CASE("off and :memory: are memory caches", "[cache]") {
+  for (const char* path : {"off", ":memory:"}) {
+    WarningCounter warnings;
+    Store s(path);
+    CHECK_FALSE(s.persistent());
+    CHECK(s.path() == ":memory:");
+    check_usable(s);
+    CHECK(s.stats().file_bytes == 0);
+    CHECK(warnings.count() == 0);
+  }
+  CHECK_FALSE(fs::exists("off"));
+}
+
+TEST_CASE("list filters by gpu substring, shape and precision", "[cache]") {
   TempDir dir;
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record("NVIDIA H100;cc=9.0", 8));
   s.put_tuning(record("NVIDIA H100;cc=9.0", 64));
   s.put_tuning(record("NVIDIA A100;cc=8.0", 8));
-  CHECK(s.list_tuning().size() == 3);
+  auto fp32 = record("NVIDIA A100;cc=8.0", 8);
+  fp32.key.problem.precision = "fp32";
+  s.put_tuning(fp32);
+  CHECK(s.list_tuning().size() == 4);
   CHECK(s.list_tuning({std::string("H100"), {}, {}}).size() == 2);
-  CHECK(s.list_tuning({{}, ProblemKey{8, 1024, 256, 128, ""}, {}}).size() == 2);
-  CHECK(s.list_tuning({{}, {}, std::string("fp32")}).empty());
+  CHECK(s.list_tuning({std::string("cc=8.0"), {}, {}}).size() == 2);
+  CHECK(s.list_tuning({{}, ProblemKey{8, 1024, 256, 128, "ignored"}, {}}).size() == 3);
+  CHECK(s.list_tuning({{}, ProblemKey{8, 1024, 256, 129, ""}, {}}).empty());
+  const auto only = s.list_tuning({{}, {}, std::string("fp32")});
+  REQUIRE(only.size() == 1);
+  CHECK(only[0] == fp32);
+  CHECK(s.list_tuning({std::string("A100"), ProblemKey{8, 1024, 256, 128, ""}, std::string("tf32")}).size() == 1);
+}
+
+TEST_CASE("remove_tuning removes the matching rows and their candidates", "[cache]") {
+  TempDir dir;
+  Store s(dir.file(), Mode::Strict);
+  s.put_tuning(record("NVIDIA H100;cc=9.0", 8));
+  s.put_tuning(record("NVIDIA H100;cc=9.0", 64));
+  s.put_tuning(record("NVIDIA A100;cc=8.0", 8));
   CHECK(s.remove_tuning({std::string("A100"), {}, {}}) == 1);
   CHECK(s.remove_tuning({{}, ProblemKey{64, 1024, 256, 128, ""}, {}}) == 1);
-  CHECK(s.list_tuning().size() == 1);
-  const auto st = s.stats();
-  CHECK(st.entries == 1);
-  REQUIRE(st.per_gpu.size() == 1);
-  CHECK(st.per_gpu[0].gpu == "NVIDIA H100;cc=9.0");
-  CHECK(st.file_bytes > 0);
+  CHECK(s.remove_tuning({std::string("nothing"), {}, {}}) == 0);
+  const auto left = s.list_tuning();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0] == record("NVIDIA H100;cc=9.0", 8));
+  CHECK(s.remove_tuning({}) == 1);
+  CHECK(Raw(dir.file()).texts("SELECT count(*) FROM candidates") == std::vector<std::string>{"0"});
+}
+
+TEST_CASE("stats counts entries, binaries and bytes, per GPU", "[cache]") {
+  TempDir dir;
+  Store s(dir.file(), Mode::Strict);
+  s.put_tuning(record("NVIDIA H100;cc=9.0", 8));
+  s.put_tuning(record("NVIDIA H100;cc=9.0", 64));
+  s.put_tuning(record("NVIDIA A100;cc=8.0", 8));
+  s.put_binary(binary("a", 1000));
+  s.put_binary(binary("b", 234));
+  const Stats st = s.stats();
+  CHECK(st.entries == 3);
+  CHECK(st.binaries == 2);
+  CHECK(st.binary_bytes == 1234);
+  CHECK(st.file_bytes > 1234);
+  REQUIRE(st.per_gpu.size() == 2);
+  CHECK(st.per_gpu[0].gpu == "NVIDIA A100;cc=8.0");
+  CHECK(st.per_gpu[0].entries == 1);
+  CHECK(st.per_gpu[1].gpu == "NVIDIA H100;cc=9.0");
+  CHECK(st.per_gpu[1].entries == 2);
 }
 
 TEST_CASE("prune removes stale rows, then binaries no candidate uses", "[cache]") {
@@ -365,58 +674,123 @@ TEST_CASE("prune removes stale rows, then binaries no candidate uses", "[cache]"
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record("gpu", 8, "current"));
   s.put_tuning(record("gpu", 16, "old"));
+  s.put_tuning(record("gpu", 24, "current", "0.0.9"));
   auto other = record("gpu", 32, "current");
   for (auto& c : other.candidates) c.binary_key = "k9";
   s.put_tuning(other);
   for (const char* k : {"k1", "k2", "k3", "k9", "orphan"}) s.put_binary(binary(k, 64));
-  const auto r = s.prune("current", "0.1.0");
-  CHECK(r.stale_entries == 1);
+  const auto r = s.prune("current", kVersion);
+  CHECK(r.stale_entries == 2);
   CHECK(r.orphan_binaries == 1);
   CHECK(s.list_tuning().size() == 2);
   CHECK_FALSE(s.find_binary("orphan"));
-  CHECK(s.find_binary("k2"));  // second of a comma-separated list
+  CHECK(s.find_binary("k1"));
+  CHECK(s.find_binary("k2"));  // the second of a comma-separated list
   s.remove_tuning({{}, ProblemKey{32, 1024, 256, 128, ""}, {}});
-  CHECK(s.prune("current", "0.1.0").orphan_binaries == 1);  // k9 went with its row
-  s.vacuum();
+  const auto again = s.prune("current", kVersion);
+  CHECK(again.stale_entries == 0);
+  CHECK(again.orphan_binaries == 1);  // k9 went with its row
+  CHECK_FALSE(s.find_binary("k9"));
+}
+
+TEST_CASE("verify is empty for a healthy cache", "[cache]") {
+  TempDir dir;
+  fill(dir.file());
+  Store s(dir.file(), Mode::ReadOnlyStrict);
   CHECK(s.verify().empty());
 }
 
-TEST_CASE("import is all or nothing and names the bad record", "[cache]") {
+TEST_CASE("verify reports a tampered blob and a row that does not decode, one line each", "[cache]") {
+  TempDir dir;
+  fill(dir.file());
+  {
+    Raw raw(dir.file());
+    raw.must("UPDATE binaries SET cubin = zeroblob(20000) WHERE key = 'k5'");
+    raw.must("UPDATE tuning SET winner = 'nobody' WHERE b = 7");
+    raw.must("DELETE FROM candidates WHERE tuning_id = (SELECT id FROM tuning WHERE b = 9)");
+  }
+  Store s(dir.file(), Mode::ReadOnlyStrict);
+  const auto problems = s.verify();
+  REQUIRE(problems.size() == 3);
+  CHECK_THAT(problems[0], Catch::Contains("gpu/7,1024,256,128/tf32") && Catch::Contains("'nobody'"));
+  CHECK_THAT(problems[1], Catch::Contains("gpu/9,1024,256,128/tf32") && Catch::Contains("no candidates"));
+  CHECK_THAT(problems[2], Catch::Contains("binary k5") && Catch::Contains("hash"));
+}
+
+TEST_CASE("vacuum keeps every record and gives freed pages back", "[cache]") {
+  TempDir dir;
+  fill(dir.file());
+  Store s(dir.file(), Mode::Strict);
+  CHECK(s.remove_tuning({{}, ProblemKey{1, 1024, 256, 128, ""}, {}}) == 1);
+  const auto tuning = s.list_tuning();
+  {
+    Raw raw(dir.file());
+    raw.must("DELETE FROM binaries WHERE key <> 'k0'");
+    REQUIRE(std::stoll(raw.texts("PRAGMA freelist_count")[0]) > 0);
+  }
+  s.vacuum();
+  Raw raw(dir.file());
+  CHECK(raw.texts("PRAGMA freelist_count") == std::vector<std::string>{"0"});
+  CHECK(s.list_tuning() == tuning);
+  CHECK(*s.find_binary("k0") == binary("k0", 20000));
+  CHECK(s.verify().empty());
+}
+
+TEST_CASE("import writes every record or, on a bad one, none and names it", "[cache]") {
   TempDir dir;
   Store s(dir.file(), Mode::Strict);
+  s.put_tuning(record("gpu", 100));
   auto bad = binary("k2");
   bad.hash = "0000000000000000";
   try {
     s.import_records({record("gpu", 1), record("gpu", 2)}, {binary("k1"), bad});
-    FAIL("imported a bad binary");
+    FAIL("imported a binary whose hash does not match");
   } catch (const rnnjit::Error& e) {
-    CHECK_THAT(e.what(), Catch::Contains("binary record 1") && Catch::Contains("hash"));
+    CHECK(e.code() == rnnjit::ErrorCode::CacheError);
+    CHECK_THAT(e.what(), Catch::Contains("binary record 1") && Catch::Contains("k2") && Catch::Contains("hash"));
   }
   auto no_winner = record("gpu", 3);
   no_winner.winner = "not-a-candidate";
-  CHECK_THROWS_WITH(s.import_records({record("gpu", 1), no_winner}, {}), Catch::Contains("tuning record 1"));
-  CHECK(s.list_tuning().empty());
+  CHECK_THROWS_WITH(s.import_records({record("gpu", 1), no_winner}, {}),
+                    Catch::Contains("tuning record 1") && Catch::Contains("not-a-candidate"));
+  const auto rows = s.list_tuning();
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0] == record("gpu", 100));
   CHECK(s.list_binaries().empty());
-  s.import_records({record("gpu", 1), record("gpu", 2)}, {binary("k1")});
-  CHECK(s.list_tuning().size() == 2);
-  CHECK(s.list_binaries().size() == 1);
+  s.import_records({record("gpu", 1), record("gpu", 2), record("gpu", 1)}, {binary("k1")});
+  CHECK(s.list_tuning().size() == 3);
+  CHECK(*s.find_binary("k1") == binary("k1"));
 }
 
-TEST_CASE("resolve_path follows the option, RNNJIT_CACHE, XDG_CACHE_HOME, HOME", "[cache]") {
-  const auto saved = [](const char* n) { const char* v = std::getenv(n); return v ? std::optional<std::string>(v) : std::nullopt; };
-  const auto cache = saved("RNNJIT_CACHE"), xdg = saved("XDG_CACHE_HOME"), home = saved("HOME");
-  unsetenv("RNNJIT_CACHE");
-  setenv("XDG_CACHE_HOME", "/x", 1);
-  setenv("HOME", "/h", 1);
+TEST_CASE("an import that fails halfway through writing leaves the file as it was", "[cache]") {
+  TempDir dir;
+  fill(dir.file());
+  // A trigger makes the second binary's insert fail after the tuning rows and the first
+  // binary are written.
+  Raw(dir.file()).must("CREATE TRIGGER refuse BEFORE INSERT ON binaries WHEN NEW.key = 'second'"
+                       " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;");
+  Store s(dir.file(), Mode::Strict);
+  const auto tuning = s.list_tuning();
+  const auto binaries = s.list_binaries();
+  CHECK_THROWS_WITH(s.import_records({record("gpu", 500), record("gpu", 501)}, {binary("first"), binary("second")}),
+                    Catch::Contains("refused by the test") && Catch::Contains(dir.file()));
+  CHECK(s.list_tuning() == tuning);
+  CHECK(s.list_binaries() == binaries);
+  s.import_records({record("gpu", 500)}, {binary("first")});  // the store is still usable
+  CHECK(s.list_tuning().size() == tuning.size() + 1);
+}
+
+TEST_CASE("resolve_path follows the option, RNNJIT_CACHE, XDG_CACHE_HOME, then HOME", "[cache]") {
+  const ScopedEnv cache("RNNJIT_CACHE", nullptr), xdg("XDG_CACHE_HOME", "/x"), home("HOME", "/h");
   CHECK(resolve_path(std::string("/opt/c.sqlite")) == "/opt/c.sqlite");
   CHECK(resolve_path(std::nullopt) == "/x/rnnjit/cache.sqlite");
-  unsetenv("XDG_CACHE_HOME");
-  CHECK(resolve_path(std::nullopt) == "/h/.cache/rnnjit/cache.sqlite");
-  setenv("RNNJIT_CACHE", "off", 1);
+  {
+    const ScopedEnv no_xdg("XDG_CACHE_HOME", nullptr);
+    CHECK(resolve_path(std::nullopt) == "/h/.cache/rnnjit/cache.sqlite");
+    const ScopedEnv no_home("HOME", nullptr);
+    CHECK(resolve_path(std::nullopt) == "off");
+  }
+  const ScopedEnv off("RNNJIT_CACHE", "off");
   CHECK(resolve_path(std::nullopt) == "off");
-  Store memory(resolve_path(std::nullopt));
-  CHECK_FALSE(memory.persistent());
-  CHECK(memory.path() == ":memory:");
-  for (auto [name, v] : {std::pair{"RNNJIT_CACHE", cache}, {"XDG_CACHE_HOME", xdg}, {"HOME", home}})
-    v ? setenv(name, v->c_str(), 1) : unsetenv(name);
+  CHECK(resolve_path(std::string("/opt/c.sqlite")) == "/opt/c.sqlite");
 }

@@ -160,7 +160,7 @@ std::vector<std::uint8_t> Statement::column_blob(int i) const {
   return p ? std::vector<std::uint8_t>(p, p + sqlite3_column_bytes(stmt_, i)) : std::vector<std::uint8_t>();
 }
 
-Transaction::Transaction(Connection& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Connection& db, Kind kind) : db_(db) { db_.exec(kind == Kind::Write ? "BEGIN IMMEDIATE" : "BEGIN"); }
 
 Transaction::~Transaction() {
   // Some errors (SQLITE_FULL, SQLITE_IOERR, ...) end the transaction themselves: then

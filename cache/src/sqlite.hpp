@@ -49,6 +49,7 @@ class Connection {
   bool read_only() const;
   /// Rows changed by the last INSERT/UPDATE/DELETE.
   std::int64_t changes() const { return sqlite3_changes64(db_); }
+  /// The raw handle, for calls this layer does not wrap.
   sqlite3* get() const { return db_; }
   /// Throws SqliteError(code) for `what`, with the connection's current message.
   [[noreturn]] void fail(int code, const std::string& what) const;
@@ -60,6 +61,7 @@ class Connection {
 /// A prepared statement, finalized when destroyed. It must not outlive its connection.
 class Statement {
  public:
+  /// sqlite3_prepare_v2 of one statement; throws SqliteError.
   Statement(Connection& db, const std::string& sql);
   ~Statement();
   Statement(const Statement&) = delete;
@@ -83,6 +85,7 @@ class Statement {
   /// Ready for new bindings and a new run; releases the statement's read snapshot.
   void reset() noexcept;
 
+  /// Columns of the current row, 0-based.
   std::int64_t column_int(int i) const { return sqlite3_column_int64(stmt_, i); }
   double column_double(int i) const { return sqlite3_column_double(stmt_, i); }
   bool column_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
@@ -100,6 +103,7 @@ class Statement {
 /// mid-result would keep its read snapshot (and the WAL) pinned.
 class ResetOnExit {
  public:
+  /// Resets `s` when destroyed.
   explicit ResetOnExit(Statement& s) : s_(s) {}
   ~ResetOnExit() { s_.reset(); }
   ResetOnExit(const ResetOnExit&) = delete;
@@ -109,15 +113,21 @@ class ResetOnExit {
   Statement& s_;
 };
 
-/// BEGIN IMMEDIATE: the write lock is taken up front, so a busy database is met here, under
-/// the busy timeout, rather than as a deadlock halfway through. Rolls back when destroyed
-/// unless committed.
+/// A transaction, rolled back when destroyed unless committed.
 class Transaction {
  public:
-  explicit Transaction(Connection& db);
+  enum class Kind {
+    /// BEGIN IMMEDIATE, for writes: the write lock is taken up front, so a busy database is
+    /// met here, under the busy timeout, rather than as a deadlock halfway through.
+    Write,
+    /// BEGIN (deferred), for reads that must see one consistent snapshot.
+    Read,
+  };
+  explicit Transaction(Connection& db, Kind kind = Kind::Write);
   ~Transaction();
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
+  /// COMMIT; on failure the transaction stays open and is rolled back when destroyed.
   void commit();
 
  private:

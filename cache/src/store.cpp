@@ -1,11 +1,20 @@
 #include "rnnjit/cache/store.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <mutex>
+#include <thread>
+#include <type_traits>
 
 #include "sqlite.hpp"
 #include "support/hash.hpp"
@@ -16,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using sql::Connection;
+using sql::ResetOnExit;
 using sql::SqliteError;
 using sql::Statement;
 using sql::Transaction;
@@ -41,15 +51,135 @@ CREATE TABLE binaries (
   symbols TEXT NOT NULL, cubin BLOB NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
 )sql",
 };
-static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration per schema version");
+static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
+
+constexpr int kDefaultBusyMs = 5000;
 
 bool memory_path(const std::string& p) { return p.empty() || p == "off" || p == ":memory:"; }
 
-// RNNJIT_CACHE_BUSY_MS shortens the 5 s wait for a locked database (tests use it).
+// "file:...?mode=ro" and other SQLite URIs are passed through; the Store creates no
+// directories for them and never renames them.
+bool uri_path(const std::string& p) { return p.rfind("file:", 0) == 0; }
+
+// RNNJIT_CACHE_BUSY_MS overrides how long a locked cache is waited for (5000 ms), so that
+// tests meet a held lock quickly; anything but a non-negative integer is ignored.
 int busy_ms() {
   const char* env = std::getenv("RNNJIT_CACHE_BUSY_MS");
-  return env && *env ? std::atoi(env) : 5000;
+  if (!env || !*env) return kDefaultBusyMs;
+  int ms = 0;
+  const char* end = env + std::strlen(env);
+  const auto [stop, ec] = std::from_chars(env, end, ms);
+  if (ec != std::errc() || stop != end || ms < 0) {
+    support::log().debug("ignoring RNNJIT_CACHE_BUSY_MS='{}'", env);
+    return kDefaultBusyMs;
+  }
+  return ms;
 }
+
+// An Error's message without the "cache_error: " its constructor puts first.
+std::string message_of(const Error& e) {
+  const std::string what = e.what();
+  const std::string prefix = std::string(error_code_name(e.code())) + ": ";
+  return what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
+}
+
+bool damaged(const Error& e) {
+  const auto* sq = dynamic_cast<const SqliteError*>(&e);
+  return sq && (sq->primary() == SQLITE_CORRUPT || sq->primary() == SQLITE_NOTADB);
+}
+
+// What went wrong, in words a user can act on; SQLite's own message follows in parentheses.
+std::string cause(const Error& e, int busy) {
+  const std::string detail = message_of(e);
+  const auto* sq = dynamic_cast<const SqliteError*>(&e);
+  if (!sq) return detail;
+  std::string what;
+  switch (sq->primary()) {
+    case SQLITE_NOTADB: what = "not a SQLite database"; break;
+    case SQLITE_CORRUPT: what = "the database file is corrupt"; break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: what = "database is locked (held by another connection for more than " + std::to_string(busy) + " ms)"; break;
+    case SQLITE_READONLY: what = "the cache cannot be written (read-only file or directory)"; break;
+    case SQLITE_CANTOPEN: what = "the file cannot be opened"; break;
+    case SQLITE_PERM:
+    case SQLITE_AUTH: what = "permission denied"; break;
+    case SQLITE_FULL: what = "the disk is full"; break;
+    case SQLITE_IOERR: what = "I/O error"; break;
+    default: return detail;
+  }
+  return what + " (" + detail + ")";
+}
+
+std::string shape_text(const ProblemKey& p) {
+  return std::to_string(p.b) + "," + std::to_string(p.i) + "," + std::to_string(p.h) + "," + std::to_string(p.o);
+}
+
+// "name type" of each column of `table` in order; empty when there is no such table.
+std::vector<std::string> table_columns(Connection& db, const std::string& table) {
+  Statement s(db, "SELECT trim(name || ' ' || type) FROM pragma_table_info(?1) ORDER BY cid");
+  s.bind(1, table);
+  std::vector<std::string> out;
+  while (s.step()) out.push_back(s.column_text(0));
+  return out;
+}
+
+// The tables the migrations make, and their columns: what a file's schema must match.
+// Read from a scratch database, so the migrations stay the only description of the schema.
+const std::map<std::string, std::vector<std::string>>& expected_tables() {
+  static const auto tables = [] {
+    Connection db(":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    for (const char* m : kMigrations) db.exec(m);
+    std::map<std::string, std::vector<std::string>> out;
+    for (const auto& name : db.query_texts("SELECT name FROM sqlite_master WHERE type = 'table'"))
+      out[name] = table_columns(db, name);
+    return out;
+  }();
+  return tables;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// The hot paths' statements, prepared once per connection (after the schema is in place).
+struct Statements {
+  explicit Statements(Connection& db)
+      : find_tuning(db,
+                    "SELECT id, gpu, b, i, h, o, precision, template_hash, engine_version, winner, winner_us,"
+                    " created_at FROM tuning WHERE gpu = ?1 AND b = ?2 AND i = ?3 AND h = ?4 AND o = ?5"
+                    " AND precision = ?6 AND template_hash = ?7 AND engine_version = ?8"),
+        read_candidates(db,
+                        "SELECT config, time_us, disposition, message, binary_key FROM candidates"
+                        " WHERE tuning_id = ?1 ORDER BY rank"),
+        delete_stale(db,
+                     "DELETE FROM tuning WHERE gpu = ?1 AND b = ?2 AND i = ?3 AND h = ?4 AND o = ?5"
+                     " AND precision = ?6 AND (template_hash <> ?7 OR engine_version <> ?8)"),
+        upsert_tuning(db,
+                      "INSERT INTO tuning (gpu, b, i, h, o, precision, template_hash, engine_version, winner,"
+                      " winner_us, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                      " ON CONFLICT (gpu, b, i, h, o, precision, template_hash) DO UPDATE SET"
+                      " engine_version = excluded.engine_version, winner = excluded.winner,"
+                      " winner_us = excluded.winner_us, created_at = excluded.created_at RETURNING id"),
+        clear_candidates(db, "DELETE FROM candidates WHERE tuning_id = ?1"),
+        add_candidate(db,
+                      "INSERT INTO candidates (tuning_id, rank, config, time_us, disposition, message, binary_key)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        find_binary(db,
+                    "SELECT key, kernel, arch, nvrtc_version, symbols, cubin, hash, created_at FROM binaries"
+                    " WHERE key = ?1"),
+        drop_binary(db, "DELETE FROM binaries WHERE key = ?1"),
+        upsert_binary(db,
+                      "INSERT INTO binaries (key, kernel, arch, nvrtc_version, symbols, cubin, hash, created_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO UPDATE SET"
+                      " kernel = excluded.kernel, arch = excluded.arch, nvrtc_version = excluded.nvrtc_version,"
+                      " symbols = excluded.symbols, cubin = excluded.cubin, hash = excluded.hash,"
+                      " created_at = excluded.created_at") {}
+
+  Statement find_tuning, read_candidates, delete_stale, upsert_tuning, clear_candidates, add_candidate, find_binary,
+      drop_binary, upsert_binary;
+};
 
 // The WHERE clause of list/remove: each filter is a bound parameter that matches all when NULL.
 const char* const kFilterWhere =
@@ -58,17 +188,17 @@ const char* const kFilterWhere =
 
 void bind_filter(Statement& s, const Filter& f) {
   s.bind(1, f.gpu);
-  for (int k = 0; k < 4; ++k) {
-    std::optional<std::int64_t> v;
-    if (f.shape) v = k == 0 ? f.shape->b : k == 1 ? f.shape->i : k == 2 ? f.shape->h : f.shape->o;
-    s.bind(2 + k, v);
-  }
+  const auto dim = [&](std::int64_t ProblemKey::*m) {
+    return f.shape ? std::optional<std::int64_t>((*f.shape).*m) : std::nullopt;
+  };
+  s.bind(2, dim(&ProblemKey::b)).bind(3, dim(&ProblemKey::i)).bind(4, dim(&ProblemKey::h)).bind(5, dim(&ProblemKey::o));
   s.bind(6, f.precision);
 }
 
 const char* const kTuningColumns =
     "SELECT id, gpu, b, i, h, o, precision, template_hash, engine_version, winner, winner_us, created_at FROM tuning";
 
+// A row of kTuningColumns (or of Statements::find_tuning): its id and the record without candidates.
 std::pair<std::int64_t, TuningRecord> read_tuning_row(const Statement& s) {
   TuningRecord r;
   r.key.gpu = s.column_text(1);
@@ -81,8 +211,9 @@ std::pair<std::int64_t, TuningRecord> read_tuning_row(const Statement& s) {
   return {s.column_int(0), std::move(r)};
 }
 
-void read_candidates(Connection& db, std::int64_t id, TuningRecord& r) {
-  Statement s(db, "SELECT config, time_us, disposition, message, binary_key FROM candidates WHERE tuning_id = ?1 ORDER BY rank");
+void read_candidates(Statements& q, std::int64_t id, TuningRecord& r) {
+  Statement& s = q.read_candidates;
+  const ResetOnExit done(s);
   s.bind(1, id);
   while (s.step())
     r.candidates.push_back({s.column_text(0),
@@ -90,74 +221,94 @@ void read_candidates(Connection& db, std::int64_t id, TuningRecord& r) {
                             s.column_text(2), s.column_text(3), s.column_text(4)});
 }
 
-void write_tuning(Connection& db, const TuningRecord& r) {
+BinaryRecord read_binary_row(const Statement& s) {
+  return {s.column_text(0), s.column_text(1), s.column_text(2), s.column_text(3),
+          s.column_text(4), s.column_blob(5), s.column_text(6), s.column_int(7)};
+}
+
+// Inside the caller's transaction.
+void write_tuning(Connection& db, Statements& q, const TuningRecord& r) {
   const auto& k = r.key;
   const auto& p = k.problem;
   {
-    Statement stale(db,
-                    "DELETE FROM tuning WHERE gpu = ?1 AND b = ?2 AND i = ?3 AND h = ?4 AND o = ?5 AND precision = ?6"
-                    " AND (template_hash <> ?7 OR engine_version <> ?8)");
-    stale.bind(1, k.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.precision);
-    stale.bind(7, k.template_hash).bind(8, r.engine_version).run();
+    Statement& s = q.delete_stale;
+    const ResetOnExit done(s);
+    s.bind(1, k.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.precision);
+    s.bind(7, k.template_hash).bind(8, r.engine_version).run();
   }
-  Statement up(db,
-               "INSERT INTO tuning (gpu, b, i, h, o, precision, template_hash, engine_version, winner, winner_us, created_at)"
-               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-               " ON CONFLICT (gpu, b, i, h, o, precision, template_hash) DO UPDATE SET"
-               " engine_version = excluded.engine_version, winner = excluded.winner,"
-               " winner_us = excluded.winner_us, created_at = excluded.created_at RETURNING id");
-  up.bind(1, k.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.precision);
-  up.bind(7, k.template_hash).bind(8, r.engine_version).bind(9, r.winner).bind(10, r.winner_us).bind(11, r.created_at);
-  if (!up.step()) db.fail(SQLITE_ERROR, "upsert of a tuning row returned no id");
-  const std::int64_t id = up.column_int(0);
-  up.run();
-  Statement clear(db, "DELETE FROM candidates WHERE tuning_id = ?1");
-  clear.bind(1, id).run();
-  Statement add(db,
-                "INSERT INTO candidates (tuning_id, rank, config, time_us, disposition, message, binary_key)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  std::int64_t id = 0;
+  {
+    Statement& s = q.upsert_tuning;
+    const ResetOnExit done(s);
+    s.bind(1, k.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.precision);
+    s.bind(7, k.template_hash).bind(8, r.engine_version).bind(9, r.winner).bind(10, r.winner_us);
+    s.bind(11, r.created_at);
+    if (!s.step()) db.fail(SQLITE_ERROR, "the upsert of a tuning row returned no id");
+    id = s.column_int(0);
+    s.run();
+  }
+  {
+    Statement& s = q.clear_candidates;
+    const ResetOnExit done(s);
+    s.bind(1, id).run();
+  }
+  Statement& s = q.add_candidate;
   std::int64_t rank = 0;
   for (const auto& c : r.candidates) {
-    add.bind(1, id).bind(2, rank++).bind(3, c.config);
+    const ResetOnExit done(s);
+    s.bind(1, id).bind(2, rank++).bind(3, c.config);
     if (std::isfinite(c.time_us))
-      add.bind(4, c.time_us);
+      s.bind(4, c.time_us);
     else
-      add.bind_null(4);
-    add.bind(5, c.disposition).bind(6, c.message).bind(7, c.binary_key).run();
-    add.reset();
+      s.bind_null(4);
+    s.bind(5, c.disposition).bind(6, c.message).bind(7, c.binary_key).run();
   }
 }
 
-void write_binary(Connection& db, const BinaryRecord& b) {
-  Statement s(db,
-              "INSERT INTO binaries (key, kernel, arch, nvrtc_version, symbols, cubin, hash, created_at)"
-              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO UPDATE SET kernel = excluded.kernel,"
-              " arch = excluded.arch, nvrtc_version = excluded.nvrtc_version, symbols = excluded.symbols,"
-              " cubin = excluded.cubin, hash = excluded.hash, created_at = excluded.created_at");
+void write_binary(Statements& q, const BinaryRecord& b) {
+  Statement& s = q.upsert_binary;
+  const ResetOnExit done(s);
   s.bind(1, b.key).bind(2, b.kernel).bind(3, b.arch).bind(4, b.nvrtc_version).bind(5, b.symbols);
   s.bind(6, b.cubin).bind(7, b.hash).bind(8, b.created_at).run();
 }
 
+bool hash_matches(const std::vector<std::uint8_t>& cubin, const std::string& hash) {
+  return support::hash_hex(cubin.data(), cubin.size()) == hash;
+}
+
 // Why a record cannot be stored, or empty.
 std::string invalid(const TuningRecord& r) {
-  if (r.key.gpu.empty()) return "empty gpu";
-  if (r.key.problem.b <= 0 || r.key.problem.i <= 0 || r.key.problem.h <= 0 || r.key.problem.o <= 0)
-    return "non-positive size";
-  if (r.key.problem.precision.empty()) return "empty precision";
-  if (r.key.template_hash.empty()) return "empty template_hash";
-  if (r.engine_version.empty()) return "empty engine_version";
-  if (r.winner.empty()) return "empty winner";
-  if (r.candidates.empty()) return "no candidates";
+  const auto& p = r.key.problem;
+  if (r.key.gpu.empty()) return "gpu is empty";
+  if (p.b <= 0 || p.i <= 0 || p.h <= 0 || p.o <= 0) return "shape " + shape_text(p) + " has a size that is not positive";
+  if (p.precision.empty()) return "precision is empty";
+  if (r.key.template_hash.empty()) return "template_hash is empty";
+  if (r.engine_version.empty()) return "engine_version is empty";
+  if (r.winner.empty()) return "winner is empty";
+  if (r.candidates.empty()) return "there are no candidates";
   for (const auto& c : r.candidates)
     if (c.config == r.winner) return {};
   return "winner '" + r.winner + "' is not among the candidates";
 }
 
 std::string invalid(const BinaryRecord& b) {
-  if (b.key.empty()) return "empty key";
-  if (b.cubin.empty()) return "empty cubin";
-  if (support::hash_hex(b.cubin.data(), b.cubin.size()) != b.hash) return "hash does not match the cubin";
+  if (b.key.empty()) return "key is empty";
+  if (b.cubin.empty()) return "cubin is empty";
+  if (!hash_matches(b.cubin, b.hash)) return "hash '" + b.hash + "' does not match the cubin";
   return {};
+}
+
+// A file's identity, to tell the file this Store opened from one that replaced it.
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool operator==(const FileId&) const = default;
+};
+
+std::optional<FileId> file_id(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileId{st.st_dev, st.st_ino};
 }
 
 }  // namespace
@@ -172,120 +323,247 @@ std::string resolve_path(const std::optional<std::string>& option) {
 
 struct Store::Impl {
   std::mutex mu;
-  Mode mode;
-  std::string path;  // as requested
-  std::unique_ptr<Connection> db;
+  const Mode mode;
+  const std::string path;  // as requested
+  const int busy = busy_ms();
+  std::unique_ptr<Connection> db;  // null only if even a memory database could not be made
+  std::unique_ptr<Statements> q;   // declared after db: finalized before it closes
   bool persistent = false;
   bool warned = false;
+  std::optional<FileId> opened;  // the file behind db, when it is one
 
   Impl(std::string p, Mode m) : mode(m), path(std::move(p)) {}
 
-  void setup(bool file) {
-    sqlite3_busy_timeout(db->get(), busy_ms());
-    db->exec("PRAGMA foreign_keys = ON");
-    if (file && mode != Mode::ReadOnlyStrict) {
-      db->exec("PRAGMA journal_mode = WAL");
-      db->exec("PRAGMA synchronous = NORMAL");
-    }
-    const std::int64_t version = db->query_int("PRAGMA user_version");
+  void close() {
+    q.reset();
+    db.reset();
+    persistent = false;
+    opened.reset();
+  }
+
+  // Refuses, before anything is written, a file whose schema this build does not know.
+  void check_known(std::int64_t version) {
     if (version > kSchemaVersion)
-      throw Error(ErrorCode::CacheError, "cache " + path + " has schema version " + std::to_string(version) +
-                                             ", newer than this build's " + std::to_string(kSchemaVersion));
-    if (version == kSchemaVersion) return;
-    if (mode == Mode::ReadOnlyStrict)
-      throw Error(ErrorCode::CacheError, "cache " + path + " has schema version " + std::to_string(version) +
-                                             "; open it writable once to migrate it to " + std::to_string(kSchemaVersion));
+      throw Error(ErrorCode::CacheError, "schema version " + std::to_string(version) + " is newer than this build's " +
+                                             std::to_string(kSchemaVersion) + "; use a newer rnnjit or another cache file");
+    if (version == 0) {
+      for (const auto& [table, columns] : expected_tables())
+        if (!table_columns(*db, table).empty())
+          throw Error(ErrorCode::CacheError, "it has a table '" + table +
+                                                 "' but schema version 0: not a cache this build can use");
+    } else if (version == kSchemaVersion) {
+      check_columns();
+    }
+  }
+
+  void check_columns() {
+    for (const auto& [table, columns] : expected_tables()) {
+      const auto actual = table_columns(*db, table);
+      if (actual.empty()) throw Error(ErrorCode::CacheError, "table '" + table + "' is missing");
+      if (actual != columns)
+        throw Error(ErrorCode::CacheError, "table '" + table + "' has columns (" + joined(actual) + "), expected (" +
+                                               joined(columns) + ")");
+    }
+  }
+
+  void quick_check() {
+    const auto lines = db->query_texts("PRAGMA quick_check");
+    if (lines.size() == 1 && lines[0] == "ok") return;
+    throw SqliteError(SQLITE_CORRUPT, "PRAGMA quick_check: " + (lines.empty() ? "no result" : lines[0]));
+  }
+
+  // Switching to WAL needs the file to itself, and SQLite answers SQLITE_BUSY at once when
+  // another connection is reading, without its busy handler: retry within the busy timeout.
+  void enable_wal() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy);
+    for (int pause_ms = 1;; pause_ms = std::min(2 * pause_ms, 50)) {
+      try {
+        const auto journal = db->query_texts("PRAGMA journal_mode = WAL");
+        // Some file systems cannot share WAL memory; the rollback journal is slower but as safe.
+        if (journal.empty() || journal[0] != "wal")
+          support::log().debug("cache {}: journal mode stays {}", path, journal.empty() ? "?" : journal[0]);
+        return;
+      } catch (const SqliteError& e) {
+        if (e.primary() != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) throw;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    }
+  }
+
+  void migrate() {
     Transaction t(*db);
     // Re-read under the write lock: another process may have migrated meanwhile.
-    for (std::int64_t v = db->query_int("PRAGMA user_version"); v < kSchemaVersion; ++v) {
+    const std::int64_t now = db->query_int("PRAGMA user_version");
+    if (now > kSchemaVersion) check_known(now);
+    for (std::int64_t v = now; v < kSchemaVersion; ++v) {
       db->exec(kMigrations[v]);
+      // PRAGMA takes no bound parameters; the value is this build's own constant.
       db->exec("PRAGMA user_version = " + std::to_string(v + 1));
     }
     t.commit();
   }
 
+  // Brings the new connection `db` to the current schema and prepares the statements.
+  void setup(bool file) {
+    db->busy_timeout(busy);  // first: the WAL switch and the migration may meet a lock
+    db->exec("PRAGMA foreign_keys = ON");
+    std::int64_t version = 0;
+    {
+      // One snapshot: another process may be creating the schema meanwhile.
+      Transaction snapshot(*db, Transaction::Kind::Read);
+      // The first read of the file: one that is not a database fails here.
+      version = db->query_int("PRAGMA user_version");
+      if (file) {
+        quick_check();
+        check_known(version);
+      }
+      snapshot.commit();
+    }
+    if (file && mode != Mode::ReadOnlyStrict) {
+      if (db->read_only()) throw SqliteError(SQLITE_READONLY, "SQLite opened the file read-only");
+      enable_wal();
+      db->exec("PRAGMA synchronous = NORMAL");
+    }
+    if (version < kSchemaVersion) {
+      if (mode == Mode::ReadOnlyStrict)
+        throw Error(ErrorCode::CacheError, "schema version " + std::to_string(version) + " is older than this build's " +
+                                               std::to_string(kSchemaVersion) +
+                                               "; open it once in a writable mode (e.g. rnnjit-cache prune) to migrate it");
+      migrate();
+      if (file) check_columns();
+    }
+    q = std::make_unique<Statements>(*db);
+  }
+
   void open_memory() {
-    db.reset();
+    close();
     db = std::make_unique<Connection>(":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     setup(false);
-    persistent = false;
   }
 
   void open_file() {
-    db.reset();
-    // URIs too ("file:/path?mode=ro" opens a cache read-only whatever the permissions).
+    close();
+    // SQLITE_OPEN_URI: "file:/path?mode=ro" opens a cache read-only whatever the permissions.
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI;
     if (mode == Mode::ReadOnlyStrict) {
-      if (!fs::exists(path)) throw Error(ErrorCode::CacheError, "no cache at " + path);
       flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
-    } else if (const fs::path parent = fs::path(path).parent_path(); !parent.empty()) {
-      std::error_code ec;
-      fs::create_directories(parent, ec);  // a failure shows up as SQLITE_CANTOPEN next
+    } else if (!uri_path(path)) {
+      if (const fs::path parent = fs::path(path).parent_path(); !parent.empty()) {
+        std::error_code ec;
+        fs::create_directories(parent, ec);  // a failure shows up as SQLITE_CANTOPEN next
+      }
     }
     db = std::make_unique<Connection>(path, flags);
+    if (!uri_path(path)) opened = file_id(path);
     setup(true);
     persistent = true;
   }
+
+  std::string describe(const Error& e) const { return "cache " + path + ": " + cause(e, busy); }
 
   void warn_once(const std::string& what) {
     if (!warned) support::log().warn("{}", what);
     warned = true;
   }
 
-  // Renames a damaged file (and its WAL files) to <path>.corrupt-<unix time>.
-  void move_aside() {
-    db.reset();
-    const std::string target = path + ".corrupt-" + std::to_string(std::time(nullptr));
+  // Renames the damaged file and its -wal/-shm to <path>.corrupt-<unix seconds>[-n]; returns
+  // the new name. nullopt: it could not be moved. "": the file at `path` is not the one this
+  // Store opened (another process has replaced it already), so there is nothing to move.
+  std::optional<std::string> move_aside(const std::optional<FileId>& id) {
+    if (id && file_id(path) != id) return std::string();
+    const std::string base = path + ".corrupt-" + std::to_string(std::time(nullptr));
+    std::string target = base;
     std::error_code ec;
+    for (int n = 1; fs::exists(target, ec) && n < 100; ++n) target = base + "-" + std::to_string(n);
     fs::rename(path, target, ec);
-    for (const char* suffix : {"-wal", "-shm"}) fs::rename(path + suffix, target + suffix, ec);
+    if (ec) return std::nullopt;
+    for (const char* suffix : {"-wal", "-shm"}) {
+      if (!fs::exists(path + suffix, ec)) continue;
+      fs::rename(path + suffix, target + suffix, ec);
+      // A WAL left behind would be replayed into the fresh file: rather lose it.
+      if (ec) fs::remove(path + suffix, ec);
+    }
+    return target;
   }
 
-  // Resilient recovery from `e`: a damaged file is replaced by a fresh one, anything else
-  // (locked, read-only, foreign schema) continues in memory. One warning per Store.
+  // Resilient only: a damaged file is moved aside and replaced by a fresh one; anything else
+  // (locked, read-only, a schema this build does not know, a full disk) continues in memory.
+  // One warning per Store whatever happens.
   void recover(const Error& e) {
-    const auto* sq = dynamic_cast<const SqliteError*>(&e);
-    const bool damaged = sq && (sq->primary() == SQLITE_CORRUPT || sq->primary() == SQLITE_NOTADB);
-    if (damaged && !memory_path(path)) {
-      move_aside();
-      try {
-        open_file();
-        warn_once("cache " + path + " was damaged (" + e.what() + "); moved it aside and started a fresh one");
-        return;
-      } catch (const Error&) {  // fall through to memory
+    const std::optional<FileId> id = opened;
+    close();
+    std::string note = "; continuing with an in-memory cache";
+    if (damaged(e) && !memory_path(path) && !uri_path(path)) {
+      if (const auto aside = move_aside(id)) {
+        try {
+          open_file();
+          warn_once(describe(e) + (aside->empty() ? "; another process replaced it with a fresh cache"
+                                                  : "; moved it to " + *aside + " and started a fresh cache"));
+          return;
+        } catch (const Error& again) {
+          close();
+          note = "; a fresh cache cannot be made either (" + cause(again, busy) + ")" + note;
+        }
+      } else {
+        note = "; it cannot be moved aside" + note;
       }
     }
-    warn_once("cache " + path + " is unusable (" + e.what() + "); continuing with an in-memory cache");
-    open_memory();
+    warn_once(describe(e) + note);
+    try {
+      open_memory();
+    } catch (const Error& again) {
+      close();  // every call now answers "nothing"
+      support::log().error("cache: not even an in-memory cache can be made: {}", again.what());
+    }
   }
 
   void open() {
-    if (memory_path(path)) return open_memory();
+    if (memory_path(path)) {
+      if (mode != Mode::Resilient) return open_memory();
+      try {
+        open_memory();
+      } catch (const Error& e) {
+        recover(e);
+      }
+      return;
+    }
+    if (mode == Mode::ReadOnlyStrict && !uri_path(path) && !fs::exists(path))
+      throw Error(ErrorCode::CacheError, "no cache at " + path);
     try {
       open_file();
     } catch (const Error& e) {
-      if (mode != Mode::Resilient) throw strict(e);
+      if (mode != Mode::Resilient) {
+        close();
+        throw Error(ErrorCode::CacheError, describe(e));
+      }
       recover(e);
     }
   }
 
-  Error strict(const Error& e) const {
-    const std::string what = e.what();
-    return Error(ErrorCode::CacheError, what.find(path) == std::string::npos ? "cache " + path + ": " + what : what);
-  }
-
-  // Runs `f` on the database under the lock. Resilient: a failure recovers (see recover)
-  // and `f` runs once more on the new database, where a find simply misses.
+  // Runs `f(connection, statements)` under the lock. Strict: a failure is an Error that
+  // names the file and the cause. Resilient: a failure recovers (see recover) and `f` runs
+  // once more on the new database, where a find simply misses; should that fail too, the
+  // call answers an empty value.
   template <typename F>
-  auto run(F&& f) -> decltype(f(*db)) {
+  auto run(F&& f) -> std::invoke_result_t<F&, Connection&, Statements&> {
+    using R = std::invoke_result_t<F&, Connection&, Statements&>;
     std::lock_guard lock(mu);
-    try {
-      return f(*db);
-    } catch (const Error& e) {
-      if (mode != Mode::Resilient) throw strict(e);
-      recover(e);
-      return f(*db);
+    if (db) {
+      try {
+        return f(*db, *q);
+      } catch (const Error& e) {
+        if (mode != Mode::Resilient) throw Error(ErrorCode::CacheError, describe(e));
+        recover(e);
+      }
     }
+    if (db) {
+      try {
+        return f(*db, *q);
+      } catch (const Error& e) {
+        support::log().debug("cache: {} failed again after recovering: {}", path, e.what());
+      }
+    }
+    if constexpr (!std::is_void_v<R>) return R{};
   }
 };
 
@@ -304,60 +582,66 @@ bool Store::persistent() const {
 }
 
 std::optional<TuningRecord> Store::find_tuning(const TuningKey& key, const std::string& engine_version) {
-  return impl_->run([&](Connection& db) -> std::optional<TuningRecord> {
-    Statement s(db, std::string(kTuningColumns) +
-                        " WHERE gpu = ?1 AND b = ?2 AND i = ?3 AND h = ?4 AND o = ?5 AND precision = ?6"
-                        " AND template_hash = ?7 AND engine_version = ?8");
+  return impl_->run([&](Connection&, Statements& q) -> std::optional<TuningRecord> {
+    Statement& s = q.find_tuning;
+    const ResetOnExit done(s);
     const auto& p = key.problem;
     s.bind(1, key.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.precision);
     s.bind(7, key.template_hash).bind(8, engine_version);
     if (!s.step()) return std::nullopt;
     auto [id, rec] = read_tuning_row(s);
-    read_candidates(db, id, rec);
+    read_candidates(q, id, rec);
     return rec;
   });
 }
 
 void Store::put_tuning(const TuningRecord& record) {
-  impl_->run([&](Connection& db) {
+  impl_->run([&](Connection& db, Statements& q) {
     Transaction t(db);
-    write_tuning(db, record);
+    write_tuning(db, q, record);
     t.commit();
   });
 }
 
 std::optional<BinaryRecord> Store::find_binary(const std::string& key) {
-  return impl_->run([&](Connection& db) -> std::optional<BinaryRecord> {
-    Statement s(db, "SELECT key, kernel, arch, nvrtc_version, symbols, cubin, hash, created_at FROM binaries WHERE key = ?1");
-    s.bind(1, key);
-    if (!s.step()) return std::nullopt;
-    BinaryRecord b{s.column_text(0), s.column_text(1), s.column_text(2), s.column_text(3), s.column_text(4),
-                   s.column_blob(5), s.column_text(6), s.column_int(7)};
-    if (support::hash_hex(b.cubin.data(), b.cubin.size()) == b.hash) return b;
-    support::log().warn("cached binary {} ({}) does not match its hash; dropped", b.key, b.kernel);
-    Statement drop(db, "DELETE FROM binaries WHERE key = ?1");
-    drop.bind(1, key).run();
+  const bool may_write = impl_->mode != Mode::ReadOnlyStrict;
+  return impl_->run([&](Connection&, Statements& q) -> std::optional<BinaryRecord> {
+    BinaryRecord b;
+    {
+      Statement& s = q.find_binary;
+      const ResetOnExit done(s);
+      s.bind(1, key);
+      if (!s.step()) return std::nullopt;
+      b = read_binary_row(s);
+    }
+    if (hash_matches(b.cubin, b.hash)) return b;
+    support::log().warn("cached binary {} ({}) does not match its hash{}", b.key, b.kernel,
+                        may_write ? "; removed it" : "");
+    if (may_write) {
+      Statement& drop = q.drop_binary;
+      const ResetOnExit done(drop);
+      drop.bind(1, key).run();
+    }
     return std::nullopt;
   });
 }
 
 void Store::put_binary(const BinaryRecord& record) {
-  impl_->run([&](Connection& db) {
+  impl_->run([&](Connection& db, Statements& q) {
     Transaction t(db);
-    write_binary(db, record);
+    write_binary(q, record);
     t.commit();
   });
 }
 
 std::vector<TuningRecord> Store::list_tuning(const Filter& filter) {
-  return impl_->run([&](Connection& db) {
-    Statement s(db, std::string(kTuningColumns) + kFilterWhere + " ORDER BY gpu, b, i, h, o, precision");
+  return impl_->run([&](Connection& db, Statements& q) {
+    Statement s(db, std::string(kTuningColumns) + kFilterWhere + " ORDER BY gpu, b, i, h, o, precision, template_hash");
     bind_filter(s, filter);
-    std::vector<std::pair<std::int64_t, TuningRecord>> rows;
-    while (s.step()) rows.push_back(read_tuning_row(s));
     std::vector<TuningRecord> out;
-    for (auto& [id, rec] : rows) {
-      read_candidates(db, id, rec);
+    while (s.step()) {
+      auto [id, rec] = read_tuning_row(s);
+      read_candidates(q, id, rec);
       out.push_back(std::move(rec));
     }
     return out;
@@ -365,18 +649,16 @@ std::vector<TuningRecord> Store::list_tuning(const Filter& filter) {
 }
 
 std::vector<BinaryRecord> Store::list_binaries() {
-  return impl_->run([&](Connection& db) {
+  return impl_->run([&](Connection& db, Statements&) {
     Statement s(db, "SELECT key, kernel, arch, nvrtc_version, symbols, cubin, hash, created_at FROM binaries ORDER BY key");
     std::vector<BinaryRecord> out;
-    while (s.step())
-      out.push_back({s.column_text(0), s.column_text(1), s.column_text(2), s.column_text(3), s.column_text(4),
-                     s.column_blob(5), s.column_text(6), s.column_int(7)});
+    while (s.step()) out.push_back(read_binary_row(s));
     return out;
   });
 }
 
 std::int64_t Store::remove_tuning(const Filter& filter) {
-  return impl_->run([&](Connection& db) {
+  return impl_->run([&](Connection& db, Statements&) {
     Transaction t(db);
     Statement s(db, std::string("DELETE FROM tuning") + kFilterWhere);
     bind_filter(s, filter);
@@ -388,33 +670,35 @@ std::int64_t Store::remove_tuning(const Filter& filter) {
 }
 
 Stats Store::stats() {
-  Stats st = impl_->run([&](Connection& db) {
+  Impl& impl = *impl_;
+  return impl.run([&](Connection& db, Statements&) {
     Stats out;
+    Transaction snapshot(db, Transaction::Kind::Read);  // counts of one moment
     out.entries = db.query_int("SELECT count(*) FROM tuning");
     out.binaries = db.query_int("SELECT count(*) FROM binaries");
     out.binary_bytes = db.query_int("SELECT coalesce(sum(length(cubin)), 0) FROM binaries");
     Statement s(db, "SELECT gpu, count(*) FROM tuning GROUP BY gpu ORDER BY gpu");
     while (s.step()) out.per_gpu.push_back({s.column_text(0), s.column_int(1)});
+    snapshot.commit();
+    if (impl.persistent && !uri_path(impl.path)) {
+      for (const char* suffix : {"", "-wal"}) {
+        std::error_code ec;
+        const auto size = fs::file_size(impl.path + suffix, ec);
+        if (!ec) out.file_bytes += static_cast<std::int64_t>(size);
+      }
+    }
     return out;
   });
-  if (persistent()) {
-    std::error_code ec;
-    for (const char* suffix : {"", "-wal"}) {
-      const auto size = fs::file_size(impl_->path + suffix, ec);
-      if (!ec) st.file_bytes += static_cast<std::int64_t>(size);
-    }
-  }
-  return st;
 }
 
 PruneResult Store::prune(const std::string& template_hash, const std::string& engine_version) {
-  return impl_->run([&](Connection& db) {
+  return impl_->run([&](Connection& db, Statements&) {
     PruneResult r;
     Transaction t(db);
     Statement stale(db, "DELETE FROM tuning WHERE template_hash <> ?1 OR engine_version <> ?2");
     stale.bind(1, template_hash).bind(2, engine_version).run();
     r.stale_entries = db.changes();
-    // binary_key lists a candidate's binaries, comma-separated.
+    // A candidate's binary_key lists its binaries, comma-separated.
     db.exec(
         "DELETE FROM binaries WHERE NOT EXISTS (SELECT 1 FROM candidates"
         " WHERE instr(',' || candidates.binary_key || ',', ',' || binaries.key || ',') > 0)");
@@ -425,49 +709,45 @@ PruneResult Store::prune(const std::string& template_hash, const std::string& en
 }
 
 std::vector<std::string> Store::verify() {
-  return impl_->run([&](Connection& db) {
+  return impl_->run([&](Connection& db, Statements& q) {
     std::vector<std::string> problems;
-    {
-      Statement s(db, "PRAGMA integrity_check");
-      while (s.step())
-        if (const std::string line = s.column_text(0); line != "ok") problems.push_back("integrity_check: " + line);
-    }
+    for (const auto& line : db.query_texts("PRAGMA integrity_check"))
+      if (line != "ok") problems.push_back("integrity_check: " + line);
     Statement rows(db, std::string(kTuningColumns) + " ORDER BY id");
-    std::vector<std::pair<std::int64_t, TuningRecord>> tuning;
-    while (rows.step()) tuning.push_back(read_tuning_row(rows));
-    for (auto& [id, rec] : tuning) {
-      read_candidates(db, id, rec);
+    while (rows.step()) {
+      auto [id, rec] = read_tuning_row(rows);
+      read_candidates(q, id, rec);
       if (const std::string why = invalid(rec); !why.empty())
-        problems.push_back("tuning row " + std::to_string(id) + " (" + rec.key.gpu + " " +
-                           std::to_string(rec.key.problem.b) + "," + std::to_string(rec.key.problem.i) + "," +
-                           std::to_string(rec.key.problem.h) + "," + std::to_string(rec.key.problem.o) + " " +
-                           rec.key.problem.precision + "): " + why);
+        problems.push_back("tuning row " + std::to_string(id) + " (" + rec.key.gpu + "/" + shape_text(rec.key.problem) +
+                           "/" + rec.key.problem.precision + "): " + why);
     }
     Statement bins(db, "SELECT key, cubin, hash FROM binaries ORDER BY key");
-    while (bins.step()) {
-      const auto cubin = bins.column_blob(1);
-      if (support::hash_hex(cubin.data(), cubin.size()) != bins.column_text(2))
-        problems.push_back("binary " + bins.column_text(0) + ": cubin does not match its hash");
-    }
+    while (bins.step())
+      if (!hash_matches(bins.column_blob(1), bins.column_text(2)))
+        problems.push_back("binary " + bins.column_text(0) + ": the cubin does not match its hash");
     return problems;
   });
 }
 
 void Store::vacuum() {
-  impl_->run([&](Connection& db) { db.exec("VACUUM"); });
+  impl_->run([&](Connection& db, Statements&) { db.exec("VACUUM"); });
 }
 
 void Store::import_records(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries) {
+  // Every record is checked before anything is written; a bad one is the caller's error,
+  // not the cache's, so it throws in every mode.
   for (std::size_t i = 0; i < tuning.size(); ++i)
     if (const std::string why = invalid(tuning[i]); !why.empty())
-      throw Error(ErrorCode::CacheError, "tuning record " + std::to_string(i) + ": " + why);
+      throw Error(ErrorCode::CacheError, "tuning record " + std::to_string(i) + " (" + tuning[i].key.gpu + "/" +
+                                             shape_text(tuning[i].key.problem) + "/" +
+                                             tuning[i].key.problem.precision + "): " + why);
   for (std::size_t i = 0; i < binaries.size(); ++i)
     if (const std::string why = invalid(binaries[i]); !why.empty())
-      throw Error(ErrorCode::CacheError, "binary record " + std::to_string(i) + ": " + why);
-  impl_->run([&](Connection& db) {
+      throw Error(ErrorCode::CacheError, "binary record " + std::to_string(i) + " (" + binaries[i].key + "): " + why);
+  impl_->run([&](Connection& db, Statements& q) {
     Transaction t(db);
-    for (const auto& r : tuning) write_tuning(db, r);
-    for (const auto& b : binaries) write_binary(db, b);
+    for (const auto& r : tuning) write_tuning(db, q, r);
+    for (const auto& b : binaries) write_binary(q, b);
     t.commit();
   });
 }
