@@ -21,12 +21,14 @@ __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
 }
 
-// Reads a float from the same shared-memory offset in CTA `rank` of the cluster.
+// Reads a float from the same shared-memory offset in CTA `rank` of the cluster. Not
+// volatile: the gather's loads may overlap one another (cluster_sync's memory clobber keeps
+// them after the barrier).
 __device__ __forceinline__ float load_remote(const float* local, unsigned rank) {
   unsigned remote;
   float v;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(local)), "r"(rank));
-  asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(remote) : "memory");
+  asm("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(local)), "r"(rank));
+  asm("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(remote));
   return v;
 }
 
@@ -138,6 +140,7 @@ __global__ void __launch_bounds__(WARPS * 32)
 
   // Gather h' from the cluster; store this CTA's part (h_out may alias h: all reads of h
   // finished before the barrier).
+#pragma unroll 4
   for (int i = threadIdx.x; i < M * H; i += WARPS * 32) {
     const int m = i / H, n = i % H;
     full[i] = load_remote(own + m * kRowsH + n % kRowsH, n / kRowsH);

@@ -18,8 +18,9 @@ note "gpu_step_test: $(tail -n 2 "$OUT/gpu_step_test.log" | tr -s '\n' ' ')"
 note "gpu_cache_test: $(tail -n 2 "$OUT/gpu_cache_test.log" | tr -s '\n' ' ')"
 for tool in memcheck racecheck; do
   RNNJIT_CACHE=off timeout 300 compute-sanitizer --tool $tool --error-exitcode 3 "$BIN/gpu_step_test" "[sanitize]" \
-    > "$OUT/sanitizer_$tool.log" 2>&1
-  note "compute-sanitizer $tool: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_$tool.log")"
+    > "$OUT/sanitizer_last.log" 2>&1
+  note "compute-sanitizer $tool: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_last.log")"
+  cat "$OUT/sanitizer_last.log" >> "$OUT/sanitizer.log" && rm "$OUT/sanitizer_last.log"
 done
 
 work=$(mktemp -d)
@@ -38,7 +39,7 @@ rm -f "$RNNJIT_CACHE"*
 "$BIN/rnnjit-cache" verify
 unset RNNJIT_CACHE
 
-RNNJIT_CACHE=off "$BIN/rnnjit-bench" --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+RNNJIT_CACHE=off "$BIN/rnnjit-bench" 2>&1 | tee "$OUT/bench.txt"
 if [ -n "$SEED" ] && [ -f "$BIN/librnnjit_c.so" ]; then
   RNNJIT_CACHE=off timeout 500 python3 "$(dirname "$0")/side_by_side.py" --lib "$BIN/librnnjit_c.so" --seed "$SEED" \
     --png "$OUT/side_by_side.png" > "$OUT/side_by_side.txt" 2>&1
