@@ -8,6 +8,29 @@
 
 namespace rnnjit_k {
 
+// Copies rows [m0, m0+BM) of A and [n0, n0+BN) of W, columns [k0, k0+BK) (W's from w_col),
+// into shared-memory rows LDS floats apart, WIDTH floats a cp.async: 4 (16 bytes) when rows
+// and bases are 16-byte aligned, else 1. Past the matrix edges it writes zeros.
+template <int WIDTH, int M, int N, int LDW, int BM, int BN, int BK, int LDS, int THREADS>
+__device__ __forceinline__ void copy_slice(float* sa, float* sb, const float* a, int lda, const float* w, int w_col,
+                                           int k0, int m0, int n0) {
+  constexpr int kPerRow = BK / WIDTH;
+  for (int i = threadIdx.x; i < (BM + BN) * kPerRow; i += THREADS) {
+    const int row = i / kPerRow, col = (i % kPerRow) * WIDTH;
+    const bool is_a = row < BM;
+    const int r = is_a ? row : row - BM;
+    const int g = (is_a ? m0 : n0) + r;
+    const bool ok = g < (is_a ? M : N) && k0 + col < lda;
+    const float* src = is_a ? a + static_cast<long long>(g) * lda + k0 + col
+                            : w + static_cast<long long>(g) * LDW + w_col + col;
+    float* dst = (is_a ? sa : sb) + r * LDS + col;
+    if (WIDTH == 4)
+      cp_async_16(dst, ok ? src : w, ok);
+    else
+      cp_async_4(dst, ok ? src : w, ok);
+  }
+}
+
 template <int M, int N, int K1, int K2, int LDW,  // shape: W rows are LDW floats apart
           int BM, int BN, int BK, int WARPS_M, int WARPS_N, int STAGES,
           int MATH,  // kMathTf32 or kMath3xTf32
@@ -33,9 +56,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32)
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   // ...and of the pointers: checked once per CTA, uniform, so no divergence.
-  const bool vec = kShapeVec && ((reinterpret_cast<unsigned long long>(a1) |
-                                  reinterpret_cast<unsigned long long>(a2) |
-                                  reinterpret_cast<unsigned long long>(w)) % 16 == 0);
+  const bool vec = kShapeVec && aligned16(a1) && aligned16(a2) && aligned16(w);
 
   // Copies K-slice `t` (segment 1 then segment 2) of the A and W tiles into ring slot `slot`.
   auto load_tile = [&](int t, int slot) {
@@ -46,30 +67,10 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32)
     const int w_col = (first ? 0 : K1) + k0;
     float* sa = smem + slot * kStageFloats;
     float* sb = sa + BM * kLds;
-    if (vec) {
-      constexpr int kChunksRow = BK / 4;
-      for (int i = tid; i < (BM + BN) * kChunksRow; i += kThreads) {
-        const int row = i / kChunksRow, col = (i % kChunksRow) * 4;
-        const bool is_a = row < BM;
-        const int r = is_a ? row : row - BM;
-        const int g = (is_a ? m0 : n0) + r;
-        const bool ok = g < (is_a ? M : N) && k0 + col < lda;
-        const float* src = is_a ? a + static_cast<long long>(g) * lda + k0 + col
-                                : w + static_cast<long long>(g) * LDW + w_col + col;
-        cp_async_16((is_a ? sa : sb) + r * kLds + col, ok ? src : w, ok);
-      }
-    } else {
-      for (int i = tid; i < (BM + BN) * BK; i += kThreads) {
-        const int row = i / BK, col = i % BK;
-        const bool is_a = row < BM;
-        const int r = is_a ? row : row - BM;
-        const int g = (is_a ? m0 : n0) + r;
-        const bool ok = g < (is_a ? M : N) && k0 + col < lda;
-        const float* src = is_a ? a + static_cast<long long>(g) * lda + k0 + col
-                                : w + static_cast<long long>(g) * LDW + w_col + col;
-        cp_async_4((is_a ? sa : sb) + r * kLds + col, ok ? src : w, ok);
-      }
-    }
+    if (vec)
+      copy_slice<4, M, N, LDW, BM, BN, BK, kLds, kThreads>(sa, sb, a, lda, w, w_col, k0, m0, n0);
+    else
+      copy_slice<1, M, N, LDW, BM, BN, BK, kLds, kThreads>(sa, sb, a, lda, w, w_col, k0, m0, n0);
   };
 
   float acc[kFragM][kFragN][4] = {};

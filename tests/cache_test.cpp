@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "temp_dir.hpp"
 #include "rnnjit/cache/store.hpp"
 #include "rnnjit/error.hpp"
 #include "support/hash.hpp"
@@ -28,24 +29,6 @@ using namespace rnnjit::cache;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const std::string tmpl = (fs::temp_directory_path() / "rnnjit-cache-XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()));
-    path = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, ec);  // a test may have made it read-only
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const char* name = "cache.sqlite") const { return (path / name).string(); }
-};
 
 // Counts the warnings the library logs while it lives.
 class WarningCounter {
@@ -172,7 +155,7 @@ void write_file(const std::string& path, const std::string& bytes) {
   REQUIRE(f);
 }
 
-std::vector<fs::path> corrupt_siblings(const TempDir& dir) {
+std::vector<fs::path> corrupt_siblings(const test::TempDir& dir) {
   std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(dir.path))
     if (e.path().filename().string().rfind("cache.sqlite.corrupt-", 0) == 0) out.push_back(e.path());
@@ -201,7 +184,7 @@ void fill(const std::string& path) {
 }  // namespace
 
 TEST_CASE("a new cache file gets the current schema, its directories made", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   const std::string path = dir.file("sub/dir/cache.sqlite");
   {
     Store s(path, Mode::Strict);
@@ -216,7 +199,7 @@ TEST_CASE("a new cache file gets the current schema, its directories made", "[ca
 }
 
 TEST_CASE("a database at schema version 0 is migrated to the current version", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   {
     Raw raw(dir.file());
     raw.must("CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (42); PRAGMA user_version = 0;");
@@ -231,7 +214,7 @@ TEST_CASE("a database at schema version 0 is migrated to the current version", "
 }
 
 TEST_CASE("an empty file is a database without tables: it becomes a cache, silently", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   write_file(dir.file(), "");
   WarningCounter warnings;
   Store s(dir.file());
@@ -242,7 +225,7 @@ TEST_CASE("an empty file is a database without tables: it becomes a cache, silen
 }
 
 TEST_CASE("a read-only open of an old schema asks for a writable one and changes nothing", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   {
     Raw raw(dir.file());
     raw.must("CREATE TABLE unrelated (x); PRAGMA user_version = 0;");
@@ -254,13 +237,13 @@ TEST_CASE("a read-only open of an old schema asks for a writable one and changes
 }
 
 TEST_CASE("a read-only open of a missing file fails and creates nothing", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   CHECK_THROWS_WITH(Store(dir.file(), Mode::ReadOnlyStrict), Catch::Contains("no cache at " + dir.file()));
   CHECK_FALSE(fs::exists(dir.file()));
 }
 
 TEST_CASE("a tuning record round-trips, a failed candidate at +inf with its message", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   {
     Store s(dir.file(), Mode::Strict);
     s.put_tuning(record());
@@ -281,7 +264,7 @@ TEST_CASE("a tuning record round-trips, a failed candidate at +inf with its mess
 }
 
 TEST_CASE("a put of the same key replaces the record", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record());
   auto again = record();
@@ -294,7 +277,7 @@ TEST_CASE("a put of the same key replaces the record", "[cache]") {
 }
 
 TEST_CASE("binaries come back byte for byte, zero bytes and megabytes included", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   std::vector<BinaryRecord> put;
   {
     Store s(dir.file(), Mode::Strict);
@@ -315,7 +298,7 @@ TEST_CASE("binaries come back byte for byte, zero bytes and megabytes included",
 }
 
 TEST_CASE("a row of another template hash is never returned and a put for the new hash removes it", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record("gpu", 8, "t1"));
   s.put_tuning(record("gpu", 16, "t1"));  // another problem: not stale for b=8
@@ -332,7 +315,7 @@ TEST_CASE("a row of another template hash is never returned and a put for the ne
 }
 
 TEST_CASE("a row of another engine version is never returned and a put for the new version replaces it", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record("gpu", 8, "t1", "0.1.0"));
   CHECK_FALSE(s.find_tuning(record().key, "0.2.0"));
@@ -344,7 +327,7 @@ TEST_CASE("a row of another engine version is never returned and a put for the n
 }
 
 TEST_CASE("a tampered binary is not returned and its row is removed", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   {
     Store s(dir.file(), Mode::Strict);
     s.put_binary(binary("k"));
@@ -364,7 +347,7 @@ TEST_CASE("a tampered binary is not returned and its row is removed", "[cache]")
 }
 
 TEST_CASE("a damaged file is moved aside and replaced, with one warning", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   std::string kind;
   SECTION("random garbage") {
     kind = "garbage";
@@ -407,7 +390,7 @@ TEST_CASE("a damaged file is moved aside and replaced, with one warning", "[cach
 }
 
 TEST_CASE("strict mode reports a damaged file by name and cause, and leaves it", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   write_file(dir.file(), std::string(5000, 'z'));
   for (const Mode mode : {Mode::Strict, Mode::ReadOnlyStrict}) {
     try {
@@ -423,7 +406,7 @@ TEST_CASE("strict mode reports a damaged file by name and cause, and leaves it",
 }
 
 TEST_CASE("a cache opened read-only (URI mode=ro) continues in memory with one warning", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   fill(dir.file());
   const std::string before = read_file(dir.file());
   WarningCounter warnings;
@@ -438,7 +421,7 @@ TEST_CASE("a cache opened read-only (URI mode=ro) continues in memory with one w
 }
 
 TEST_CASE("a cache whose file and directory are read-only is not written", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   fill(dir.file());
   const std::string before = read_file(dir.file());
   fs::permissions(dir.file(), fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
@@ -460,7 +443,7 @@ TEST_CASE("a cache whose file and directory are read-only is not written", "[cac
 }
 
 TEST_CASE("a database locked past the busy timeout: writes go on in memory with correct results", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   fill(dir.file());
   const ScopedEnv busy("RNNJIT_CACHE_BUSY_MS", "100");
   Raw other(dir.file());
@@ -479,7 +462,7 @@ TEST_CASE("a database locked past the busy timeout: writes go on in memory with 
 }
 
 TEST_CASE("a database locked at open continues in memory, and strict mode says it is locked", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   const ScopedEnv busy("RNNJIT_CACHE_BUSY_MS", "100");
   Raw other(dir.file());
   // A rollback-journal database under an exclusive lock cannot even be read.
@@ -497,7 +480,7 @@ TEST_CASE("a database locked at open continues in memory, and strict mode says i
 }
 
 TEST_CASE("a schema this build does not know is left untouched", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   std::string why;
   SECTION("a newer user_version") {
     why = "schema version 7 is newer than this build's 1";
@@ -529,7 +512,7 @@ TEST_CASE("a schema this build does not know is left untouched", "[cache]") {
 }
 
 TEST_CASE("8 processes writing shared and own keys to one file lose nothing", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   constexpr int kProcs = 8, kRecords = 50;
   std::vector<pid_t> kids;
   for (int p = 0; p < kProcs; ++p) {
@@ -583,7 +566,7 @@ TEST_CASE("8 processes writing shared and own keys to one file lose nothing", "[
 }
 
 TEST_CASE("threads sharing one Store see each other's writes", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
   std::vector<std::thread> threads;
   std::atomic<int> misses{0};
@@ -614,7 +597,7 @@ TEST_CASE("off and :memory: are memory caches", "[cache]") {
 }
 
 TEST_CASE("list filters by gpu substring, shape and precision", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record("NVIDIA H100;cc=9.0", 8));
   s.put_tuning(record("NVIDIA H100;cc=9.0", 64));
@@ -634,7 +617,7 @@ TEST_CASE("list filters by gpu substring, shape and precision", "[cache]") {
 }
 
 TEST_CASE("remove_tuning removes the matching rows and their candidates", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record("NVIDIA H100;cc=9.0", 8));
   s.put_tuning(record("NVIDIA H100;cc=9.0", 64));
@@ -650,7 +633,7 @@ TEST_CASE("remove_tuning removes the matching rows and their candidates", "[cach
 }
 
 TEST_CASE("stats counts entries, binaries and bytes, per GPU", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record("NVIDIA H100;cc=9.0", 8));
   s.put_tuning(record("NVIDIA H100;cc=9.0", 64));
@@ -670,7 +653,7 @@ TEST_CASE("stats counts entries, binaries and bytes, per GPU", "[cache]") {
 }
 
 TEST_CASE("prune removes stale rows, then binaries no candidate uses", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record("gpu", 8, "current"));
   s.put_tuning(record("gpu", 16, "old"));
@@ -694,14 +677,14 @@ TEST_CASE("prune removes stale rows, then binaries no candidate uses", "[cache]"
 }
 
 TEST_CASE("verify is empty for a healthy cache", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   fill(dir.file());
   Store s(dir.file(), Mode::ReadOnlyStrict);
   CHECK(s.verify().empty());
 }
 
 TEST_CASE("verify reports a tampered blob and a row that does not decode, one line each", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   fill(dir.file());
   {
     Raw raw(dir.file());
@@ -718,7 +701,7 @@ TEST_CASE("verify reports a tampered blob and a row that does not decode, one li
 }
 
 TEST_CASE("vacuum keeps every record and gives freed pages back", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   fill(dir.file());
   Store s(dir.file(), Mode::Strict);
   CHECK(s.remove_tuning({{}, ProblemKey{1, 1024, 256, 128, ""}, {}}) == 1);
@@ -737,7 +720,7 @@ TEST_CASE("vacuum keeps every record and gives freed pages back", "[cache]") {
 }
 
 TEST_CASE("import writes every record or, on a bad one, none and names it", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
   s.put_tuning(record("gpu", 100));
   auto bad = binary("k2");
@@ -763,7 +746,7 @@ TEST_CASE("import writes every record or, on a bad one, none and names it", "[ca
 }
 
 TEST_CASE("an import that fails halfway through writing leaves the file as it was", "[cache]") {
-  TempDir dir;
+  test::TempDir dir;
   fill(dir.file());
   // A trigger makes the second binary's insert fail after the tuning rows and the first
   // binary are written.

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "temp_dir.hpp"
 #include "rnnjit/cache/store.hpp"
 #include "rnnjit/version.hpp"
 #include "support/hash.hpp"
@@ -32,23 +33,6 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const std::string tmpl = (fs::temp_directory_path() / "rnnjit-cli-XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()));
-    path = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 struct Result {
   int code = -1;
@@ -104,7 +88,7 @@ const char* const kA100 = "NVIDIA A100-SXM4-40GB;cc=8.0;sms=108;l2=41943040;smem
 // A cache made through the Store API: three current entries (two on one GPU), one of old
 // templates, each with its binary, and a candidate that failed.
 struct Fixture {
-  TempDir dir;
+  test::TempDir dir;
   std::string db = dir.file("cache.sqlite");
 
   Fixture() {
@@ -320,7 +304,7 @@ TEST_CASE("rnnjit-cache stats counts entries, binaries and bytes per GPU", "[cli
 }
 
 TEST_CASE("rnnjit-cache on a missing cache says so, exits 1 and creates nothing", "[cli]") {
-  TempDir dir;
+  test::TempDir dir;
   const std::string db = dir.file("absent.sqlite");
   for (const auto& cmd : std::vector<std::vector<std::string>>{
            {"list"}, {"show", "1"}, {"stats"}, {"verify"}, {"prune"}, {"rm", "--all"}, {"vacuum"}, {"export", dir.file("x.json")}}) {
@@ -335,7 +319,7 @@ TEST_CASE("rnnjit-cache on a missing cache says so, exits 1 and creates nothing"
 }
 
 TEST_CASE("rnnjit-cache on a garbage file says so, exits 1 and leaves it alone", "[cli]") {
-  TempDir dir;
+  test::TempDir dir;
   const std::string db = dir.file("cache.sqlite");
   const std::string garbage(4096, 'g');
   std::ofstream(db, std::ios::binary) << garbage;

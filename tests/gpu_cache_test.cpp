@@ -1,5 +1,6 @@
 // The tuner and the cache on a GPU: what the first call records, and a second process
 // that starts from the cache without NVRTC.
+#include "temp_dir.hpp"
 #include "gpu_support.hpp"
 
 #include <sys/wait.h>
@@ -17,15 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/rnnjit-gpu-XXXXXX";
-    REQUIRE(mkdtemp(tmpl));
-    path = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 const rnnjit::Problem kProblem{8, 1024, 256, 128};
 
@@ -59,7 +51,7 @@ TEST_CASE("child: one step from the cache in $RNNJIT_CACHE, printing the engine'
 }
 
 TEST_CASE("the first call times 3-4 candidates and a second process compiles nothing", "[gpu][cache]") {
-  TempDir dir;
+  test::TempDir dir;
   const fs::path cache = dir.path / "cache.sqlite";
 
   const std::string first = run_child(cache);
@@ -88,7 +80,7 @@ TEST_CASE("the first call times 3-4 candidates and a second process compiles not
 }
 
 TEST_CASE("force retunes a cached problem and tune() reports the candidates", "[gpu][cache]") {
-  TempDir dir;
+  test::TempDir dir;
   rnnjit::EngineOptions o;
   o.cache_path = (dir.path / "c.sqlite").string();
   rnnjit::Engine engine(o);
@@ -105,7 +97,7 @@ TEST_CASE("force retunes a cached problem and tune() reports the candidates", "[
 }
 
 TEST_CASE("a cache file that is garbage never fails a step", "[gpu][cache]") {
-  TempDir dir;
+  test::TempDir dir;
   const fs::path cache = dir.path / "cache.sqlite";
   std::ofstream(cache) << std::string(10000, 'x');
   rnnjit::EngineOptions o;
