@@ -1,6 +1,7 @@
 #include "gpu_support.hpp"
 
 #include <cstdlib>
+#include <thread>
 
 using rnnjit::Precision;
 using test::Step;
@@ -180,6 +181,39 @@ TEST_CASE("without pointer checks steps still compute and cheap checks still rej
                     Catch::Contains("x is null"));
   CHECK_THROWS_WITH(engine.rnn_step(s.p, s.weights(), s.dx.get(), s.dh.get(), s.dh_out.get(), s.dh.get()),
                     Catch::Contains("y overlaps h"));
+}
+
+TEST_CASE("threads sharing one engine tune and step concurrently and get the right results", "[gpu]") {
+  rnnjit::Engine engine(test::memory_only());
+  // Two problems, each stepped by two threads on their own streams: first calls race to tune.
+  const rnnjit::Problem problems[] = {{8, 1024, 256, 128}, {3, 999, 17, 5, Precision::FP32}};
+  std::vector<std::unique_ptr<Step>> steps;
+  std::mt19937 rng(16);
+  for (int t = 0; t < 4; ++t) steps.push_back(std::make_unique<Step>(problems[t % 2], rng));
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      try {
+        cudaStream_t stream;
+        if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) throw std::runtime_error("stream");
+        Step& s = *steps[t];
+        for (int i = 0; i < 20; ++i)
+          engine.rnn_step(s.p, s.weights(), s.dx.get(), s.dh.get(), s.dh_out.get(), s.dy.get(), stream);
+        if (cudaStreamSynchronize(stream) != cudaSuccess || cudaStreamDestroy(stream) != cudaSuccess)
+          throw std::runtime_error("synchronize");
+      } catch (const std::exception& e) {
+        errors[t] = e.what();
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) {
+    INFO("thread " << t << ": " << errors[t]);
+    CHECK(errors[t].empty());
+    CHECK(steps[t]->error(steps[t]->p.batch) <= test::bound(steps[t]->p.precision == Precision::FP32 ? Precision::FP32
+                                                                                                     : Precision::TF32));
+  }
+  CHECK(engine.stats().tunings == 2);  // each problem tuned once, whoever came first
 }
 
 TEST_CASE("RnnCell advances its hidden state like the reference recurrence", "[gpu]") {
