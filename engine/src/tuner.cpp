@@ -5,6 +5,7 @@
 #include <cmath>
 #include <ctime>
 #include <future>
+#include <semaphore>
 #include <limits>
 #include <thread>
 
@@ -188,8 +189,9 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
     return out;
   }
 
-  // Compile in parallel (NVRTC is CPU work and thread-safe), at most one job per core;
-  // candidates often share a stage, which is compiled once.
+  // Compile in parallel (NVRTC is CPU work and thread-safe), at most one job per core,
+  // while this thread already times the candidates whose stages are ready; candidates often
+  // share a stage, which is compiled once.
   struct Compiled {
     KernelSource source;
     Binary binary;
@@ -213,19 +215,18 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
       stages.emplace_back(source_index(c.i2h, Stage::I2h), source_index(c.h2o, Stage::H2o));
     }
   }
-  const std::size_t jobs = std::max(1u, std::thread::hardware_concurrency());
-  for (std::size_t first = 0; first < sources.size(); first += jobs) {
-    std::vector<std::future<void>> running;
-    for (std::size_t i = first; i < std::min(sources.size(), first + jobs); ++i)
-      running.push_back(std::async(std::launch::async, [&, i] {
-        try {
-          sources[i].binary = jit_.get(sources[i].source);
-        } catch (const std::exception& e) {
-          sources[i].error = e.what();
-        }
-      }));
-    for (auto& f : running) f.get();
-  }
+  std::counting_semaphore<> slots(std::max<std::ptrdiff_t>(1, std::thread::hardware_concurrency()));
+  std::vector<std::future<void>> compiling;  // destroyed (joined) before `sources`
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    compiling.push_back(std::async(std::launch::async, [&, i] {
+      slots.acquire();
+      try {
+        sources[i].binary = jit_.get(sources[i].source);
+      } catch (const std::exception& e) {
+        sources[i].error = e.what();
+      }
+      slots.release();
+    }));
 
   cache::TuningRecord rec;
   rec.key = k;
@@ -234,6 +235,8 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
   double best = std::numeric_limits<double>::infinity();
   std::size_t best_i = 0;
   for (std::size_t i = 0; i < configs.size(); ++i) {
+    compiling[stages[i].first].wait();
+    compiling[stages[i].second].wait();
     const Compiled& a = sources[stages[i].first];
     const Compiled& b = sources[stages[i].second];
     cache::CandidateResult c{configs[i].name(), std::numeric_limits<double>::infinity(), "ok", "",
