@@ -596,12 +596,19 @@ TEST_CASE("off and :memory: are memory caches", "[cache]") {
   CHECK_FALSE(fs::exists("off"));
 }
 
-TEST_CASE("list filters by gpu substring, shape and precision", "[cache]") {
-  test::TempDir dir;
-  Store s(dir.file(), Mode::Strict);
+namespace {
+// Two rows on an H100 (batch 8 and 64) and one on an A100 (batch 8).
+void put_two_gpus(Store& s) {
   s.put_tuning(record("NVIDIA H100;cc=9.0", 8));
   s.put_tuning(record("NVIDIA H100;cc=9.0", 64));
   s.put_tuning(record("NVIDIA A100;cc=8.0", 8));
+}
+}  // namespace
+
+TEST_CASE("list filters by gpu substring, shape and precision", "[cache]") {
+  test::TempDir dir;
+  Store s(dir.file(), Mode::Strict);
+  put_two_gpus(s);
   auto fp32 = record("NVIDIA A100;cc=8.0", 8);
   fp32.key.problem.precision = "fp32";
   s.put_tuning(fp32);
@@ -619,9 +626,7 @@ TEST_CASE("list filters by gpu substring, shape and precision", "[cache]") {
 TEST_CASE("remove_tuning removes the matching rows and their candidates", "[cache]") {
   test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
-  s.put_tuning(record("NVIDIA H100;cc=9.0", 8));
-  s.put_tuning(record("NVIDIA H100;cc=9.0", 64));
-  s.put_tuning(record("NVIDIA A100;cc=8.0", 8));
+  put_two_gpus(s);
   CHECK(s.remove_tuning({std::string("A100"), {}, {}}) == 1);
   CHECK(s.remove_tuning({{}, ProblemKey{64, 1024, 256, 128, ""}, {}}) == 1);
   CHECK(s.remove_tuning({std::string("nothing"), {}, {}}) == 0);
@@ -635,9 +640,7 @@ TEST_CASE("remove_tuning removes the matching rows and their candidates", "[cach
 TEST_CASE("stats counts entries, binaries and bytes, per GPU", "[cache]") {
   test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
-  s.put_tuning(record("NVIDIA H100;cc=9.0", 8));
-  s.put_tuning(record("NVIDIA H100;cc=9.0", 64));
-  s.put_tuning(record("NVIDIA A100;cc=8.0", 8));
+  put_two_gpus(s);
   s.put_binary(binary("a", 1000));
   s.put_binary(binary("b", 234));
   const Stats st = s.stats();

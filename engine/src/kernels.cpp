@@ -62,6 +62,11 @@ KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::s
   return src;
 }
 
+std::vector<KernelSource> step_sources(const Config& config, const Shape& shape, const std::string& arch) {
+  if (config.is_fused()) return {specialize(config.i2h, Stage::Step, shape, arch)};
+  return {specialize(config.i2h, Stage::I2h, shape, arch), specialize(config.h2o, Stage::H2o, shape, arch)};
+}
+
 KernelSource fill_source(const std::string& arch) {
   KernelSource src;
   src.file = "fill.cu";

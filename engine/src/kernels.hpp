@@ -44,6 +44,9 @@ enum class Stage {
 /// The program of one stage of `shape` with `tile` for `arch`.
 KernelSource specialize(const Tile& tile, Stage stage, const Shape& shape, const std::string& arch);
 
+/// The programs one step of `config` launches, in launch order: the fused step, or i2h then h2o.
+std::vector<KernelSource> step_sources(const Config& config, const Shape& shape, const std::string& arch);
+
 /// The program of rnnjit_k::fill_uniform (kernel_templates/fill.cu) for `arch`.
 KernelSource fill_source(const std::string& arch);
 

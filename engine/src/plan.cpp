@@ -65,19 +65,12 @@ void launch_gemm(const Launch& l, const float* a1, const float* a2, const float*
 
 }  // namespace
 
-Plan::Plan(const Config& config, const Shape& shape, const Binary& i2h, const Binary& h2o) : config_(config) {
+Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Binary*>& binaries) : config_(config) {
+  if (binaries.size() != (config.is_fused() ? 1u : 2u))
+    throw Error(ErrorCode::Internal, "plan " + config.name() + " got " + std::to_string(binaries.size()) + " binaries");
   try {
-    i2h_ = make_launch(&modules_[0], i2h, config.i2h, shape, shape.h);
-    h2o_ = make_launch(&modules_[1], h2o, config.h2o, shape, shape.o);
-  } catch (...) {
-    unload();
-    throw;
-  }
-}
-
-Plan::Plan(const Config& config, const Shape& shape, const Binary& step) : config_(config) {
-  try {
-    i2h_ = make_launch(&modules_[0], step, config.i2h, shape, shape.h);
+    i2h_ = make_launch(&modules_[0], *binaries[0], config.i2h, shape, shape.h);
+    if (!config.is_fused()) h2o_ = make_launch(&modules_[1], *binaries[1], config.h2o, shape, shape.o);
   } catch (...) {
     unload();
     throw;

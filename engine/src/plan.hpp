@@ -34,10 +34,9 @@ struct StepArgs {
 
 class Plan {
  public:
-  /// Loads the stages' binaries into the current context; throws LaunchFailed.
-  Plan(const Config& config, const Shape& shape, const Binary& i2h, const Binary& h2o);
-  /// A one-launch plan (Config::is_fused).
-  Plan(const Config& config, const Shape& shape, const Binary& step);
+  /// Loads the binaries of step_sources(config, ...), in that order, into the current
+  /// context; throws LaunchFailed.
+  Plan(const Config& config, const Shape& shape, const std::vector<const Binary*>& binaries);
   ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;

@@ -146,10 +146,11 @@ cache::TuningKey Tuner::key(const Shape& s) const {
 }
 
 std::shared_ptr<Plan> Tuner::build(const Config& config, const Shape& shape) {
-  if (config.is_fused())
-    return std::make_shared<Plan>(config, shape, jit_.get(specialize(config.i2h, Stage::Step, shape, device_.arch)));
-  return std::make_shared<Plan>(config, shape, jit_.get(specialize(config.i2h, Stage::I2h, shape, device_.arch)),
-                                jit_.get(specialize(config.h2o, Stage::H2o, shape, device_.arch)));
+  std::vector<Binary> binaries;
+  for (const KernelSource& src : step_sources(config, shape, device_.arch)) binaries.push_back(jit_.get(src));
+  std::vector<const Binary*> refs;
+  for (const Binary& b : binaries) refs.push_back(&b);
+  return std::make_shared<Plan>(config, shape, refs);
 }
 
 Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, bool may_time, bool force) {
@@ -198,21 +199,15 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
     std::string error;
   };
   std::vector<Compiled> sources;
-  auto source_index = [&](const Tile& t, Stage stage) {
-    KernelSource src = specialize(t, stage, s, device_.arch);
-    const std::string src_key = src.key();
-    for (std::size_t i = 0; i < sources.size(); ++i)
-      if (sources[i].source.key() == src_key) return i;
-    sources.push_back({std::move(src), {}, {}});
-    return sources.size() - 1;
-  };
-  std::vector<std::pair<std::size_t, std::size_t>> stages;  // per candidate: i2h, h2o (fused: both the step)
+  std::vector<std::vector<std::size_t>> stages;  // per candidate: its programs in `sources`
   for (const Config& c : configs) {
-    if (c.is_fused()) {
-      const std::size_t step = source_index(c.i2h, Stage::Step);
-      stages.emplace_back(step, step);
-    } else {
-      stages.emplace_back(source_index(c.i2h, Stage::I2h), source_index(c.h2o, Stage::H2o));
+    stages.emplace_back();
+    for (KernelSource& src : step_sources(c, s, device_.arch)) {
+      const std::string src_key = src.key();
+      std::size_t i = 0;
+      while (i < sources.size() && sources[i].source.key() != src_key) ++i;
+      if (i == sources.size()) sources.push_back({std::move(src), {}, {}});
+      stages.back().push_back(i);
     }
   }
   std::counting_semaphore<> slots(std::max<std::ptrdiff_t>(1, std::thread::hardware_concurrency()));
@@ -235,20 +230,20 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
   double best = std::numeric_limits<double>::infinity();
   std::size_t best_i = 0;
   for (std::size_t i = 0; i < configs.size(); ++i) {
-    compiling[stages[i].first].wait();
-    compiling[stages[i].second].wait();
-    const Compiled& a = sources[stages[i].first];
-    const Compiled& b = sources[stages[i].second];
-    cache::CandidateResult c{configs[i].name(), std::numeric_limits<double>::infinity(), "ok", "",
-                             configs[i].is_fused() ? a.binary.key : a.binary.key + "," + b.binary.key};
-    if (!a.error.empty() || !b.error.empty()) {
+    cache::CandidateResult c{configs[i].name(), std::numeric_limits<double>::infinity(), "ok", "", ""};
+    std::vector<const Binary*> binaries;
+    for (std::size_t j : stages[i]) {
+      compiling[j].wait();
+      if (!sources[j].error.empty() && c.message.empty()) c.message = sources[j].error;
+      c.binary_key += (c.binary_key.empty() ? "" : ",") + sources[j].binary.key;
+      binaries.push_back(&sources[j].binary);
+    }
+    if (!c.message.empty()) {
       c.disposition = "compile_failed";
-      c.message = a.error.empty() ? b.error : a.error;
       c.binary_key.clear();
     } else {
       try {
-        plans[i] = configs[i].is_fused() ? std::make_shared<Plan>(configs[i], s, a.binary)
-                                         : std::make_shared<Plan>(configs[i], s, a.binary, b.binary);
+        plans[i] = std::make_shared<Plan>(configs[i], s, binaries);
         c.time_us = time_plan(*plans[i], args, stream);
       } catch (const Error& e) {
         // A launch failure that poisons the context cannot be timed around; rethrow those.
