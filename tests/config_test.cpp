@@ -25,6 +25,7 @@ TEST_CASE("a config's name parses back to the same config", "[config]") {
   for (const rnnjit::Config& c : {rnnjit::Config{Tile::mma(64, 128, 32, 2, 4, 3), Tile::mma(16, 32, 32, 1, 2, 4)},
                                  rnnjit::Config{Tile::gemv(2, 4, 4), Tile::mma(16, 32, 32, 1, 2, 4)},
                                  rnnjit::Config{Tile::gemv(1, 8, 2), Tile::gemv(4, 4, 2)},
+                                 rnnjit::Config{Tile::wgmma(256, 128, 2, 4, 1), Tile::wgmma(64, 64, 1, 8, 8)},
                                  rnnjit::Config::fused(Tile::fused(16, 8, 2))}) {
     const auto back = rnnjit::Config::parse(c.name());
     REQUIRE(back);
@@ -33,6 +34,8 @@ TEST_CASE("a config's name parses back to the same config", "[config]") {
   CHECK(rnnjit::Config{Tile::mma(64, 128, 32, 2, 4, 3), Tile::gemv(2, 4, 4)}.name() ==
         "i2h_mma64x128x32w2x4s3.h2o_gemv_r2w4u4");
   CHECK(rnnjit::Config::fused(Tile::fused(16, 8, 2)).name() == "fused_c16w8u2");
+  CHECK(rnnjit::Config{Tile::wgmma(256, 128, 2, 4, 1), Tile::wgmma(64, 64, 1, 8, 8)}.name() ==
+        "i2h_wgmma256x128g2s4k1.h2o_wgmma64x64g1s8k8");
 }
 
 TEST_CASE("config parsing rejects other text", "[config]") {
@@ -40,7 +43,8 @@ TEST_CASE("config parsing rejects other text", "[config]") {
                           "i2h_wgmma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4",
                           "i2h_mma064x128x32w2x4s3.h2o_mma16x32x32w1x2s4", "i2h_gemv_r2w4.h2o_gemv_r2w4u4",
                           "x2h_gemv_r2w4u4.h2o_gemv_r2w4u4", "i2h_fused_c16w8u2.h2o_fused_c16w8u2", "fused_c16w8",
-                          "fused_c16w8u2.h2o_gemv_r2w4u4"})
+                          "fused_c16w8u2.h2o_gemv_r2w4u4", "i2h_wgmma256x128g2s4.h2o_wgmma64x64g1s8k8",
+                          "i2h_wgmma256x128g2s4k1x.h2o_wgmma64x64g1s8k8"})
     CHECK_FALSE(rnnjit::Config::parse(bad));
 }
 
@@ -118,7 +122,35 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   CHECK(small.front().is_fused());  // 1.4 MiB of weights: one cluster launch first
   const auto gemv = tuner.propose({1, 4096, 4096, 4096});
   CHECK(gemv.front().i2h.family == rnnjit::Family::Gemv);
-  CHECK(gemv.back().i2h.family == rnnjit::Family::Mma);  // a tensor-core pair is still timed
-  for (const auto& c : tuner.propose({17, 4096, 4096, 4096})) CHECK(c.i2h.family == rnnjit::Family::Mma);
-  CHECK(tuner.propose({256, 16384, 16384, 8192}).front().i2h.bm >= 64);
+  CHECK(gemv.back().i2h.family == rnnjit::Family::Wgmma);  // a tensor-core pair is still timed
+  const auto b17 = tuner.propose({17, 4096, 4096, 4096});
+  REQUIRE(b17.size() == 4);
+  CHECK(b17[0].i2h.family == rnnjit::Family::Wgmma);
+  CHECK(b17[3].i2h.family == rnnjit::Family::Mma);
+  // kb-large: the whole batch in one M tile, 128 CTAs a stage (h2o's 64 N tiles split K in two).
+  CHECK(tuner.propose({256, 16384, 16384, 8192}).front().name() == "i2h_wgmma256x128g2s4k1.h2o_wgmma256x128g2s4k2");
+  // mid: n64 tiles, K split so that 128 CTAs stream the weights.
+  CHECK(tuner.propose({64, 2048, 2048, 1024}).front().name() == "i2h_wgmma64x64g1s8k4.h2o_wgmma64x64g1s8k8");
+  // 3xTF32 doubles the ring: only the shallow tiles fit.
+  for (const auto& c : tuner.propose({256, 16384, 16384, 8192, rnnjit::Math::Split3xTf32}))
+    if (c.i2h.family == rnnjit::Family::Wgmma) CHECK(c.i2h.smem_bytes({256, 16384, 16384, 8192, rnnjit::Math::Split3xTf32}) <= 232448);
+  // Rows of x not in multiples of 16 bytes: no TMA.
+  for (const auto& c : tuner.propose({64, 2047, 2048, 1024})) CHECK(!c.needs_aligned16());
+}
+
+TEST_CASE("wgmma tiles are proposed on sm_90a only, and the fallback never needs TMA", "[config]") {
+  auto ampere = h100();
+  ampere.cc_major = 8, ampere.cc_minor = 0, ampere.arch = "sm_80";
+  rnnjit::cache::Store store("off");
+  rnnjit::Jit jit(store);
+  rnnjit::Tuner tuner(ampere, jit, store);
+  for (const auto& c : tuner.propose({256, 16384, 16384, 8192})) CHECK(c.i2h.family == rnnjit::Family::Mma);
+  const auto h100_device = h100();  // the tuner keeps a reference
+  rnnjit::Tuner hopper(h100_device, jit, store);
+  CHECK(!hopper.fallback({256, 16384, 16384, 8192}).needs_aligned16());
+  CHECK(!hopper.fallback({64, 2048, 2048, 1024}).needs_aligned16());
+  std::string why;
+  CHECK(!rnnjit::can_implement(rnnjit::Config{rnnjit::Tile::wgmma(256, 128, 2, 4, 1), rnnjit::Tile::wgmma(256, 128, 2, 4, 1)},
+                               {256, 16384, 16384, 8192}, ampere, &why));
+  CHECK(why.find("sm_90a") != std::string::npos);
 }

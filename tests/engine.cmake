@@ -13,5 +13,6 @@ rnnjit_add_catch_test(NAME api_test SOURCES api_test.cpp LIBS rnnjit LABELS api
                       ENV "RNNJIT_DRIVER_LIBRARY=/nonexistent/libcuda.so.1")
 
 rnnjit_add_catch_test(NAME gpu_step_test SOURCES gpu_step_test.cpp LIBS CUDA::cudart_static GPU)
+target_include_directories(gpu_step_test PRIVATE ${RNNJIT_INTERNAL} ${PROJECT_SOURCE_DIR}/cache/include)
 rnnjit_add_catch_test(NAME gpu_cache_test SOURCES gpu_cache_test.cpp LIBS CUDA::cudart_static GPU)
 target_include_directories(gpu_cache_test PRIVATE ${PROJECT_SOURCE_DIR}/cache/include)

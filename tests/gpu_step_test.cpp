@@ -1,5 +1,8 @@
 #include "gpu_support.hpp"
 
+#include "config.hpp"
+#include "tuner.hpp"
+
 #include <cstdlib>
 #include <thread>
 
@@ -31,6 +34,19 @@ void check_step(rnnjit::Engine& engine, const rnnjit::Problem& p, std::mt19937& 
   CHECK(test::same_bits(s.dy.download(), y1));
 }
 
+// "i2h_T.h2o_T" for every wgmma tile T of the tuner's pool that can run `p` here.
+std::vector<std::string> wgmma_configs(const rnnjit::Engine& engine, const rnnjit::Problem& p) {
+  const rnnjit::Shape s{int(p.batch), int(p.input), int(p.hidden), int(p.output),
+                        p.precision == Precision::FP32 ? rnnjit::Math::Split3xTf32 : rnnjit::Math::Tf32};
+  std::vector<std::string> out;
+  for (const rnnjit::Tile& t : rnnjit::tile_pool()) {
+    const rnnjit::Config c{t, t};
+    if (t.family == rnnjit::Family::Wgmma && rnnjit::can_implement(c, s, engine.device(), nullptr))
+      out.push_back(c.name());
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("steps match the float64 reference at 30 random and odd shapes", "[gpu]") {
@@ -49,6 +65,45 @@ TEST_CASE("pointers aligned to 4 but not 16 bytes take the scalar path correctly
   for (Precision prec : {Precision::TF32, Precision::FP32}) {
     check_step(engine, {8, 1024, 256, 128, prec}, rng, 1);
     check_step(engine, {3, 999, 17, 5, prec}, rng, 3);
+  }
+}
+
+// Every wgmma tile of the tuner's pool as both stages, at shapes with tails everywhere: M past
+// BM, N past BN, K segments ending inside a 32-float slice, more K splits than slices.
+TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
+  rnnjit::Engine engine(test::memory_only());
+  if (engine.device().arch != "sm_90a") {
+    WARN("not an sm_90a device: no wgmma");
+    return;
+  }
+  std::mt19937 rng(15);
+  const rnnjit::Problem shapes[] = {{100, 36, 44, 20}, {3, 4, 8, 4}, {300, 132, 260, 72}, {64, 2048, 2048, 1024}};
+  int pinned = 0;
+  for (Precision prec : {Precision::TF32, Precision::FP32})
+    for (auto p : shapes) {
+      p.precision = prec;
+      for (const std::string& name : wgmma_configs(engine, p)) {
+        INFO(name);
+        engine.pin(p, name);
+        check_step(engine, p, rng);
+        ++pinned;
+      }
+    }
+  CHECK(pinned > 40);
+}
+
+TEST_CASE("a wgmma plan given pointers TMA cannot take runs its fallback", "[gpu][wgmma]") {
+  rnnjit::Engine engine(test::memory_only());
+  if (engine.device().arch != "sm_90a") {
+    WARN("not an sm_90a device: no wgmma");
+    return;
+  }
+  std::mt19937 rng(16);
+  for (Precision prec : {Precision::TF32, Precision::FP32}) {
+    const rnnjit::Problem p{64, 256, 128, 64, prec};
+    engine.pin(p, wgmma_configs(engine, p).at(0));
+    check_step(engine, p, rng, 1);
+    check_step(engine, p, rng, 0);
   }
 }
 
@@ -259,6 +314,13 @@ TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize
     check_step(engine, {3, 999, 17, 5, prec}, rng);
     check_step(engine, {17, 36, 44, 20, prec}, rng);
     check_step(engine, {5, 7, 33, 3, prec}, rng, 1);
+    if (engine.device().arch == "sm_90a") {
+      const rnnjit::Problem p{70, 36, 44, 20, prec};
+      for (const std::string& name : wgmma_configs(engine, p)) {
+        engine.pin(p, name);
+        check_step(engine, p, rng);
+      }
+    }
     Step s({9, 13, 21, 6, prec}, rng);
     engine.rnn_step(s.p, s.weights(), s.dx.get(), s.dh.get(), s.dh.get(), s.dy.get());
     CUDA_OK(cudaDeviceSynchronize());

@@ -7,6 +7,16 @@
 
 namespace {
 
+// What the tuner screens wgmma tiles against: an H100's limits.
+rnnjit::DeviceInfo hopper() {
+  rnnjit::DeviceInfo d;
+  d.cc_major = 9;
+  d.sm_count = 132;
+  d.smem_per_block_optin = 232448;
+  d.arch = "sm_90a";
+  return d;
+}
+
 void compile_all_for(const std::string& arch) {
   // An aligned shape (16-byte rows: the vector path) and an odd one (the scalar path, tails).
   const rnnjit::Shape shapes[] = {{8, 1024, 256, 128}, {3, 999, 257, 5}};
@@ -15,7 +25,11 @@ void compile_all_for(const std::string& arch) {
       for (const rnnjit::Tile& t : rnnjit::tile_pool()) {
         const bool fused = t.family == rnnjit::Family::Fused;
         // gemv and fused compute in fp32 whatever the precision: compile them once.
-        if (t.family != rnnjit::Family::Mma && math != rnnjit::Math::Tf32) continue;
+        if ((t.family == rnnjit::Family::Gemv || fused) && math != rnnjit::Math::Tf32) continue;
+        // wgmma: the tiles an H100 would run for this shape (other targets compile it to a trap).
+        auto screened = base;
+        screened.math = math;
+        if (t.family == rnnjit::Family::Wgmma && !rnnjit::can_implement({t, t}, screened, hopper(), nullptr)) continue;
         for (auto stage : fused ? std::vector{rnnjit::Stage::Step} : std::vector{rnnjit::Stage::I2h, rnnjit::Stage::H2o}) {
           auto s = base;
           s.math = math;
@@ -23,7 +37,10 @@ void compile_all_for(const std::string& arch) {
           const rnnjit::Binary bin = rnnjit::compile(rnnjit::specialize(t, stage, s, arch));
           CHECK(bin.image.size() > 1000);
           REQUIRE(bin.lowered_names.size() == 1);
-          const char* kernel = t.family == rnnjit::Family::Mma ? "gemm_mma" : fused ? "fused_cluster" : "gemv";
+          const char* kernel = t.family == rnnjit::Family::Mma     ? "gemm_mma"
+                               : t.family == rnnjit::Family::Wgmma ? "gemm_wgmma"
+                               : fused                             ? "fused_cluster"
+                                                                   : "gemv";
           CHECK(bin.lowered_names[0].find(kernel) != std::string::npos);
         }
       }

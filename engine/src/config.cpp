@@ -1,9 +1,15 @@
 #include "config.hpp"
 
+#include <cstdint>
 #include <cstdio>
 
 namespace rnnjit {
 namespace {
+
+// kernel_templates/gemm_wgmma.cu: STAGES slots of A and W slices, doubled for 3xTF32's lo parts.
+std::size_t wgmma_ring_bytes(const Tile& t, const Shape& s) {
+  return std::size_t(t.stages) * (t.bm + t.bn) * t.bk * sizeof(float) * (s.math == Math::Split3xTf32 ? 2 : 1);
+}
 
 bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char* which, std::string* why) {
   auto fail = [&](const std::string& msg) {
@@ -21,6 +27,21 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
                   std::to_string(device.cc_major) + "." + std::to_string(device.cc_minor));
     if (t.cluster > 16) return fail("a cluster holds at most 16 CTAs");
     if (s.b > 16) return fail("fused serves batch ≤ 16, not " + std::to_string(s.b));
+  } else if (t.family == Family::Wgmma) {
+    if (t.bm <= 0 || t.bn <= 0 || t.groups <= 0 || t.stages <= 0 || t.split <= 0) return fail("non-positive field");
+    if (device.arch != "sm_90a")
+      return fail("wgmma and TMA need sm_90a (compute capability 9.0), device is " + device.arch);
+    if (t.bk != 32) return fail("K slices are 32 floats: one 128-byte swizzle row");
+    if (t.bm % (64 * t.groups) != 0 || t.bm > 256) return fail("BM must be whole m64 blocks per warpgroup, at most 256");
+    if (t.bn != 64 && t.bn != 128) return fail("BN must be 64 or 128 (wgmma n64, n128)");
+    if (t.stages < 2) return fail("needs at least 2 stages");
+    if (t.split > 8 || t.bm % t.split != 0) return fail("SPLIT must divide BM and fit a portable cluster (8)");
+    const int acc = t.bm / t.groups / 64 * t.bn / 2 * (s.math == Math::Split3xTf32 ? 2 : 1);
+    if (acc > 128) return fail(std::to_string(acc) + " accumulator registers per thread, at most 128");
+    if (std::size_t(t.bm) * (t.bn + 4) * sizeof(float) > wgmma_ring_bytes(t, s))
+      return fail("the C tile does not fit the ring it reuses");
+    if (s.i % 4 != 0 || s.h % 4 != 0) return fail("TMA needs rows of x, h and W in multiples of 16 bytes");
+    if ((s.b + t.bm - 1) / t.bm > 65535) return fail("batch " + std::to_string(s.b) + " needs more than 65535 M tiles");
   } else {
     if (t.warps_m <= 0 || t.warps_n <= 0 || t.bm <= 0 || t.bn <= 0 || t.bk <= 0) return fail("non-positive field");
     if (device.cc_major < 8)
@@ -47,6 +68,7 @@ std::size_t Tile::smem_bytes(const Shape& s) const {
   switch (family) {
     case Family::Mma: return static_cast<std::size_t>(stages) * (bm + bn) * (bk + 4) * sizeof(float);
     case Family::Gemv: return 0;
+    case Family::Wgmma: return wgmma_ring_bytes(*this, s) + stages * 2 * sizeof(std::uint64_t) + 1024;
     case Family::Fused: {
       // kernel_templates/fused_cluster.cu: own rows (rounded to 16 bytes), all of h', then
       // x and h when they fit kFusedStageFloats (rnnjit_device.cuh).
@@ -65,6 +87,8 @@ std::string Tile::name() const {
     std::snprintf(buf, sizeof buf, "fused_c%dw%du%d", cluster, warps, unroll);
   else if (family == Family::Gemv)
     std::snprintf(buf, sizeof buf, "gemv_r%dw%du%d", rows, warps, unroll);
+  else if (family == Family::Wgmma)
+    std::snprintf(buf, sizeof buf, "wgmma%dx%dg%ds%dk%d", bm, bn, groups, stages, split);
   else
     std::snprintf(buf, sizeof buf, "mma%dx%dx%dw%dx%ds%d", bm, bn, bk, warps_m, warps_n, stages);
   return buf;
@@ -76,6 +100,10 @@ std::optional<Tile> Tile::parse(const std::string& name) {
   if (name.rfind("fused_", 0) == 0) {
     t.family = Family::Fused;
     if (std::sscanf(name.c_str(), "fused_c%dw%du%d%n", &t.cluster, &t.warps, &t.unroll, &used) != 3)
+      return std::nullopt;
+  } else if (name.rfind("wgmma", 0) == 0) {
+    t = Tile::wgmma(0, 0, 0, 0, 0);
+    if (std::sscanf(name.c_str(), "wgmma%dx%dg%ds%dk%d%n", &t.bm, &t.bn, &t.groups, &t.stages, &t.split, &used) != 5)
       return std::nullopt;
   } else if (name.rfind("gemv_", 0) == 0) {
     t.family = Family::Gemv;

@@ -17,6 +17,7 @@ enum class Family {
   Mma,   ///< gemm_mma.cu: tensor-core tiles, any batch
   Gemv,  ///< gemv.cu: fp32 weight streaming, batch ≤ 16
   Fused, ///< fused_cluster.cu: the whole step in one cluster launch, Hopper, small weights
+  Wgmma, ///< gemm_wgmma.cu: TMA + wgmma tiles, split-K over a cluster, sm_90a
 };
 
 struct Shape;
@@ -25,11 +26,14 @@ struct Shape;
 /// Mma: a BM×BN CTA tile over BK-wide K slices, WARPS_M×WARPS_N warps, a STAGES-deep
 /// cp.async ring. Gemv: ROWS rows of W per warp, WARPS warps per CTA, UNROLL 16-byte loads
 /// in flight per lane and row. Fused: a cluster of CLUSTER CTAs of WARPS warps, UNROLL.
+/// Wgmma: a BM×BN CTA tile, GROUPS consumer warpgroups and a producer one, a STAGES-deep ring of
+/// 32-float K slices, K split over the SPLIT CTAs of a cluster.
 struct Tile {
   Family family = Family::Mma;
-  int bm = 0, bn = 0, bk = 0, warps_m = 0, warps_n = 0, stages = 0;  // Mma
+  int bm = 0, bn = 0, bk = 0, warps_m = 0, warps_n = 0, stages = 0;  // Mma; Wgmma: bm, bn, stages
   int rows = 0, warps = 0, unroll = 0;                               // Gemv, Fused
   int cluster = 0;                                                   // Fused
+  int groups = 0, split = 0;                                         // Wgmma
 
   static Tile mma(int bm, int bn, int bk, int warps_m, int warps_n, int stages) {
     return {Family::Mma, bm, bn, bk, warps_m, warps_n, stages, 0, 0, 0, 0};
@@ -38,12 +42,24 @@ struct Tile {
   static Tile fused(int cluster, int warps, int unroll) {
     return {Family::Fused, 0, 0, 0, 0, 0, 0, 0, warps, unroll, cluster};
   }
+  static Tile wgmma(int bm, int bn, int groups, int stages, int split) {
+    return {Family::Wgmma, bm, bn, 32, 0, 0, stages, 0, 0, 0, 0, groups, split};
+  }
 
-  int threads() const { return (family == Family::Mma ? warps_m * warps_n : warps) * 32; }
+  int threads() const {
+    switch (family) {
+      case Family::Mma: return warps_m * warps_n * 32;
+      case Family::Wgmma: return (groups + 1) * 128;
+      default: return warps * 32;
+    }
+  }
+  /// Whether its launches need 16-byte aligned operands (TMA); others take any 4-byte alignment.
+  bool needs_aligned16() const { return family == Family::Wgmma; }
   /// Dynamic shared memory. Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv: none;
-  /// Fused: this CTA's rows of h' and a gathered copy of all of it.
+  /// Fused: this CTA's rows of h' and a gathered copy of all of it. Wgmma: the ring (A and W
+  /// slices, twice for 3xTF32's lo parts), its mbarriers and 1 KiB of alignment slack.
   std::size_t smem_bytes(const Shape& shape) const;
-  /// "mma64x64x32w2x2s4", "gemv_r2w4u4" or "fused_c16w8u2".
+  /// "mma64x64x32w2x2s4", "gemv_r2w4u4", "fused_c16w8u2" or "wgmma256x128g2s4k1".
   std::string name() const;
   static std::optional<Tile> parse(const std::string& name);
   bool operator==(const Tile&) const = default;
@@ -57,6 +73,7 @@ struct Config {
   /// Both stages in one launch: i2h is a Fused tile and h2o equals it.
   static Config fused(const Tile& t) { return {t, t}; }
   bool is_fused() const { return i2h.family == Family::Fused; }
+  bool needs_aligned16() const { return i2h.needs_aligned16() || h2o.needs_aligned16(); }
 
   /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4" or "fused_c16w8u2": the cache key and the
   /// log name.

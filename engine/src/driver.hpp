@@ -23,7 +23,8 @@ namespace rnnjit::driver {
   X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemcpyDtoDAsync) X(cuMemsetD32Async)               \
   X(cuPointerGetAttributes) X(cuStreamIsCapturing) X(cuStreamSynchronize)                \
   X(cuStreamCreate) X(cuStreamDestroy) X(cuEventCreate) X(cuEventDestroy)                \
-  X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime) X(cuLaunchHostFunc)
+  X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime) X(cuLaunchHostFunc)       \
+  X(cuTensorMapEncodeTiled)
 
 /// Function pointers into libcuda.so.1, filled once.
 struct Api {

@@ -117,6 +117,8 @@ struct Engine::Impl {
   Tuner tuner;
   std::shared_mutex plans_mu;
   std::unordered_map<PlanKey, Entry, PlanKeyHash> plans;
+  // Per problem, the plan for pointers a TMA plan does not accept (built on first need).
+  std::unordered_map<PlanKey, std::shared_ptr<Plan>, PlanKeyHash> unaligned;
   // Replaced plans stay loaded: a CUDA graph captured with one may still launch it.
   std::vector<std::shared_ptr<Plan>> retired;
   std::mutex tune_mu;
@@ -225,6 +227,35 @@ struct Engine::Impl {
     e = {t.plan, !capturing || t.report.from_cache};
     return e.plan;
   }
+
+  // `plan` if it takes these pointers, else the problem's plan without TMA.
+  std::shared_ptr<Plan> for_pointers(std::shared_ptr<Plan> plan, const Shape& s, const StepArgs& args) {
+    if (plan->accepts(args)) return plan;
+    const PlanKey key{s.b, s.i, s.h, s.o, s.math};
+    {
+      std::shared_lock lock(plans_mu);
+      auto it = unaligned.find(key);
+      if (it != unaligned.end()) return it->second;
+    }
+    std::lock_guard tuning(tune_mu);  // one build per problem; steps of other problems go on
+    {
+      std::shared_lock lock(plans_mu);
+      auto it = unaligned.find(key);
+      if (it != unaligned.end()) return it->second;
+    }
+    auto built = tuner.build(tuner.fallback(s), s);
+    support::log().info("B={} I={} H={} O={}: pointers not 16-byte aligned, using {}", s.b, s.i, s.h, s.o,
+                        built->config().name());
+    std::unique_lock lock(plans_mu);
+    return unaligned[key] = std::move(built);
+  }
+
+  void install(const Shape& s, std::shared_ptr<Plan> plan) {
+    std::unique_lock lock(plans_mu);
+    Entry& e = plans[PlanKey{s.b, s.i, s.h, s.o, s.math}];
+    if (e.plan) retired.push_back(e.plan);
+    e = {std::move(plan), true};
+  }
 };
 
 Engine::Engine(const EngineOptions& options) {
@@ -284,7 +315,7 @@ void Engine::rnn_step(const Problem& problem, const Weights& w, const float* x, 
     if (sho.overlaps(o)) throw Error(ErrorCode::InvalidArgument, std::string("h_out overlaps ") + o.name);
 
   const StepArgs args{x, h, h_out, y, w.w1, w.b1, w.w2, w.b2};
-  const std::shared_ptr<Plan> plan = im.plan(s, args, stream);
+  const std::shared_ptr<Plan> plan = im.for_pointers(im.plan(s, args, stream), s, args);
   if (!sho.overlaps(sh) && !sho.overlaps(sx)) {
     plan->run(args, stream);
     return;
@@ -343,11 +374,20 @@ TuneReport Engine::tune(const Problem& problem, bool force) {
   std::lock_guard tuning(im.tune_mu);
   Tuned t = im.tuner.plan_for(s, args, stream, true, force);
   RNNJIT_CU(cuStreamSynchronize(stream));
-  std::unique_lock lock(im.plans_mu);
-  Entry& e = im.plans[PlanKey{s.b, s.i, s.h, s.o, s.math}];
-  if (e.plan) im.retired.push_back(e.plan);
-  e = {t.plan, true};
+  im.install(s, t.plan);
   return t.report;
+}
+
+void Engine::pin(const Problem& problem, const std::string& config) {
+  Impl& im = *impl_;
+  const Shape s = im.shape_of(problem);
+  const auto c = Config::parse(config);
+  if (!c) throw Error(ErrorCode::InvalidArgument, "'" + config + "' is not a config name");
+  std::string why;
+  if (!can_implement(*c, s, im.device, &why)) throw Error(ErrorCode::InvalidArgument, config + ": " + why);
+  ContextScope scope(im.ctx);
+  std::lock_guard tuning(im.tune_mu);
+  im.install(s, im.tuner.build(*c, s));
 }
 
 RnnCell::RnnCell(Engine& engine, const Problem& problem, const Weights& weights)

@@ -44,6 +44,11 @@ KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::s
   if (t.family == Family::Fused) {
     src.file = "fused_cluster.cu";
     src.name_expressions = {"rnnjit_k::fused_cluster<" + args({s.b, s.i, s.h, s.o, t.cluster, t.warps, t.unroll}) + ">"};
+  } else if (t.family == Family::Wgmma) {
+    src.file = "gemm_wgmma.cu";
+    src.name_expressions = {"rnnjit_k::gemm_wgmma<" +
+                            args({s.b, n, k1, k2, ldw, t.bm, t.bn, t.groups, t.stages, t.split,
+                                  static_cast<int>(s.math), epi}) + ">"};
   } else if (t.family == Family::Mma) {
     src.file = "gemm_mma.cu";
     src.name_expressions = {"rnnjit_k::gemm_mma<" +

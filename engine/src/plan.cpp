@@ -2,11 +2,15 @@
 
 #include "driver.hpp"
 
+#include <cstdint>
+
 namespace rnnjit {
 namespace {
 
-// Loads `binary` and says how to launch it for output columns `n` (h' or y columns).
-Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const Shape& s, int n) {
+// Loads `binary` and says how to launch it for the stage C[M, n] = A·Wᵀ, A = [A1 (k1) | A2 (k2)],
+// W rows ldw floats apart.
+Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const Shape& s, int n, int k1, int k2,
+                   int ldw) {
   if (binary.lowered_names.size() != 1) throw Error(ErrorCode::Internal, "a stage binary must hold one kernel");
   RNNJIT_CU(cuModuleLoadData(module, binary.image.data()));
   Launch l;
@@ -23,6 +27,13 @@ Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const 
       l.grid_x = l.cluster = static_cast<unsigned>(t.cluster);
       // Clusters beyond the portable 8 CTAs must be allowed explicitly.
       if (t.cluster > 8) RNNJIT_CU(cuFuncSetAttribute(l.fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1));
+      break;
+    case Family::Wgmma:
+      l.grid_x = static_cast<unsigned>((n + t.bn - 1) / t.bn * t.split);
+      l.grid_y = static_cast<unsigned>((s.b + t.bm - 1) / t.bm);
+      l.cluster = t.split > 1 ? static_cast<unsigned>(t.split) : 0;
+      l.tma = true;
+      l.m = s.b, l.n = n, l.k1 = k1, l.k2 = k2, l.ldw = ldw, l.bm = t.bm, l.bn = t.bn;
       break;
   }
   l.threads = static_cast<unsigned>(t.threads());
@@ -57,11 +68,37 @@ void launch(const Launch& l, void** params, CUstream stream) {
   RNNJIT_CU(cuLaunchKernelEx(&cfg, l.fn, params, nullptr));
 }
 
+// A row-major rows×cols fp32 matrix, rows ld floats apart, read in boxes of 32 columns (128
+// bytes: the swizzle span) × box_rows rows, 128-byte swizzled as wgmma's descriptors expect.
+// Outside the matrix the boxes read zeros.
+CUtensorMap tensor_map(const float* base, int cols, int rows, int ld, int box_rows) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(ld) * sizeof(float)};
+  const cuuint32_t box[2] = {32, static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  RNNJIT_CU(cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, const_cast<float*>(base), dims, strides,
+                                   box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                   CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+  return map;
+}
+
 void launch_gemm(const Launch& l, const float* a1, const float* a2, const float* w, const float* bias, float* c,
                  CUstream stream) {
-  void* params[] = {&a1, &a2, &w, &bias, &c};
+  if (!l.tma) {
+    void* params[] = {&a1, &a2, &w, &bias, &c};
+    launch(l, params, stream);
+    return;
+  }
+  CUtensorMap a1_map = tensor_map(a1, l.k1, l.m, l.k1, l.bm);
+  // h2o has no second segment; the kernel never reads its map.
+  CUtensorMap a2_map = l.k2 > 0 ? tensor_map(a2, l.k2, l.m, l.k2, l.bm) : a1_map;
+  CUtensorMap w_map = tensor_map(w, l.ldw, l.n, l.ldw, l.bn);
+  void* params[] = {&a1_map, &a2_map, &w_map, &bias, &c};
   launch(l, params, stream);
 }
+
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
@@ -69,8 +106,9 @@ Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Bin
   if (binaries.size() != (config.is_fused() ? 1u : 2u))
     throw Error(ErrorCode::Internal, "plan " + config.name() + " got " + std::to_string(binaries.size()) + " binaries");
   try {
-    i2h_ = make_launch(&modules_[0], *binaries[0], config.i2h, shape, shape.h);
-    if (!config.is_fused()) h2o_ = make_launch(&modules_[1], *binaries[1], config.h2o, shape, shape.o);
+    i2h_ = make_launch(&modules_[0], *binaries[0], config.i2h, shape, shape.h, shape.i, shape.h, shape.i + shape.h);
+    if (!config.is_fused())
+      h2o_ = make_launch(&modules_[1], *binaries[1], config.h2o, shape, shape.o, shape.h, 0, shape.h);
   } catch (...) {
     unload();
     throw;
@@ -83,6 +121,11 @@ void Plan::unload() noexcept {
   // Errors are ignored: this runs in a destructor, and a dead context unloads anyway.
   for (CUmodule m : modules_)
     if (m) driver::api().cuModuleUnload(m);
+}
+
+bool Plan::accepts(const StepArgs& a) const {
+  if (i2h_.tma && !(aligned16(a.x) && aligned16(a.h) && aligned16(a.w1))) return false;
+  return !h2o_.tma || (aligned16(a.h_out) && aligned16(a.w2));
 }
 
 void Plan::run(const StepArgs& a, CUstream stream) const {

@@ -18,6 +18,10 @@ struct Launch {
   unsigned threads = 0;
   unsigned smem = 0;
   unsigned cluster = 0;  ///< CTAs per cluster along x; 0 for a plain launch
+  /// Wgmma: the kernel takes TMA maps of A1, A2 (M×K1, M×K2) and W (N rows of LDW floats),
+  /// encoded per call for the caller's pointers, with boxes of 32 floats × BM or BN rows.
+  bool tma = false;
+  int m = 0, n = 0, k1 = 0, k2 = 0, ldw = 0, bm = 0, bn = 0;
 };
 
 /// Arguments of one step, all device pointers.
@@ -43,6 +47,9 @@ class Plan {
 
   /// Enqueues the step on `stream`. Throws LaunchFailed.
   void run(const StepArgs& args, CUstream stream) const;
+
+  /// Whether run() takes these pointers: TMA stages need 16-byte aligned x, h, h_out, W1, W2.
+  bool accepts(const StepArgs& args) const;
 
   const Config& config() const { return config_; }
 

@@ -23,6 +23,14 @@ const Tile kTiles[] = {
     Tile::mma(128, 64, 32, 4, 2, 3),  Tile::mma(128, 128, 32, 2, 4, 3), Tile::gemv(1, 4, 4),
     Tile::gemv(2, 4, 4),              Tile::gemv(4, 4, 2),              Tile::gemv(1, 8, 2),
     Tile::fused(16, 16, 16),          Tile::fused(8, 16, 16),
+    // Hopper. Batch 256 (kb-large): one M tile over the whole batch streams W once, 128 N
+    // tiles fill 132 SMs, or half as many with K split in two. Batch ≤ 64 (mid): n64 tiles
+    // with K split 4 or 8 ways, since A is re-read from L2 once per N tile. The shallower
+    // rings fit 3xTF32's doubled slots.
+    Tile::wgmma(256, 128, 2, 4, 1),   Tile::wgmma(256, 128, 2, 4, 2),  Tile::wgmma(128, 128, 2, 6, 1),
+    Tile::wgmma(128, 128, 2, 3, 1),   Tile::wgmma(256, 64, 2, 2, 1),   Tile::wgmma(64, 128, 1, 6, 4),
+    Tile::wgmma(64, 64, 1, 8, 4),     Tile::wgmma(64, 64, 1, 8, 8),    Tile::wgmma(64, 64, 1, 4, 4),
+    Tile::wgmma(64, 64, 1, 4, 8),
 };
 
 // Rough cost models, only to order the candidates that are then timed.
@@ -48,12 +56,29 @@ double estimate_gemv(const Tile& t, int m, int n, int k, const DeviceInfo& d) {
   return double(n) * k * (1.0 + double(m) / (8.0 * t.rows)) / fill;
 }
 
+// Wgmma, one CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a
+// clock, thrice for 3xTF32) and its A and W slices through L2 (~32 bytes a clock a SM when all
+// stream), plus the split's reduction through DSMEM.
+double estimate_wgmma(const Tile& t, const Shape& s, int m, int n, int k, const DeviceInfo& d) {
+  const double ctas = std::ceil(double(m) / t.bm) * std::ceil(double(n) / t.bn) * t.split;
+  const double waves = std::ceil(ctas / d.sm_count);
+  const double k_cta = std::ceil(std::ceil(k / 32.0) / t.split) * 32.0;
+  const double macs = double(t.bm) * t.bn * k_cta * (s.math == Math::Split3xTf32 ? 3.0 : 1.0);
+  const double bytes = (t.bm + t.bn) * k_cta * 4.0;
+  return waves * (std::max(macs / 1024.0, bytes / 32.0) + t.split * t.bm * t.bn * 4.0 / 32.0);
+}
+
 // The tiles of `family` for one stage (output columns n over k), cheapest first.
 std::vector<Tile> ranked(Family family, const Shape& s, int n, int k, const DeviceInfo& d) {
   std::vector<std::pair<double, Tile>> scored;
-  for (const Tile& t : kTiles)
-    if (t.family == family && static_cast<std::int64_t>(t.smem_bytes(s)) <= d.smem_per_block_optin)
-      scored.emplace_back(family == Family::Mma ? estimate_mma(t, s, s.b, n, k, d) : estimate_gemv(t, s.b, n, k, d), t);
+  for (const Tile& t : kTiles) {
+    if (t.family != family || static_cast<std::int64_t>(t.smem_bytes(s)) > d.smem_per_block_optin) continue;
+    switch (family) {
+      case Family::Mma: scored.emplace_back(estimate_mma(t, s, s.b, n, k, d), t); break;
+      case Family::Wgmma: scored.emplace_back(estimate_wgmma(t, s, s.b, n, k, d), t); break;
+      default: scored.emplace_back(estimate_gemv(t, s.b, n, k, d), t); break;
+    }
+  }
   std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<Tile> out;
   for (const auto& [cost, t] : scored) out.push_back(t);
@@ -125,6 +150,13 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
   };
   const auto mma_i2h = ranked(Family::Mma, s, s.h, s.i + s.h, device_);
   const auto mma_h2o = ranked(Family::Mma, s, s.o, s.h, device_);
+  // Hopper's TMA + wgmma pairs, where the shape allows them (can_implement screens the rest).
+  auto add_wgmma = [&](std::size_t pairs) {
+    const auto i2h = ranked(Family::Wgmma, s, s.h, s.i + s.h, device_);
+    const auto h2o = ranked(Family::Wgmma, s, s.o, s.h, device_);
+    for (std::size_t r = 0; r < pairs && r < i2h.size() && r < h2o.size(); ++r) add({i2h[r], h2o[r]});
+  };
+  if (s.b > 16) add_wgmma(2);
   if (s.b <= 16) {
     // Few rows: streaming the weights is the whole cost. With weights small enough that
     // launch latency dominates (a few MiB), one cluster launch first (Hopper); then gemv
@@ -136,9 +168,20 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     const auto gemv_i2h = ranked(Family::Gemv, s, s.h, s.i + s.h, device_);
     const auto gemv_h2o = ranked(Family::Gemv, s, s.o, s.h, device_);
     for (std::size_t r = 0; r < 3 && r < gemv_i2h.size() && r < gemv_h2o.size(); ++r) add({gemv_i2h[r], gemv_h2o[r]});
+    add_wgmma(1);
   }
   for (std::size_t r = 0; r < mma_i2h.size() && r < mma_h2o.size(); ++r) add({mma_i2h[r], mma_h2o[r]});
   return out;
+}
+
+Config Tuner::fallback(const Shape& s) const {
+  for (const Config& c : propose(s))
+    if (!c.needs_aligned16()) return c;
+  const auto i2h = ranked(Family::Mma, s, s.h, s.i + s.h, device_);
+  const auto h2o = ranked(Family::Mma, s, s.o, s.h, device_);
+  for (std::size_t r = 0; r < i2h.size() && r < h2o.size(); ++r)
+    if (can_implement({i2h[r], h2o[r]}, s, device_, nullptr)) return {i2h[r], h2o[r]};
+  throw Error(ErrorCode::Unsupported, "no kernel config takes 4-byte aligned pointers for this problem on " + device_.name);
 }
 
 cache::TuningKey Tuner::key(const Shape& s) const {
@@ -244,7 +287,13 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
     } else {
       try {
         plans[i] = std::make_shared<Plan>(configs[i], s, binaries);
-        c.time_us = time_plan(*plans[i], args, stream);
+        if (plans[i]->accepts(args)) {
+          c.time_us = time_plan(*plans[i], args, stream);
+        } else {
+          c.disposition = "not_supported";
+          c.message = "TMA needs 16-byte aligned x, h, h_out and weights; these are not";
+          plans[i].reset();
+        }
       } catch (const Error& e) {
         // A launch failure that poisons the context cannot be timed around; rethrow those.
         if (e.code() != ErrorCode::LaunchFailed) throw;
@@ -253,7 +302,10 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
         plans[i].reset();
       }
     }
-    if (c.disposition != "ok") support::log().warn("candidate {} failed: {}", c.config, c.message);
+    if (c.disposition == "not_supported")
+      support::log().debug("candidate {} skipped: {}", c.config, c.message);
+    else if (c.disposition != "ok")
+      support::log().warn("candidate {} failed: {}", c.config, c.message);
     if (c.time_us < best) best = c.time_us, best_i = i;
     rec.candidates.push_back(c);
     out.report.candidates.push_back({c.config, c.time_us, c.disposition, c.message});

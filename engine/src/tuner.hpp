@@ -32,6 +32,10 @@ class Tuner {
   /// be scratch); else the heuristic's first candidate, not persisted.
   Tuned plan_for(const Shape& shape, const StepArgs& args, CUstream stream, bool may_time, bool force);
 
+  /// The best-ranked config whose kernels take any 4-byte aligned pointers (no TMA): what
+  /// runs when a plan does not accept the caller's pointers.
+  Config fallback(const Shape& shape) const;
+
   /// Compiles (or fetches) and loads one config.
   std::shared_ptr<Plan> build(const Config& config, const Shape& shape);
 

@@ -131,6 +131,11 @@ class Engine {
   /// filled with random data, persists the winner. `force` retunes a cached problem.
   TuneReport tune(const Problem& problem, bool force = false);
 
+  /// Runs `problem` with `config` (a name from candidates() or the cache) from now on in this
+  /// engine, untimed and not persisted: how tests and tools run one kernel. Throws
+  /// InvalidArgument for a name that does not parse or cannot run the problem here.
+  void pin(const Problem& problem, const std::string& config);
+
   /// The candidates the heuristic proposes for `problem` on this device, in order.
   std::vector<std::string> candidates(const Problem& problem) const;
 
