@@ -156,7 +156,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   constexpr int kConsumers = WGS * 128;
   static_assert(kRowsPerWg % 64 == 0, "each consumer warpgroup owns whole m64 blocks");
   static_assert(BN == 64 || BN == 128, "wgmma n64 or n128");
-  static_assert(BM % SPLIT == 0 && BN % 4 == 0, "the reduction splits the C tile by rows, 16 bytes a read");
+  static_assert(BN % 4 == 0, "the reduction reads the C tile 16 bytes at a time");
   static_assert(BM * kLdc <= STAGES * kStageFloats, "the C tile reuses the ring");
 
   extern __shared__ unsigned char smem_raw[];
@@ -198,17 +198,25 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     const int row0 = (wg - 1) * kRowsPerWg;
     float acc[kMBlocks][BN / 2] = {};
+    // 3xTF32 rewrites each stage as hi and lo parts (split_tf32) before its products; the next
+    // stage is split while this one's products run.
+    auto split_stage = [&](int it) {
+      float* const tile = ring + (it % STAGES) * kStageFloats;
+      mbar_wait(&full[it % STAGES], (it / STAGES) & 1);
+      split_tf32(tile, tile + kTileFloats, kTileFloats, tid - 128, kConsumers);
+    };
+    if (kSplit3 && t_begin < t_end) {
+      split_stage(0);
+      consumer_sync(kConsumers);
+    }
     for (int t = t_begin; t < t_end; ++t) {
       const int it = t - t_begin, s = it % STAGES;
       float* const a_tile = ring + s * kStageFloats;
       float* const w_tile = a_tile + BM * kBK;
-      mbar_wait(&full[s], (it / STAGES) & 1);
       // Within a 128-byte swizzled row, slice kk starts 32 bytes further: 2 in the descriptor's units.
       auto desc_a = [&](int mb, int kk) { return wgmma_desc(a_tile + (row0 + mb * 64) * kBK) + 2 * kk; };
       auto desc_w = [&](int kk) { return wgmma_desc(w_tile) + 2 * kk; };
       if constexpr (kSplit3) {
-        split_tf32(a_tile, a_tile + kTileFloats, kTileFloats, tid - 128, kConsumers);
-        consumer_sync(kConsumers);
         constexpr unsigned long long kLo = kTileFloats * 4 / 16;  // the lo copies, in descriptor units
         // Per-slice sums (accumulate = 0 on a slice's first product), folded in with round-to-nearest
         // adds: the tensor cores' fp32 accumulation truncates, and over long K that bias alone would
@@ -224,13 +232,16 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
             wgmma_tf32<BN>(part[mb], desc_a(mb, kk), desc_w(kk), 1);
           }
         wgmma_commit();
+        if (t + 1 < t_end) split_stage(it + 1);
         wgmma_wait<0>();
 #pragma unroll
         for (int mb = 0; mb < kMBlocks; ++mb)
 #pragma unroll
           for (int e = 0; e < BN / 2; ++e) acc[mb][e] += part[mb][e];
         if (tid % 32 == 0) mbar_arrive(&empty[s]);
+        consumer_sync(kConsumers);  // the next stage is split by every consumer
       } else {
+        mbar_wait(&full[s], (it / STAGES) & 1);
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBK / 8; ++kk)
@@ -260,11 +271,12 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   else
     __syncthreads();
 
-  // This CTA finishes rows [split·BM/SPLIT, +BM/SPLIT) of the tile: the partials added in rank
-  // order (the same bits every run), then bias and epilogue, 16 bytes a thread.
-  constexpr int kRows = BM / SPLIT, kChunks = kRows * BN / 4;
-  for (int i = tid - 128; wg > 0 && i < kChunks; i += kConsumers) {
-    const int r = split * kRows + i / (BN / 4), col = (i % (BN / 4)) * 4;
+  // This CTA finishes 1/SPLIT of the tile's 16-byte chunks: the partials added in rank order (the
+  // same bits every run), then bias and epilogue.
+  constexpr int kChunks = BM * BN / 4, kPerRank = (kChunks + SPLIT - 1) / SPLIT;
+  const int chunk_end = min_int(kChunks, (split + 1) * kPerRank);
+  for (int i = split * kPerRank + tid - 128; wg > 0 && i < chunk_end; i += kConsumers) {
+    const int r = i / (BN / 4), col = (i % (BN / 4)) * 4;
     const float* src = ring + r * kLdc + col;
     float4 v = SPLIT > 1 ? ld_cluster4(src, 0) : *reinterpret_cast<const float4*>(src);
 #pragma unroll

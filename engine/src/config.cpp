@@ -35,7 +35,7 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     if (t.bm % (64 * t.groups) != 0 || t.bm > 256) return fail("BM must be whole m64 blocks per warpgroup, at most 256");
     if (t.bn != 64 && t.bn != 128) return fail("BN must be 64 or 128 (wgmma n64, n128)");
     if (t.stages < 2) return fail("needs at least 2 stages");
-    if (t.split > 8 || t.bm % t.split != 0) return fail("SPLIT must divide BM and fit a portable cluster (8)");
+    if (t.split > 8) return fail("SPLIT CTAs must fit a portable cluster (8)");
     const int acc = t.bm / t.groups / 64 * t.bn / 2 * (s.math == Math::Split3xTf32 ? 2 : 1);
     if (acc > 128) return fail(std::to_string(acc) + " accumulator registers per thread, at most 128");
     if (std::size_t(t.bm) * (t.bn + 4) * sizeof(float) > wgmma_ring_bytes(t, s))

@@ -25,12 +25,13 @@ const Tile kTiles[] = {
     Tile::fused(16, 16, 16),          Tile::fused(8, 16, 16),
     // Hopper. Batch 256 (kb-large): one M tile over the whole batch streams W once, 128 N
     // tiles fill 132 SMs, or half as many with K split in two. Batch ≤ 64 (mid): n64 tiles
-    // with K split 4 or 8 ways, since A is re-read from L2 once per N tile. The shallower
+    // with K split 2 to 8 ways, since A is re-read from L2 once per N tile. The shallower
     // rings fit 3xTF32's doubled slots.
     Tile::wgmma(256, 128, 2, 4, 1),   Tile::wgmma(256, 128, 2, 4, 2),  Tile::wgmma(128, 128, 2, 6, 1),
     Tile::wgmma(128, 128, 2, 3, 1),   Tile::wgmma(256, 64, 2, 2, 1),   Tile::wgmma(64, 128, 1, 6, 4),
-    Tile::wgmma(64, 64, 1, 8, 4),     Tile::wgmma(64, 64, 1, 8, 8),    Tile::wgmma(64, 64, 1, 4, 4),
-    Tile::wgmma(64, 64, 1, 4, 8),
+    Tile::wgmma(64, 64, 1, 8, 2),     Tile::wgmma(64, 64, 1, 8, 3),    Tile::wgmma(64, 64, 1, 8, 4),
+    Tile::wgmma(64, 64, 1, 8, 6),     Tile::wgmma(64, 64, 1, 8, 8),    Tile::wgmma(64, 64, 1, 4, 3),
+    Tile::wgmma(64, 64, 1, 4, 4),     Tile::wgmma(64, 64, 1, 4, 6),
 };
 
 // Rough cost models, only to order the candidates that are then timed.
@@ -58,10 +59,12 @@ double estimate_gemv(const Tile& t, int m, int n, int k, const DeviceInfo& d) {
 
 // Wgmma, one CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a
 // clock, thrice for 3xTF32) and its A and W slices through L2 (~32 bytes a clock a SM when all
-// stream), plus the split's reduction through DSMEM.
+// stream), plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
+// 30 of 4 CTAs (not 33) and 15 of 8 are resident at once, so about 10% of SMs idle for SPLIT > 2.
 double estimate_wgmma(const Tile& t, const Shape& s, int m, int n, int k, const DeviceInfo& d) {
   const double ctas = std::ceil(double(m) / t.bm) * std::ceil(double(n) / t.bn) * t.split;
-  const double waves = std::ceil(ctas / d.sm_count);
+  const double clusters = std::floor(double(d.sm_count) / t.split * (t.split > 2 ? 0.9 : 1.0));
+  const double waves = std::ceil(ctas / (clusters * t.split));
   const double k_cta = std::ceil(std::ceil(k / 32.0) / t.split) * 32.0;
   const double macs = double(t.bm) * t.bn * k_cta * (s.math == Math::Split3xTf32 ? 3.0 : 1.0);
   const double bytes = (t.bm + t.bn) * k_cta * 4.0;
@@ -302,6 +305,7 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
         plans[i].reset();
       }
     }
+    support::log().debug("candidate {}: {:.1f} us ({})", c.config, c.time_us, c.disposition);
     if (c.disposition == "not_supported")
       support::log().debug("candidate {} skipped: {}", c.config, c.message);
     else if (c.disposition != "ok")

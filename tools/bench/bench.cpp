@@ -1,6 +1,10 @@
 // rnnjit-bench: times rnnjit's step per shape and precision with CUDA events.
 //
-//   rnnjit-bench [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--json FILE] [--no-pointer-checks]
+//   rnnjit-bench [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--config NAME] [--json FILE]
+//                [--no-pointer-checks]
+//
+// --config runs that config (rnnjit-cache and rnnjit-tune print names) instead of tuning, to
+// compare kernels or profile one.
 //
 // Per problem: the first call (tuning included; RNNJIT_CACHE decides whether it is cold),
 // the median GPU time of back-to-back calls (event pairs around each call, all enqueued
@@ -69,9 +73,10 @@ struct Result {
   double first_ms, gpu_us, graph_us, host_us, floor_us, gbps, tflops;
 };
 
-Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec) {
+Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, const std::string& config) {
   const std::size_t B = s.b, I = s.i, H = s.h, O = s.o;
   const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec};
+  if (!config.empty()) engine.pin(p, config);
   const float k1 = 1 / std::sqrt(float(I + H)), k2 = 1 / std::sqrt(float(H));
   float* w1 = random_device(H * (I + H), 1, k1);
   float* b1 = random_device(H, 2, k1);
@@ -177,7 +182,7 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec) {
 int main(int argc, char** argv) {
   std::vector<Named> shapes;
   std::vector<rnnjit::Precision> precs = {rnnjit::Precision::TF32, rnnjit::Precision::FP32};
-  std::string json_path;
+  std::string json_path, config;
   rnnjit::EngineOptions options;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
@@ -198,13 +203,16 @@ int main(int argc, char** argv) {
       precs.clear();
       if (next != "fp32") precs.push_back(rnnjit::Precision::TF32);
       if (next != "tf32") precs.push_back(rnnjit::Precision::FP32);
+    } else if (arg == "--config" && !next.empty()) {
+      config = argv[++a];
     } else if (arg == "--json" && !next.empty()) {
       json_path = argv[++a];
     } else if (arg == "--no-pointer-checks") {
       options.check_pointers = false;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--json FILE] [--no-pointer-checks]\n",
+                   "usage: %s [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--config NAME] [--json FILE] "
+                   "[--no-pointer-checks]\n",
                    argv[0]);
       return 2;
     }
@@ -217,7 +225,7 @@ int main(int argc, char** argv) {
                 engine.cache_path().c_str(), options.check_pointers ? "" : ", pointer checks off");
     std::vector<Result> results;
     for (const auto& s : shapes)
-      for (auto prec : precs) results.push_back(bench(engine, s, prec));
+      for (auto prec : precs) results.push_back(bench(engine, s, prec, config));
     std::printf("%-22s %-5s %10s %10s %10s %9s %9s %8s %8s %8s\n", "shape", "prec", "first ms", "step us", "graph us",
                 "host us", "floor us", "floor %", "GB/s", "TFLOP/s");
     for (const auto& r : results)
