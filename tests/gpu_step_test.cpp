@@ -92,6 +92,38 @@ TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
   CHECK(pinned > 40);
 }
 
+// The one-launch grid step (grid barrier between i2h and h2o) at odd sizes, unaligned pointers,
+// and two streams running it at once (each call has its own barrier counter).
+TEST_CASE("the grid step matches the reference at odd shapes and on concurrent streams", "[gpu][grid]") {
+  rnnjit::Engine engine(test::memory_only());
+  std::mt19937 rng(17);
+  const rnnjit::Problem shapes[] = {{1, 1, 1, 1},  {3, 999, 17, 5},   {16, 4097, 33, 1},
+                                    {8, 1024, 256, 128}, {1, 4096, 4096, 4096}, {5, 7, 3000, 3}};
+  for (Precision prec : {Precision::TF32, Precision::FP32})
+    for (auto p : shapes) {
+      p.precision = prec;
+      engine.pin(p, "grid_c64w16u4");
+      check_step(engine, p, rng);
+      check_step(engine, p, rng, 1);
+    }
+  const rnnjit::Problem p{8, 1024, 256, 128};
+  engine.pin(p, "grid_c64w16u4");
+  cudaStream_t streams[2];
+  for (auto& st : streams) CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  Step a(p, rng), b(p, rng);
+  a.run(engine, streams[0]);
+  b.run(engine, streams[1]);
+  const auto ya = a.dy.download(), yb = b.dy.download();
+  for (int i = 0; i < 50; ++i) {
+    engine.rnn_step(p, a.weights(), a.dx.get(), a.dh.get(), a.dh_out.get(), a.dy.get(), streams[0]);
+    engine.rnn_step(p, b.weights(), b.dx.get(), b.dh.get(), b.dh_out.get(), b.dy.get(), streams[1]);
+  }
+  for (auto& st : streams) CUDA_OK(cudaStreamSynchronize(st));
+  CHECK(test::same_bits(a.dy.download(), ya));
+  CHECK(test::same_bits(b.dy.download(), yb));
+  for (auto& st : streams) CUDA_OK(cudaStreamDestroy(st));
+}
+
 TEST_CASE("a wgmma plan given pointers TMA cannot take runs its fallback", "[gpu][wgmma]") {
   rnnjit::Engine engine(test::memory_only());
   if (engine.device().arch != "sm_90a") {
@@ -314,6 +346,8 @@ TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize
     check_step(engine, {3, 999, 17, 5, prec}, rng);
     check_step(engine, {17, 36, 44, 20, prec}, rng);
     check_step(engine, {5, 7, 33, 3, prec}, rng, 1);
+    engine.pin({6, 36, 44, 20, prec}, "grid_c64w16u4");
+    check_step(engine, {6, 36, 44, 20, prec}, rng);
     if (engine.device().arch == "sm_90a") {
       const rnnjit::Problem p{70, 36, 44, 20, prec};
       for (const std::string& name : wgmma_configs(engine, p)) {

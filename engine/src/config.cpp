@@ -27,6 +27,12 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
                   std::to_string(device.cc_major) + "." + std::to_string(device.cc_minor));
     if (t.cluster > 16) return fail("a cluster holds at most 16 CTAs");
     if (s.b > 16) return fail("fused serves batch ≤ 16, not " + std::to_string(s.b));
+  } else if (t.family == Family::Grid) {
+    if (t.cluster <= 0 || t.warps <= 0 || t.unroll <= 0) return fail("non-positive field");
+    if (s.b > 16) return fail("grid serves batch ≤ 16, not " + std::to_string(s.b));
+    // The grid barrier needs every CTA resident: at most one a SM, launched cooperatively.
+    if (t.cluster > device.sm_count)
+      return fail(std::to_string(t.cluster) + " CTAs, device has " + std::to_string(device.sm_count) + " SMs");
   } else if (t.family == Family::Wgmma) {
     if (t.bm <= 0 || t.bn <= 0 || t.groups <= 0 || t.stages <= 0 || t.split <= 0) return fail("non-positive field");
     if (device.arch != "sm_90a")
@@ -68,6 +74,7 @@ std::size_t Tile::smem_bytes(const Shape& s) const {
   switch (family) {
     case Family::Mma: return static_cast<std::size_t>(stages) * (bm + bn) * (bk + 4) * sizeof(float);
     case Family::Gemv: return 0;
+    case Family::Grid: return std::size_t(s.b) * s.h * sizeof(float);  // all of h' for phase 2
     case Family::Wgmma: return wgmma_ring_bytes(*this, s) + stages * 2 * sizeof(std::uint64_t) + 1024;
     case Family::Fused: {
       // kernel_templates/fused_cluster.cu: own rows (rounded to 16 bytes), all of h', then
@@ -85,6 +92,8 @@ std::string Tile::name() const {
   char buf[64];
   if (family == Family::Fused)
     std::snprintf(buf, sizeof buf, "fused_c%dw%du%d", cluster, warps, unroll);
+  else if (family == Family::Grid)
+    std::snprintf(buf, sizeof buf, "grid_c%dw%du%d", cluster, warps, unroll);
   else if (family == Family::Gemv)
     std::snprintf(buf, sizeof buf, "gemv_r%dw%du%d", rows, warps, unroll);
   else if (family == Family::Wgmma)
@@ -97,7 +106,11 @@ std::string Tile::name() const {
 std::optional<Tile> Tile::parse(const std::string& name) {
   Tile t;
   int used = 0;
-  if (name.rfind("fused_", 0) == 0) {
+  if (name.rfind("grid_", 0) == 0) {
+    t.family = Family::Grid;
+    if (std::sscanf(name.c_str(), "grid_c%dw%du%d%n", &t.cluster, &t.warps, &t.unroll, &used) != 3)
+      return std::nullopt;
+  } else if (name.rfind("fused_", 0) == 0) {
     t.family = Family::Fused;
     if (std::sscanf(name.c_str(), "fused_c%dw%du%d%n", &t.cluster, &t.warps, &t.unroll, &used) != 3)
       return std::nullopt;
@@ -120,7 +133,7 @@ std::optional<Tile> Tile::parse(const std::string& name) {
 std::string Config::name() const { return is_fused() ? i2h.name() : "i2h_" + i2h.name() + ".h2o_" + h2o.name(); }
 
 std::optional<Config> Config::parse(const std::string& name) {
-  if (name.rfind("fused_", 0) == 0) {
+  if (name.rfind("fused_", 0) == 0 || name.rfind("grid_", 0) == 0) {
     const auto t = Tile::parse(name);
     if (!t) return std::nullopt;
     return Config::fused(*t);
@@ -129,12 +142,14 @@ std::optional<Config> Config::parse(const std::string& name) {
   if (name.rfind("i2h_", 0) != 0 || dot == std::string::npos) return std::nullopt;
   const auto i2h = Tile::parse(name.substr(4, dot - 4));
   const auto h2o = Tile::parse(name.substr(dot + 5));
-  if (!i2h || !h2o || i2h->family == Family::Fused || h2o->family == Family::Fused) return std::nullopt;
+  auto one_launch = [](const Tile& t) { return t.family == Family::Fused || t.family == Family::Grid; };
+  if (!i2h || !h2o || one_launch(*i2h) || one_launch(*h2o)) return std::nullopt;
   return Config{*i2h, *h2o};
 }
 
 bool can_implement(const Config& config, const Shape& shape, const DeviceInfo& device, std::string* why) {
-  if (config.is_fused() != (config.h2o.family == Family::Fused) || (config.is_fused() && config.i2h != config.h2o)) {
+  if (config.is_fused() != (config.h2o.family == Family::Fused || config.h2o.family == Family::Grid) ||
+      (config.is_fused() && config.i2h != config.h2o)) {
     if (why) *why = "a fused config runs both stages with one tile";
     return false;
   }

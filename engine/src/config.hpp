@@ -18,6 +18,7 @@ enum class Family {
   Gemv,  ///< gemv.cu: fp32 weight streaming, batch ≤ 16
   Fused, ///< fused_cluster.cu: the whole step in one cluster launch, Hopper, small weights
   Wgmma, ///< gemm_wgmma.cu: TMA + wgmma tiles, split-K over a cluster, sm_90a
+  Grid,  ///< fused_grid.cu: the whole step in one cooperative launch over many SMs, batch ≤ 16
 };
 
 struct Shape;
@@ -27,12 +28,13 @@ struct Shape;
 /// cp.async ring. Gemv: ROWS rows of W per warp, WARPS warps per CTA, UNROLL 16-byte loads
 /// in flight per lane and row. Fused: a cluster of CLUSTER CTAs of WARPS warps, UNROLL.
 /// Wgmma: a BM×BN CTA tile, GROUPS consumer warpgroups and a producer one, a STAGES-deep ring of
-/// 32-float K slices, K split over the SPLIT CTAs of a cluster.
+/// 32-float K slices, K split over the SPLIT CTAs of a cluster. Grid: CTAS CTAs (at most one a
+/// SM) of WARPS warps, UNROLL 16-byte loads in flight per lane.
 struct Tile {
   Family family = Family::Mma;
   int bm = 0, bn = 0, bk = 0, warps_m = 0, warps_n = 0, stages = 0;  // Mma; Wgmma: bm, bn, stages
   int rows = 0, warps = 0, unroll = 0;                               // Gemv, Fused
-  int cluster = 0;                                                   // Fused
+  int cluster = 0;                                                   // Fused; Grid: CTAs
   int groups = 0, split = 0;                                         // Wgmma
 
   static Tile mma(int bm, int bn, int bk, int warps_m, int warps_n, int stages) {
@@ -41,6 +43,9 @@ struct Tile {
   static Tile gemv(int rows, int warps, int unroll) { return {Family::Gemv, 0, 0, 0, 0, 0, 0, rows, warps, unroll, 0}; }
   static Tile fused(int cluster, int warps, int unroll) {
     return {Family::Fused, 0, 0, 0, 0, 0, 0, 0, warps, unroll, cluster};
+  }
+  static Tile grid(int ctas, int warps, int unroll) {
+    return {Family::Grid, 0, 0, 0, 0, 0, 0, 0, warps, unroll, ctas};
   }
   static Tile wgmma(int bm, int bn, int groups, int stages, int split) {
     return {Family::Wgmma, bm, bn, 32, 0, 0, stages, 0, 0, 0, 0, groups, split};
@@ -70,13 +75,13 @@ struct Config {
   Tile i2h;
   Tile h2o;
 
-  /// Both stages in one launch: i2h is a Fused tile and h2o equals it.
+  /// Both stages in one launch: i2h is a Fused or Grid tile and h2o equals it.
   static Config fused(const Tile& t) { return {t, t}; }
-  bool is_fused() const { return i2h.family == Family::Fused; }
+  bool is_fused() const { return i2h.family == Family::Fused || i2h.family == Family::Grid; }
   bool needs_aligned16() const { return i2h.needs_aligned16() || h2o.needs_aligned16(); }
 
-  /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4" or "fused_c16w8u2": the cache key and the
-  /// log name.
+  /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4", "fused_c16w8u2" or "grid_c128w16u4": the cache
+  /// key and the log name.
   std::string name() const;
   /// Inverse of name(); nullopt for anything else (a row written by another version).
   static std::optional<Config> parse(const std::string& name);

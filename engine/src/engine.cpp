@@ -117,6 +117,14 @@ struct Engine::Impl {
   Tuner tuner;
   std::shared_mutex plans_mu;
   std::unordered_map<PlanKey, Entry, PlanKeyHash> plans;
+  // fused_grid's barrier counters, zeroed, one a call in turn: two launches in flight share
+  // one only after kBarrierSlots further calls.
+  static constexpr unsigned kBarrierSlots = 4096;
+  DeviceBuffer barriers;
+  std::atomic<unsigned> next_barrier{0};
+  unsigned* barrier_slot() {
+    return reinterpret_cast<unsigned*>(barriers.get()) + next_barrier.fetch_add(1, std::memory_order_relaxed) % kBarrierSlots;
+  }
   // Per problem, the plan for pointers a TMA plan does not accept (built on first need).
   std::unordered_map<PlanKey, std::shared_ptr<Plan>, PlanKeyHash> unaligned;
   // Replaced plans stay loaded: a CUDA graph captured with one may still launch it.
@@ -134,13 +142,19 @@ struct Engine::Impl {
     // The primary context: the one the CUDA runtime uses, so users' cudaMalloc'd pointers
     // and streams are ours too.
     RNNJIT_CU(cuDevicePrimaryCtxRetain(&ctx, cu_device));
+    ContextScope scope(ctx);
+    barriers = DeviceBuffer(kBarrierSlots);
+    RNNJIT_CU(cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(barriers.get()), 0, kBarrierSlots, nullptr));
+    RNNJIT_CU(cuStreamSynchronize(nullptr));
   }
 
   ~Impl() {
     try {
       ContextScope scope(ctx);
       plans.clear();
+      unaligned.clear();
       retired.clear();
+      barriers = DeviceBuffer();
     } catch (...) {  // a dead driver: the modules die with the context anyway
     }
     driver::api().cuDevicePrimaryCtxRelease(cu_device);
@@ -314,7 +328,7 @@ void Engine::rnn_step(const Problem& problem, const Weights& w, const float* x, 
   for (const Span& o : {sw1, sb1, sw2, sb2})
     if (sho.overlaps(o)) throw Error(ErrorCode::InvalidArgument, std::string("h_out overlaps ") + o.name);
 
-  const StepArgs args{x, h, h_out, y, w.w1, w.b1, w.w2, w.b2};
+  const StepArgs args{x, h, h_out, y, w.w1, w.b1, w.w2, w.b2, im.barrier_slot()};
   const std::shared_ptr<Plan> plan = im.for_pointers(im.plan(s, args, stream), s, args);
   if (!sho.overlaps(sh) && !sho.overlaps(sx)) {
     plan->run(args, stream);
@@ -370,7 +384,7 @@ TuneReport Engine::tune(const Problem& problem, bool force) {
     }
     RNNJIT_CU(cuStreamSynchronize(stream));
   }
-  const StepArgs args{x.get(), h.get(), h_out.get(), y.get(), w1.get(), b1.get(), w2.get(), b2.get()};
+  const StepArgs args{x.get(), h.get(), h_out.get(), y.get(), w1.get(), b1.get(), w2.get(), b2.get(), im.barrier_slot()};
   std::lock_guard tuning(im.tune_mu);
   Tuned t = im.tuner.plan_for(s, args, stream, true, force);
   RNNJIT_CU(cuStreamSynchronize(stream));

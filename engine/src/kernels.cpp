@@ -41,7 +41,10 @@ KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::s
   const int n = i2h ? s.h : s.o, k1 = i2h ? s.i : s.h, k2 = i2h ? s.h : 0, ldw = i2h ? s.i + s.h : s.h;
   const int epi = i2h ? kEpiBiasTanh : kEpiBias;
   KernelSource src;
-  if (t.family == Family::Fused) {
+  if (t.family == Family::Grid) {
+    src.file = "fused_grid.cu";
+    src.name_expressions = {"rnnjit_k::fused_grid<" + args({s.b, s.i, s.h, s.o, t.warps, t.unroll}) + ">"};
+  } else if (t.family == Family::Fused) {
     src.file = "fused_cluster.cu";
     src.name_expressions = {"rnnjit_k::fused_cluster<" + args({s.b, s.i, s.h, s.o, t.cluster, t.warps, t.unroll}) + ">"};
   } else if (t.family == Family::Wgmma) {

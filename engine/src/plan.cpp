@@ -23,6 +23,10 @@ Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const 
     case Family::Gemv:
       l.grid_x = static_cast<unsigned>((n + t.rows * t.warps - 1) / (t.rows * t.warps));
       break;
+    case Family::Grid:
+      l.grid_x = static_cast<unsigned>(t.cluster);
+      l.cooperative = true;
+      break;
     case Family::Fused:
       l.grid_x = l.cluster = static_cast<unsigned>(t.cluster);
       // Clusters beyond the portable 8 CTAs must be allowed explicitly.
@@ -45,15 +49,20 @@ Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const 
 }
 
 void launch(const Launch& l, void** params, CUstream stream) {
-  if (l.cluster == 0) {
+  if (l.cluster == 0 && !l.cooperative) {
     RNNJIT_CU(cuLaunchKernel(l.fn, l.grid_x, l.grid_y, 1, l.threads, 1, 1, l.smem, stream, params, nullptr));
     return;
   }
   CUlaunchAttribute attr{};
-  attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-  attr.value.clusterDim.x = l.cluster;
-  attr.value.clusterDim.y = 1;
-  attr.value.clusterDim.z = 1;
+  if (l.cooperative) {
+    attr.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+    attr.value.cooperative = 1;
+  } else {
+    attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    attr.value.clusterDim.x = l.cluster;
+    attr.value.clusterDim.y = 1;
+    attr.value.clusterDim.z = 1;
+  }
   CUlaunchConfig cfg{};
   cfg.gridDimX = l.grid_x;
   cfg.gridDimY = l.grid_y;
@@ -131,7 +140,8 @@ bool Plan::accepts(const StepArgs& a) const {
 void Plan::run(const StepArgs& a, CUstream stream) const {
   if (config_.is_fused()) {
     StepArgs copy = a;
-    void* params[] = {&copy.x, &copy.h, &copy.w1, &copy.b1, &copy.w2, &copy.b2, &copy.h_out, &copy.y};
+    void* params[] = {&copy.x, &copy.h, &copy.w1, &copy.b1, &copy.w2, &copy.b2, &copy.h_out, &copy.y, &copy.barrier};
+    if (i2h_.cooperative && !a.barrier) throw Error(ErrorCode::Internal, config_.name() + " needs a barrier counter");
     launch(i2h_, params, stream);
     return;
   }

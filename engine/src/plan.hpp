@@ -18,6 +18,7 @@ struct Launch {
   unsigned threads = 0;
   unsigned smem = 0;
   unsigned cluster = 0;  ///< CTAs per cluster along x; 0 for a plain launch
+  bool cooperative = false;  ///< every CTA resident at once (fused_grid's grid barrier)
   /// Wgmma: the kernel takes TMA maps of A1, A2 (M×K1, M×K2) and W (N rows of LDW floats),
   /// encoded per call for the caller's pointers, with boxes of 32 floats × BM or BN rows.
   bool tma = false;
@@ -34,6 +35,9 @@ struct StepArgs {
   const float* b1;
   const float* w2;
   const float* b2;
+  /// A zeroed counter no other launch in flight uses (the engine hands out one a call); for
+  /// fused_grid's barrier, which leaves it zero again.
+  unsigned* barrier = nullptr;
 };
 
 class Plan {
