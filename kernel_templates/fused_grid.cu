@@ -1,10 +1,11 @@
-// The whole step in one launch over the whole GPU, for small batches: i2h, a grid-wide
-// barrier, h2o. Tiling: warp g of the grid's G computes rows g, g+G, ... of h' (then of y), its
-// lanes streaming each W row with 16-byte loads as gemv does, all batch rows in registers.
+// The whole step in one launch over many SMs, for small problems: i2h, a grid-wide barrier, h2o.
+// Tiling: CTA c owns rows [c·R, (c+1)·R) of h' (then of y); its WARPS warps split K, each loading
+// its slice of A and of the CTA's W rows in one round, the partial sums added across warps in
+// shared memory in a fixed order. Small weights are latency-bound: every load of a phase is
+// issued before the first is used, and the W2 slice is loaded before the barrier.
 //
-// The engine launches it cooperatively (every CTA resident) with a barrier counter of its own
-// for this call; the counter is back at zero when the kernel ends. h' goes to h_out, which the
-// engine keeps apart from x and h. Sums have a fixed order: the same bits every run.
+// The engine launches it cooperatively (every CTA resident) with a barrier counter of this call's
+// own, which the kernel leaves zero. h' goes to h_out, which the engine keeps apart from x and h.
 #include "rnnjit_device.cuh"
 
 namespace rnnjit_k {
@@ -21,7 +22,8 @@ __device__ __forceinline__ void grid_barrier(unsigned* counter) {
   if (threadIdx.x == 0) {
     __threadfence();
     atomicAdd(counter, 1u);
-    while (ld_acquire(counter) < gridDim.x) __nanosleep(20);
+    while (ld_acquire(counter) < gridDim.x) {
+    }
   }
   __syncthreads();
 }
@@ -32,48 +34,130 @@ __device__ __forceinline__ void grid_release(unsigned* counter) {
   if (threadIdx.x == 0 && atomicAdd(counter, 1u) == 2 * gridDim.x - 1) atomicExch(counter, 0u);
 }
 
-template <int M, int I, int H, int O, int WARPS, int UNROLL>
+// Columns [c, c+4) of a K-major row read as float4, zeros from column `lim` on; `at(k)` gives the
+// address of column k. With VEC, c and lim are multiples of 4 and rows 16-byte aligned.
+template <bool VEC, bool L2_ONLY, typename At>
+__device__ __forceinline__ float4 load4(At at, int c, int lim) {
+  if constexpr (VEC) {
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (c < lim) v = L2_ONLY ? __ldcg(reinterpret_cast<const float4*>(at(c))) : __ldg(reinterpret_cast<const float4*>(at(c)));
+    return v;
+  } else {
+    float v[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) v[e] = c + e < lim ? (L2_ONLY ? __ldcg(at(c + e)) : __ldg(at(c + e))) : 0.f;
+    return make_float4(v[0], v[1], v[2], v[3]);
+  }
+}
+
+__device__ __forceinline__ float dot4(float4 a, float4 b) { return a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w; }
+
+// acc[r][m] summed over the warps of the CTA (fixed order), for rows r of this CTA; then `out(r, m, v)`.
+template <int WARPS, int R, int M, typename Out>
+__device__ __forceinline__ void cta_reduce(float (&acc)[R][M], float* part, Out out) {
+  warp_reduce(acc);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int m = 0; m < M; ++m)
+      if (lane == (r * M + m) % 32) part[warp * R * M + r * M + m] = acc[r][m];
+  __syncthreads();
+  for (int i = threadIdx.x; i < R * M; i += WARPS * 32) {
+    float v = 0.f;
+#pragma unroll
+    for (int w = 0; w < WARPS; ++w) v += part[w * R * M + i];
+    out(i / M, i % M, v);
+  }
+}
+
+// The step, with 16-byte loads (VEC) or scalar ones: a compile-time choice, so that no branch
+// separates the loads of a round and the compiler issues them together.
+template <bool VEC, int M, int I, int H, int O, int CTAS, int WARPS>
+__device__ __forceinline__ void grid_step(const float* __restrict__ x, const float* __restrict__ h,
+                                          const float* __restrict__ w1, const float* __restrict__ b1,
+                                          const float* __restrict__ w2, const float* __restrict__ b2, float* h_out,
+                                          float* __restrict__ y, unsigned* barrier) {
+  constexpr int K1 = I + H;
+  constexpr int kCols1 = ((K1 + WARPS - 1) / WARPS + 3) / 4 * 4;  // K columns a warp, whole float4s
+  constexpr int kCols2 = ((H + WARPS - 1) / WARPS + 3) / 4 * 4;
+  constexpr int kU1 = (kCols1 / 4 + 31) / 32, kU2 = (kCols2 / 4 + 31) / 32;  // float4s a lane and row
+  constexpr int kR1 = (H + CTAS - 1) / CTAS, kR2 = (O + CTAS - 1) / CTAS;      // rows a CTA
+  __shared__ float part[WARPS * (kR1 > kR2 ? kR1 : kR2) * M];
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, cta = static_cast<int>(blockIdx.x);
+  const int lim1 = min_int(K1, (warp + 1) * kCols1), lim2 = min_int(H, (warp + 1) * kCols2);
+  auto col1 = [&](int j) { return warp * kCols1 + 4 * (j * 32 + lane); };
+  auto col2 = [&](int j) { return warp * kCols2 + 4 * (j * 32 + lane); };
+
+  // Phase 1, every load at once: this warp's K slice of [x | h] and of the CTA's W1 rows
+  // (rows past H re-read row H-1 and are not stored).
+  float4 a[M][kU1], w[kR1][kU1];
+#pragma unroll
+  for (int j = 0; j < kU1; ++j) {
+#pragma unroll
+    for (int m = 0; m < M; ++m)
+      a[m][j] = load4<VEC, false>([&](int k) { return k < I ? x + m * I + k : h + m * H + (k - I); }, col1(j), lim1);
+#pragma unroll
+    for (int r = 0; r < kR1; ++r) {
+      const float* row = w1 + static_cast<long long>(min_int(cta * kR1 + r, H - 1)) * K1;
+      w[r][j] = load4<VEC, false>([&](int k) { return row + k; }, col1(j), lim1);
+    }
+  }
+  float acc1[kR1][M] = {};
+#pragma unroll
+  for (int j = 0; j < kU1; ++j)
+#pragma unroll
+    for (int r = 0; r < kR1; ++r)
+#pragma unroll
+      for (int m = 0; m < M; ++m) acc1[r][m] += dot4(a[m][j], w[r][j]);
+  cta_reduce<WARPS>(acc1, part, [&](int r, int m, float v) {
+    const int n = cta * kR1 + r;
+    if (n < H) h_out[m * H + n] = tanhf(v + b1[n]);
+  });
+
+  // W2 does not depend on h': its slice is on the way before the barrier.
+  float4 w2v[kR2][kU2];
+#pragma unroll
+  for (int j = 0; j < kU2; ++j)
+#pragma unroll
+    for (int r = 0; r < kR2; ++r) {
+      const float* row = w2 + static_cast<long long>(min_int(cta * kR2 + r, O - 1)) * H;
+      w2v[r][j] = load4<VEC, false>([&](int k) { return row + k; }, col2(j), lim2);
+    }
+  grid_barrier(barrier);
+
+  // Phase 2: h' through L2 (other SMs wrote it in this launch), all loads before any use (one
+  // round trip, not one a batch row), then y = h'·W2ᵀ + b2.
+  float4 hv[M][kU2];
+#pragma unroll
+  for (int j = 0; j < kU2; ++j)
+#pragma unroll
+    for (int m = 0; m < M; ++m) hv[m][j] = load4<VEC, true>([&](int k) { return h_out + m * H + k; }, col2(j), lim2);
+  float acc2[kR2][M] = {};
+#pragma unroll
+  for (int j = 0; j < kU2; ++j)
+#pragma unroll
+    for (int m = 0; m < M; ++m)
+#pragma unroll
+      for (int r = 0; r < kR2; ++r) acc2[r][m] += dot4(hv[m][j], w2v[r][j]);
+  cta_reduce<WARPS>(acc2, part, [&](int r, int m, float v) {
+    const int n = cta * kR2 + r;
+    if (n < O) y[m * O + n] = v + b2[n];
+  });
+  grid_release(barrier);
+}
+
+template <int M, int I, int H, int O, int CTAS, int WARPS>
 __global__ void __launch_bounds__(WARPS * 32)
     fused_grid(const float* __restrict__ x, const float* __restrict__ h, const float* __restrict__ w1,
                const float* __restrict__ b1, const float* __restrict__ w2, const float* __restrict__ b2,
                float* h_out, float* __restrict__ y, unsigned* barrier) {
-  static_assert(M >= 1 && M <= 16, "M accumulators per lane: batch ≤ 16");
-  extern __shared__ float4 smem_raw[];
-  float* const hs = reinterpret_cast<float*>(smem_raw);  // [M][H]: all of h' for phase 2
-  const int lane = threadIdx.x % 32;
-  const int g = static_cast<int>(blockIdx.x) * WARPS + static_cast<int>(threadIdx.x) / 32;
-  const int warps = static_cast<int>(gridDim.x) * WARPS;
-  constexpr bool kShapeVec = I % 4 == 0 && H % 4 == 0;
-  const bool vec = kShapeVec && aligned16(x) && aligned16(h) && aligned16(w1) && aligned16(w2);
-
-  // Phase 1: h' rows = tanh([x | h]·W1ᵀ + b1), to h_out.
-  for (int n = g; n < H; n += warps) {
-    const float* wx[1] = {w1 + static_cast<long long>(n) * (I + H)};
-    const float* wh[1] = {wx[0] + I};
-    float acc[1][M] = {};
-    warp_dot<M, 1, UNROLL, false>(acc, x, I, wx, I, vec, lane);
-    warp_dot<M, 1, UNROLL, false>(acc, h, H, wh, H, vec, lane);
-    warp_reduce(acc);
-#pragma unroll
-    for (int m = 0; m < M; ++m)
-      if (lane == m) h_out[static_cast<long long>(m) * H + n] = tanhf(acc[0][m] + b1[n]);
-  }
-  grid_barrier(barrier);
-
-  // Phase 2: all of h' into shared memory (through L2: other SMs wrote it in this launch),
-  // then y rows = h'·W2ᵀ + b2.
-  for (int i = threadIdx.x; i < M * H; i += WARPS * 32) hs[i] = __ldcg(h_out + i);
-  __syncthreads();
-  for (int n = g; n < O; n += warps) {
-    const float* wr[1] = {w2 + static_cast<long long>(n) * H};
-    float acc[1][M] = {};
-    warp_dot<M, 1, UNROLL, true>(acc, hs, H, wr, H, vec, lane);
-    warp_reduce(acc);
-#pragma unroll
-    for (int m = 0; m < M; ++m)
-      if (lane == m) y[static_cast<long long>(m) * O + n] = acc[0][m] + b2[n];
-  }
-  grid_release(barrier);
+  static_assert(M >= 1 && M <= 16, "batch ≤ 16");
+  if (I % 4 == 0 && H % 4 == 0 && aligned16(x) && aligned16(h) && aligned16(w1) && aligned16(w2) && aligned16(h_out))
+    grid_step<true, M, I, H, O, CTAS, WARPS>(x, h, w1, b1, w2, b2, h_out, y, barrier);
+  else
+    grid_step<false, M, I, H, O, CTAS, WARPS>(x, h, w1, b1, w2, b2, h_out, y, barrier);
 }
 
 }  // namespace rnnjit_k

@@ -28,8 +28,14 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     if (t.cluster > 16) return fail("a cluster holds at most 16 CTAs");
     if (s.b > 16) return fail("fused serves batch ≤ 16, not " + std::to_string(s.b));
   } else if (t.family == Family::Grid) {
-    if (t.cluster <= 0 || t.warps <= 0 || t.unroll <= 0) return fail("non-positive field");
+    if (t.cluster <= 0 || t.warps <= 0) return fail("non-positive field");
     if (s.b > 16) return fail("grid serves batch ≤ 16, not " + std::to_string(s.b));
+    // kernel_templates/fused_grid.cu holds a phase's loads in registers at once: (batch + rows
+    // a CTA) × float4s a lane of each.
+    auto slots = [&](int k) { return (((k + t.warps - 1) / t.warps + 3) / 4 + 31) / 32; };
+    const int rows1 = (s.h + t.cluster - 1) / t.cluster, rows2 = (s.o + t.cluster - 1) / t.cluster;
+    const int regs = (s.b + rows1) * slots(s.i + s.h) * 4 + rows1 * s.b + rows2 * (slots(s.h) * 4 + s.b);
+    if (regs > 160) return fail(std::to_string(regs) + " registers of loads and sums a thread, at most 160");
     // The grid barrier needs every CTA resident: at most one a SM, launched cooperatively.
     if (t.cluster > device.sm_count)
       return fail(std::to_string(t.cluster) + " CTAs, device has " + std::to_string(device.sm_count) + " SMs");
@@ -74,7 +80,7 @@ std::size_t Tile::smem_bytes(const Shape& s) const {
   switch (family) {
     case Family::Mma: return static_cast<std::size_t>(stages) * (bm + bn) * (bk + 4) * sizeof(float);
     case Family::Gemv: return 0;
-    case Family::Grid: return std::size_t(s.b) * s.h * sizeof(float);  // all of h' for phase 2
+    case Family::Grid: return 0;  // its partial sums are static shared memory
     case Family::Wgmma: return wgmma_ring_bytes(*this, s) + stages * 2 * sizeof(std::uint64_t) + 1024;
     case Family::Fused: {
       // kernel_templates/fused_cluster.cu: own rows (rounded to 16 bytes), all of h', then
@@ -93,7 +99,7 @@ std::string Tile::name() const {
   if (family == Family::Fused)
     std::snprintf(buf, sizeof buf, "fused_c%dw%du%d", cluster, warps, unroll);
   else if (family == Family::Grid)
-    std::snprintf(buf, sizeof buf, "grid_c%dw%du%d", cluster, warps, unroll);
+    std::snprintf(buf, sizeof buf, "grid_c%dw%d", cluster, warps);
   else if (family == Family::Gemv)
     std::snprintf(buf, sizeof buf, "gemv_r%dw%du%d", rows, warps, unroll);
   else if (family == Family::Wgmma)
@@ -108,7 +114,7 @@ std::optional<Tile> Tile::parse(const std::string& name) {
   int used = 0;
   if (name.rfind("grid_", 0) == 0) {
     t.family = Family::Grid;
-    if (std::sscanf(name.c_str(), "grid_c%dw%du%d%n", &t.cluster, &t.warps, &t.unroll, &used) != 3)
+    if (std::sscanf(name.c_str(), "grid_c%dw%d%n", &t.cluster, &t.warps, &used) != 2)
       return std::nullopt;
   } else if (name.rfind("fused_", 0) == 0) {
     t.family = Family::Fused;

@@ -29,7 +29,7 @@ struct Shape;
 /// in flight per lane and row. Fused: a cluster of CLUSTER CTAs of WARPS warps, UNROLL.
 /// Wgmma: a BM×BN CTA tile, GROUPS consumer warpgroups and a producer one, a STAGES-deep ring of
 /// 32-float K slices, K split over the SPLIT CTAs of a cluster. Grid: CTAS CTAs (at most one a
-/// SM) of WARPS warps, UNROLL 16-byte loads in flight per lane.
+/// SM) sharing the rows, the WARPS warps of each splitting K.
 struct Tile {
   Family family = Family::Mma;
   int bm = 0, bn = 0, bk = 0, warps_m = 0, warps_n = 0, stages = 0;  // Mma; Wgmma: bm, bn, stages
@@ -44,9 +44,7 @@ struct Tile {
   static Tile fused(int cluster, int warps, int unroll) {
     return {Family::Fused, 0, 0, 0, 0, 0, 0, 0, warps, unroll, cluster};
   }
-  static Tile grid(int ctas, int warps, int unroll) {
-    return {Family::Grid, 0, 0, 0, 0, 0, 0, 0, warps, unroll, ctas};
-  }
+  static Tile grid(int ctas, int warps) { return {Family::Grid, 0, 0, 0, 0, 0, 0, 0, warps, 0, ctas}; }
   static Tile wgmma(int bm, int bn, int groups, int stages, int split) {
     return {Family::Wgmma, bm, bn, 32, 0, 0, stages, 0, 0, 0, 0, groups, split};
   }
@@ -80,7 +78,7 @@ struct Config {
   bool is_fused() const { return i2h.family == Family::Fused || i2h.family == Family::Grid; }
   bool needs_aligned16() const { return i2h.needs_aligned16() || h2o.needs_aligned16(); }
 
-  /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4", "fused_c16w8u2" or "grid_c128w16u4": the cache
+  /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4", "fused_c16w8u2" or "grid_c128w8": the cache
   /// key and the log name.
   std::string name() const;
   /// Inverse of name(); nullopt for anything else (a row written by another version).

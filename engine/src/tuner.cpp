@@ -23,10 +23,9 @@ const Tile kTiles[] = {
     Tile::mma(128, 64, 32, 4, 2, 3),  Tile::mma(128, 128, 32, 2, 4, 3), Tile::gemv(1, 4, 4),
     Tile::gemv(2, 4, 4),              Tile::gemv(4, 4, 2),              Tile::gemv(1, 8, 2),
     Tile::fused(16, 16, 16),          Tile::fused(8, 16, 16),
-    // One CTA a SM over (nearly) every SM; 64 for GPUs with fewer than 128. Unroll 8: a
-    // small row's loads in one round (latency-bound sizes); 4: streaming large weights.
-    Tile::grid(128, 8, 8),            Tile::grid(128, 16, 4),           Tile::grid(64, 8, 8),
-    Tile::grid(64, 16, 4),
+    // One CTA a SM over (nearly) every SM; 64 for GPUs with fewer than 128. More warps: a
+    // shorter K slice a warp, fewer loads in its one round.
+    Tile::grid(128, 8),               Tile::grid(128, 16),              Tile::grid(64, 16),
     // Hopper. Batch 256 (kb-large): one M tile over the whole batch streams W once, 128 N
     // tiles fill 132 SMs, or half as many with K split in two. Batch ≤ 64 (mid): n64 tiles
     // with K split 2 to 8 ways, since A is re-read from L2 once per N tile. The shallower
@@ -165,17 +164,13 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
   };
   if (s.b > 16) add_wgmma(2);
   if (s.b <= 16) {
-    // Few rows: streaming the weights is the whole cost, and each launch pays a ramp and a
-    // tail. The one-launch grid step first (the pool's first tile this GPU has the SMs for,
-    // unroll 8 where latency dominates: weights of a few MiB); with such weights the
-    // one-cluster step too (Hopper); then gemv pairs, then the best tensor-core pair.
-    const double weight_bytes = 4.0 * (double(s.h) * (s.i + s.h) + double(s.o) * s.h);
-    const int grid_unroll = weight_bytes <= 8.0 * (1 << 20) ? 8 : 4;
+    // Few rows: streaming the weights is the whole cost. Small problems are latency-bound:
+    // the one-launch grid step first (its first two tiles that fit: can_implement screens
+    // by registers, so large weights get none), the one-cluster step (Hopper); then gemv
+    // pairs, then the best tensor-core pair.
     for (const Tile& t : kTiles)
-      if (t.family == Family::Grid && t.unroll == grid_unroll && can_implement(Config::fused(t), s, device_, nullptr)) {
-        add(Config::fused(t));
-        break;
-      }
+      if (t.family == Family::Grid && out.size() < 2) add(Config::fused(t));
+    const double weight_bytes = 4.0 * (double(s.h) * (s.i + s.h) + double(s.o) * s.h);
     if (weight_bytes <= 8.0 * (1 << 20))
       for (const Tile& t : kTiles)
         if (t.family == Family::Fused) add(Config::fused(t));
