@@ -16,12 +16,13 @@ __device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
   return v;
 }
 
-// Every CTA's writes before it are visible to every CTA after it.
+// Every CTA's writes before it are visible to every CTA after it: the barrier orders the CTA's
+// writes before thread 0's release add (release is cumulative), the acquire load pairs with the
+// other CTAs' adds, and the second barrier orders the CTA's reads after it.
 __device__ __forceinline__ void grid_barrier(unsigned* counter) {
   __syncthreads();
   if (threadIdx.x == 0) {
-    __threadfence();
-    atomicAdd(counter, 1u);
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
     while (ld_acquire(counter) < gridDim.x) {
     }
   }
