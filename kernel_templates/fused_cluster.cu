@@ -15,12 +15,6 @@ __device__ __forceinline__ unsigned cluster_rank() {
   return r;
 }
 
-// Arrive with release, wait with acquire: shared-memory writes before it are visible to
-// every CTA of the cluster after it.
-__device__ __forceinline__ void cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-}
-
 // Reads a float from the same shared-memory offset in CTA `rank` of the cluster. Not
 // volatile: the gather's loads may overlap one another (cluster_sync's memory clobber keeps
 // them after the barrier).

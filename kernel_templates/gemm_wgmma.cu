@@ -119,10 +119,6 @@ __device__ __forceinline__ void consumer_sync(int threads) {
   asm volatile("bar.sync 1, %0;\n" ::"r"(threads) : "memory");
 }
 
-__device__ __forceinline__ void cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-}
-
 // The 16 bytes at `p` in the shared memory of cluster CTA `rank`.
 __device__ __forceinline__ float4 ld_cluster4(const float* p, unsigned rank) {
   unsigned remote;

@@ -173,4 +173,12 @@ __device__ __forceinline__ bool aligned16(const void* p) {
   return reinterpret_cast<unsigned long long>(p) % 16 == 0;
 }
 
+#if __CUDA_ARCH__ >= 900
+// Arrive with release, wait with acquire: shared-memory writes before it are visible to
+// every CTA of the cluster after it (thread-block clusters: sm_90).
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+#endif
+
 }  // namespace rnnjit_k
