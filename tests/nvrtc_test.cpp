@@ -23,7 +23,7 @@ void compile_all_for(const std::string& arch) {
   for (const auto& base : shapes)
     for (auto math : {rnnjit::Math::Tf32, rnnjit::Math::Split3xTf32})
       for (const rnnjit::Tile& t : rnnjit::tile_pool()) {
-        const bool fused = t.family == rnnjit::Family::Fused || t.family == rnnjit::Family::Grid;
+        const bool fused = t.whole_step();
         // gemv and fused compute in fp32 whatever the precision: compile them once.
         if ((t.family == rnnjit::Family::Gemv || fused) && math != rnnjit::Math::Tf32) continue;
         // wgmma: the tiles an H100 would run for this shape (other targets compile it to a trap).

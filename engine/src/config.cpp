@@ -148,14 +148,12 @@ std::optional<Config> Config::parse(const std::string& name) {
   if (name.rfind("i2h_", 0) != 0 || dot == std::string::npos) return std::nullopt;
   const auto i2h = Tile::parse(name.substr(4, dot - 4));
   const auto h2o = Tile::parse(name.substr(dot + 5));
-  auto one_launch = [](const Tile& t) { return t.family == Family::Fused || t.family == Family::Grid; };
-  if (!i2h || !h2o || one_launch(*i2h) || one_launch(*h2o)) return std::nullopt;
+  if (!i2h || !h2o || i2h->whole_step() || h2o->whole_step()) return std::nullopt;
   return Config{*i2h, *h2o};
 }
 
 bool can_implement(const Config& config, const Shape& shape, const DeviceInfo& device, std::string* why) {
-  if (config.is_fused() != (config.h2o.family == Family::Fused || config.h2o.family == Family::Grid) ||
-      (config.is_fused() && config.i2h != config.h2o)) {
+  if (config.is_fused() != config.h2o.whole_step() || (config.is_fused() && config.i2h != config.h2o)) {
     if (why) *why = "a fused config runs both stages with one tile";
     return false;
   }

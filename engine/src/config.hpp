@@ -56,6 +56,8 @@ struct Tile {
       default: return warps * 32;
     }
   }
+  /// Whether one launch of it runs the whole step (Fused, Grid) rather than one stage.
+  bool whole_step() const { return family == Family::Fused || family == Family::Grid; }
   /// Whether its launches need 16-byte aligned operands (TMA); others take any 4-byte alignment.
   bool needs_aligned16() const { return family == Family::Wgmma; }
   /// Dynamic shared memory. Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv: none;
@@ -75,7 +77,7 @@ struct Config {
 
   /// Both stages in one launch: i2h is a Fused or Grid tile and h2o equals it.
   static Config fused(const Tile& t) { return {t, t}; }
-  bool is_fused() const { return i2h.family == Family::Fused || i2h.family == Family::Grid; }
+  bool is_fused() const { return i2h.whole_step(); }
   bool needs_aligned16() const { return i2h.needs_aligned16() || h2o.needs_aligned16(); }
 
   /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4", "fused_c16w8u2" or "grid_c128w8": the cache

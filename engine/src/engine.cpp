@@ -246,17 +246,14 @@ struct Engine::Impl {
   std::shared_ptr<Plan> for_pointers(std::shared_ptr<Plan> plan, const Shape& s, const StepArgs& args) {
     if (plan->accepts(args)) return plan;
     const PlanKey key{s.b, s.i, s.h, s.o, s.math};
-    {
+    auto cached = [&]() -> std::shared_ptr<Plan> {
       std::shared_lock lock(plans_mu);
       auto it = unaligned.find(key);
-      if (it != unaligned.end()) return it->second;
-    }
+      return it != unaligned.end() ? it->second : nullptr;
+    };
+    if (auto p = cached()) return p;
     std::lock_guard tuning(tune_mu);  // one build per problem; steps of other problems go on
-    {
-      std::shared_lock lock(plans_mu);
-      auto it = unaligned.find(key);
-      if (it != unaligned.end()) return it->second;
-    }
+    if (auto p = cached()) return p;
     auto built = tuner.build(tuner.fallback(s), s);
     support::log().info("B={} I={} H={} O={}: pointers not 16-byte aligned, using {}", s.b, s.i, s.h, s.o,
                         built->config().name());

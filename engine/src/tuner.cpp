@@ -311,10 +311,9 @@ Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, boo
         plans[i].reset();
       }
     }
-    support::log().debug("candidate {}: {:.1f} us ({})", c.config, c.time_us, c.disposition);
-    if (c.disposition == "not_supported")
-      support::log().debug("candidate {} skipped: {}", c.config, c.message);
-    else if (c.disposition != "ok")
+    support::log().debug("candidate {}: {:.1f} us ({}{}{})", c.config, c.time_us, c.disposition,
+                         c.message.empty() ? "" : ": ", c.message);
+    if (c.disposition != "ok" && c.disposition != "not_supported")
       support::log().warn("candidate {} failed: {}", c.config, c.message);
     if (c.time_us < best) best = c.time_us, best_i = i;
     rec.candidates.push_back(c);
