@@ -10,31 +10,6 @@
 
 namespace rnnjit_k {
 
-__device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-  return v;
-}
-
-// Every CTA's writes before it are visible to every CTA after it: the barrier orders the CTA's
-// writes before thread 0's release add (release is cumulative), the acquire load pairs with the
-// other CTAs' adds, and the second barrier orders the CTA's reads after it.
-__device__ __forceinline__ void grid_barrier(unsigned* counter) {
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
-    while (ld_acquire(counter) < gridDim.x) {
-    }
-  }
-  __syncthreads();
-}
-
-// A second arrival on the way out; the last CTA (every other one is past the barrier's wait)
-// rezeroes the counter for the next launch that uses it.
-__device__ __forceinline__ void grid_release(unsigned* counter) {
-  if (threadIdx.x == 0 && atomicAdd(counter, 1u) == 2 * gridDim.x - 1) atomicExch(counter, 0u);
-}
-
 // Columns [c, c+4) of a K-major row read as float4, zeros from column `lim` on; `at(k)` gives the
 // address of column k. With VEC, c and lim are multiples of 4 and rows 16-byte aligned.
 template <bool VEC, bool L2_ONLY, typename At>

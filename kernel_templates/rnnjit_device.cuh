@@ -14,6 +14,8 @@ constexpr int kEpiBias = 0;
 constexpr int kEpiBiasTanh = 1;
 // fused_cluster stages x and h in shared memory up to this many floats (engine/src/config.cpp).
 constexpr int kFusedStageFloats = 24576;
+// grid_stream stages h' in shared memory up to this many floats (engine/src/config.cpp).
+constexpr int kStreamStageFloats = 16384;
 
 __host__ __device__ constexpr int min_int(int a, int b) { return a < b ? a : b; }
 
@@ -91,30 +93,37 @@ __device__ __forceinline__ float4 load_stream(const float* p) {
   return v;
 }
 
-// A operand reads: through the read-only path from global memory, plain from shared.
-template <bool SHARED>
+// Operand reads (A, and W's scalar path): through the read-only path, for data no thread of the
+// launch writes; or PLAIN loads, for shared memory and for global memory other CTAs wrote earlier
+// in this launch (visible after a grid barrier's acquire; the read-only path would not see it).
+template <bool PLAIN>
 __device__ __forceinline__ float4 load_a4(const float* p) {
-  return SHARED ? *reinterpret_cast<const float4*>(p) : __ldg(reinterpret_cast<const float4*>(p));
+  return PLAIN ? *reinterpret_cast<const float4*>(p) : __ldg(reinterpret_cast<const float4*>(p));
 }
-template <bool SHARED>
+template <bool PLAIN>
 __device__ __forceinline__ float load_a1(const float* p) {
-  return SHARED ? *p : __ldg(p);
+  return PLAIN ? *p : __ldg(p);
+}
+// W reads: streamed from global memory, or from rows a kernel staged in shared memory.
+template <bool SHARED>
+__device__ __forceinline__ float4 load_w4(const float* p) {
+  return SHARED ? *reinterpret_cast<const float4*>(p) : load_stream(p);
 }
 
 // The weights of one 16-byte step of a warp_dot: UNROLL steps of 128 columns from k0,
 // ROWS rows, zeros past K. Split from the products so that a kernel can issue the loads of
 // data that does not depend on earlier work before waiting for that work.
-template <int ROWS, int UNROLL>
+template <int ROWS, int UNROLL, bool W_SHARED = false>
 __device__ __forceinline__ void load_w(float4 (&wv)[UNROLL][ROWS], const float* const (&w)[ROWS], int k0, int K) {
 #pragma unroll
   for (int u = 0; u < UNROLL; ++u)
 #pragma unroll
     for (int r = 0; r < ROWS; ++r)
-      wv[u][r] = k0 + u * 128 < K ? load_stream(w[r] + k0 + u * 128) : make_float4(0.f, 0.f, 0.f, 0.f);
+      wv[u][r] = k0 + u * 128 < K ? load_w4<W_SHARED>(w[r] + k0 + u * 128) : make_float4(0.f, 0.f, 0.f, 0.f);
 }
 
 // acc[r][m] += the products of the weights load_w fetched with row m of A.
-template <int M, int ROWS, int UNROLL, bool A_SHARED>
+template <int M, int ROWS, int UNROLL, bool A_PLAIN>
 __device__ __forceinline__ void fma_w(float (&acc)[ROWS][M], const float4 (&wv)[UNROLL][ROWS], const float* a,
                                       int lda, int k0, int K) {
 #pragma unroll
@@ -123,7 +132,7 @@ __device__ __forceinline__ void fma_w(float (&acc)[ROWS][M], const float4 (&wv)[
     if (kk >= K) break;
 #pragma unroll
     for (int m = 0; m < M; ++m) {
-      const float4 av = load_a4<A_SHARED>(a + static_cast<long long>(m) * lda + kk);
+      const float4 av = load_a4<A_PLAIN>(a + static_cast<long long>(m) * lda + kk);
 #pragma unroll
       for (int r = 0; r < ROWS; ++r)
         acc[r][m] += av.x * wv[u][r].x + av.y * wv[u][r].y + av.z * wv[u][r].z + av.w * wv[u][r].w;
@@ -133,24 +142,25 @@ __device__ __forceinline__ void fma_w(float (&acc)[ROWS][M], const float4 (&wv)[
 
 // One warp's share of ROWS dot products with each of the M rows of A over K columns:
 // acc[r][m] += Σ_k A[m·lda + k]·w[r][k], lanes striding K (16-byte loads when `vec`,
-// UNROLL of them in flight per row). The weights are read exactly once.
-template <int M, int ROWS, int UNROLL, bool A_SHARED>
+// UNROLL of them in flight per row). The weights are read exactly once, from global memory or,
+// with W_SHARED, from shared memory.
+template <int M, int ROWS, int UNROLL, bool A_PLAIN, bool W_SHARED = false>
 __device__ __forceinline__ void warp_dot(float (&acc)[ROWS][M], const float* a, int lda,
                                          const float* const (&w)[ROWS], int K, bool vec, int lane) {
   if (vec) {
     for (int k = lane * 4; k < K; k += 32 * 4 * UNROLL) {
       float4 wv[UNROLL][ROWS];
-      load_w<ROWS, UNROLL>(wv, w, k, K);
-      fma_w<M, ROWS, UNROLL, A_SHARED>(acc, wv, a, lda, k, K);
+      load_w<ROWS, UNROLL, W_SHARED>(wv, w, k, K);
+      fma_w<M, ROWS, UNROLL, A_PLAIN>(acc, wv, a, lda, k, K);
     }
   } else {
     for (int k = lane; k < K; k += 32) {
       float wv[ROWS];
 #pragma unroll
-      for (int r = 0; r < ROWS; ++r) wv[r] = __ldg(w[r] + k);
+      for (int r = 0; r < ROWS; ++r) wv[r] = load_a1<W_SHARED>(w[r] + k);
 #pragma unroll
       for (int m = 0; m < M; ++m) {
-        const float av = load_a1<A_SHARED>(a + static_cast<long long>(m) * lda + k);
+        const float av = load_a1<A_PLAIN>(a + static_cast<long long>(m) * lda + k);
 #pragma unroll
         for (int r = 0; r < ROWS; ++r) acc[r][m] += av * wv[r];
       }
@@ -171,6 +181,33 @@ __device__ __forceinline__ void warp_reduce(float (&acc)[ROWS][M]) {
 
 __device__ __forceinline__ bool aligned16(const void* p) {
   return reinterpret_cast<unsigned long long>(p) % 16 == 0;
+}
+
+// The grid-wide barrier of the cooperative one-launch steps (fused_grid.cu, grid_stream.cu), on a
+// counter of the launch's own.
+__device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
+// Every CTA's writes before it are visible to every CTA after it: the barrier orders the CTA's
+// writes before thread 0's release add (release is cumulative), the acquire load pairs with the
+// other CTAs' adds, and the second barrier orders the CTA's reads after it.
+__device__ __forceinline__ void grid_barrier(unsigned* counter) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
+    while (ld_acquire(counter) < gridDim.x) {
+    }
+  }
+  __syncthreads();
+}
+
+// A second arrival on the way out; the last CTA (every other one is past the barrier's wait)
+// rezeroes the counter for the next launch that uses it.
+__device__ __forceinline__ void grid_release(unsigned* counter) {
+  if (threadIdx.x == 0 && atomicAdd(counter, 1u) == 2 * gridDim.x - 1) atomicExch(counter, 0u);
 }
 
 #if __CUDA_ARCH__ >= 900

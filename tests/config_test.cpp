@@ -28,7 +28,8 @@ TEST_CASE("a config's name parses back to the same config", "[config]") {
                                  rnnjit::Config{Tile::gemv(2, 4, 4), Tile::mma(16, 32, 32, 1, 2, 4)},
                                  rnnjit::Config{Tile::gemv(1, 8, 2), Tile::gemv(4, 4, 2)},
                                  rnnjit::Config{Tile::wgmma(256, 128, 2, 4, 1), Tile::wgmma(64, 64, 1, 8, 8)},
-                                 rnnjit::Config::fused(Tile::fused(16, 8, 2)), rnnjit::Config::fused(Tile::grid(128, 8))}) {
+                                 rnnjit::Config::fused(Tile::fused(16, 8, 2)), rnnjit::Config::fused(Tile::grid(128, 8)),
+                                 rnnjit::Config::fused(Tile::stream(128, 16, 2, 4, 8))}) {
     const auto back = rnnjit::Config::parse(c.name());
     REQUIRE(back);
     CHECK(*back == c);
@@ -37,6 +38,7 @@ TEST_CASE("a config's name parses back to the same config", "[config]") {
         "i2h_mma64x128x32w2x4s3.h2o_gemv_r2w4u4");
   CHECK(rnnjit::Config::fused(Tile::fused(16, 8, 2)).name() == "fused_c16w8u2");
   CHECK(rnnjit::Config::fused(Tile::grid(128, 8)).name() == "grid_c128w8");
+  CHECK(rnnjit::Config::fused(Tile::stream(128, 16, 2, 4, 8)).name() == "stream_c128w16r2u4p8");
   CHECK(rnnjit::Config{Tile::wgmma(256, 128, 2, 4, 1), Tile::wgmma(64, 64, 1, 8, 8)}.name() ==
         "i2h_wgmma256x128g2s4k1.h2o_wgmma64x64g1s8k8");
 }
@@ -46,7 +48,8 @@ TEST_CASE("config parsing rejects other text", "[config]") {
                           "i2h_wgmma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4",
                           "i2h_mma064x128x32w2x4s3.h2o_mma16x32x32w1x2s4", "i2h_gemv_r2w4.h2o_gemv_r2w4u4",
                           "x2h_gemv_r2w4u4.h2o_gemv_r2w4u4", "i2h_fused_c16w8u2.h2o_fused_c16w8u2", "fused_c16w8",
-                          "fused_c16w8u2.h2o_gemv_r2w4u4", "i2h_grid_c128w8.h2o_gemv_r2w4u4", "grid_c128w8.h2o_grid_c128w8", "grid_c128w8u4", "i2h_wgmma256x128g2s4.h2o_wgmma64x64g1s8k8",
+                          "fused_c16w8u2.h2o_gemv_r2w4u4", "i2h_grid_c128w8.h2o_gemv_r2w4u4", "grid_c128w8.h2o_grid_c128w8", "grid_c128w8u4", "stream_c128w16r2u4", "i2h_stream_c128w16r2u4p8.h2o_gemv_r2w4u4",
+                          "i2h_wgmma256x128g2s4.h2o_wgmma64x64g1s8k8",
                           "i2h_wgmma256x128g2s4k1x.h2o_wgmma64x64g1s8k8"})
     CHECK_FALSE(rnnjit::Config::parse(bad));
 }
@@ -126,10 +129,18 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   CHECK(small[0].name() == "grid_c128w8");  // one launch over the chip first
   CHECK(small[1].name() == "grid_c128w16");
   CHECK(small[2].i2h.family == rnnjit::Family::Fused);  // 1.4 MiB of weights: one cluster too
+  // b1-4k: too large a row for the grid step; the one-launch streaming step, then gemv pairs.
   const auto gemv = tuner.propose({1, 4096, 4096, 4096});
-  CHECK(gemv.front().i2h.family == rnnjit::Family::Gemv);  // too large a row for the grid step
-  CHECK(std::any_of(gemv.begin(), gemv.end(),  // a tensor-core pair is still timed
-                    [](const rnnjit::Config& c) { return c.i2h.family == rnnjit::Family::Wgmma; }));
+  REQUIRE(gemv.size() == 4);
+  CHECK(gemv[0].name() == "stream_c128w16r1u8p8");
+  CHECK(gemv[1].name() == "stream_c128w16r1u4p8");
+  CHECK(gemv[2].i2h.family == rnnjit::Family::Gemv);
+  CHECK(gemv[3].i2h.family == rnnjit::Family::Gemv);
+  // Batch 16: A is re-read once per ROWS rows, so the tiles with more rows a warp.
+  const auto b16 = tuner.propose({16, 4096, 4096, 4096});
+  REQUIRE(b16.size() == 4);
+  CHECK(b16[0].name() == "stream_c128w8r2u4p8");
+  CHECK(b16[1].name() == "stream_c128w8r4u2p8");
   const auto b17 = tuner.propose({17, 4096, 4096, 4096});
   REQUIRE(b17.size() == 4);
   CHECK(b17[0].i2h.family == rnnjit::Family::Wgmma);

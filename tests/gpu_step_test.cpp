@@ -34,17 +34,20 @@ void check_step(rnnjit::Engine& engine, const rnnjit::Problem& p, std::mt19937& 
   CHECK(test::same_bits(s.dy.download(), y1));
 }
 
-// "i2h_T.h2o_T" for every wgmma tile T of the tuner's pool that can run `p` here.
-std::vector<std::string> wgmma_configs(const rnnjit::Engine& engine, const rnnjit::Problem& p) {
+// The config of every tile T of `family` in the tuner's pool that can run `p` here: "i2h_T.h2o_T",
+// or T's name for a whole-step family.
+std::vector<std::string> pool_configs(const rnnjit::Engine& engine, const rnnjit::Problem& p, rnnjit::Family family) {
   const rnnjit::Shape s{int(p.batch), int(p.input), int(p.hidden), int(p.output),
                         p.precision == Precision::FP32 ? rnnjit::Math::Split3xTf32 : rnnjit::Math::Tf32};
   std::vector<std::string> out;
   for (const rnnjit::Tile& t : rnnjit::tile_pool()) {
     const rnnjit::Config c{t, t};
-    if (t.family == rnnjit::Family::Wgmma && rnnjit::can_implement(c, s, engine.device(), nullptr))
-      out.push_back(c.name());
+    if (t.family == family && rnnjit::can_implement(c, s, engine.device(), nullptr)) out.push_back(c.name());
   }
   return out;
+}
+std::vector<std::string> wgmma_configs(const rnnjit::Engine& engine, const rnnjit::Problem& p) {
+  return pool_configs(engine, p, rnnjit::Family::Wgmma);
 }
 
 }  // namespace
@@ -115,6 +118,45 @@ TEST_CASE("the grid step matches the reference at odd shapes and on concurrent s
   b.run(engine, streams[1]);
   const auto ya = a.dy.download(), yb = b.dy.download();
   for (int i = 0; i < 50; ++i) {
+    engine.rnn_step(p, a.weights(), a.dx.get(), a.dh.get(), a.dh_out.get(), a.dy.get(), streams[0]);
+    engine.rnn_step(p, b.weights(), b.dx.get(), b.dh.get(), b.dh_out.get(), b.dy.get(), streams[1]);
+  }
+  for (auto& st : streams) CUDA_OK(cudaStreamSynchronize(st));
+  CHECK(test::same_bits(a.dy.download(), ya));
+  CHECK(test::same_bits(b.dy.download(), yb));
+  for (auto& st : streams) CUDA_OK(cudaStreamDestroy(st));
+}
+
+// The one-launch streaming step, every pool tile: rows fewer than CTAs, shares not a multiple of
+// ROWS or shorter than the prefetch, scalar paths (odd sizes, unaligned pointers), b1-4k itself,
+// and two streams at once.
+TEST_CASE("the streaming step matches the reference at odd shapes and on concurrent streams", "[gpu][stream]") {
+  rnnjit::Engine engine(test::memory_only());
+  std::mt19937 rng(18);
+  const rnnjit::Problem shapes[] = {{1, 1, 1, 1},     {3, 999, 17, 5},      {16, 1023, 33, 1},   {2, 4096, 1031, 999},
+                                    {5, 7, 300, 3},   {1, 4096, 4096, 4096}, {4, 512, 1024, 2047}};
+  int pinned = 0;
+  for (Precision prec : {Precision::TF32, Precision::FP32})
+    for (auto p : shapes) {
+      p.precision = prec;
+      for (const std::string& name : pool_configs(engine, p, rnnjit::Family::GridStream)) {
+        INFO(name);
+        engine.pin(p, name);
+        check_step(engine, p, rng);
+        check_step(engine, p, rng, 1);
+        ++pinned;
+      }
+    }
+  CHECK(pinned >= 40);
+  const rnnjit::Problem p{2, 4096, 1031, 999};
+  engine.pin(p, "stream_c128w8r2u4p8");
+  cudaStream_t streams[2];
+  for (auto& st : streams) CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  Step a(p, rng), b(p, rng);
+  a.run(engine, streams[0]);
+  b.run(engine, streams[1]);
+  const auto ya = a.dy.download(), yb = b.dy.download();
+  for (int i = 0; i < 20; ++i) {
     engine.rnn_step(p, a.weights(), a.dx.get(), a.dh.get(), a.dh_out.get(), a.dy.get(), streams[0]);
     engine.rnn_step(p, b.weights(), b.dx.get(), b.dh.get(), b.dh_out.get(), b.dy.get(), streams[1]);
   }
@@ -348,6 +390,9 @@ TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize
     check_step(engine, {5, 7, 33, 3, prec}, rng, 1);
     engine.pin({6, 36, 44, 20, prec}, "grid_c64w16");
     check_step(engine, {6, 36, 44, 20, prec}, rng);
+    engine.pin({3, 40, 300, 21, prec}, "stream_c64w16r1u8p4");
+    check_step(engine, {3, 40, 300, 21, prec}, rng);
+    check_step(engine, {3, 40, 300, 21, prec}, rng, 1);
     if (engine.device().arch == "sm_90a") {
       const rnnjit::Problem p{70, 36, 44, 20, prec};
       for (const std::string& name : wgmma_configs(engine, p)) {

@@ -40,6 +40,7 @@ void compile_all_for(const std::string& arch) {
           const char* kernel = t.family == rnnjit::Family::Mma     ? "gemm_mma"
                                : t.family == rnnjit::Family::Wgmma ? "gemm_wgmma"
                                : t.family == rnnjit::Family::Grid  ? "fused_grid"
+                               : t.family == rnnjit::Family::GridStream ? "grid_stream"
                                : fused                             ? "fused_cluster"
                                                                    : "gemv";
           CHECK(bin.lowered_names[0].find(kernel) != std::string::npos);

@@ -39,6 +39,17 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     // The grid barrier needs every CTA resident: at most one a SM, launched cooperatively.
     if (t.cluster > device.sm_count)
       return fail(std::to_string(t.cluster) + " CTAs, device has " + std::to_string(device.sm_count) + " SMs");
+  } else if (t.family == Family::GridStream) {
+    if (t.cluster <= 0 || t.warps <= 0 || t.rows <= 0 || t.unroll <= 0 || t.prefetch < 0) return fail("non-positive field");
+    if (device.cc_major < 8)
+      return fail("cp.async needs compute capability 8.0 or newer, device has " + std::to_string(device.cc_major) + "." +
+                  std::to_string(device.cc_minor));
+    if (s.b > 16) return fail("stream serves batch ≤ 16, not " + std::to_string(s.b));
+    if (t.rows * s.b > 64) return fail("ROWS×batch > 64 accumulators per lane");
+    if (t.prefetch % t.rows != 0) return fail("PREFETCH must be whole groups of ROWS rows");
+    // The grid barrier needs every CTA resident: at most one a SM, launched cooperatively.
+    if (t.cluster > device.sm_count)
+      return fail(std::to_string(t.cluster) + " CTAs, device has " + std::to_string(device.sm_count) + " SMs");
   } else if (t.family == Family::Wgmma) {
     if (t.bm <= 0 || t.bn <= 0 || t.groups <= 0 || t.stages <= 0 || t.split <= 0) return fail("non-positive field");
     if (device.arch != "sm_90a")
@@ -81,6 +92,13 @@ std::size_t Tile::smem_bytes(const Shape& s) const {
     case Family::Mma: return static_cast<std::size_t>(stages) * (bm + bn) * (bk + 4) * sizeof(float);
     case Family::Gemv: return 0;
     case Family::Grid: return 0;  // its partial sums are static shared memory
+    case Family::GridStream: {
+      // kernel_templates/grid_stream.cu: h' when it fits kStreamStageFloats (rnnjit_device.cuh),
+      // then the prefetched W2 rows.
+      constexpr std::size_t kStreamStageFloats = 16384;
+      const std::size_t hs = std::size_t(s.b) * s.h <= kStreamStageFloats ? (std::size_t(s.b) * s.h + 3) / 4 * 4 : 0;
+      return (hs + std::size_t(prefetch) * s.h) * sizeof(float);
+    }
     case Family::Wgmma: return wgmma_ring_bytes(*this, s) + stages * 2 * sizeof(std::uint64_t) + 1024;
     case Family::Fused: {
       // kernel_templates/fused_cluster.cu: own rows (rounded to 16 bytes), all of h', then
@@ -100,6 +118,8 @@ std::string Tile::name() const {
     std::snprintf(buf, sizeof buf, "fused_c%dw%du%d", cluster, warps, unroll);
   else if (family == Family::Grid)
     std::snprintf(buf, sizeof buf, "grid_c%dw%d", cluster, warps);
+  else if (family == Family::GridStream)
+    std::snprintf(buf, sizeof buf, "stream_c%dw%dr%du%dp%d", cluster, warps, rows, unroll, prefetch);
   else if (family == Family::Gemv)
     std::snprintf(buf, sizeof buf, "gemv_r%dw%du%d", rows, warps, unroll);
   else if (family == Family::Wgmma)
@@ -115,6 +135,11 @@ std::optional<Tile> Tile::parse(const std::string& name) {
   if (name.rfind("grid_", 0) == 0) {
     t.family = Family::Grid;
     if (std::sscanf(name.c_str(), "grid_c%dw%d%n", &t.cluster, &t.warps, &used) != 2)
+      return std::nullopt;
+  } else if (name.rfind("stream_", 0) == 0) {
+    t.family = Family::GridStream;
+    if (std::sscanf(name.c_str(), "stream_c%dw%dr%du%dp%d%n", &t.cluster, &t.warps, &t.rows, &t.unroll, &t.prefetch,
+                    &used) != 5)
       return std::nullopt;
   } else if (name.rfind("fused_", 0) == 0) {
     t.family = Family::Fused;
@@ -139,7 +164,7 @@ std::optional<Tile> Tile::parse(const std::string& name) {
 std::string Config::name() const { return is_fused() ? i2h.name() : "i2h_" + i2h.name() + ".h2o_" + h2o.name(); }
 
 std::optional<Config> Config::parse(const std::string& name) {
-  if (name.rfind("fused_", 0) == 0 || name.rfind("grid_", 0) == 0) {
+  if (name.rfind("fused_", 0) == 0 || name.rfind("grid_", 0) == 0 || name.rfind("stream_", 0) == 0) {
     const auto t = Tile::parse(name);
     if (!t) return std::nullopt;
     return Config::fused(*t);

@@ -19,6 +19,7 @@ enum class Family {
   Fused, ///< fused_cluster.cu: the whole step in one cluster launch, Hopper, small weights
   Wgmma, ///< gemm_wgmma.cu: TMA + wgmma tiles, split-K over a cluster, sm_90a
   Grid,  ///< fused_grid.cu: the whole step in one cooperative launch over many SMs, batch ≤ 16
+  GridStream, ///< grid_stream.cu: the whole step in one cooperative launch streaming large weights, batch ≤ 16
 };
 
 struct Shape;
@@ -29,13 +30,16 @@ struct Shape;
 /// in flight per lane and row. Fused: a cluster of CLUSTER CTAs of WARPS warps, UNROLL.
 /// Wgmma: a BM×BN CTA tile, GROUPS consumer warpgroups and a producer one, a STAGES-deep ring of
 /// 32-float K slices, K split over the SPLIT CTAs of a cluster. Grid: CTAS CTAs (at most one a
-/// SM) sharing the rows, the WARPS warps of each splitting K.
+/// SM) sharing the rows, the WARPS warps of each splitting K. Stream: CTAS CTAs (at most one a SM)
+/// sharing the rows, WARPS warps streaming ROWS rows each with UNROLL loads in flight, PREFETCH
+/// rows of W2 a CTA staged in shared memory across the grid barrier.
 struct Tile {
   Family family = Family::Mma;
   int bm = 0, bn = 0, bk = 0, warps_m = 0, warps_n = 0, stages = 0;  // Mma; Wgmma: bm, bn, stages
   int rows = 0, warps = 0, unroll = 0;                               // Gemv, Fused
   int cluster = 0;                                                   // Fused; Grid: CTAs
   int groups = 0, split = 0;                                         // Wgmma
+  int prefetch = 0;                                                  // Stream (rows, warps, unroll, cluster: CTAs)
 
   static Tile mma(int bm, int bn, int bk, int warps_m, int warps_n, int stages) {
     return {Family::Mma, bm, bn, bk, warps_m, warps_n, stages, 0, 0, 0, 0};
@@ -45,6 +49,9 @@ struct Tile {
     return {Family::Fused, 0, 0, 0, 0, 0, 0, 0, warps, unroll, cluster};
   }
   static Tile grid(int ctas, int warps) { return {Family::Grid, 0, 0, 0, 0, 0, 0, 0, warps, 0, ctas}; }
+  static Tile stream(int ctas, int warps, int rows, int unroll, int prefetch) {
+    return {Family::GridStream, 0, 0, 0, 0, 0, 0, rows, warps, unroll, ctas, 0, 0, prefetch};
+  }
   static Tile wgmma(int bm, int bn, int groups, int stages, int split) {
     return {Family::Wgmma, bm, bn, 32, 0, 0, stages, 0, 0, 0, 0, groups, split};
   }
@@ -56,15 +63,17 @@ struct Tile {
       default: return warps * 32;
     }
   }
-  /// Whether one launch of it runs the whole step (Fused, Grid) rather than one stage.
-  bool whole_step() const { return family == Family::Fused || family == Family::Grid; }
+  /// Whether one launch of it runs the whole step (Fused, Grid, Stream) rather than one stage.
+  bool whole_step() const { return family == Family::Fused || family == Family::Grid || family == Family::GridStream; }
   /// Whether its launches need 16-byte aligned operands (TMA); others take any 4-byte alignment.
   bool needs_aligned16() const { return family == Family::Wgmma; }
   /// Dynamic shared memory. Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv: none;
   /// Fused: this CTA's rows of h' and a gathered copy of all of it. Wgmma: the ring (A and W
-  /// slices, twice for 3xTF32's lo parts), its mbarriers and 1 KiB of alignment slack.
+  /// slices, twice for 3xTF32's lo parts), its mbarriers and 1 KiB of alignment slack. Stream:
+  /// h' and the prefetched W2 rows.
   std::size_t smem_bytes(const Shape& shape) const;
-  /// "mma64x64x32w2x2s4", "gemv_r2w4u4", "fused_c16w8u2" or "wgmma256x128g2s4k1".
+  /// "mma64x64x32w2x2s4", "gemv_r2w4u4", "fused_c16w8u2", "grid_c128w8", "stream_c128w16r1u8p8"
+  /// or "wgmma256x128g2s4k1".
   std::string name() const;
   static std::optional<Tile> parse(const std::string& name);
   bool operator==(const Tile&) const = default;
@@ -75,7 +84,7 @@ struct Config {
   Tile i2h;
   Tile h2o;
 
-  /// Both stages in one launch: i2h is a Fused or Grid tile and h2o equals it.
+  /// Both stages in one launch: i2h is a whole-step tile and h2o equals it.
   static Config fused(const Tile& t) { return {t, t}; }
   bool is_fused() const { return i2h.whole_step(); }
   bool needs_aligned16() const { return i2h.needs_aligned16() || h2o.needs_aligned16(); }

@@ -44,6 +44,10 @@ KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::s
   if (t.family == Family::Grid) {
     src.file = "fused_grid.cu";
     src.name_expressions = {"rnnjit_k::fused_grid<" + args({s.b, s.i, s.h, s.o, t.cluster, t.warps}) + ">"};
+  } else if (t.family == Family::GridStream) {
+    src.file = "grid_stream.cu";
+    src.name_expressions = {"rnnjit_k::grid_stream<" +
+                            args({s.b, s.i, s.h, s.o, t.warps, t.rows, t.unroll, t.prefetch}) + ">"};
   } else if (t.family == Family::Fused) {
     src.file = "fused_cluster.cu";
     src.name_expressions = {"rnnjit_k::fused_cluster<" + args({s.b, s.i, s.h, s.o, t.cluster, t.warps, t.unroll}) + ">"};

@@ -24,6 +24,7 @@ Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const 
       l.grid_x = static_cast<unsigned>((n + t.rows * t.warps - 1) / (t.rows * t.warps));
       break;
     case Family::Grid:
+    case Family::GridStream:
       l.grid_x = static_cast<unsigned>(t.cluster);
       l.cooperative = true;
       break;
@@ -77,32 +78,17 @@ void launch(const Launch& l, void** params, CUstream stream) {
   RNNJIT_CU(cuLaunchKernelEx(&cfg, l.fn, params, nullptr));
 }
 
-// A row-major rows×cols fp32 matrix, rows ld floats apart, read in boxes of 32 columns (128
-// bytes: the swizzle span) × box_rows rows, 128-byte swizzled as wgmma's descriptors expect.
-// Outside the matrix the boxes read zeros.
-CUtensorMap tensor_map(const float* base, int cols, int rows, int ld, int box_rows) {
-  CUtensorMap map;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(ld) * sizeof(float)};
-  const cuuint32_t box[2] = {32, static_cast<cuuint32_t>(box_rows)};
-  const cuuint32_t elem_strides[2] = {1, 1};
-  RNNJIT_CU(cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, const_cast<float*>(base), dims, strides,
-                                   box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                   CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
-  return map;
-}
-
-void launch_gemm(const Launch& l, const float* a1, const float* a2, const float* w, const float* bias, float* c,
-                 CUstream stream) {
+void launch_gemm(const Launch& l, TensorMapCache& maps, const float* a1, const float* a2, const float* w,
+                 const float* bias, float* c, CUstream stream) {
   if (!l.tma) {
     void* params[] = {&a1, &a2, &w, &bias, &c};
     launch(l, params, stream);
     return;
   }
-  CUtensorMap a1_map = tensor_map(a1, l.k1, l.m, l.k1, l.bm);
+  CUtensorMap a1_map = maps.get(a1, l.k1, l.m, l.k1, l.bm);
   // h2o has no second segment; the kernel never reads its map.
-  CUtensorMap a2_map = l.k2 > 0 ? tensor_map(a2, l.k2, l.m, l.k2, l.bm) : a1_map;
-  CUtensorMap w_map = tensor_map(w, l.ldw, l.n, l.ldw, l.bn);
+  CUtensorMap a2_map = l.k2 > 0 ? maps.get(a2, l.k2, l.m, l.k2, l.bm) : a1_map;
+  CUtensorMap w_map = maps.get(w, l.ldw, l.n, l.ldw, l.bn);
   void* params[] = {&a1_map, &a2_map, &w_map, &bias, &c};
   launch(l, params, stream);
 }
@@ -110,6 +96,29 @@ void launch_gemm(const Launch& l, const float* a1, const float* a2, const float*
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
+
+CUtensorMap TensorMapCache::get(const float* base, int cols, int rows, int ld, int box_rows) {
+  std::lock_guard lock(mu_);
+  Entry* slot = &entries_[0];
+  for (Entry& e : entries_) {
+    if (e.used && e.base == base && e.cols == cols && e.rows == rows && e.ld == ld && e.box_rows == box_rows) {
+      e.used = ++clock_;
+      return e.map;
+    }
+    if (e.used < slot->used) slot = &e;
+  }
+  // Outside the matrix the boxes read zeros.
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(ld) * sizeof(float)};
+  const cuuint32_t box[2] = {32, static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  CUtensorMap map;
+  RNNJIT_CU(cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, const_cast<float*>(base), dims,
+                                   strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                   CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+  *slot = {base, cols, rows, ld, box_rows, ++clock_, map};
+  return map;
+}
 
 Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Binary*>& binaries) : config_(config) {
   if (binaries.size() != (config.is_fused() ? 1u : 2u))
@@ -145,8 +154,8 @@ void Plan::run(const StepArgs& a, CUstream stream) const {
     launch(i2h_, params, stream);
     return;
   }
-  launch_gemm(i2h_, a.x, a.h, a.w1, a.b1, a.h_out, stream);
-  launch_gemm(h2o_, a.h_out, nullptr, a.w2, a.b2, a.y, stream);
+  launch_gemm(i2h_, maps_, a.x, a.h, a.w1, a.b1, a.h_out, stream);
+  launch_gemm(h2o_, maps_, a.h_out, nullptr, a.w2, a.b2, a.y, stream);
 }
 
 }  // namespace rnnjit

@@ -4,7 +4,10 @@
 
 #include <cuda.h>
 
+#include <array>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "config.hpp"
 #include "jit.hpp"
@@ -40,6 +43,26 @@ struct StepArgs {
   unsigned* barrier = nullptr;
 };
 
+/// Tensor maps already encoded, for the few buffers an RNN loop cycles through: encoding one costs
+/// the host about as much as a launch. Thread-safe; the least recently used entry makes room.
+class TensorMapCache {
+ public:
+  /// The map of a row-major rows×cols fp32 matrix at `base`, rows ld floats apart, read in boxes of
+  /// 32 columns × box_rows rows, 128-byte swizzled (what gemm_wgmma.cu's descriptors expect).
+  CUtensorMap get(const float* base, int cols, int rows, int ld, int box_rows);
+
+ private:
+  struct Entry {
+    const float* base = nullptr;
+    int cols = 0, rows = 0, ld = 0, box_rows = 0;
+    std::uint64_t used = 0;  // 0: empty
+    CUtensorMap map;
+  };
+  std::mutex mu_;
+  std::array<Entry, 16> entries_{};
+  std::uint64_t clock_ = 0;
+};
+
 class Plan {
  public:
   /// Loads the binaries of step_sources(config, ...), in that order, into the current
@@ -63,6 +86,7 @@ class Plan {
   Config config_;
   CUmodule modules_[2] = {nullptr, nullptr};
   Launch i2h_, h2o_;  // a fused plan uses i2h_ alone
+  mutable TensorMapCache maps_;
 };
 
 }  // namespace rnnjit

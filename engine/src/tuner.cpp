@@ -26,6 +26,11 @@ const Tile kTiles[] = {
     // One CTA a SM over (nearly) every SM; 64 for GPUs with fewer than 128. More warps: a
     // shorter K slice a warp, fewer loads in its one round.
     Tile::grid(128, 8),               Tile::grid(128, 16),              Tile::grid(64, 16),
+    // Weights too large to hold: one CTA a SM streams them, 8 W2 rows a CTA (128 KiB at H = 4096)
+    // staged across the grid barrier; more rows a warp for larger batches (A is re-read once per
+    // ROWS rows); 64 CTAs for GPUs with fewer than 128 SMs.
+    Tile::stream(128, 16, 1, 8, 8),   Tile::stream(128, 16, 1, 4, 8),   Tile::stream(128, 8, 2, 4, 8), 
+    Tile::stream(128, 8, 4, 2, 8),    Tile::stream(64, 16, 1, 8, 4),
     // Hopper. Batch 256 (kb-large): one M tile over the whole batch streams W once, 128 N
     // tiles fill 132 SMs, or half as many with K split in two. Batch ≤ 64 (mid): n64 tiles
     // with K split 2 to 8 ways, since A is re-read from L2 once per N tile. The shallower
@@ -60,6 +65,19 @@ double estimate_gemv(const Tile& t, int m, int n, int k, const DeviceInfo& d) {
   return double(n) * k * (1.0 + double(m) / (8.0 * t.rows)) / fill;
 }
 
+// GridStream: the weights stream once at HBM rate when enough bytes are in flight (~32 KiB a SM)
+// and the CTAs' own load units keep up (~40 GB/s a SM); every ROWS rows re-read the batch's A
+// ([x | h], then h') through L1 at ~200 GB/s a SM, which bounds larger batches.
+double estimate_stream(const Tile& t, const Shape& s) {
+  const double weights = 4.0 * (double(s.h) * (s.i + s.h) + double(s.o) * s.h);
+  const double in_flight = double(t.cluster) * t.warps * 32 * 16 * t.unroll * t.rows;
+  const double rate = std::min({3.0e12, t.cluster * 40e9, 3.0e12 * in_flight / (4 << 20)});
+  const double a_bytes = 4.0 * s.b *
+                         (std::ceil(double(s.h) / t.cluster / t.rows) * (s.i + s.h) +
+                          std::ceil(double(s.o) / t.cluster / t.rows) * s.h);
+  return std::max(weights / rate, a_bytes / 200e9);
+}
+
 // Wgmma, one CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a
 // clock, thrice for 3xTF32) and its A and W slices through L2 (~32 bytes a clock a SM when all
 // stream), plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
@@ -82,6 +100,7 @@ std::vector<Tile> ranked(Family family, const Shape& s, int n, int k, const Devi
     switch (family) {
       case Family::Mma: scored.emplace_back(estimate_mma(t, s, s.b, n, k, d), t); break;
       case Family::Wgmma: scored.emplace_back(estimate_wgmma(t, s, s.b, n, k, d), t); break;
+      case Family::GridStream: scored.emplace_back(estimate_stream(t, s), t); break;
       default: scored.emplace_back(estimate_gemv(t, s.b, n, k, d), t); break;
     }
   }
@@ -166,14 +185,17 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
   if (s.b <= 16) {
     // Few rows: streaming the weights is the whole cost. Small problems are latency-bound:
     // the one-launch grid step first (its first two tiles that fit: can_implement screens
-    // by registers, so large weights get none), the one-cluster step (Hopper); then gemv
-    // pairs, then the best tensor-core pair.
+    // by registers, so large weights get none), the one-cluster step (Hopper); larger weights
+    // the one-launch streaming step; then gemv pairs, then the best tensor-core pair.
     for (const Tile& t : kTiles)
       if (t.family == Family::Grid && out.size() < 2) add(Config::fused(t));
     const double weight_bytes = 4.0 * (double(s.h) * (s.i + s.h) + double(s.o) * s.h);
     if (weight_bytes <= 8.0 * (1 << 20))
       for (const Tile& t : kTiles)
         if (t.family == Family::Fused) add(Config::fused(t));
+    // The one-launch streaming step where the above did not fill half the slots.
+    for (const Tile& t : ranked(Family::GridStream, s, s.h, s.i + s.h, device_))
+      if (out.size() < 2) add(Config::fused(t));
     const auto gemv_i2h = ranked(Family::Gemv, s, s.h, s.i + s.h, device_);
     const auto gemv_h2o = ranked(Family::Gemv, s, s.o, s.h, device_);
     for (std::size_t r = 0; r < 2 && r < gemv_i2h.size() && r < gemv_h2o.size(); ++r) add({gemv_i2h[r], gemv_h2o[r]});

@@ -9,7 +9,8 @@
 // Per problem: the first call (tuning included; RNNJIT_CACHE decides whether it is cold),
 // the median GPU time of back-to-back calls (event pairs around each call, all enqueued
 // behind a gate first so that host launch cost does not leak in), the same for a CUDA graph
-// holding one step, and the median host time of one rnn_step call. x, h and the
+// holding one step, and the median host time of one rnn_step call (and of one replay of that graph,
+// the driver's own submission cost). x, h and the
 // outputs rotate among 4 buffer sets so inputs do not sit in L2 from the previous call;
 // the weights stay, as in a recurrent loop. Floor = max(bytes / 3.02 TB/s, flops / 375
 // TFLOP/s), the H100 ceilings of ../shared/ANCHORS.md.
@@ -68,9 +69,32 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// What the driver itself costs the host to enqueue one small operation (a 4-byte memset, a kernel
+// launch inside the runtime), behind a gate as the steps are: the floor under rnn_step's host time.
+double enqueue_floor_us() {
+  cudaStream_t stream;
+  CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  void* d = nullptr;
+  CK(cudaMalloc(&d, 4));
+  CK(cudaMemsetAsync(d, 0, 4, stream));
+  std::vector<double> t;
+  {
+    rnnjit::Gate gate(stream);
+    for (int i = 0; i < 200; ++i) {
+      const auto a = std::chrono::steady_clock::now();
+      CK(cudaMemsetAsync(d, 0, 4, stream));
+      t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+    }
+  }
+  CK(cudaStreamSynchronize(stream));
+  CK(cudaFree(d));
+  CK(cudaStreamDestroy(stream));
+  return median(t);
+}
+
 struct Result {
   std::string name, precision;
-  double first_ms, gpu_us, graph_us, host_us, floor_us, gbps, tflops;
+  double first_ms, gpu_us, graph_us, host_us, graph_host_us, floor_us, gbps, tflops;
 };
 
 Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, const std::string& config) {
@@ -94,7 +118,7 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   auto step = [&](int i) { engine.rnn_step(p, w, x[i % kSets], h[i % kSets], ho[i % kSets], y[i % kSets], stream); };
 
-  Result r{s.name, rnnjit::precision_name(prec), 0, 0, 0, 0, 0, 0, 0};
+  Result r{s.name, rnnjit::precision_name(prec), 0, 0, 0, 0, 0, 0, 0, 0};
   auto t0 = std::chrono::steady_clock::now();
   step(0);
   CK(cudaStreamSynchronize(stream));
@@ -147,18 +171,23 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
   }
   r.graph_us = time_events([&](int i) { CK(cudaGraphLaunch(execs[i % kSets], stream)); });
 
-  // Host cost of the call itself; the gate keeps the GPU from back-pressuring the queue.
-  std::vector<double> host;
-  {
-    rnnjit::Gate gate(stream);
-    for (int i = 0; i < std::min(runs, 200); ++i) {
-      const auto a = std::chrono::steady_clock::now();
-      step(i);
-      host.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+  // Host cost of the call itself, and of replaying the same step as a graph (the driver's own
+  // submission cost); the gate keeps the GPU from back-pressuring the queue.
+  auto host_time = [&](auto&& body) {
+    std::vector<double> host;
+    {
+      rnnjit::Gate gate(stream);
+      for (int i = 0; i < std::min(runs, 200); ++i) {
+        const auto a = std::chrono::steady_clock::now();
+        body(i);
+        host.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+      }
     }
-  }
-  CK(cudaStreamSynchronize(stream));
-  r.host_us = median(host);
+    CK(cudaStreamSynchronize(stream));
+    return median(host);
+  };
+  r.host_us = host_time(step);
+  r.graph_host_us = host_time([&](int i) { CK(cudaGraphLaunch(execs[i % kSets], stream)); });
 
   const double bytes = 4.0 * (H * (I + H) + H + O * H + O + B * I + 2 * B * H + B * O);
   const double flops = 2.0 * B * (H * (I + H) + double(O) * H);
@@ -223,14 +252,15 @@ int main(int argc, char** argv) {
     rnnjit::Engine engine(options);
     std::printf("rnnjit-bench on %s (%s), cache %s%s\n", engine.device().name.c_str(), engine.device().arch.c_str(),
                 engine.cache_path().c_str(), options.check_pointers ? "" : ", pointer checks off");
+    std::printf("host floor: one cudaMemsetAsync enqueue takes %.2f us\n", enqueue_floor_us());
     std::vector<Result> results;
     for (const auto& s : shapes)
       for (auto prec : precs) results.push_back(bench(engine, s, prec, config));
-    std::printf("%-22s %-5s %10s %10s %10s %9s %9s %8s %8s %8s\n", "shape", "prec", "first ms", "step us", "graph us",
-                "host us", "floor us", "floor %", "GB/s", "TFLOP/s");
+    std::printf("%-22s %-5s %10s %10s %10s %9s %10s %9s %8s %8s %8s\n", "shape", "prec", "first ms", "step us",
+                "graph us", "host us", "g.host us", "floor us", "floor %", "GB/s", "TFLOP/s");
     for (const auto& r : results)
-      std::printf("%-22s %-5s %10.1f %10.2f %10.2f %9.2f %9.2f %7.0f%% %8.0f %8.1f\n", r.name.c_str(),
-                  r.precision.c_str(), r.first_ms, r.gpu_us, r.graph_us, r.host_us, r.floor_us,
+      std::printf("%-22s %-5s %10.1f %10.2f %10.2f %9.2f %10.2f %9.2f %7.0f%% %8.0f %8.1f\n", r.name.c_str(),
+                  r.precision.c_str(), r.first_ms, r.gpu_us, r.graph_us, r.host_us, r.graph_host_us, r.floor_us,
                   100.0 * r.floor_us / r.gpu_us, r.gbps, r.tflops);
     if (!json_path.empty()) {
       std::ofstream out(json_path);
@@ -238,7 +268,7 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
         out << "  {\"shape\": \"" << r.name << "\", \"precision\": \"" << r.precision << "\", \"first_ms\": " << r.first_ms
-            << ", \"step_us\": " << r.gpu_us << ", \"graph_us\": " << r.graph_us << ", \"host_us\": " << r.host_us
+            << ", \"step_us\": " << r.gpu_us << ", \"graph_us\": " << r.graph_us << ", \"host_us\": " << r.host_us << ", \"graph_host_us\": " << r.graph_host_us
             << ", \"floor_us\": " << r.floor_us << "}" << (i + 1 < results.size() ? "," : "") << "\n";
       }
       out << "]\n";

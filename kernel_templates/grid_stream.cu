@@ -1,0 +1,94 @@
+// The whole step in one launch for a small batch whose weights stream from HBM: i2h, a grid-wide
+// barrier, h2o — one ramp and one tail where two kernels pay two of each and a launch between.
+// Tiling: CTA c owns an even share of the rows of h' (then of y); its warps take ROWS rows at a
+// time and stream them as gemv does (UNROLL 16-byte loads a lane in flight, A re-read from L1).
+//
+// W2 does not depend on h': once a CTA's i2h rows are done, the first PREFETCH rows of its W2
+// share head for shared memory (cp.async) so that HBM stays busy while slower CTAs finish and
+// through the barrier; those rows are multiplied last, while the rest stream. h' comes from other
+// SMs: after the barrier it is read with plain loads (coherent after the acquire, unlike the
+// read-only path), staged once in shared memory when it is at most kStreamStageFloats.
+//
+// The engine launches it cooperatively (every CTA resident) with a barrier counter of this call's
+// own, which the kernel leaves zero, and keeps h_out apart from x and h.
+#include "rnnjit_device.cuh"
+
+namespace rnnjit_k {
+
+template <int M, int I, int H, int O, int WARPS, int ROWS, int UNROLL, int PREFETCH>
+__global__ void __launch_bounds__(WARPS * 32, 1)
+    grid_stream(const float* __restrict__ x, const float* __restrict__ h, const float* __restrict__ w1,
+                const float* __restrict__ b1, const float* __restrict__ w2, const float* __restrict__ b2,
+                float* h_out, float* __restrict__ y, unsigned* barrier) {
+  static_assert(M >= 1 && M <= 16, "M×ROWS sums a lane: batch ≤ 16");
+  constexpr int kStride = WARPS * ROWS;  // rows the CTA's warps take at once
+  constexpr bool kStageH = M * H <= kStreamStageFloats;
+  extern __shared__ float4 smem[];
+  float* hs = reinterpret_cast<float*>(smem);                  // h', M×H, when kStageH
+  float* w2s = hs + (kStageH ? (M * H + 3) / 4 * 4 : 0);        // the prefetched W2 rows, H floats each
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int c = static_cast<int>(blockIdx.x), ctas = static_cast<int>(gridDim.x);
+  // An even share of n rows (±1 between CTAs): every CTA streams about as many bytes.
+  auto first_row = [&](int n, int cta) { return static_cast<int>(static_cast<long long>(n) * cta / ctas); };
+  const int n1 = first_row(H, c), e1 = first_row(H, c + 1), n2 = first_row(O, c), e2 = first_row(O, c + 1);
+  const bool vec = I % 4 == 0 && H % 4 == 0 && aligned16(x) && aligned16(h) && aligned16(w1) && aligned16(w2);
+  const int pre = vec ? min_int(PREFETCH, e2 - n2) : 0;
+
+  // i2h: rows past the share re-read its last row (in bounds) and are not stored.
+  for (int n0 = n1 + warp * ROWS; n0 < e1; n0 += kStride) {
+    const float* wrow[ROWS];
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) wrow[r] = w1 + static_cast<long long>(min_int(n0 + r, e1 - 1)) * (I + H);
+    float acc[ROWS][M] = {};
+    warp_dot<M, ROWS, UNROLL, false>(acc, x, I, wrow, I, vec, lane);
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) wrow[r] += I;
+    warp_dot<M, ROWS, UNROLL, false>(acc, h, H, wrow, H, vec, lane);
+    warp_reduce(acc);
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+      for (int m = 0; m < M; ++m)
+        if (lane == m && n0 + r < e1) h_out[m * H + n0 + r] = tanhf(acc[r][m] + b1[n0 + r]);
+  }
+
+  const float* w2c = w2 + static_cast<long long>(n2) * H;
+  for (int i = threadIdx.x; i < pre * H / 4; i += WARPS * 32) cp_async_16(w2s + 4 * i, w2c + 4 * i, true);
+  cp_async_commit();
+  grid_barrier(barrier);
+  if (kStageH) {
+    if (vec && aligned16(h_out)) {
+      for (int i = threadIdx.x; i < M * H / 4; i += WARPS * 32)
+        reinterpret_cast<float4*>(hs)[i] = __ldcg(reinterpret_cast<const float4*>(h_out) + i);
+    } else {
+      for (int i = threadIdx.x; i < M * H; i += WARPS * 32) hs[i] = __ldcg(h_out + i);
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+
+  // h2o: the streamed groups of rows [pre, count) first, the prefetched ones [0, pre) last.
+  const int count = e2 - n2, streamed = (count - pre + ROWS - 1) / ROWS, staged = (pre + ROWS - 1) / ROWS;
+  for (int q = warp; q < streamed + staged; q += WARPS) {
+    const bool in_smem = q >= streamed;
+    const int local = in_smem ? (q - streamed) * ROWS : pre + q * ROWS, end = in_smem ? pre : count;
+    const float* wrow[ROWS];
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) wrow[r] = (in_smem ? w2s : w2c) + static_cast<long long>(min_int(local + r, end - 1)) * H;
+    float acc[ROWS][M] = {};
+    const float* a = kStageH ? hs : h_out;
+    if (in_smem)
+      warp_dot<M, ROWS, UNROLL, true, true>(acc, a, H, wrow, H, vec && aligned16(a), lane);
+    else
+      warp_dot<M, ROWS, UNROLL, true, false>(acc, a, H, wrow, H, vec && aligned16(a), lane);
+    warp_reduce(acc);
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+      for (int m = 0; m < M; ++m)
+        if (lane == m && local + r < end) y[m * O + n2 + local + r] = acc[r][m] + b2[n2 + local + r];
+  }
+  grid_release(barrier);
+}
+
+}  // namespace rnnjit_k
