@@ -135,12 +135,17 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   CHECK(gemv[0].name() == "stream_c128w16r1u8p8");
   CHECK(gemv[1].name() == "stream_c128w16r1u4p8");
   CHECK(gemv[2].i2h.family == rnnjit::Family::Gemv);
-  CHECK(gemv[3].i2h.family == rnnjit::Family::Gemv);
-  // Batch 16: A is re-read once per ROWS rows, so the tiles with more rows a warp.
+  CHECK(gemv[3].i2h.family == rnnjit::Family::Wgmma);  // TMA streaming, the best at batch 16
+  // Batches 8 and 16: A is re-read once per ROWS rows, so the tiles with more rows a warp.
+  const auto b8 = tuner.propose({8, 4096, 4096, 4096});
+  REQUIRE(b8.size() == 4);
+  CHECK(b8[0].name() == "stream_c128w8r2u4p8");
+  CHECK(b8[1].name() == "stream_c128w8r4u2p8");
   const auto b16 = tuner.propose({16, 4096, 4096, 4096});
   REQUIRE(b16.size() == 4);
-  CHECK(b16[0].name() == "stream_c128w8r2u4p8");
-  CHECK(b16[1].name() == "stream_c128w8r4u2p8");
+  CHECK(b16[0].name() == "stream_c128w8r4u2p8");
+  CHECK(b16[1].name() == "stream_c128w8r2u4p8");
+  CHECK(b16[3].i2h.family == rnnjit::Family::Wgmma);
   const auto b17 = tuner.propose({17, 4096, 4096, 4096});
   REQUIRE(b17.size() == 4);
   CHECK(b17[0].i2h.family == rnnjit::Family::Wgmma);

@@ -95,6 +95,7 @@ double enqueue_floor_us() {
 struct Result {
   std::string name, precision;
   double first_ms, gpu_us, graph_us, host_us, graph_host_us, floor_us, gbps, tflops;
+  std::string config;  // the plan timed: pinned, or the tuner's winner
 };
 
 Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, const std::string& config) {
@@ -118,11 +119,18 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   auto step = [&](int i) { engine.rnn_step(p, w, x[i % kSets], h[i % kSets], ho[i % kSets], y[i % kSets], stream); };
 
-  Result r{s.name, rnnjit::precision_name(prec), 0, 0, 0, 0, 0, 0, 0, 0};
+  Result r{s.name, rnnjit::precision_name(prec), 0, 0, 0, 0, 0, 0, 0, 0, config};
   auto t0 = std::chrono::steady_clock::now();
   step(0);
   CK(cudaStreamSynchronize(stream));
   r.first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (config.empty()) {  // the record the first call wrote: which plan runs, and what the tuner saw
+    const rnnjit::TuneReport rep = engine.tune(p);
+    r.config = rep.winner;
+    for (const auto& c : rep.candidates)
+      std::printf("%s %s candidate %-50s %10.2f us %s\n", s.name.c_str(), r.precision.c_str(), c.config.c_str(),
+                  c.time_us, c.disposition.c_str());
+  }
 
   // Enough runs for a stable median, bounded in time.
   cudaEvent_t e0, e1;
@@ -256,12 +264,12 @@ int main(int argc, char** argv) {
     std::vector<Result> results;
     for (const auto& s : shapes)
       for (auto prec : precs) results.push_back(bench(engine, s, prec, config));
-    std::printf("%-22s %-5s %10s %10s %10s %9s %10s %9s %8s %8s %8s\n", "shape", "prec", "first ms", "step us",
-                "graph us", "host us", "g.host us", "floor us", "floor %", "GB/s", "TFLOP/s");
+    std::printf("%-22s %-5s %10s %10s %10s %9s %10s %9s %8s %8s %8s  %s\n", "shape", "prec", "first ms", "step us",
+                "graph us", "host us", "g.host us", "floor us", "floor %", "GB/s", "TFLOP/s", "config");
     for (const auto& r : results)
-      std::printf("%-22s %-5s %10.1f %10.2f %10.2f %9.2f %10.2f %9.2f %7.0f%% %8.0f %8.1f\n", r.name.c_str(),
+      std::printf("%-22s %-5s %10.1f %10.2f %10.2f %9.2f %10.2f %9.2f %7.0f%% %8.0f %8.1f  %s\n", r.name.c_str(),
                   r.precision.c_str(), r.first_ms, r.gpu_us, r.graph_us, r.host_us, r.graph_host_us, r.floor_us,
-                  100.0 * r.floor_us / r.gpu_us, r.gbps, r.tflops);
+                  100.0 * r.floor_us / r.gpu_us, r.gbps, r.tflops, r.config.c_str());
     if (!json_path.empty()) {
       std::ofstream out(json_path);
       out << "[\n";
@@ -269,7 +277,7 @@ int main(int argc, char** argv) {
         const auto& r = results[i];
         out << "  {\"shape\": \"" << r.name << "\", \"precision\": \"" << r.precision << "\", \"first_ms\": " << r.first_ms
             << ", \"step_us\": " << r.gpu_us << ", \"graph_us\": " << r.graph_us << ", \"host_us\": " << r.host_us << ", \"graph_host_us\": " << r.graph_host_us
-            << ", \"floor_us\": " << r.floor_us << "}" << (i + 1 < results.size() ? "," : "") << "\n";
+            << ", \"floor_us\": " << r.floor_us << ", \"config\": \"" << r.config << "\"}" << (i + 1 < results.size() ? "," : "") << "\n";
       }
       out << "]\n";
     }
