@@ -8,12 +8,12 @@
 //
 // Per problem: the first call (tuning included; RNNJIT_CACHE decides whether it is cold),
 // the median GPU time of back-to-back calls (event pairs around each call, all enqueued
-// behind a gate first so that host launch cost does not leak in), the same for a CUDA graph
-// holding one step, and the median host time of one rnn_step call (and of one replay of that graph,
-// the driver's own submission cost). x, h and the
-// outputs rotate among 4 buffer sets so inputs do not sit in L2 from the previous call;
-// the weights stay, as in a recurrent loop. Floor = max(bytes / 3.02 TB/s, flops / 375
-// TFLOP/s), the H100 ceilings of ../shared/ANCHORS.md.
+// behind a gate first so that host launch cost does not leak in), the same for steps with no
+// event between them (a recurrent loop, timed in batches) and for a CUDA graph holding one step,
+// and the median host time of one rnn_step call and of one replay of that graph (the driver's
+// own submission cost). x, h and the outputs rotate among 4 buffer sets so inputs do not sit in
+// L2 from the previous call; the weights stay, as in a recurrent loop. Floor = max(bytes /
+// 3.02 TB/s, flops / 375 TFLOP/s), the H100 ceilings of ../shared/ANCHORS.md.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -94,7 +94,7 @@ double enqueue_floor_us() {
 
 struct Result {
   std::string name, precision;
-  double first_ms, gpu_us, graph_us, host_us, graph_host_us, floor_us, gbps, tflops;
+  double first_ms, gpu_us, loop_us, graph_us, host_us, graph_host_us, floor_us, gbps, tflops;
   std::string config;  // the plan timed: pinned, or the tuner's winner
 };
 
@@ -119,7 +119,7 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   auto step = [&](int i) { engine.rnn_step(p, w, x[i % kSets], h[i % kSets], ho[i % kSets], y[i % kSets], stream); };
 
-  Result r{s.name, rnnjit::precision_name(prec), 0, 0, 0, 0, 0, 0, 0, 0, config};
+  Result r{s.name, rnnjit::precision_name(prec), 0, 0, 0, 0, 0, 0, 0, 0, 0, config};
   auto t0 = std::chrono::steady_clock::now();
   step(0);
   CK(cudaStreamSynchronize(stream));
@@ -167,6 +167,28 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
   };
   time_events(step);  // warm
   r.gpu_us = time_events(step);
+  // A recurrent loop: steps back to back with no event between them, timed in batches of 20
+  // (the median batch, over 20).
+  {
+    constexpr int kBatch = 20;
+    const int batches = std::max(1, runs / kBatch);
+    {
+      rnnjit::Gate gate(stream);
+      for (int b = 0; b < batches; ++b) {
+        CK(cudaEventRecord(ev[2 * b], stream));
+        for (int i = 0; i < kBatch; ++i) step(b * kBatch + i);
+        CK(cudaEventRecord(ev[2 * b + 1], stream));
+      }
+    }
+    CK(cudaStreamSynchronize(stream));
+    std::vector<double> t(batches);
+    for (int b = 0; b < batches; ++b) {
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, ev[2 * b], ev[2 * b + 1]));
+      t[b] = ms * 1000.0 / kBatch;
+    }
+    r.loop_us = median(t);
+  }
 
   cudaGraphExec_t execs[kSets];
   for (int i = 0; i < kSets; ++i) {
@@ -264,19 +286,19 @@ int main(int argc, char** argv) {
     std::vector<Result> results;
     for (const auto& s : shapes)
       for (auto prec : precs) results.push_back(bench(engine, s, prec, config));
-    std::printf("%-22s %-5s %10s %10s %10s %9s %10s %9s %8s %8s %8s  %s\n", "shape", "prec", "first ms", "step us",
-                "graph us", "host us", "g.host us", "floor us", "floor %", "GB/s", "TFLOP/s", "config");
+    std::printf("%-22s %-5s %10s %10s %9s %10s %9s %10s %9s %8s %8s %8s  %s\n", "shape", "prec", "first ms", "step us",
+                "loop us", "graph us", "host us", "g.host us", "floor us", "floor %", "GB/s", "TFLOP/s", "config");
     for (const auto& r : results)
-      std::printf("%-22s %-5s %10.1f %10.2f %10.2f %9.2f %10.2f %9.2f %7.0f%% %8.0f %8.1f  %s\n", r.name.c_str(),
-                  r.precision.c_str(), r.first_ms, r.gpu_us, r.graph_us, r.host_us, r.graph_host_us, r.floor_us,
-                  100.0 * r.floor_us / r.gpu_us, r.gbps, r.tflops, r.config.c_str());
+      std::printf("%-22s %-5s %10.1f %10.2f %9.2f %10.2f %9.2f %10.2f %9.2f %7.0f%% %8.0f %8.1f  %s\n", r.name.c_str(),
+                  r.precision.c_str(), r.first_ms, r.gpu_us, r.loop_us, r.graph_us, r.host_us, r.graph_host_us,
+                  r.floor_us, 100.0 * r.floor_us / r.gpu_us, r.gbps, r.tflops, r.config.c_str());
     if (!json_path.empty()) {
       std::ofstream out(json_path);
       out << "[\n";
       for (std::size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
         out << "  {\"shape\": \"" << r.name << "\", \"precision\": \"" << r.precision << "\", \"first_ms\": " << r.first_ms
-            << ", \"step_us\": " << r.gpu_us << ", \"graph_us\": " << r.graph_us << ", \"host_us\": " << r.host_us << ", \"graph_host_us\": " << r.graph_host_us
+            << ", \"step_us\": " << r.gpu_us << ", \"loop_us\": " << r.loop_us << ", \"graph_us\": " << r.graph_us << ", \"host_us\": " << r.host_us << ", \"graph_host_us\": " << r.graph_host_us
             << ", \"floor_us\": " << r.floor_us << ", \"config\": \"" << r.config << "\"}" << (i + 1 < results.size() ? "," : "") << "\n";
       }
       out << "]\n";
