@@ -19,25 +19,9 @@ __global__ void __launch_bounds__(WARPS * 32)
   // 16-byte loads need aligned rows (the shape) and aligned bases (checked once, uniform).
   const bool vec = kShapeVec && aligned16(a1) && aligned16(a2) && aligned16(w);
 
-  // Rows past N read row N-1 again (in bounds) and are not stored.
-  const float* wrow[ROWS];
-#pragma unroll
-  for (int r = 0; r < ROWS; ++r) wrow[r] = w + static_cast<long long>(min(n0 + r, N - 1)) * LDW;
   float acc[ROWS][M] = {};
-  warp_dot<M, ROWS, UNROLL, false>(acc, a1, K1, wrow, K1, vec, lane);
-  if (K2 > 0) {
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r) wrow[r] += K1;
-    warp_dot<M, ROWS, UNROLL, false>(acc, a2, K2, wrow, K2, vec, lane);
-  }
-  warp_reduce(acc);
-  // Lane m stores batch row m.
-#pragma unroll
-  for (int r = 0; r < ROWS; ++r)
-#pragma unroll
-    for (int m = 0; m < M; ++m)
-      if (lane == m && n0 + r < N)
-        c[static_cast<long long>(m) * N + n0 + r] = epilogue<EPI>(acc[r][m] + bias[n0 + r]);
+  warp_rows<M, ROWS, UNROLL>(acc, a1, K1, a2, K2, w, LDW, n0, N - 1, vec, lane);
+  store_rows<EPI>(acc, bias, c, N, n0, N, lane);
 }
 
 }  // namespace rnnjit_k

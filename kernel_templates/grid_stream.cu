@@ -36,20 +36,9 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
 
   // i2h: rows past the share re-read its last row (in bounds) and are not stored.
   for (int n0 = n1 + warp * ROWS; n0 < e1; n0 += kStride) {
-    const float* wrow[ROWS];
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r) wrow[r] = w1 + static_cast<long long>(min_int(n0 + r, e1 - 1)) * (I + H);
     float acc[ROWS][M] = {};
-    warp_dot<M, ROWS, UNROLL, false>(acc, x, I, wrow, I, vec, lane);
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r) wrow[r] += I;
-    warp_dot<M, ROWS, UNROLL, false>(acc, h, H, wrow, H, vec, lane);
-    warp_reduce(acc);
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r)
-#pragma unroll
-      for (int m = 0; m < M; ++m)
-        if (lane == m && n0 + r < e1) h_out[m * H + n0 + r] = tanhf(acc[r][m] + b1[n0 + r]);
+    warp_rows<M, ROWS, UNROLL>(acc, x, I, h, H, w1, I + H, n0, e1 - 1, vec, lane);
+    store_rows<kEpiBiasTanh>(acc, b1, h_out, H, n0, e1, lane);
   }
 
   const float* w2c = w2 + static_cast<long long>(n2) * H;

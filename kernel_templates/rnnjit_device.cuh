@@ -183,6 +183,37 @@ __device__ __forceinline__ bool aligned16(const void* p) {
   return reinterpret_cast<unsigned long long>(p) % 16 == 0;
 }
 
+// A warp's ROWS rows of W from row n0, rows ldw floats apart, each dotted with the M rows of
+// [A1 (K1 columns) | A2 (K2)] read through the read-only path; rows past `last` re-read row `last`
+// (in bounds; the caller does not store them). Every lane ends with every sum.
+template <int M, int ROWS, int UNROLL>
+__device__ __forceinline__ void warp_rows(float (&acc)[ROWS][M], const float* a1, int K1, const float* a2, int K2,
+                                          const float* w, int ldw, int n0, int last, bool vec, int lane) {
+  const float* wrow[ROWS];
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r) wrow[r] = w + static_cast<long long>(min(n0 + r, last)) * ldw;
+  warp_dot<M, ROWS, UNROLL, false>(acc, a1, K1, wrow, K1, vec, lane);
+  if (K2 > 0) {
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) wrow[r] += K1;
+    warp_dot<M, ROWS, UNROLL, false>(acc, a2, K2, wrow, K2, vec, lane);
+  }
+  warp_reduce(acc);
+}
+
+// Lane m stores batch row m of the warp's rows [n0, min(n0 + ROWS, end)): c[m·ldc + n] =
+// epilogue(acc + bias[n]).
+template <int EPI, int M, int ROWS>
+__device__ __forceinline__ void store_rows(const float (&acc)[ROWS][M], const float* bias, float* c, int ldc, int n0,
+                                           int end, int lane) {
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+    for (int m = 0; m < M; ++m)
+      if (lane == m && n0 + r < end)
+        c[static_cast<long long>(m) * ldc + n0 + r] = epilogue<EPI>(acc[r][m] + bias[n0 + r]);
+}
+
 // The grid-wide barrier of the cooperative one-launch steps (fused_grid.cu, grid_stream.cu), on a
 // counter of the launch's own.
 __device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {

@@ -50,6 +50,27 @@ std::vector<std::string> wgmma_configs(const rnnjit::Engine& engine, const rnnji
   return pool_configs(engine, p, rnnjit::Family::Wgmma);
 }
 
+// A one-launch config stepping two problems on two streams at once, `steps` times: each call
+// has its own barrier counter, so both keep the bits of their first, lone run.
+void check_two_streams(rnnjit::Engine& engine, const rnnjit::Problem& p, const std::string& config, std::mt19937& rng,
+                       int steps) {
+  engine.pin(p, config);
+  cudaStream_t streams[2];
+  for (auto& st : streams) CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  Step a(p, rng), b(p, rng);
+  a.run(engine, streams[0]);
+  b.run(engine, streams[1]);
+  const auto ya = a.dy.download(), yb = b.dy.download();
+  for (int i = 0; i < steps; ++i) {
+    engine.rnn_step(p, a.weights(), a.dx.get(), a.dh.get(), a.dh_out.get(), a.dy.get(), streams[0]);
+    engine.rnn_step(p, b.weights(), b.dx.get(), b.dh.get(), b.dh_out.get(), b.dy.get(), streams[1]);
+  }
+  for (auto& st : streams) CUDA_OK(cudaStreamSynchronize(st));
+  CHECK(test::same_bits(a.dy.download(), ya));
+  CHECK(test::same_bits(b.dy.download(), yb));
+  for (auto& st : streams) CUDA_OK(cudaStreamDestroy(st));
+}
+
 }  // namespace
 
 TEST_CASE("steps match the float64 reference at 30 random and odd shapes", "[gpu]") {
@@ -109,22 +130,7 @@ TEST_CASE("the grid step matches the reference at odd shapes and on concurrent s
       check_step(engine, p, rng);
       check_step(engine, p, rng, 1);
     }
-  const rnnjit::Problem p{8, 1024, 256, 128};
-  engine.pin(p, "grid_c64w16");
-  cudaStream_t streams[2];
-  for (auto& st : streams) CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-  Step a(p, rng), b(p, rng);
-  a.run(engine, streams[0]);
-  b.run(engine, streams[1]);
-  const auto ya = a.dy.download(), yb = b.dy.download();
-  for (int i = 0; i < 50; ++i) {
-    engine.rnn_step(p, a.weights(), a.dx.get(), a.dh.get(), a.dh_out.get(), a.dy.get(), streams[0]);
-    engine.rnn_step(p, b.weights(), b.dx.get(), b.dh.get(), b.dh_out.get(), b.dy.get(), streams[1]);
-  }
-  for (auto& st : streams) CUDA_OK(cudaStreamSynchronize(st));
-  CHECK(test::same_bits(a.dy.download(), ya));
-  CHECK(test::same_bits(b.dy.download(), yb));
-  for (auto& st : streams) CUDA_OK(cudaStreamDestroy(st));
+  check_two_streams(engine, {8, 1024, 256, 128}, "grid_c64w16", rng, 50);
 }
 
 // The one-launch streaming step, every pool tile: rows fewer than CTAs, shares not a multiple of
@@ -148,22 +154,7 @@ TEST_CASE("the streaming step matches the reference at odd shapes and on concurr
       }
     }
   CHECK(pinned >= 40);
-  const rnnjit::Problem p{2, 4096, 1031, 999};
-  engine.pin(p, "stream_c128w8r2u4p8");
-  cudaStream_t streams[2];
-  for (auto& st : streams) CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-  Step a(p, rng), b(p, rng);
-  a.run(engine, streams[0]);
-  b.run(engine, streams[1]);
-  const auto ya = a.dy.download(), yb = b.dy.download();
-  for (int i = 0; i < 20; ++i) {
-    engine.rnn_step(p, a.weights(), a.dx.get(), a.dh.get(), a.dh_out.get(), a.dy.get(), streams[0]);
-    engine.rnn_step(p, b.weights(), b.dx.get(), b.dh.get(), b.dh_out.get(), b.dy.get(), streams[1]);
-  }
-  for (auto& st : streams) CUDA_OK(cudaStreamSynchronize(st));
-  CHECK(test::same_bits(a.dy.download(), ya));
-  CHECK(test::same_bits(b.dy.download(), yb));
-  for (auto& st : streams) CUDA_OK(cudaStreamDestroy(st));
+  check_two_streams(engine, {2, 4096, 1031, 999}, "stream_c128w8r2u4p8", rng, 20);
 }
 
 TEST_CASE("a wgmma plan given pointers TMA cannot take runs its fallback", "[gpu][wgmma]") {
