@@ -6,8 +6,9 @@
 // W2 does not depend on h': once a CTA's i2h rows are done, the first PREFETCH rows of its W2
 // share head for shared memory (cp.async) so that HBM stays busy while slower CTAs finish and
 // through the barrier; those rows are multiplied last, while the rest stream. h' comes from other
-// SMs: after the barrier it is read with plain loads (coherent after the acquire, unlike the
-// read-only path), staged once in shared memory when it is at most kStreamStageFloats.
+// SMs: after the barrier it is copied through L2 into shared memory when it is at most
+// kStreamStageFloats, else read with plain loads — both coherent after the barrier's acquire,
+// unlike the read-only path.
 //
 // The engine launches it cooperatively (every CTA resident) with a barrier counter of this call's
 // own, which the kernel leaves zero, and keeps h_out apart from x and h.
@@ -63,7 +64,8 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
     const int local = in_smem ? (q - streamed) * ROWS : pre + q * ROWS, end = in_smem ? pre : count;
     const float* wrow[ROWS];
 #pragma unroll
-    for (int r = 0; r < ROWS; ++r) wrow[r] = (in_smem ? w2s : w2c) + static_cast<long long>(min_int(local + r, end - 1)) * H;
+    for (int r = 0; r < ROWS; ++r)
+      wrow[r] = (in_smem ? w2s : w2c) + static_cast<long long>(min_int(local + r, end - 1)) * H;
     float acc[ROWS][M] = {};
     const float* a = kStageH ? hs : h_out;
     if (in_smem)
@@ -71,11 +73,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
     else
       warp_dot<M, ROWS, UNROLL, true, false>(acc, a, H, wrow, H, vec && aligned16(a), lane);
     warp_reduce(acc);
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r)
-#pragma unroll
-      for (int m = 0; m < M; ++m)
-        if (lane == m && local + r < end) y[m * O + n2 + local + r] = acc[r][m] + b2[n2 + local + r];
+    store_rows<kEpiBias>(acc, b2 + n2, y + n2, O, local, end, lane);
   }
   grid_release(barrier);
 }
