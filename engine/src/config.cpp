@@ -36,9 +36,6 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     const int rows1 = (s.h + t.cluster - 1) / t.cluster, rows2 = (s.o + t.cluster - 1) / t.cluster;
     const int regs = (s.b + rows1) * slots(s.i + s.h) * 4 + rows1 * s.b + rows2 * (slots(s.h) * 4 + s.b);
     if (regs > 160) return fail(std::to_string(regs) + " registers of loads and sums a thread, at most 160");
-    // The grid barrier needs every CTA resident: at most one a SM, launched cooperatively.
-    if (t.cluster > device.sm_count)
-      return fail(std::to_string(t.cluster) + " CTAs, device has " + std::to_string(device.sm_count) + " SMs");
   } else if (t.family == Family::GridStream) {
     if (t.cluster <= 0 || t.warps <= 0 || t.rows <= 0 || t.unroll <= 0 || t.prefetch < 0) return fail("non-positive field");
     if (device.cc_major < 8)
@@ -47,9 +44,6 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     if (s.b > 16) return fail("stream serves batch ≤ 16, not " + std::to_string(s.b));
     if (t.rows * s.b > 64) return fail("ROWS×batch > 64 accumulators per lane");
     if (t.prefetch % t.rows != 0) return fail("PREFETCH must be whole groups of ROWS rows");
-    // The grid barrier needs every CTA resident: at most one a SM, launched cooperatively.
-    if (t.cluster > device.sm_count)
-      return fail(std::to_string(t.cluster) + " CTAs, device has " + std::to_string(device.sm_count) + " SMs");
   } else if (t.family == Family::Wgmma) {
     if (t.bm <= 0 || t.bn <= 0 || t.groups <= 0 || t.stages <= 0 || t.split <= 0) return fail("non-positive field");
     if (device.arch != "sm_90a")
@@ -78,6 +72,9 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     if ((s.b + t.bm - 1) / t.bm > 65535)
       return fail("batch " + std::to_string(s.b) + " needs more than 65535 M tiles");
   }
+  // The grid barrier of the cooperative one-launch steps needs every CTA resident: at most one a SM.
+  if ((t.family == Family::Grid || t.family == Family::GridStream) && t.cluster > device.sm_count)
+    return fail(std::to_string(t.cluster) + " CTAs, device has " + std::to_string(device.sm_count) + " SMs");
   if (t.threads() > 1024) return fail("more than 1024 threads");
   if (static_cast<std::int64_t>(t.smem_bytes(s)) > device.smem_per_block_optin)
     return fail(std::to_string(t.smem_bytes(s)) + " B of shared memory, device allows " +

@@ -69,6 +69,23 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Median host time of `n` calls of `body(i)`, behind a gate so that the GPU never back-pressures
+// the queue.
+template <typename Body>
+double host_median_us(cudaStream_t stream, int n, Body&& body) {
+  std::vector<double> t;
+  {
+    rnnjit::Gate gate(stream);
+    for (int i = 0; i < n; ++i) {
+      const auto a = std::chrono::steady_clock::now();
+      body(i);
+      t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+    }
+  }
+  CK(cudaStreamSynchronize(stream));
+  return median(t);
+}
+
 // What the driver itself costs the host to enqueue one small operation (a 4-byte memset, a kernel
 // launch inside the runtime), behind a gate as the steps are: the floor under rnn_step's host time.
 double enqueue_floor_us() {
@@ -77,19 +94,10 @@ double enqueue_floor_us() {
   void* d = nullptr;
   CK(cudaMalloc(&d, 4));
   CK(cudaMemsetAsync(d, 0, 4, stream));
-  std::vector<double> t;
-  {
-    rnnjit::Gate gate(stream);
-    for (int i = 0; i < 200; ++i) {
-      const auto a = std::chrono::steady_clock::now();
-      CK(cudaMemsetAsync(d, 0, 4, stream));
-      t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
-    }
-  }
-  CK(cudaStreamSynchronize(stream));
+  const double us = host_median_us(stream, 200, [&](int) { CK(cudaMemsetAsync(d, 0, 4, stream)); });
   CK(cudaFree(d));
   CK(cudaStreamDestroy(stream));
-  return median(t);
+  return us;
 }
 
 struct Result {
@@ -146,49 +154,31 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
 
   std::vector<cudaEvent_t> ev(2 * runs);
   for (auto& e : ev) CK(cudaEventCreate(&e));
-  // GPU time of each call, back to back: the gate holds the stream until all are enqueued.
-  auto time_events = [&](auto&& body) {
+  // GPU time of back-to-back calls, `per` of them between an event pair (1: each call; more: a
+  // recurrent loop with no event between its steps), the median pair over `per`; the gate holds
+  // the stream until all are enqueued.
+  auto time_events = [&](auto&& body, int per) {
+    const int pairs = std::max(1, runs / per);
     {
       rnnjit::Gate gate(stream);
-      for (int i = 0; i < runs; ++i) {
-        CK(cudaEventRecord(ev[2 * i], stream));
-        body(i);
-        CK(cudaEventRecord(ev[2 * i + 1], stream));
+      for (int j = 0; j < pairs; ++j) {
+        CK(cudaEventRecord(ev[2 * j], stream));
+        for (int i = 0; i < per; ++i) body(j * per + i);
+        CK(cudaEventRecord(ev[2 * j + 1], stream));
       }
     }
     CK(cudaStreamSynchronize(stream));
-    std::vector<double> t(runs);
-    for (int i = 0; i < runs; ++i) {
+    std::vector<double> t(pairs);
+    for (int j = 0; j < pairs; ++j) {
       float ms = 0;
-      CK(cudaEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]));
-      t[i] = ms * 1000.0;
+      CK(cudaEventElapsedTime(&ms, ev[2 * j], ev[2 * j + 1]));
+      t[j] = ms * 1000.0 / per;
     }
     return median(t);
   };
-  time_events(step);  // warm
-  r.gpu_us = time_events(step);
-  // A recurrent loop: steps back to back with no event between them, timed in batches of 20
-  // (the median batch, over 20).
-  {
-    constexpr int kBatch = 20;
-    const int batches = std::max(1, runs / kBatch);
-    {
-      rnnjit::Gate gate(stream);
-      for (int b = 0; b < batches; ++b) {
-        CK(cudaEventRecord(ev[2 * b], stream));
-        for (int i = 0; i < kBatch; ++i) step(b * kBatch + i);
-        CK(cudaEventRecord(ev[2 * b + 1], stream));
-      }
-    }
-    CK(cudaStreamSynchronize(stream));
-    std::vector<double> t(batches);
-    for (int b = 0; b < batches; ++b) {
-      float ms = 0;
-      CK(cudaEventElapsedTime(&ms, ev[2 * b], ev[2 * b + 1]));
-      t[b] = ms * 1000.0 / kBatch;
-    }
-    r.loop_us = median(t);
-  }
+  time_events(step, 1);  // warm
+  r.gpu_us = time_events(step, 1);
+  r.loop_us = time_events(step, 20);
 
   cudaGraphExec_t execs[kSets];
   for (int i = 0; i < kSets; ++i) {
@@ -199,23 +189,11 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
     CK(cudaGraphInstantiate(&execs[i], g, 0));
     CK(cudaGraphDestroy(g));
   }
-  r.graph_us = time_events([&](int i) { CK(cudaGraphLaunch(execs[i % kSets], stream)); });
+  r.graph_us = time_events([&](int i) { CK(cudaGraphLaunch(execs[i % kSets], stream)); }, 1);
 
   // Host cost of the call itself, and of replaying the same step as a graph (the driver's own
-  // submission cost); the gate keeps the GPU from back-pressuring the queue.
-  auto host_time = [&](auto&& body) {
-    std::vector<double> host;
-    {
-      rnnjit::Gate gate(stream);
-      for (int i = 0; i < std::min(runs, 200); ++i) {
-        const auto a = std::chrono::steady_clock::now();
-        body(i);
-        host.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
-      }
-    }
-    CK(cudaStreamSynchronize(stream));
-    return median(host);
-  };
+  // submission cost).
+  auto host_time = [&](auto&& body) { return host_median_us(stream, std::min(runs, 200), body); };
   r.host_us = host_time(step);
   r.graph_host_us = host_time([&](int i) { CK(cudaGraphLaunch(execs[i % kSets], stream)); });
 
