@@ -33,7 +33,7 @@ __device__ __forceinline__ void copy_slice(float* sa, float* sb, const float* a,
 
 template <int M, int N, int K1, int K2, int LDW,  // shape: W rows are LDW floats apart
           int BM, int BN, int BK, int WARPS_M, int WARPS_N, int STAGES,
-          int MATH,  // kMathTf32 or kMath3xTf32
+          int MATH,  // kMathTf32 or kMathFp32
           int EPI>   // kEpiBias or kEpiBiasTanh
 __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32)
     gemm_mma(const float* __restrict__ a1, const float* __restrict__ a2,

@@ -9,7 +9,7 @@ namespace rnnjit_k {
 
 // Template-argument values shared with the engine's Config (engine/src/config.hpp).
 constexpr int kMathTf32 = 0;    // one TF32 product: ~1e-4 relative error
-constexpr int kMath3xTf32 = 1;  // hi·hi + hi·lo + lo·hi split products: fp32-accurate
+constexpr int kMathFp32 = 1;  // fp32-accurate: split products on tensor cores (each family says how) or FFMA
 constexpr int kEpiBias = 0;
 constexpr int kEpiBiasTanh = 1;
 // fused_cluster stages x and h in shared memory up to this many floats (engine/src/config.cpp).
@@ -45,7 +45,7 @@ __device__ __forceinline__ unsigned to_tf32(float x) {
   return r;
 }
 
-// R TF32 registers of an mma operand; with kMath3xTf32 also the residual x - tf32(x).
+// R TF32 registers of an mma operand; with kMathFp32 also the residual x - tf32(x) (3xTF32).
 template <int R>
 struct Tf32Frag {
   unsigned hi[R];
@@ -57,7 +57,7 @@ struct Tf32Frag {
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       hi[r] = to_tf32(vals[r]);
-      if (MATH == kMath3xTf32) lo[r] = to_tf32(vals[r] - __uint_as_float(hi[r]));
+      if (MATH == kMathFp32) lo[r] = to_tf32(vals[r] - __uint_as_float(hi[r]));
     }
   }
 };
@@ -72,7 +72,7 @@ __device__ __forceinline__ void mma_m16n8k8(float (&d)[4], const unsigned (&a)[4
 
 template <int MATH>
 __device__ __forceinline__ void mma_tf32(float (&d)[4], const Tf32Frag<4>& a, const Tf32Frag<2>& b) {
-  if (MATH == kMath3xTf32) {  // small terms first, so they are not lost against the big one
+  if (MATH == kMathFp32) {  // small terms first, so they are not lost against the big one
     mma_m16n8k8(d, a.lo, b.hi);
     mma_m16n8k8(d, a.hi, b.lo);
   }

@@ -80,6 +80,12 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[config]") {
     CHECK_FALSE(rnnjit::can_implement({small, small}, {1 << 20, 8, 8, 8}, dev, &why));
     CHECK_THAT(why, Catch::Contains("65535"));
   }
+  SECTION("wgmma tiles beyond one grid dimension") {
+    const Tile t = Tile::wgmma(64, 64, 1, 4, 8);
+    CHECK(rnnjit::can_implement({t, t}, {1 << 16, 1 << 16, 1 << 16, 1 << 16}, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement({t, t}, {1 << 20, 1 << 20, 1 << 20, 1 << 20}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("one grid dimension"));
+  }
   SECTION("clusters need Hopper and a fused config one tile") {
     const auto fused = rnnjit::Config::fused(Tile::fused(16, 8, 2));
     CHECK(rnnjit::can_implement(fused, shape, dev, &why));
@@ -105,7 +111,7 @@ TEST_CASE("the heuristic proposes 3-4 implementable configs, deterministically",
   const rnnjit::Shape shapes[] = {{8, 1024, 256, 128},       {1, 4096, 4096, 4096}, {64, 2048, 2048, 1024},
                                   {256, 16384, 16384, 8192}, {3, 999, 17, 1},       {4097, 5, 7, 3}};
   for (const auto& s : shapes) {
-    for (auto math : {rnnjit::Math::Tf32, rnnjit::Math::Split3xTf32}) {
+    for (auto math : {rnnjit::Math::Tf32, rnnjit::Math::Fp32}) {
       auto shape = s;
       shape.math = math;
       const auto a = tuner.propose(shape);
@@ -154,9 +160,9 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   CHECK(tuner.propose({256, 16384, 16384, 8192}).front().name() == "i2h_wgmma256x128g2s4k1.h2o_wgmma256x128g2s4k2");
   // mid: n64 tiles, K split so that ~100 CTAs stream the weights in one wave of clusters.
   CHECK(tuner.propose({64, 2048, 2048, 1024}).front().name() == "i2h_wgmma64x64g1s8k3.h2o_wgmma64x64g1s8k6");
-  // 3xTF32 doubles the ring: only the shallow tiles fit.
-  for (const auto& c : tuner.propose({256, 16384, 16384, 8192, rnnjit::Math::Split3xTf32}))
-    if (c.i2h.family == rnnjit::Family::Wgmma) CHECK(c.i2h.smem_bytes({256, 16384, 16384, 8192, rnnjit::Math::Split3xTf32}) <= 232448);
+  // fp32 adds three slots of bf16 cross copies to the ring: only the shallower tiles fit.
+  for (const auto& c : tuner.propose({256, 16384, 16384, 8192, rnnjit::Math::Fp32}))
+    if (c.i2h.family == rnnjit::Family::Wgmma) CHECK(c.i2h.smem_bytes({256, 16384, 16384, 8192, rnnjit::Math::Fp32}) <= 232448);
   // Rows of x not in multiples of 16 bytes: no TMA.
   for (const auto& c : tuner.propose({64, 2047, 2048, 1024})) CHECK(!c.needs_aligned16());
 }

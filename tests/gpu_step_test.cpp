@@ -38,7 +38,7 @@ void check_step(rnnjit::Engine& engine, const rnnjit::Problem& p, std::mt19937& 
 // or T's name for a whole-step family.
 std::vector<std::string> pool_configs(const rnnjit::Engine& engine, const rnnjit::Problem& p, rnnjit::Family family) {
   const rnnjit::Shape s{int(p.batch), int(p.input), int(p.hidden), int(p.output),
-                        p.precision == Precision::FP32 ? rnnjit::Math::Split3xTf32 : rnnjit::Math::Tf32};
+                        p.precision == Precision::FP32 ? rnnjit::Math::Fp32 : rnnjit::Math::Tf32};
   std::vector<std::string> out;
   for (const rnnjit::Tile& t : rnnjit::tile_pool()) {
     const rnnjit::Config c{t, t};

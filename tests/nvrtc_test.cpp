@@ -21,7 +21,7 @@ void compile_all_for(const std::string& arch) {
   // An aligned shape (16-byte rows: the vector path) and an odd one (the scalar path, tails).
   const rnnjit::Shape shapes[] = {{8, 1024, 256, 128}, {3, 999, 257, 5}};
   for (const auto& base : shapes)
-    for (auto math : {rnnjit::Math::Tf32, rnnjit::Math::Split3xTf32})
+    for (auto math : {rnnjit::Math::Tf32, rnnjit::Math::Fp32})
       for (const rnnjit::Tile& t : rnnjit::tile_pool()) {
         const bool fused = t.whole_step();
         // gemv and fused compute in fp32 whatever the precision: compile them once.
@@ -87,7 +87,7 @@ TEST_CASE("a source's key changes with its shape, tile, stage, precision and arc
   CHECK(k != rnnjit::specialize(t, Stage::I2h, {9, 1024, 256, 128}, "sm_90a").key());
   CHECK(k != rnnjit::specialize(rnnjit::Tile::mma(64, 64, 32, 2, 2, 3), Stage::I2h, s, "sm_90a").key());
   auto fp32 = s;
-  fp32.math = rnnjit::Math::Split3xTf32;
+  fp32.math = rnnjit::Math::Fp32;
   CHECK(k != rnnjit::specialize(t, Stage::I2h, fp32, "sm_90a").key());
   // gemv computes in fp32 for both precisions, so both share one binary.
   const auto g = rnnjit::Tile::gemv(2, 4, 4);

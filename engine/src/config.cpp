@@ -1,14 +1,16 @@
 #include "config.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 
 namespace rnnjit {
 namespace {
 
-// kernel_templates/gemm_wgmma.cu: STAGES slots of A and W slices, doubled for 3xTF32's lo parts.
+// kernel_templates/gemm_wgmma.cu: STAGES slots of A and W slices, and for fp32 three more for the
+// slices' bf16 cross copies.
 std::size_t wgmma_ring_bytes(const Tile& t, const Shape& s) {
-  return std::size_t(t.stages) * (t.bm + t.bn) * t.bk * sizeof(float) * (s.math == Math::Split3xTf32 ? 2 : 1);
+  return std::size_t(t.stages + (s.math == Math::Fp32 ? 3 : 0)) * (t.bm + t.bn) * t.bk * sizeof(float);
 }
 
 bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char* which, std::string* why) {
@@ -53,12 +55,14 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     if (t.bn != 64 && t.bn != 128) return fail("BN must be 64 or 128 (wgmma n64, n128)");
     if (t.stages < 2) return fail("needs at least 2 stages");
     if (t.split > 8) return fail("SPLIT CTAs must fit a portable cluster (8)");
-    const int acc = t.bm / t.groups / 64 * t.bn / 2 * (s.math == Math::Split3xTf32 ? 2 : 1);
+    const int acc = t.bm / t.groups / 64 * t.bn / 2 * (s.math == Math::Fp32 ? 2 : 1);
     if (acc > 128) return fail(std::to_string(acc) + " accumulator registers per thread, at most 128");
     if (std::size_t(t.bm) * (t.bn + 4) * sizeof(float) > wgmma_ring_bytes(t, s))
       return fail("the C tile does not fit the ring it reuses");
     if (s.i % 4 != 0 || s.h % 4 != 0) return fail("TMA needs rows of x, h and W in multiples of 16 bytes");
-    if ((s.b + t.bm - 1) / t.bm > 65535) return fail("batch " + std::to_string(s.b) + " needs more than 65535 M tiles");
+    // One grid dimension holds split × M tiles × N tiles (kernel_templates/gemm_wgmma.cu).
+    const std::int64_t ctas = std::int64_t(t.split) * ((s.b + t.bm - 1) / t.bm) * ((std::max(s.h, s.o) + t.bn - 1) / t.bn);
+    if (ctas > 0x7FFFFFFF) return fail(std::to_string(ctas) + " CTAs, more than one grid dimension holds");
   } else {
     if (t.warps_m <= 0 || t.warps_n <= 0 || t.bm <= 0 || t.bn <= 0 || t.bk <= 0) return fail("non-positive field");
     if (device.cc_major < 8)

@@ -9,8 +9,9 @@
 
 namespace rnnjit {
 
-/// Values of the kernels' MATH template argument (kernel_templates/rnnjit_device.cuh).
-enum class Math : int { Tf32 = 0, Split3xTf32 = 1 };
+/// Values of the kernels' MATH template argument (kernel_templates/rnnjit_device.cuh): one TF32
+/// product, or fp32-accurate by each family's own means (split products on tensor cores, or FFMA).
+enum class Math : int { Tf32 = 0, Fp32 = 1 };
 
 /// Kernel families, one kernel_templates/ file each.
 enum class Family {
@@ -69,7 +70,7 @@ struct Tile {
   bool needs_aligned16() const { return family == Family::Wgmma; }
   /// Dynamic shared memory. Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv: none;
   /// Fused: this CTA's rows of h' and a gathered copy of all of it. Wgmma: the ring (A and W
-  /// slices, twice for 3xTF32's lo parts), its mbarriers and 1 KiB of alignment slack. Stream:
+  /// slices, for fp32 three more for their bf16 cross copies), its mbarriers and 1 KiB of alignment slack. Stream:
   /// h' and the prefetched W2 rows.
   std::size_t smem_bytes(const Shape& shape) const;
   /// "mma64x64x32w2x2s4", "gemv_r2w4u4", "fused_c16w8u2", "grid_c128w8", "stream_c128w16r1u8p8"

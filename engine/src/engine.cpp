@@ -170,7 +170,7 @@ struct Engine::Impl {
     Shape s{dim("batch", p.batch), dim("input", p.input), dim("hidden", p.hidden), dim("output", p.output)};
     const Precision prec = p.precision == Precision::Default ? default_precision : p.precision;
     if (prec == Precision::BF16) throw Error(ErrorCode::Unsupported, "bf16 storage is not served yet; use fp32 or tf32");
-    s.math = prec == Precision::FP32 ? Math::Split3xTf32 : Math::Tf32;
+    s.math = prec == Precision::FP32 ? Math::Fp32 : Math::Tf32;
     return s;
   }
 

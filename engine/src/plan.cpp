@@ -34,8 +34,8 @@ Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const 
       if (t.cluster > 8) RNNJIT_CU(cuFuncSetAttribute(l.fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1));
       break;
     case Family::Wgmma:
-      l.grid_x = static_cast<unsigned>((n + t.bn - 1) / t.bn * t.split);
-      l.grid_y = static_cast<unsigned>((s.b + t.bm - 1) / t.bm);
+      // One dimension: kernel_templates/gemm_wgmma.cu orders split, M tile, N tile itself.
+      l.grid_x = static_cast<unsigned>((n + t.bn - 1) / t.bn * ((s.b + t.bm - 1) / t.bm) * t.split);
       l.cluster = t.split > 1 ? static_cast<unsigned>(t.split) : 0;
       l.tma = true;
       l.m = s.b, l.n = n, l.k1 = k1, l.k2 = k2, l.ldw = ldw, l.bm = t.bm, l.bn = t.bn;

@@ -34,12 +34,12 @@ const Tile kTiles[] = {
     // Hopper. Batch 256 (kb-large): one M tile over the whole batch streams W once, 128 N
     // tiles fill 132 SMs, or half as many with K split in two. Batch ≤ 64 (mid): n64 tiles
     // with K split 2 to 8 ways, since A is re-read from L2 once per N tile. The shallower
-    // rings fit 3xTF32's doubled slots.
+    // rings fit fp32's three extra slots (a 128x128 fp32 tile takes 4 stages at most).
     Tile::wgmma(256, 128, 2, 4, 1),   Tile::wgmma(256, 128, 2, 4, 2),  Tile::wgmma(128, 128, 2, 6, 1),
-    Tile::wgmma(128, 128, 2, 3, 1),   Tile::wgmma(256, 64, 2, 2, 1),   Tile::wgmma(64, 128, 1, 6, 4),
-    Tile::wgmma(64, 64, 1, 8, 2),     Tile::wgmma(64, 64, 1, 8, 3),    Tile::wgmma(64, 64, 1, 8, 4),
-    Tile::wgmma(64, 64, 1, 8, 6),     Tile::wgmma(64, 64, 1, 8, 8),    Tile::wgmma(64, 64, 1, 4, 3),
-    Tile::wgmma(64, 64, 1, 4, 4),     Tile::wgmma(64, 64, 1, 4, 6),
+    Tile::wgmma(128, 128, 2, 4, 1),   Tile::wgmma(128, 128, 2, 3, 1),  Tile::wgmma(256, 64, 2, 2, 1),
+    Tile::wgmma(64, 128, 1, 6, 4),    Tile::wgmma(64, 64, 1, 8, 2),    Tile::wgmma(64, 64, 1, 8, 3),
+    Tile::wgmma(64, 64, 1, 8, 4),     Tile::wgmma(64, 64, 1, 8, 6),    Tile::wgmma(64, 64, 1, 8, 8),
+    Tile::wgmma(64, 64, 1, 4, 3),     Tile::wgmma(64, 64, 1, 4, 4),    Tile::wgmma(64, 64, 1, 4, 6),
 };
 
 // Rough cost models, only to order the candidates that are then timed.
@@ -52,7 +52,7 @@ double estimate_mma(const Tile& t, const Shape& s, int m, int n, int k, const De
   const double per_sm = std::ceil(ctas / d.sm_count);
   const double waves = std::ceil(per_sm / occupancy);
   const double resident_warps = std::min(per_sm, occupancy) * t.threads() / 32.0;
-  const double mac_weight = s.math == Math::Split3xTf32 ? 3.0 : 1.0;
+  const double mac_weight = s.math == Math::Fp32 ? 3.0 : 1.0;  // 3xTF32
   const double cta_cost = double(k) * (t.bm * t.bn * mac_weight + 8.0 * (t.bm + t.bn));
   return waves * std::min(per_sm, occupancy) * cta_cost * (1.0 + 8.0 / std::min(resident_warps, 16.0));
 }
@@ -80,7 +80,7 @@ double estimate_stream(const Tile& t, const Shape& s) {
 }
 
 // Wgmma, one CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a
-// clock, thrice for 3xTF32) and its A and W slices through L2 (~32 bytes a clock a SM when all
+// clock, twice for fp32's tf32 + bf16 passes) and its A and W slices through L2 (~32 bytes a clock a SM when all
 // stream), plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
 // 30 of 4 CTAs (not 33) and 15 of 8 are resident at once, so about 10% of SMs idle for SPLIT > 2.
 double estimate_wgmma(const Tile& t, const Shape& s, int m, int n, int k, const DeviceInfo& d) {
@@ -88,7 +88,7 @@ double estimate_wgmma(const Tile& t, const Shape& s, int m, int n, int k, const 
   const double clusters = std::floor(double(d.sm_count) / t.split * (t.split > 2 ? 0.9 : 1.0));
   const double waves = std::ceil(ctas / (clusters * t.split));
   const double k_cta = std::ceil(std::ceil(k / 32.0) / t.split) * 32.0;
-  const double macs = double(t.bm) * t.bn * k_cta * (s.math == Math::Split3xTf32 ? 3.0 : 1.0);
+  const double macs = double(t.bm) * t.bn * k_cta * (s.math == Math::Fp32 ? 2.0 : 1.0);
   const double bytes = (t.bm + t.bn) * k_cta * 4.0;
   return waves * (std::max(macs / 1024.0, bytes / 32.0) + t.split * t.bm * t.bn * 4.0 / 32.0);
 }
@@ -111,7 +111,7 @@ std::vector<Tile> ranked(Family family, const Shape& s, int n, int k, const Devi
   return out;
 }
 
-const char* precision_of(Math m) { return m == Math::Split3xTf32 ? "fp32" : "tf32"; }
+const char* precision_of(Math m) { return m == Math::Fp32 ? "fp32" : "tf32"; }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -234,7 +234,7 @@ std::shared_ptr<Plan> Tuner::build(const Config& config, const Shape& shape) {
 Tuned Tuner::plan_for(const Shape& s, const StepArgs& args, CUstream stream, bool may_time, bool force) {
   const auto t0 = std::chrono::steady_clock::now();
   Tuned out;
-  out.report.problem = {s.b, s.i, s.h, s.o, s.math == Math::Split3xTf32 ? Precision::FP32 : Precision::TF32};
+  out.report.problem = {s.b, s.i, s.h, s.o, s.math == Math::Fp32 ? Precision::FP32 : Precision::TF32};
   const cache::TuningKey k = key(s);
 
   if (!force) {

@@ -12,8 +12,9 @@
 // event between them (a recurrent loop, timed in batches) and for a CUDA graph holding one step,
 // and the median host time of one rnn_step call and of one replay of that graph (the driver's
 // own submission cost). x, h and the outputs rotate among 4 buffer sets so inputs do not sit in
-// L2 from the previous call; the weights stay, as in a recurrent loop. Floor = max(bytes /
-// 3.02 TB/s, flops / 375 TFLOP/s), the H100 ceilings of ../shared/ANCHORS.md.
+// L2 from the previous call; the weights stay, as in a recurrent loop. Floor = max(bytes / the
+// device-to-device copy rate measured at start, flops / 375 TFLOP/s, cuBLAS tf32 on the H100 of
+// ../shared/ANCHORS.md; the H200 has the same tensor cores).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -39,7 +40,7 @@ namespace {
     }                                                                                    \
   } while (0)
 
-constexpr double kBandwidth = 3.02e12, kTf32Rate = 375e12;
+constexpr double kTf32Rate = 375e12;
 constexpr int kSets = 4;
 
 struct Named {
@@ -100,13 +101,41 @@ double enqueue_floor_us() {
   return us;
 }
 
+// The copy ceiling: bytes read plus written per second of a 1 GiB device-to-device copy, median of 10.
+double copy_bandwidth() {
+  const std::size_t bytes = std::size_t(1) << 30;
+  void *src = nullptr, *dst = nullptr;
+  CK(cudaMalloc(&src, bytes));
+  CK(cudaMalloc(&dst, bytes));
+  CK(cudaMemset(src, 1, bytes));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  std::vector<double> rates;
+  for (int i = 0; i < 11; ++i) {
+    CK(cudaEventRecord(e0));
+    CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice));
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (i > 0) rates.push_back(2.0 * bytes / (ms * 1e-3));  // the first one warms up
+  }
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  CK(cudaFree(src));
+  CK(cudaFree(dst));
+  return median(rates);
+}
+
 struct Result {
   std::string name, precision;
   double first_ms, gpu_us, loop_us, graph_us, host_us, graph_host_us, floor_us, gbps, tflops;
   std::string config;  // the plan timed: pinned, or the tuner's winner
 };
 
-Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, const std::string& config) {
+Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, const std::string& config,
+             double bandwidth) {
   const std::size_t B = s.b, I = s.i, H = s.h, O = s.o;
   const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec};
   if (!config.empty()) engine.pin(p, config);
@@ -199,7 +228,7 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
 
   const double bytes = 4.0 * (H * (I + H) + H + O * H + O + B * I + 2 * B * H + B * O);
   const double flops = 2.0 * B * (H * (I + H) + double(O) * H);
-  r.floor_us = std::max(bytes / kBandwidth, flops / kTf32Rate) * 1e6;
+  r.floor_us = std::max(bytes / bandwidth, flops / kTf32Rate) * 1e6;
   r.gbps = bytes / (r.gpu_us * 1e-6) / 1e9;
   r.tflops = flops / (r.gpu_us * 1e-6) / 1e12;
 
@@ -261,9 +290,12 @@ int main(int argc, char** argv) {
     std::printf("rnnjit-bench on %s (%s), cache %s%s\n", engine.device().name.c_str(), engine.device().arch.c_str(),
                 engine.cache_path().c_str(), options.check_pointers ? "" : ", pointer checks off");
     std::printf("host floor: one cudaMemsetAsync enqueue takes %.2f us\n", enqueue_floor_us());
+    const double bandwidth = copy_bandwidth();
+    std::printf("copy ceiling: %.2f TB/s (1 GiB device-to-device, read + write); tf32 ceiling %.0f TFLOP/s\n",
+                bandwidth / 1e12, kTf32Rate / 1e12);
     std::vector<Result> results;
     for (const auto& s : shapes)
-      for (auto prec : precs) results.push_back(bench(engine, s, prec, config));
+      for (auto prec : precs) results.push_back(bench(engine, s, prec, config, bandwidth));
     std::printf("%-22s %-5s %10s %10s %9s %10s %9s %10s %9s %8s %8s %8s  %s\n", "shape", "prec", "first ms", "step us",
                 "loop us", "graph us", "host us", "g.host us", "floor us", "floor %", "GB/s", "TFLOP/s", "config");
     for (const auto& r : results)
