@@ -199,7 +199,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   // fp32: the bf16 cross copies of the last kCrossSlots slices, apart from the ring so that the ring
   // stays deep. The split of slice i+1 overwrites slice i-2's copy, whose products every warpgroup
   // finished before the consumers' barrier that ended slice i-1.
-  constexpr int kCrossSlots = 3, kCrossFloats = kSplit ? kCrossSlots * kTileFloats : 0;
+  constexpr int kCrossSlots = kWgmmaCrossSlots, kCrossFloats = kSplit ? kCrossSlots * kTileFloats : 0;
   constexpr int kLdc = BN + 4;                  // the C tile in smem after the main loop
   constexpr int kTiles1 = (K1 + kBK - 1) / kBK, kTiles = kTiles1 + (K2 + kBK - 1) / kBK;
   constexpr int kPerSplit = (kTiles + SPLIT - 1) / SPLIT;

@@ -7,10 +7,11 @@
 namespace rnnjit {
 namespace {
 
-// kernel_templates/gemm_wgmma.cu: STAGES slots of A and W slices, and for fp32 three more for the
-// slices' bf16 cross copies.
+// kernel_templates/gemm_wgmma.cu: STAGES slots of A and W slices, and for fp32 kWgmmaCrossSlots more
+// for the slices' bf16 cross copies.
+constexpr int kWgmmaCrossSlots = 3;  // kernel_templates/rnnjit_device.cuh
 std::size_t wgmma_ring_bytes(const Tile& t, const Shape& s) {
-  return std::size_t(t.stages + (s.math == Math::Fp32 ? 3 : 0)) * (t.bm + t.bn) * t.bk * sizeof(float);
+  return std::size_t(t.stages + (s.math == Math::Fp32 ? kWgmmaCrossSlots : 0)) * (t.bm + t.bn) * t.bk * sizeof(float);
 }
 
 bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char* which, std::string* why) {

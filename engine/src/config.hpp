@@ -70,8 +70,8 @@ struct Tile {
   bool needs_aligned16() const { return family == Family::Wgmma; }
   /// Dynamic shared memory. Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv: none;
   /// Fused: this CTA's rows of h' and a gathered copy of all of it. Wgmma: the ring (A and W
-  /// slices, for fp32 three more for their bf16 cross copies), its mbarriers and 1 KiB of alignment slack. Stream:
-  /// h' and the prefetched W2 rows.
+  /// slices, for fp32 three more for their bf16 cross copies), its mbarriers and 1 KiB of
+  /// alignment slack. Stream: h' and the prefetched W2 rows.
   std::size_t smem_bytes(const Shape& shape) const;
   /// "mma64x64x32w2x2s4", "gemv_r2w4u4", "fused_c16w8u2", "grid_c128w8", "stream_c128w16r1u8p8"
   /// or "wgmma256x128g2s4k1".

@@ -80,8 +80,8 @@ double estimate_stream(const Tile& t, const Shape& s) {
 }
 
 // Wgmma, one CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a
-// clock, twice for fp32's tf32 + bf16 passes) and its A and W slices through L2 (~32 bytes a clock a SM when all
-// stream), plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
+// clock, twice for fp32's tf32 + bf16 passes) and its A and W slices through L2 (~32 bytes a
+// clock a SM when all stream), plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
 // 30 of 4 CTAs (not 33) and 15 of 8 are resident at once, so about 10% of SMs idle for SPLIT > 2.
 double estimate_wgmma(const Tile& t, const Shape& s, int m, int n, int k, const DeviceInfo& d) {
   const double ctas = std::ceil(double(m) / t.bm) * std::ceil(double(n) / t.bn) * t.split;
