@@ -1,10 +1,12 @@
 // C[M,N] = epilogue(A·Wᵀ + bias) on Hopper's warpgroup tensor cores, A = [A1 | A2] as two K segments.
 // Tiling: a CTA owns a BM×BN tile of C over 1/SPLIT of K; one producer thread's TMA copies 32-float
 // K slices of A and W (128-byte swizzle) into a STAGES-deep ring on mbarriers, WGS consumer warpgroups
-// run wgmma m64nBNk8 on them; the SPLIT CTAs of a cluster then add their tiles through DSMEM in rank order.
-// fp32-accurate (kMathFp32): x = hi + lo with hi the top 19 bits the tf32 units read; per k8 step one
-// tf32 wgmma of hi·hi on the slice as it landed, and one bf16 wgmma k16 of [hi | lo]·[lo | hi] on a
-// bf16 copy of the slice: two tensor-core passes' time where 3xTF32 takes three.
+// run wgmma on them; the SPLIT CTAs of a cluster then add their tiles through DSMEM in rank order.
+// tf32: wgmma m64nBNk8, A's rows on the M side. fp32-accurate (kMathFp32): x = hi + lo with hi the top
+// 19 bits the tf32 units read; W's rows go on the M side (m64nBM), and per k8 step one tf32 wgmma
+// of hi·hi on both slices as they landed plus one bf16 wgmma k16 of [hi | lo]·[lo | hi]: W's half
+// split in registers, A's half a cross copy that split_cross wrote once for all N tiles and TMA
+// lands beside the slice. Two tensor-core passes' time where 3xTF32 takes three.
 //
 // sm_90a only (wgmma, setmaxnreg): the engine proposes this family on compute capability 9.0 alone.
 // Other targets compile it to a trap so that every template builds for every architecture.
@@ -100,71 +102,87 @@ __device__ __forceinline__ void wgmma_tf32<128>(float (&d)[64], unsigned long lo
       : "l"(da), "l"(db), "r"(accumulate));
 }
 
-// d (m64nN, fp32) += A·Bᵀ, bf16 operands K-major from shared memory (128-byte swizzle, as above).
+// d (m64nN, fp32) += A·Bᵀ, bf16: A from registers in the m64k16 fragment (thread t of the warpgroup:
+// a[0] rows 16·(t/32) + (t%32)/4, k 2·(t%4) + {0, 1}; a[1] the row 8 below; a[2], a[3] the same at
+// k + 8; lower k in the low half), B K-major from shared memory (128-byte swizzle, as above).
 template <int N>
-__device__ __forceinline__ void wgmma_bf16(float (&d)[N / 2], unsigned long long da, unsigned long long db,
+__device__ __forceinline__ void wgmma_bf16(float (&d)[N / 2], const unsigned (&a)[4], unsigned long long db,
                                            int accumulate);
 
 template <>
-__device__ __forceinline__ void wgmma_bf16<64>(float (&d)[32], unsigned long long da, unsigned long long db,
+__device__ __forceinline__ void wgmma_bf16<64>(float (&d)[32], const unsigned (&a)[4], unsigned long long db,
                                                int accumulate) {
   asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+      "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
       : RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24)
-      : "l"(da), "l"(db), "r"(accumulate));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate));
 }
 
 template <>
-__device__ __forceinline__ void wgmma_bf16<128>(float (&d)[64], unsigned long long da, unsigned long long db,
+__device__ __forceinline__ void wgmma_bf16<128>(float (&d)[64], const unsigned (&a)[4], unsigned long long db,
                                                 int accumulate) {
   asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "{%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
       : RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24), RNNJIT_F8(d, 32), RNNJIT_F8(d, 40),
         RNNJIT_F8(d, 48), RNNJIT_F8(d, 56)
-      : "l"(da), "l"(db), "r"(accumulate));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate));
 }
 #undef RNNJIT_F8
 
-// Two floats as bf16, rounded to nearest: `lo_half` in the low 16 bits (the lower address).
-__device__ __forceinline__ unsigned bf16x2(float lo_half, float hi_half) {
-  unsigned r;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi_half), "f"(lo_half));
-  return r;
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+// fp32's split of two neighbours in k: x = hi + lo exactly, hi = x with the 13 low bits the tf32
+// units ignore cleared; both halves as bf16 pairs, rounded to nearest, the first x in the low half.
+// Dropped: lo·lo (< 2⁻²⁰ of a product) and bf16's rounding of the cross terms (< 2⁻¹⁸).
+__device__ __forceinline__ void split_pair(float x0, float x1, unsigned& hi, unsigned& lo) {
+  const float h0 = __uint_as_float(__float_as_uint(x0) & 0xFFFFE000u);
+  const float h1 = __uint_as_float(__float_as_uint(x1) & 0xFFFFE000u);
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(hi) : "f"(h1), "f"(h0));
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(lo) : "f"(x1 - h1), "f"(x0 - h0));
 }
 
-// fp32-accurate split of one landed stage of `rows` 128-byte rows (A's `a_rows` first, then W's):
-// x = hi + lo exactly, hi = x with the 13 low bits the tf32 units ignore cleared. Each row's k8 step
-// kk (32 bytes: 16-byte chunks 2kk, 2kk+1) becomes 32 bytes of bf16 at the same chunks of `cross`:
-// A rows [hi(8) | lo(8)], W rows [lo(8) | hi(8)], so one k16 bf16 product gives hi·lo + lo·hi. The
-// 128-byte swizzle moves chunk q of row r to q ^ (r % 8): the pair stays a pair, so a thread reads
-// and writes the same two physical chunks. The slice itself stays as it is for the tf32 hi·hi.
-// Dropped: lo·lo (< 2⁻²⁰ of a product) and bf16's rounding of the cross terms (< 2⁻¹⁸).
-__device__ __forceinline__ void split_bf16(const float* tile, float* cross, int rows, int a_rows, int tid,
-                                           int threads) {
-  for (int u = tid; u < rows * 4; u += threads) {
-    const int r = u / 4, q0 = (2 * (u % 4)) ^ (r % 8);
-    const float4 v0 = *reinterpret_cast<const float4*>(tile + r * 32 + q0 * 4);
-    const float4 v1 = *reinterpret_cast<const float4*>(tile + r * 32 + (q0 ^ 1) * 4);
-    const float x[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
-    float hi[8], lo[8];
-#pragma unroll
-    for (int e = 0; e < 8; ++e) hi[e] = __uint_as_float(__float_as_uint(x[e]) & 0xFFFFE000u), lo[e] = x[e] - hi[e];
-    const uint4 h = {bf16x2(hi[0], hi[1]), bf16x2(hi[2], hi[3]), bf16x2(hi[4], hi[5]), bf16x2(hi[6], hi[7])};
-    const uint4 l = {bf16x2(lo[0], lo[1]), bf16x2(lo[2], lo[3]), bf16x2(lo[4], lo[5]), bf16x2(lo[6], lo[7])};
-    *reinterpret_cast<uint4*>(cross + r * 32 + q0 * 4) = r < a_rows ? h : l;
-    *reinterpret_cast<uint4*>(cross + r * 32 + (q0 ^ 1) * 4) = r < a_rows ? l : h;
-  }
-  // The tensor cores read these through the async proxy.
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+// The k order of fp32's bf16 products: in k16 step kk of a 32-float slice, the thread quad lane q
+// (t % 4, the fragment's k pair 2q) takes k = 8q + 2kk + {0, 1}, so that its 8 floats of a W row are
+// 32 contiguous bytes read once a slice. The A side matches: the slice's cross copy holds, in 32-bit
+// words, word 8kk + p = the lo pair of k = 8p + 2kk + {0, 1} and word 8kk + 4 + p its hi pair.
+//
+// split_cross writes that copy for rows of [A1 | A2]: slice t of row m at words 32·(m·kTiles + t),
+// each K segment padded with zeros to whole slices (the kernel's slice order). One thread a float4
+// of A, so that a warp reads 512 contiguous bytes: floats 8p + 4h + [0, 4) of a slice are the k16
+// steps 2h and 2h + 1 of group p.
+template <int M, int K1, int K2>
+__global__ void __launch_bounds__(256)
+    split_cross(const float* __restrict__ a1, const float* __restrict__ a2, unsigned* __restrict__ out) {
+  constexpr int kTiles1 = (K1 + 31) / 32, kTiles = kTiles1 + (K2 + 31) / 32;
+  const long long g = blockIdx.x * 256ll + threadIdx.x, u = g / 8;  // u: the slice of a row
+  if (u >= static_cast<long long>(M) * kTiles) return;
+  const int m = static_cast<int>(u / kTiles), t = static_cast<int>(u % kTiles), f = static_cast<int>(g % 8);
+  const bool first = t < kTiles1;
+  const int k = (first ? t : t - kTiles1) * 32 + 4 * f, k_end = first ? K1 : K2;  // K1, K2: multiples of 4
+  const float* row = first ? a1 + static_cast<long long>(m) * K1 : a2 + static_cast<long long>(m) * K2;
+  const float4 v = k < k_end ? __ldg(reinterpret_cast<const float4*>(row + k)) : make_float4(0.f, 0.f, 0.f, 0.f);
+  const int p = f / 2, kk = 2 * (f % 2);
+  unsigned hi0, lo0, hi1, lo1;
+  split_pair(v.x, v.y, hi0, lo0);
+  split_pair(v.z, v.w, hi1, lo1);
+  unsigned* const slice = out + u * 32;
+  slice[8 * kk + p] = lo0;
+  slice[8 * kk + 4 + p] = hi0;
+  slice[8 * kk + 8 + p] = lo1;
+  slice[8 * kk + 12 + p] = hi1;
 }
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 __device__ __forceinline__ void consumer_sync(int threads) {
   asm volatile("bar.sync 1, %0;\n" ::"r"(threads) : "memory");
@@ -190,30 +208,30 @@ template <int M, int N, int K1, int K2, int LDW,  // shape: W rows are LDW float
           int EPI>   // kEpiBias or kEpiBiasTanh
 __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     gemm_wgmma(const __grid_constant__ TmaMap a1_map, const __grid_constant__ TmaMap a2_map,
-               const __grid_constant__ TmaMap w_map, const float* __restrict__ bias, float* __restrict__ c) {
+               const __grid_constant__ TmaMap w_map, const __grid_constant__ TmaMap cross_map,
+               const float* __restrict__ bias, float* __restrict__ c) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  constexpr int kBK = 32;                       // floats of one K slice: one 128-byte swizzle row
-  constexpr int kRowsPerWg = BM / WGS, kMBlocks = kRowsPerWg / 64;
+  constexpr int kBK = 32;  // floats of one K slice: one 128-byte swizzle row
   constexpr bool kSplit = MATH == kMathFp32;
-  constexpr int kTileFloats = (BM + BN) * kBK;  // A then W, as TMA lands them
-  // fp32: the bf16 cross copies of the last kCrossSlots slices, apart from the ring so that the ring
-  // stays deep. The split of slice i+1 overwrites slice i-2's copy, whose products every warpgroup
-  // finished before the consumers' barrier that ended slice i-1.
-  constexpr int kCrossSlots = kWgmmaCrossSlots, kCrossFloats = kSplit ? kCrossSlots * kTileFloats : 0;
-  constexpr int kLdc = BN + 4;                  // the C tile in smem after the main loop
+  // The wgmma M side (split among the warpgroups in m64 blocks) and its n: A's rows and W's for
+  // tf32, the other way round for fp32, whose W fragments are split in registers.
+  constexpr int kRowsM = kSplit ? BN : BM, kWgN = kSplit ? BM : BN;
+  constexpr int kRowsPerWg = kRowsM / WGS, kMBlocks = kRowsPerWg / 64;
+  // A ring slot as TMA lands it: A's slice, W's, and for fp32 A's cross copy.
+  constexpr int kTileFloats = (BM + BN + (kSplit ? BM : 0)) * kBK;
+  constexpr int kLdc = BN + 4;  // the C tile in smem after the main loop
   constexpr int kTiles1 = (K1 + kBK - 1) / kBK, kTiles = kTiles1 + (K2 + kBK - 1) / kBK;
   constexpr int kPerSplit = (kTiles + SPLIT - 1) / SPLIT;
   constexpr int kConsumers = WGS * 128;
   static_assert(kRowsPerWg % 64 == 0, "each consumer warpgroup owns whole m64 blocks");
-  static_assert(BN == 64 || BN == 128, "wgmma n64 or n128");
+  static_assert(kWgN == 64 || kWgN == 128, "wgmma n64 or n128");
   static_assert(BN % 4 == 0, "the reduction reads the C tile 16 bytes at a time");
-  static_assert(BM * kLdc <= STAGES * kTileFloats + kCrossFloats, "the C tile reuses the ring");
+  static_assert(BM * kLdc <= STAGES * kTileFloats, "the C tile reuses the ring");
 
   extern __shared__ unsigned char smem_raw[];
   // Swizzled TMA boxes and wgmma atoms need 1024-byte alignment; the engine adds the slack.
   float* const ring = reinterpret_cast<float*>(smem_raw + ((1024 - smem_addr(smem_raw) % 1024) % 1024));
-  float* const cross = ring + STAGES * kTileFloats;
-  unsigned long long* const full = reinterpret_cast<unsigned long long*>(cross + kCrossFloats);
+  unsigned long long* const full = reinterpret_cast<unsigned long long*>(ring + STAGES * kTileFloats);
   unsigned long long* const empty = full + STAGES;
 
   const int tid = threadIdx.x, wg = tid / 128;
@@ -247,93 +265,105 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
         float* const a_dst = ring + s * kTileFloats;
         tma_load(a_dst, first ? a1_map : a2_map, ka, m0, &full[s]);
         tma_load(a_dst + BM * kBK, w_map, kw, n0, &full[s]);
+        if (kSplit) tma_load(a_dst + (BM + BN) * kBK, cross_map, t * kBK, m0, &full[s]);
       }
     }
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
-    const int row0 = (wg - 1) * kRowsPerWg;
-    float acc[kMBlocks][BN / 2] = {};
-    // fp32 writes each stage's bf16 cross copy (split_bf16) before its products; the next stage is
-    // split while this one's products run (with 2 stages, once the previous one's are done).
-    auto split_stage = [&](int it) {
-      mbar_wait(&full[it % STAGES], (it / STAGES) & 1);
-      split_bf16(ring + (it % STAGES) * kTileFloats, cross + (it % kCrossSlots) * kTileFloats, BM + BN, BM, tid - 128,
-                 kConsumers);
-    };
-    if (kSplit && t_begin < t_end) {
-      split_stage(0);
-      consumer_sync(kConsumers);
-    }
-    // Within a 128-byte swizzled row, slice kk starts 32 bytes further: 2 in the descriptor's units.
-    // A slice's tile (ring slot or cross copy): A's rows, then W's.
-    auto desc_a = [&](const float* tile, int mb, int kk) {
-      return wgmma_desc(tile + (row0 + mb * 64) * kBK) + 2 * kk;
-    };
-    auto desc_w = [&](const float* tile, int kk) { return wgmma_desc(tile + BM * kBK) + 2 * kk; };
-    // fp32: sums over kFold slices at a time (accumulate = 0 on their first product), folded into acc
-    // with round-to-nearest adds: the tensor cores' fp32 accumulation truncates, and over long K that
-    // bias alone would exceed fp32 accuracy (~2.4e-8 of the sum an accumulation, measured). A fold
-    // reads the sums, so the tensor cores drain first (ptxas serializes every wgmma when registers
-    // of one in flight are read): once every kFold slices, not every slice.
-    constexpr int kFold = 4;
-    float part[kMBlocks][BN / 2];
+    const int row0 = (wg - 1) * kRowsPerWg, w = (tid % 128) / 32, lane = tid % 32;
+    float acc[kMBlocks][kWgN / 2] = {};
+    // Within a 128-byte swizzled row, k8 step kk starts 32 bytes further: 2 in the descriptor's units.
+    auto desc = [](const float* rows, int kk) { return wgmma_desc(rows) + 2 * kk; };
     const int n_slices = t_end - t_begin;
-    for (int it0 = 0; kSplit && it0 < n_slices; it0 += kFold) {
-      const int q_end = min_int(kFold, n_slices - it0);
-#pragma unroll
-      for (int q = 0; q < kFold; ++q) {
-        if (q >= q_end) break;
-        const int it = it0 + q;
-        const float *tile = ring + it % STAGES * kTileFloats, *bf = cross + it % kCrossSlots * kTileFloats;
+    if constexpr (!kSplit) {
+      for (int it = 0; it < n_slices; ++it) {
+        const int s = it % STAGES;
+        const float* tile = ring + s * kTileFloats;
+        mbar_wait(&full[s], (it / STAGES) & 1);
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBK / 8; ++kk)
 #pragma unroll
-          for (int mb = 0; mb < kMBlocks; ++mb) {
-            // The small terms first: the k16 bf16 step kk covers the same 8 k as the tf32 step kk, at
-            // the same byte offset; then hi·hi.
-            wgmma_bf16<BN>(part[mb], desc_a(bf, mb, kk), desc_w(bf, kk), q > 0 || kk > 0);
-            wgmma_tf32<BN>(part[mb], desc_a(tile, mb, kk), desc_w(tile, kk), 1);
-          }
+          for (int mb = 0; mb < kMBlocks; ++mb)
+            wgmma_tf32<BN>(acc[mb], desc(tile + (row0 + mb * 64) * kBK, kk), desc(tile + BM * kBK, kk), 1);
         wgmma_commit();
-        wgmma_wait<1>();  // the previous slice's products are done with its stage: free it first
-        if (q > 0 && tid % 32 == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
-        if (it + 1 < n_slices) split_stage(it + 1);
-        consumer_sync(kConsumers);  // the next stage is split by every consumer
+        // Keep this slice's products in flight; the previous slice's are done with its stage.
+        wgmma_wait<1>();
+        if (it > 0 && lane == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
       }
-      wgmma_wait<0>();
+    } else {
+      // fp32: sums over kFold slices at a time (accumulate = 0 on their first product), folded into acc
+      // with round-to-nearest adds: the tensor cores' fp32 accumulation truncates, and over long K that
+      // bias alone would exceed fp32 accuracy (~2.4e-8 of the sum an accumulation, measured). A fold
+      // reads the sums, so the tensor cores drain first (ptxas serializes every wgmma when registers
+      // of one in flight are read): once every kFold slices, not every slice.
+      constexpr int kFold = 4;
+      float part[kMBlocks][kWgN / 2];
+      for (int it0 = 0; it0 < n_slices; it0 += kFold) {
+        const int q_end = min_int(kFold, n_slices - it0);
 #pragma unroll
-      for (int mb = 0; mb < kMBlocks; ++mb)
+        for (int q = 0; q < kFold; ++q) {
+          if (q >= q_end) break;
+          const int it = it0 + q;
+          const float* tile = ring + it % STAGES * kTileFloats;
+          mbar_wait(&full[it % STAGES], (it / STAGES) & 1);
+          // This warpgroup's W rows r and r + 8 of each m64 block, k = 8·(lane%4) + [0, 8) (the k
+          // order above), split into the bf16 fragments of the slice's four k16 steps.
+          unsigned frag[kMBlocks][kBK / 8][4];
 #pragma unroll
-        for (int e = 0; e < BN / 2; ++e) acc[mb][e] += part[mb][e];
-      if (tid % 32 == 0) mbar_arrive(&empty[(it0 + q_end - 1) % STAGES]);
-    }
-    for (int t = t_begin; !kSplit && t < t_end; ++t) {
-      const int it = t - t_begin, s = it % STAGES;
-      const float* tile = ring + s * kTileFloats;
-      mbar_wait(&full[s], (it / STAGES) & 1);
-      wgmma_fence();
+          for (int mb = 0; mb < kMBlocks; ++mb)
 #pragma unroll
-      for (int kk = 0; kk < kBK / 8; ++kk)
+            for (int half = 0; half < 2; ++half) {
+              const int r = row0 + mb * 64 + w * 16 + lane / 4 + 8 * half, q0 = (2 * (lane % 4)) ^ (r % 8);
+              const float* row = tile + (BM + r) * kBK;
+              const float4 v0 = *reinterpret_cast<const float4*>(row + q0 * 4);
+              const float4 v1 = *reinterpret_cast<const float4*>(row + (q0 ^ 1) * 4);
+              const float x[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
 #pragma unroll
-        for (int mb = 0; mb < kMBlocks; ++mb) wgmma_tf32<BN>(acc[mb], desc_a(tile, mb, kk), desc_w(tile, kk), 1);
-      wgmma_commit();
-      // Keep this slice's products in flight; the previous slice's are done with its stage.
-      wgmma_wait<1>();
-      if (it > 0 && tid % 32 == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
+              for (int kk = 0; kk < kBK / 8; ++kk)
+                split_pair(x[2 * kk], x[2 * kk + 1], frag[mb][kk][half], frag[mb][kk][2 + half]);
+            }
+          wgmma_fence();
+#pragma unroll
+          for (int kk = 0; kk < kBK / 8; ++kk)
+#pragma unroll
+            for (int mb = 0; mb < kMBlocks; ++mb) {
+              // The small terms first (k = 8p + 2kk + {0, 1}), then hi·hi (k = 8kk + [0, 8)).
+              wgmma_bf16<BM>(part[mb], frag[mb][kk], desc(tile + (BM + BN) * kBK, kk), q > 0 || kk > 0);
+              wgmma_tf32<BM>(part[mb], desc(tile + (BM + row0 + mb * 64) * kBK, kk), desc(tile, kk), 1);
+            }
+          wgmma_commit();
+          wgmma_wait<1>();  // the previous slice's products are done with its stage: free it
+          if (q > 0 && lane == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
+        }
+        wgmma_wait<0>();
+#pragma unroll
+        for (int mb = 0; mb < kMBlocks; ++mb)
+#pragma unroll
+          for (int e = 0; e < kWgN / 2; ++e) acc[mb][e] += part[mb][e];
+        if (lane == 0) mbar_arrive(&empty[(it0 + q_end - 1) % STAGES]);
+      }
     }
     wgmma_wait<0>();
     consumer_sync(kConsumers);  // every wgmma has read its stage: the ring becomes the C tile
 
-    const int w = (tid % 128) / 32, lane = tid % 32;
+    // Fragment pair (i, i + 1) of n8 group j in block mb: M-side row row0 + 64·mb + 16·w + lane/4
+    // (+8 for i = 2), n columns 8j + 2·(lane%4) + {0, 1}; fp32's M side is W's rows, so its tile
+    // goes in transposed.
 #pragma unroll
     for (int mb = 0; mb < kMBlocks; ++mb)
 #pragma unroll
-      for (int j = 0; j < BN / 8; ++j) {
-        const int r = row0 + mb * 64 + w * 16 + lane / 4, col = 8 * j + 2 * (lane % 4);
-        *reinterpret_cast<float2*>(ring + r * kLdc + col) = make_float2(acc[mb][4 * j], acc[mb][4 * j + 1]);
-        *reinterpret_cast<float2*>(ring + (r + 8) * kLdc + col) = make_float2(acc[mb][4 * j + 2], acc[mb][4 * j + 3]);
-      }
+      for (int j = 0; j < kWgN / 8; ++j)
+#pragma unroll
+        for (int i = 0; i < 4; i += 2) {
+          const int rm = row0 + mb * 64 + w * 16 + lane / 4 + 4 * i, cn = 8 * j + 2 * (lane % 4);
+          if (kSplit) {
+            ring[cn * kLdc + rm] = acc[mb][4 * j + i];
+            ring[(cn + 1) * kLdc + rm] = acc[mb][4 * j + i + 1];
+          } else {
+            *reinterpret_cast<float2*>(ring + rm * kLdc + cn) = make_float2(acc[mb][4 * j + i], acc[mb][4 * j + i + 1]);
+          }
+        }
   }
   if (SPLIT > 1)
     cluster_sync();  // every CTA's partial tile is in its shared memory

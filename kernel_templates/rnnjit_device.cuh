@@ -16,8 +16,6 @@ constexpr int kEpiBiasTanh = 1;
 constexpr int kFusedStageFloats = 24576;
 // grid_stream stages h' in shared memory up to this many floats (engine/src/config.cpp).
 constexpr int kStreamStageFloats = 16384;
-// gemm_wgmma keeps this many slices' bf16 cross copies beside its ring for fp32 (engine/src/config.cpp).
-constexpr int kWgmmaCrossSlots = 3;
 
 __host__ __device__ constexpr int min_int(int a, int b) { return a < b ? a : b; }
 

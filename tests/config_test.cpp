@@ -86,6 +86,22 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[config]") {
     CHECK_FALSE(rnnjit::can_implement({t, t}, {1 << 20, 1 << 20, 1 << 20, 1 << 20}, dev, &why));
     CHECK_THAT(why, Catch::Contains("one grid dimension"));
   }
+  SECTION("wgmma fp32: W's rows on the M side, A's cross copies in the ring") {
+    rnnjit::Shape s32 = shape;
+    s32.math = rnnjit::Math::Fp32;
+    const Tile t128 = Tile::wgmma(128, 128, 2, 4, 1);
+    CHECK(rnnjit::can_implement({t128, t128}, s32, dev, &why));
+    // 4 slots of A's slice, W's and A's cross copy, 128 rows × 128 bytes each, then the mbarriers and slack.
+    CHECK(t128.smem_bytes(s32) == 4 * (128 + 128 + 128) * 128 + 4 * 16 + 1024);
+    CHECK(t128.smem_bytes(shape) == 4 * (128 + 128) * 128 + 4 * 16 + 1024);
+    const Tile n256 = Tile::wgmma(256, 128, 2, 4, 1);
+    CHECK(rnnjit::can_implement({n256, n256}, shape, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement({n256, n256}, s32, dev, &why));
+    CHECK_THAT(why, Catch::Contains("BM must be 64 or 128"));
+    const Tile half = Tile::wgmma(128, 64, 2, 4, 1);  // 32 W rows a warpgroup
+    CHECK_FALSE(rnnjit::can_implement({half, half}, s32, dev, &why));
+    CHECK_THAT(why, Catch::Contains("whole m64 blocks"));
+  }
   SECTION("clusters need Hopper and a fused config one tile") {
     const auto fused = rnnjit::Config::fused(Tile::fused(16, 8, 2));
     CHECK(rnnjit::can_implement(fused, shape, dev, &why));
@@ -160,9 +176,13 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   CHECK(tuner.propose({256, 16384, 16384, 8192}).front().name() == "i2h_wgmma256x128g2s4k1.h2o_wgmma256x128g2s4k2");
   // mid: n64 tiles, K split so that ~100 CTAs stream the weights in one wave of clusters.
   CHECK(tuner.propose({64, 2048, 2048, 1024}).front().name() == "i2h_wgmma64x64g1s8k3.h2o_wgmma64x64g1s8k6");
-  // fp32 adds three slots of bf16 cross copies to the ring: only the shallower tiles fit.
-  for (const auto& c : tuner.propose({256, 16384, 16384, 8192, rnnjit::Math::Fp32}))
-    if (c.i2h.family == rnnjit::Family::Wgmma) CHECK(c.i2h.smem_bytes({256, 16384, 16384, 8192, rnnjit::Math::Fp32}) <= 232448);
+  // fp32 puts W's rows on the wgmma M side (n = BM ≤ 128) and A's cross copy in every ring slot.
+  const rnnjit::Shape large32{256, 16384, 16384, 8192, rnnjit::Math::Fp32};
+  for (const auto& c : tuner.propose(large32))
+    if (c.i2h.family == rnnjit::Family::Wgmma) {
+      CHECK(c.i2h.bm <= 128);
+      CHECK(c.i2h.smem_bytes(large32) <= 232448);
+    }
   // Rows of x not in multiples of 16 bytes: no TMA.
   for (const auto& c : tuner.propose({64, 2047, 2048, 1024})) CHECK(!c.needs_aligned16());
 }

@@ -71,6 +71,24 @@ void check_two_streams(rnnjit::Engine& engine, const rnnjit::Problem& p, const s
   for (auto& st : streams) CUDA_OK(cudaStreamDestroy(st));
 }
 
+// Captures one step of `s` on `stream` into a graph (poisoned outputs: capture runs nothing), then
+// replays it three times and waits.
+void capture_and_replay(rnnjit::Engine& engine, Step& s, cudaStream_t stream) {
+  s.dh_out.poison();
+  s.dy.poison();
+  cudaGraph_t graph;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  engine.rnn_step(s.p, s.weights(), s.dx.get(), s.dh.get(), s.dh_out.get(), s.dy.get(), stream);
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  CHECK(std::isnan(s.dy.download()[0]));  // captured, not run
+  for (int replay = 0; replay < 3; ++replay) CUDA_OK(cudaGraphLaunch(exec, stream));
+  CUDA_OK(cudaStreamSynchronize(stream));
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+}
+
 }  // namespace
 
 TEST_CASE("steps match the float64 reference at 30 random and odd shapes", "[gpu]") {
@@ -216,25 +234,40 @@ TEST_CASE("a step captured in a CUDA graph replays correctly", "[gpu]") {
   const rnnjit::Problem p{8, 1024, 256, 128};
   Step s(p, rng);
   for (int round = 0; round < 2; ++round) {
-    s.dh_out.poison();
-    s.dy.poison();
-    cudaGraph_t graph;
-    CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-    engine.rnn_step(p, s.weights(), s.dx.get(), s.dh.get(), s.dh_out.get(), s.dy.get(), stream);
-    CUDA_OK(cudaStreamEndCapture(stream, &graph));
-    cudaGraphExec_t exec;
-    CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
-    CHECK(std::isnan(s.dy.download()[0]));  // captured, not run
-    for (int replay = 0; replay < 3; ++replay) CUDA_OK(cudaGraphLaunch(exec, stream));
-    CUDA_OK(cudaStreamSynchronize(stream));
+    capture_and_replay(engine, s, stream);
     CHECK(s.error(p.batch) <= test::bound(Precision::TF32));
-    CUDA_OK(cudaGraphExecDestroy(exec));
-    CUDA_OK(cudaGraphDestroy(graph));
     CHECK(engine.stats().tunings == round);  // capture never tunes
     if (round == 0) s.run(engine, stream);   // uncaptured: tunes, replacing the untimed pick
     CHECK(engine.stats().tunings == 1);
   }
   CUDA_OK(cudaStreamDestroy(stream));
+}
+
+// fp32 wgmma stages write A's cross copies to stream-ordered scratch: a captured step must
+// allocate and free it inside the graph and give the bits of an uncaptured one, and steps on two
+// streams at once must not share it.
+TEST_CASE("an fp32 wgmma step replays in a CUDA graph with the bits of an uncaptured one", "[gpu][wgmma]") {
+  rnnjit::Engine engine(test::memory_only());
+  if (engine.device().arch != "sm_90a") {
+    WARN("not an sm_90a device: no wgmma");
+    return;
+  }
+  std::mt19937 rng(16);
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const rnnjit::Problem p{100, 36, 44, 20, Precision::FP32};
+  engine.pin(p, "i2h_wgmma128x128g2s3k1.h2o_wgmma64x64g1s4k2");
+  Step s(p, rng);
+  s.run(engine, stream);
+  CUDA_OK(cudaStreamSynchronize(stream));
+  CHECK(s.error(p.batch) <= test::bound(Precision::FP32));
+  const auto h_ref = s.dh_out.download(), y_ref = s.dy.download();
+  capture_and_replay(engine, s, stream);
+  CHECK(test::same_bits(s.dh_out.download(), h_ref));
+  CHECK(test::same_bits(s.dy.download(), y_ref));
+  CUDA_OK(cudaStreamDestroy(stream));
+  // Each call's scratch is its own: two streams stepping at once keep their lone runs' bits.
+  check_two_streams(engine, {300, 132, 260, 72, Precision::FP32}, "i2h_wgmma128x128g2s4k1.h2o_wgmma128x128g2s4k1", rng, 4);
 }
 
 TEST_CASE("bad arguments are rejected with a clear error and nothing is written", "[gpu]") {

@@ -7,11 +7,9 @@
 namespace rnnjit {
 namespace {
 
-// kernel_templates/gemm_wgmma.cu: STAGES slots of A and W slices, and for fp32 kWgmmaCrossSlots more
-// for the slices' bf16 cross copies.
-constexpr int kWgmmaCrossSlots = 3;  // kernel_templates/rnnjit_device.cuh
+// kernel_templates/gemm_wgmma.cu: STAGES slots of A's and W's slices, for fp32 with A's cross copy.
 std::size_t wgmma_ring_bytes(const Tile& t, const Shape& s) {
-  return std::size_t(t.stages + (s.math == Math::Fp32 ? kWgmmaCrossSlots : 0)) * (t.bm + t.bn) * t.bk * sizeof(float);
+  return std::size_t(t.stages) * (t.bm * (s.math == Math::Fp32 ? 2 : 1) + t.bn) * t.bk * sizeof(float);
 }
 
 bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char* which, std::string* why) {
@@ -52,11 +50,17 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     if (device.arch != "sm_90a")
       return fail("wgmma and TMA need sm_90a (compute capability 9.0), device is " + device.arch);
     if (t.bk != 32) return fail("K slices are 32 floats: one 128-byte swizzle row");
-    if (t.bm % (64 * t.groups) != 0 || t.bm > 256) return fail("BM must be whole m64 blocks per warpgroup, at most 256");
-    if (t.bn != 64 && t.bn != 128) return fail("BN must be 64 or 128 (wgmma n64, n128)");
+    // tf32 puts A's rows on the wgmma M side, fp32 W's (its W fragments are split in registers).
+    if (s.math == Math::Tf32) {
+      if (t.bm % (64 * t.groups) != 0 || t.bm > 256) return fail("BM must be whole m64 blocks per warpgroup, at most 256");
+      if (t.bn != 64 && t.bn != 128) return fail("BN must be 64 or 128 (wgmma n64, n128)");
+    } else {
+      if (t.bn % (64 * t.groups) != 0) return fail("fp32: BN must be whole m64 blocks per warpgroup");
+      if (t.bm != 64 && t.bm != 128) return fail("fp32: BM must be 64 or 128 (wgmma n64, n128)");
+    }
     if (t.stages < 2) return fail("needs at least 2 stages");
     if (t.split > 8) return fail("SPLIT CTAs must fit a portable cluster (8)");
-    const int acc = t.bm / t.groups / 64 * t.bn / 2 * (s.math == Math::Fp32 ? 2 : 1);
+    const int acc = s.math == Math::Tf32 ? t.bm / t.groups / 64 * t.bn / 2 : t.bn / t.groups / 64 * t.bm / 2 * 2;
     if (acc > 128) return fail(std::to_string(acc) + " accumulator registers per thread, at most 128");
     if (std::size_t(t.bm) * (t.bn + 4) * sizeof(float) > wgmma_ring_bytes(t, s))
       return fail("the C tile does not fit the ring it reuses");

@@ -29,9 +29,9 @@ struct Shape;
 /// Mma: a BM×BN CTA tile over BK-wide K slices, WARPS_M×WARPS_N warps, a STAGES-deep
 /// cp.async ring. Gemv: ROWS rows of W per warp, WARPS warps per CTA, UNROLL 16-byte loads
 /// in flight per lane and row. Fused: a cluster of CLUSTER CTAs of WARPS warps, UNROLL.
-/// Wgmma: a BM×BN CTA tile, GROUPS consumer warpgroups and a producer one, a STAGES-deep ring of
-/// 32-float K slices, K split over the SPLIT CTAs of a cluster. Grid: CTAS CTAs (at most one a
-/// SM) sharing the rows, the WARPS warps of each splitting K. Stream: CTAS CTAs (at most one a SM)
+/// Wgmma: a BM×BN CTA tile (BM rows of A), GROUPS consumer warpgroups and a producer one, a
+/// STAGES-deep ring of 32-float K slices, K split over the SPLIT CTAs of a cluster. Grid: CTAS CTAs
+/// (at most one a SM) sharing the rows, the WARPS warps of each splitting K. Stream: CTAS CTAs (at most one a SM)
 /// sharing the rows, WARPS warps streaming ROWS rows each with UNROLL loads in flight, PREFETCH
 /// rows of W2 a CTA staged in shared memory across the grid barrier.
 struct Tile {
@@ -70,8 +70,8 @@ struct Tile {
   bool needs_aligned16() const { return family == Family::Wgmma; }
   /// Dynamic shared memory. Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv: none;
   /// Fused: this CTA's rows of h' and a gathered copy of all of it. Wgmma: the ring (A and W
-  /// slices, for fp32 three more for their bf16 cross copies), its mbarriers and 1 KiB of
-  /// alignment slack. Stream: h' and the prefetched W2 rows.
+  /// slices, for fp32 A's cross copies too), its mbarriers and 1 KiB of alignment slack.
+  /// Stream: h' and the prefetched W2 rows.
   std::size_t smem_bytes(const Shape& shape) const;
   /// "mma64x64x32w2x2s4", "gemv_r2w4u4", "fused_c16w8u2", "grid_c128w8", "stream_c128w16r1u8p8"
   /// or "wgmma256x128g2s4k1".

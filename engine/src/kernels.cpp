@@ -56,6 +56,8 @@ KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::s
     src.name_expressions = {"rnnjit_k::gemm_wgmma<" +
                             args({s.b, n, k1, k2, ldw, t.bm, t.bn, t.groups, t.stages, t.split,
                                   static_cast<int>(s.math), epi}) + ">"};
+    // fp32: the kernel that writes A's cross copies before the product (plan.cpp launches both).
+    if (s.math == Math::Fp32) src.name_expressions.push_back("rnnjit_k::split_cross<" + args({s.b, k1, k2}) + ">");
   } else if (t.family == Family::Mma) {
     src.file = "gemm_mma.cu";
     src.name_expressions = {"rnnjit_k::gemm_mma<" +

@@ -2,6 +2,7 @@
 
 #include "driver.hpp"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace rnnjit {
@@ -11,10 +12,17 @@ namespace {
 // W rows ldw floats apart.
 Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const Shape& s, int n, int k1, int k2,
                    int ldw) {
-  if (binary.lowered_names.size() != 1) throw Error(ErrorCode::Internal, "a stage binary must hold one kernel");
+  const bool cross = t.family == Family::Wgmma && s.math == Math::Fp32;
+  if (binary.lowered_names.size() != (cross ? 2u : 1u))
+    throw Error(ErrorCode::Internal, "stage binary of " + t.name() + " holds " +
+                                         std::to_string(binary.lowered_names.size()) + " kernels");
   RNNJIT_CU(cuModuleLoadData(module, binary.image.data()));
   Launch l;
   RNNJIT_CU(cuModuleGetFunction(&l.fn, *module, binary.lowered_names[0].c_str()));
+  if (cross) {
+    RNNJIT_CU(cuModuleGetFunction(&l.split_fn, *module, binary.lowered_names[1].c_str()));
+    l.cross_cols = ((k1 + 31) / 32 + (k2 + 31) / 32) * 32;  // each K segment in whole 32-float slices
+  }
   switch (t.family) {
     case Family::Mma:
       l.grid_x = static_cast<unsigned>((n + t.bn - 1) / t.bn);
@@ -78,18 +86,28 @@ void launch(const Launch& l, void** params, CUstream stream) {
   RNNJIT_CU(cuLaunchKernelEx(&cfg, l.fn, params, nullptr));
 }
 
+// C = A·Wᵀ + bias through `l`; a Wgmma fp32 stage first writes A's cross copy to `cross`.
 void launch_gemm(const Launch& l, TensorMapCache& maps, const float* a1, const float* a2, const float* w,
-                 const float* bias, float* c, CUstream stream) {
+                 const float* bias, float* c, float* cross, CUstream stream) {
   if (!l.tma) {
     void* params[] = {&a1, &a2, &w, &bias, &c};
     launch(l, params, stream);
     return;
   }
   CUtensorMap a1_map = maps.get(a1, l.k1, l.m, l.k1, l.bm);
-  // h2o has no second segment; the kernel never reads its map.
+  // h2o has no second segment, tf32 no cross copy: the kernel never reads those maps.
   CUtensorMap a2_map = l.k2 > 0 ? maps.get(a2, l.k2, l.m, l.k2, l.bm) : a1_map;
   CUtensorMap w_map = maps.get(w, l.ldw, l.n, l.ldw, l.bn);
-  void* params[] = {&a1_map, &a2_map, &w_map, &bias, &c};
+  CUtensorMap cross_map = a1_map;
+  if (l.split_fn) {
+    const std::int64_t threads = std::int64_t(l.m) * (l.cross_cols / 4);  // one a float4 of A
+    Launch split{l.split_fn, static_cast<unsigned>((threads + 255) / 256), 1, 256};
+    void* split_params[] = {&a1, &a2, &cross};
+    launch(split, split_params, stream);
+    // Words stand in for floats: the map only moves 128-byte rows.
+    cross_map = maps.get(cross, l.cross_cols, l.m, l.cross_cols, l.bm);
+  }
+  void* params[] = {&a1_map, &a2_map, &w_map, &cross_map, &bias, &c};
   launch(l, params, stream);
 }
 
@@ -154,8 +172,20 @@ void Plan::run(const StepArgs& a, CUstream stream) const {
     launch(i2h_, params, stream);
     return;
   }
-  launch_gemm(i2h_, maps_, a.x, a.h, a.w1, a.b1, a.h_out, stream);
-  launch_gemm(h2o_, maps_, a.h_out, nullptr, a.w2, a.b2, a.y, stream);
+  // fp32 Wgmma stages: A's cross copies in stream-ordered scratch, one stage's after the other's.
+  auto bytes = [](const Launch& l) { return l.split_fn ? std::size_t(l.cross_cols) * l.m * 4 : 0; };
+  const std::size_t cross_bytes = std::max(bytes(i2h_), bytes(h2o_));
+  CUdeviceptr cross = 0;
+  if (cross_bytes > 0) RNNJIT_CU(cuMemAllocAsync(&cross, cross_bytes, stream));
+  float* const scratch = reinterpret_cast<float*>(cross);
+  try {
+    launch_gemm(i2h_, maps_, a.x, a.h, a.w1, a.b1, a.h_out, scratch, stream);
+    launch_gemm(h2o_, maps_, a.h_out, nullptr, a.w2, a.b2, a.y, scratch, stream);
+  } catch (...) {
+    if (cross) driver::api().cuMemFreeAsync(cross, stream);
+    throw;
+  }
+  if (cross) RNNJIT_CU(cuMemFreeAsync(cross, stream));
 }
 
 }  // namespace rnnjit

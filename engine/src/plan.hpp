@@ -26,6 +26,10 @@ struct Launch {
   /// encoded per call for the caller's pointers, with boxes of 32 floats × BM or BN rows.
   bool tma = false;
   int m = 0, n = 0, k1 = 0, k2 = 0, ldw = 0, bm = 0, bn = 0;
+  /// Wgmma fp32: split_cross, launched first, writes A's cross copy (M rows of cross_cols 32-bit
+  /// words) to scratch, which the product reads through a fourth map.
+  CUfunction split_fn = nullptr;
+  int cross_cols = 0;
 };
 
 /// Arguments of one step, all device pointers.
