@@ -2,11 +2,12 @@
 // Tiling: a CTA owns a BM×BN tile of C over 1/SPLIT of K; one producer thread's TMA copies 32-float
 // K slices of A and W (128-byte swizzle) into a STAGES-deep ring on mbarriers, WGS consumer warpgroups
 // run wgmma on them; the SPLIT CTAs of a cluster then add their tiles through DSMEM in rank order.
-// tf32: wgmma m64nBNk8, A's rows on the M side. fp32-accurate (kMathFp32): x = hi + lo with hi the top
-// 19 bits the tf32 units read; W's rows go on the M side (m64nBM), and per k8 step one tf32 wgmma
-// of hi·hi on both slices as they landed plus one bf16 wgmma k16 of [hi | lo]·[lo | hi]: W's half
-// split in registers, A's half a cross copy that split_cross wrote once for all N tiles and TMA
-// lands beside the slice. Two tensor-core passes' time where 3xTF32 takes three.
+// tf32: wgmma m64nBNk8, A's rows on the M side (W's, m64n16k8, for a 16-row batch tile).
+// fp32-accurate (kMathFp32): x = hi + lo with hi the top 19 bits the tf32 units read; W's rows
+// go on the M side (m64nBM), and per k8 step one tf32 wgmma of hi·hi on both slices as they
+// landed plus one bf16 wgmma k16 of [hi | lo]·[lo | hi]: W's half split in registers, A's half a
+// cross copy that split_cross wrote once for all N tiles and TMA lands beside the slice. Two
+// tensor-core passes' time where 3xTF32 takes three.
 //
 // sm_90a only (wgmma, setmaxnreg): the engine proposes this family on compute capability 9.0 alone.
 // Other targets compile it to a trap so that every template builds for every architecture.
@@ -74,6 +75,16 @@ __device__ __forceinline__ void wgmma_wait() {
 template <int N>
 __device__ __forceinline__ void wgmma_tf32(float (&d)[N / 2], unsigned long long da, unsigned long long db,
                                            int accumulate);
+
+template <>
+__device__ __forceinline__ void wgmma_tf32<16>(float (&d)[8], unsigned long long da, unsigned long long db,
+                                               int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k8.f32.tf32.tf32 {%0, %1, %2, %3, %4, %5, %6, %7}, %8, %9, p, 1, 1;\n}\n"
+      : RNNJIT_F8(d, 0)
+      : "l"(da), "l"(db), "r"(accumulate));
+}
 
 template <>
 __device__ __forceinline__ void wgmma_tf32<64>(float (&d)[32], unsigned long long da, unsigned long long db,
@@ -214,8 +225,10 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   constexpr int kBK = 32;  // floats of one K slice: one 128-byte swizzle row
   constexpr bool kSplit = MATH == kMathFp32;
   // The wgmma M side (split among the warpgroups in m64 blocks) and its n: A's rows and W's for
-  // tf32, the other way round for fp32, whose W fragments are split in registers.
-  constexpr int kRowsM = kSplit ? BN : BM, kWgN = kSplit ? BM : BN;
+  // tf32, the other way round for fp32, whose W fragments are split in registers, and for batch
+  // tiles narrower than m64 (BM = 16: the A slot shrinks to 2 KiB, leaving the ring to W).
+  constexpr bool kWOnM = kSplit || BM < 64;
+  constexpr int kRowsM = kWOnM ? BN : BM, kWgN = kWOnM ? BM : BN;
   constexpr int kRowsPerWg = kRowsM / WGS, kMBlocks = kRowsPerWg / 64;
   // A ring slot as TMA lands it: A's slice, W's, and for fp32 A's cross copy.
   constexpr int kTileFloats = (BM + BN + (kSplit ? BM : 0)) * kBK;
@@ -224,7 +237,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   constexpr int kPerSplit = (kTiles + SPLIT - 1) / SPLIT;
   constexpr int kConsumers = WGS * 128;
   static_assert(kRowsPerWg % 64 == 0, "each consumer warpgroup owns whole m64 blocks");
-  static_assert(kWgN == 64 || kWgN == 128, "wgmma n64 or n128");
+  static_assert(kWgN == 64 || kWgN == 128 || (kWgN == 16 && !kSplit), "wgmma n64 or n128, tf32 n16 too");
   static_assert(BN % 4 == 0, "the reduction reads the C tile 16 bytes at a time");
   static_assert(BM * kLdc <= STAGES * kTileFloats, "the C tile reuses the ring");
 
@@ -285,7 +298,10 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
         for (int kk = 0; kk < kBK / 8; ++kk)
 #pragma unroll
           for (int mb = 0; mb < kMBlocks; ++mb)
-            wgmma_tf32<BN>(acc[mb], desc(tile + (row0 + mb * 64) * kBK, kk), desc(tile + BM * kBK, kk), 1);
+            if (kWOnM)
+            wgmma_tf32<kWgN>(acc[mb], desc(tile + (BM + row0 + mb * 64) * kBK, kk), desc(tile, kk), 1);
+          else
+            wgmma_tf32<kWgN>(acc[mb], desc(tile + (row0 + mb * 64) * kBK, kk), desc(tile + BM * kBK, kk), 1);
         wgmma_commit();
         // Keep this slice's products in flight; the previous slice's are done with its stage.
         wgmma_wait<1>();
@@ -348,7 +364,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     consumer_sync(kConsumers);  // every wgmma has read its stage: the ring becomes the C tile
 
     // Fragment pair (i, i + 1) of n8 group j in block mb: M-side row row0 + 64·mb + 16·w + lane/4
-    // (+8 for i = 2), n columns 8j + 2·(lane%4) + {0, 1}; fp32's M side is W's rows, so its tile
+    // (+8 for i = 2), n columns 8j + 2·(lane%4) + {0, 1}; with W's rows on the M side the tile
     // goes in transposed.
 #pragma unroll
     for (int mb = 0; mb < kMBlocks; ++mb)
@@ -357,7 +373,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
 #pragma unroll
         for (int i = 0; i < 4; i += 2) {
           const int rm = row0 + mb * 64 + w * 16 + lane / 4 + 4 * i, cn = 8 * j + 2 * (lane % 4);
-          if (kSplit) {
+          if (kWOnM) {
             ring[cn * kLdc + rm] = acc[mb][4 * j + i];
             ring[(cn + 1) * kLdc + rm] = acc[mb][4 * j + i + 1];
           } else {

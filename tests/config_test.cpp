@@ -102,6 +102,18 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[config]") {
     CHECK_FALSE(rnnjit::can_implement({half, half}, s32, dev, &why));
     CHECK_THAT(why, Catch::Contains("whole m64 blocks"));
   }
+  SECTION("wgmma tf32 with a 16-row batch tile: W's rows on the M side, whole m64 blocks of them") {
+    const Tile narrow = Tile::wgmma(16, 64, 1, 22, 2);
+    CHECK(rnnjit::can_implement({narrow, narrow}, shape, dev, &why));
+    CHECK(narrow.smem_bytes(shape) == 22 * (16 + 64) * 128 + 22 * 16 + 1024);
+    const Tile split_rows = Tile::wgmma(16, 64, 2, 8, 1);  // 32 W rows a warpgroup
+    CHECK_FALSE(rnnjit::can_implement({split_rows, split_rows}, shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("whole m64 blocks"));
+    rnnjit::Shape s32 = shape;
+    s32.math = rnnjit::Math::Fp32;  // fp32's bf16 products take n64 or n128
+    CHECK_FALSE(rnnjit::can_implement({narrow, narrow}, s32, dev, &why));
+    CHECK_THAT(why, Catch::Contains("BM must be 64 or 128"));
+  }
   SECTION("clusters need Hopper and a fused config one tile") {
     const auto fused = rnnjit::Config::fused(Tile::fused(16, 8, 2));
     CHECK(rnnjit::can_implement(fused, shape, dev, &why));
@@ -167,7 +179,8 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   REQUIRE(b16.size() == 4);
   CHECK(b16[0].name() == "stream_c128w8r4u2p8");
   CHECK(b16[1].name() == "stream_c128w8r2u4p8");
-  CHECK(b16[3].i2h.family == rnnjit::Family::Wgmma);
+  // W's rows on the wgmma M side and a 16-row batch tile: the ring holds W, not A's padding.
+  CHECK(b16[3].name() == "i2h_wgmma16x64g1s22k2.h2o_wgmma16x64g1s22k2");
   const auto b17 = tuner.propose({17, 4096, 4096, 4096});
   REQUIRE(b17.size() == 4);
   CHECK(b17[0].i2h.family == rnnjit::Family::Wgmma);
