@@ -109,6 +109,9 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[config]") {
     const Tile split_rows = Tile::wgmma(16, 64, 2, 8, 1);  // 32 W rows a warpgroup
     CHECK_FALSE(rnnjit::can_implement({split_rows, split_rows}, shape, dev, &why));
     CHECK_THAT(why, Catch::Contains("whole m64 blocks"));
+    const Tile n32 = Tile::wgmma(32, 64, 1, 8, 1);  // no wgmma n32 in the kernel
+    CHECK_FALSE(rnnjit::can_implement({n32, n32}, shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("must be 16"));
     rnnjit::Shape s32 = shape;
     s32.math = rnnjit::Math::Fp32;  // fp32's bf16 products take n64 or n128
     CHECK_FALSE(rnnjit::can_implement({narrow, narrow}, s32, dev, &why));

@@ -50,19 +50,22 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     if (device.arch != "sm_90a")
       return fail("wgmma and TMA need sm_90a (compute capability 9.0), device is " + device.arch);
     if (t.bk != 32) return fail("K slices are 32 floats: one 128-byte swizzle row");
-    // tf32 puts A's rows on the wgmma M side, fp32 and 16-row tf32 batch tiles W's (fp32's W
-    // fragments are split in registers; a narrow batch tile leaves the ring to W).
-    const bool w_on_m = s.math == Math::Fp32 || t.bm == 16;
+    // A's rows on the wgmma M side, or W's for fp32 (its W fragments are split in registers) and
+    // for batch tiles narrower than m64 (the ring holds W): kWOnM in the kernel.
+    const bool w_on_m = s.math == Math::Fp32 || t.bm < 64;
     if (!w_on_m) {
       if (t.bm % (64 * t.groups) != 0 || t.bm > 256) return fail("BM must be whole m64 blocks per warpgroup, at most 256");
       if (t.bn != 64 && t.bn != 128) return fail("BN must be 64 or 128 (wgmma n64, n128)");
     } else {
       if (t.bn % (64 * t.groups) != 0) return fail("BN must be whole m64 blocks per warpgroup (W's rows on the M side)");
       if (s.math == Math::Fp32 && t.bm != 64 && t.bm != 128) return fail("fp32: BM must be 64 or 128 (wgmma n64, n128)");
+      if (s.math == Math::Tf32 && t.bm != 16) return fail("tf32: BM below 64 must be 16 (wgmma n16)");
     }
     if (t.stages < 2) return fail("needs at least 2 stages");
     if (t.split > 8) return fail("SPLIT CTAs must fit a portable cluster (8)");
-    const int acc = !w_on_m ? t.bm / t.groups / 64 * t.bn / 2 : t.bn / t.groups / 64 * t.bm / 2 * (s.math == Math::Fp32 ? 2 : 1);
+    // Accumulators a thread: m64 blocks a warpgroup × n / 2, twice for fp32's partial sums.
+    const int m_rows = w_on_m ? t.bn : t.bm, n = w_on_m ? t.bm : t.bn;
+    const int acc = m_rows / t.groups / 64 * n / 2 * (s.math == Math::Fp32 ? 2 : 1);
     if (acc > 128) return fail(std::to_string(acc) + " accumulator registers per thread, at most 128");
     if (std::size_t(t.bm) * (t.bn + 4) * sizeof(float) > wgmma_ring_bytes(t, s))
       return fail("the C tile does not fit the ring it reuses");

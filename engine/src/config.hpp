@@ -31,9 +31,9 @@ struct Shape;
 /// in flight per lane and row. Fused: a cluster of CLUSTER CTAs of WARPS warps, UNROLL.
 /// Wgmma: a BM×BN CTA tile (BM rows of A), GROUPS consumer warpgroups and a producer one, a
 /// STAGES-deep ring of 32-float K slices, K split over the SPLIT CTAs of a cluster. Grid: CTAS CTAs
-/// (at most one a SM) sharing the rows, the WARPS warps of each splitting K. Stream: CTAS CTAs (at most one a SM)
-/// sharing the rows, WARPS warps streaming ROWS rows each with UNROLL loads in flight, PREFETCH
-/// rows of W2 a CTA staged in shared memory across the grid barrier.
+/// (at most one a SM) sharing the rows, the WARPS warps of each splitting K. Stream: CTAS CTAs (at
+/// most one a SM) sharing the rows, WARPS warps streaming ROWS rows each with UNROLL loads in
+/// flight, PREFETCH rows of W2 a CTA staged in shared memory across the grid barrier.
 struct Tile {
   Family family = Family::Mma;
   int bm = 0, bn = 0, bk = 0, warps_m = 0, warps_n = 0, stages = 0;  // Mma; Wgmma: bm, bn, stages

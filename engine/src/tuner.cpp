@@ -34,7 +34,7 @@ const Tile kTiles[] = {
     // Hopper. Batch 256 (kb-large): one M tile over the whole batch streams W once, 128 N
     // tiles fill 132 SMs, or half as many with K split in two. Batch ≤ 64 (mid): n64 tiles
     // with K split 2 to 8 ways, since A is re-read from L2 once per N tile. The shallower
-    // rings fit fp32's three extra slots (a 128x128 fp32 tile takes 4 stages at most).
+    // rings fit fp32's cross copy of A in every slot (a 128x128 fp32 tile takes 4 stages at most).
     Tile::wgmma(256, 128, 2, 4, 1),   Tile::wgmma(256, 128, 2, 4, 2),  Tile::wgmma(128, 128, 2, 6, 1),
     Tile::wgmma(128, 128, 2, 4, 1),   Tile::wgmma(128, 128, 2, 3, 1),  Tile::wgmma(256, 64, 2, 2, 1),
     Tile::wgmma(64, 128, 1, 6, 4),    Tile::wgmma(64, 64, 1, 8, 2),    Tile::wgmma(64, 64, 1, 8, 3),
@@ -84,8 +84,9 @@ double estimate_stream(const Tile& t, const Shape& s) {
 
 // Wgmma, one CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a
 // clock, twice for fp32's tf32 + bf16 passes) and its A and W slices through L2 (~32 bytes a
-// clock a SM when all stream), plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
-// 30 of 4 CTAs (not 33) and 15 of 8 are resident at once, so about 10% of SMs idle for SPLIT > 2.
+// clock a SM when all stream), plus the split's reduction through DSMEM. Clusters cannot span
+// GPCs: on the H100 only 30 of 4 CTAs (not 33) and 15 of 8 are resident at once, so about 10% of
+// SMs idle for SPLIT > 2.
 double estimate_wgmma(const Tile& t, const Shape& s, int m, int n, int k, const DeviceInfo& d) {
   const double ctas = std::ceil(double(m) / t.bm) * std::ceil(double(n) / t.bn) * t.split;
   const double clusters = std::floor(double(d.sm_count) / t.split * (t.split > 2 ? 0.9 : 1.0));
