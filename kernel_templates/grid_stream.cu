@@ -10,8 +10,8 @@
 // kStreamStageFloats, else read with plain loads — both coherent after the barrier's acquire,
 // unlike the read-only path.
 //
-// The engine launches it cooperatively (every CTA resident) with a barrier counter of this call's
-// own, which the kernel leaves zero, and keeps h_out apart from x and h.
+// The engine launches it cooperatively (every CTA resident) with a launch counter of this call's
+// own (rnnjit_device.cuh), and keeps h_out apart from x and h.
 #include "rnnjit_device.cuh"
 
 namespace rnnjit_k {
@@ -75,7 +75,6 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
     warp_reduce(acc);
     store_rows<kEpiBias>(acc, b2 + n2, y + n2, O, local, end, lane);
   }
-  grid_release(barrier);
 }
 
 }  // namespace rnnjit_k

@@ -214,31 +214,35 @@ __device__ __forceinline__ void store_rows(const float (&acc)[ROWS][M], const fl
         c[static_cast<long long>(m) * ldc + n0 + r] = epilogue<EPI>(acc[r][m] + bias[n0 + r]);
 }
 
-// The grid-wide barrier of the cooperative one-launch steps (fused_grid.cu, grid_stream.cu), on a
-// counter of the launch's own.
+// The launch counters of the one-launch steps (fused_grid.cu, grid_stream.cu). A launch counts its
+// CTAs' arrivals up from a multiple of kEpoch and its last arrival rounds the count up to the next
+// one: no launch resets a counter, and the next launch handed it starts from a clean epoch.
+constexpr unsigned kEpoch = 1u << 20;
+
 __device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
   unsigned v;
   asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
   return v;
 }
 
-// Every CTA's writes before it are visible to every CTA after it: the barrier orders the CTA's
-// writes before thread 0's release add (release is cumulative), the acquire load pairs with the
-// other CTAs' adds, and the second barrier orders the CTA's reads after it.
+// Every CTA's writes before it are visible to every CTA after it. Thread 0 arrives with release
+// (cumulative: the first __syncthreads orders the CTA's writes before it) and acquire; the last to
+// arrive rounds the count up to the next epoch, the others wait until it is past their epoch's
+// grid, acquiring; the second __syncthreads orders the CTA's reads after thread 0's acquire.
 __device__ __forceinline__ void grid_barrier(unsigned* counter) {
   __syncthreads();
   if (threadIdx.x == 0) {
-    asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
-    while (ld_acquire(counter) < gridDim.x) {
+    unsigned old;
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(counter) : "memory");
+    const unsigned epoch = old & ~(kEpoch - 1);
+    if (old - epoch == gridDim.x - 1) {
+      atomicAdd(counter, kEpoch - gridDim.x);
+    } else {
+      while (ld_acquire(counter) - epoch < gridDim.x) {
+      }
     }
   }
   __syncthreads();
-}
-
-// A second arrival on the way out; the last CTA (every other one is past the barrier's wait)
-// rezeroes the counter for the next launch that uses it.
-__device__ __forceinline__ void grid_release(unsigned* counter) {
-  if (threadIdx.x == 0 && atomicAdd(counter, 1u) == 2 * gridDim.x - 1) atomicExch(counter, 0u);
 }
 
 #if __CUDA_ARCH__ >= 900

@@ -4,6 +4,7 @@
 #include "tuner.hpp"
 
 #include <cstdlib>
+#include <memory>
 #include <thread>
 
 using rnnjit::Precision;
@@ -71,6 +72,45 @@ void check_two_streams(rnnjit::Engine& engine, const rnnjit::Problem& p, const s
   for (auto& st : streams) CUDA_OK(cudaStreamDestroy(st));
 }
 
+// `steps` steps of a recurrence back to back on one stream, each reading the h' the step before it
+// wrote (outputs poisoned, no synchronization between steps, a launch counter each), each checked
+// against the float64 reference from the h it read.
+void check_chain(rnnjit::Engine& engine, const rnnjit::Problem& p, const std::string& config, std::mt19937& rng,
+                 int steps) {
+  engine.pin(p, config);
+  Step s(p, rng);
+  std::vector<std::unique_ptr<test::DevBuf>> xs, hs, ys;
+  std::vector<std::vector<float>> x_host;
+  std::uniform_real_distribution<float> d(0, 1);
+  hs.push_back(std::make_unique<test::DevBuf>(p.batch * p.hidden));
+  hs[0]->upload(s.h);
+  for (int t = 0; t < steps; ++t) {
+    x_host.emplace_back(p.batch * p.input);
+    for (auto& v : x_host.back()) v = d(rng);
+    xs.push_back(std::make_unique<test::DevBuf>(p.batch * p.input));
+    xs.back()->upload(x_host.back());
+    hs.push_back(std::make_unique<test::DevBuf>(p.batch * p.hidden));
+    hs.back()->poison();
+    ys.push_back(std::make_unique<test::DevBuf>(p.batch * p.output));
+    ys.back()->poison();
+  }
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  for (int t = 0; t < steps; ++t)
+    engine.rnn_step(p, s.weights(), xs[t]->get(), hs[t]->get(), hs[t + 1]->get(), ys[t]->get(), stream);
+  CUDA_OK(cudaStreamSynchronize(stream));
+  CUDA_OK(cudaStreamDestroy(stream));
+  for (int t = 0; t < steps; ++t) {
+    std::vector<double> rh, ry;
+    const std::vector<float> h = hs[t]->download();
+    rnnjit::reference_step(p.batch, p.input, p.hidden, p.output, s.w1.data(), s.b1.data(), s.w2.data(), s.b2.data(),
+                           x_host[t].data(), h.data(), rh, ry);
+    INFO(config << " step " << t << " of " << steps);
+    CHECK(rnnjit::relative_error(hs[t + 1]->download(), rh) <= test::bound(p.precision));
+    CHECK(rnnjit::relative_error(ys[t]->download(), ry) <= test::bound(p.precision));
+  }
+}
+
 // Captures one step of `s` on `stream` into a graph (poisoned outputs: capture runs nothing), then
 // replays it three times and waits.
 void capture_and_replay(rnnjit::Engine& engine, Step& s, cudaStream_t stream) {
@@ -134,9 +174,10 @@ TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
   CHECK(pinned > 40);
 }
 
-// The one-launch grid step (grid barrier between i2h and h2o) at odd sizes, unaligned pointers,
-// and two streams running it at once (each call has its own barrier counter).
-TEST_CASE("the grid step matches the reference at odd shapes and on concurrent streams", "[gpu][grid]") {
+// The one-launch grid step (h' handed over through L2 between i2h and h2o), every pool tile: odd
+// sizes, fewer rows than CTAs, unaligned pointers, two streams running it at once (each call has
+// its own launch counter), and a recurrence back to back.
+TEST_CASE("the grid step matches the reference at odd shapes, on concurrent streams and back to back", "[gpu][grid]") {
   rnnjit::Engine engine(test::memory_only());
   std::mt19937 rng(17);
   const rnnjit::Problem shapes[] = {{1, 1, 1, 1},  {3, 999, 17, 5},   {16, 1023, 33, 1},
@@ -144,11 +185,21 @@ TEST_CASE("the grid step matches the reference at odd shapes and on concurrent s
   for (Precision prec : {Precision::TF32, Precision::FP32})
     for (auto p : shapes) {
       p.precision = prec;
-      engine.pin(p, "grid_c64w16");
-      check_step(engine, p, rng);
-      check_step(engine, p, rng, 1);
+      const auto configs = pool_configs(engine, p, rnnjit::Family::Grid);
+      CHECK(!configs.empty());
+      for (const std::string& c : configs) {
+        INFO(c);
+        engine.pin(p, c);
+        check_step(engine, p, rng);
+        check_step(engine, p, rng, 1);
+      }
     }
-  check_two_streams(engine, {8, 1024, 256, 128}, "grid_c64w16", rng, 50);
+  const rnnjit::Problem kb_v0{8, 1024, 256, 128};
+  for (const std::string& c : pool_configs(engine, kb_v0, rnnjit::Family::Grid)) {
+    check_two_streams(engine, kb_v0, c, rng, 50);
+    check_chain(engine, kb_v0, c, rng, 40);
+  }
+  check_chain(engine, {3, 999, 17, 5}, "grid_c64w16", rng, 40);  // the scalar path
 }
 
 // The one-launch streaming step, every pool tile: rows fewer than CTAs, shares not a multiple of

@@ -117,8 +117,8 @@ struct Engine::Impl {
   Tuner tuner;
   std::shared_mutex plans_mu;
   std::unordered_map<PlanKey, Entry, PlanKeyHash> plans;
-  // fused_grid's barrier counters, zeroed, one a call in turn: two launches in flight share
-  // one only after kBarrierSlots further calls.
+  // The one-launch steps' launch counters, zeroed once, one a call in turn: two launches in
+  // flight share one only after kBarrierSlots further calls.
   static constexpr unsigned kBarrierSlots = 4096;
   DeviceBuffer barriers;
   std::atomic<unsigned> next_barrier{0};

@@ -42,8 +42,8 @@ struct StepArgs {
   const float* b1;
   const float* w2;
   const float* b2;
-  /// A zeroed counter no other launch in flight uses (the engine hands out one a call); for
-  /// fused_grid's barrier, which leaves it zero again.
+  /// A launch counter no other launch in flight uses (the engine hands out one a call), for the
+  /// grid barrier of the one-launch steps; zeroed once, they leave it ready for the next launch.
   unsigned* barrier = nullptr;
 };
 
