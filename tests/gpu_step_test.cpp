@@ -47,6 +47,12 @@ std::vector<std::string> pool_configs(const rnnjit::Engine& engine, const rnnjit
   }
   return out;
 }
+// Whether the device runs wgmma (sm_90a); a test that needs it says so where it does not.
+bool runs_wgmma(const rnnjit::Engine& engine) {
+  if (engine.device().arch == "sm_90a") return true;
+  WARN("not an sm_90a device: no wgmma");
+  return false;
+}
 std::vector<std::string> wgmma_configs(const rnnjit::Engine& engine, const rnnjit::Problem& p) {
   return pool_configs(engine, p, rnnjit::Family::Wgmma);
 }
@@ -154,10 +160,7 @@ TEST_CASE("pointers aligned to 4 but not 16 bytes take the scalar path correctly
 // BM, N past BN, K segments ending inside a 32-float slice, more K splits than slices.
 TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
   rnnjit::Engine engine(test::memory_only());
-  if (engine.device().arch != "sm_90a") {
-    WARN("not an sm_90a device: no wgmma");
-    return;
-  }
+  if (!runs_wgmma(engine)) return;
   std::mt19937 rng(15);
   const rnnjit::Problem shapes[] = {{100, 36, 44, 20}, {3, 4, 8, 4}, {300, 132, 260, 72}, {64, 2048, 2048, 1024}};
   int pinned = 0;
@@ -228,10 +231,7 @@ TEST_CASE("the streaming step matches the reference at odd shapes and on concurr
 
 TEST_CASE("a wgmma plan given pointers TMA cannot take runs its fallback", "[gpu][wgmma]") {
   rnnjit::Engine engine(test::memory_only());
-  if (engine.device().arch != "sm_90a") {
-    WARN("not an sm_90a device: no wgmma");
-    return;
-  }
+  if (!runs_wgmma(engine)) return;
   std::mt19937 rng(16);
   for (Precision prec : {Precision::TF32, Precision::FP32}) {
     const rnnjit::Problem p{64, 256, 128, 64, prec};
@@ -299,10 +299,7 @@ TEST_CASE("a step captured in a CUDA graph replays correctly", "[gpu]") {
 // streams at once must not share it.
 TEST_CASE("an fp32 wgmma step replays in a CUDA graph with the bits of an uncaptured one", "[gpu][wgmma]") {
   rnnjit::Engine engine(test::memory_only());
-  if (engine.device().arch != "sm_90a") {
-    WARN("not an sm_90a device: no wgmma");
-    return;
-  }
+  if (!runs_wgmma(engine)) return;
   std::mt19937 rng(16);
   cudaStream_t stream;
   CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
