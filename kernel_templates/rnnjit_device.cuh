@@ -12,8 +12,6 @@ constexpr int kMathTf32 = 0;    // one TF32 product: ~1e-4 relative error
 constexpr int kMathFp32 = 1;  // fp32-accurate: split products on tensor cores (each family says how) or FFMA
 constexpr int kEpiBias = 0;
 constexpr int kEpiBiasTanh = 1;
-// fused_cluster stages x and h in shared memory up to this many floats (engine/src/config.cpp).
-constexpr int kFusedStageFloats = 24576;
 // grid_stream stages h' in shared memory up to this many floats (engine/src/config.cpp).
 constexpr int kStreamStageFloats = 16384;
 
@@ -214,6 +212,137 @@ __device__ __forceinline__ void store_rows(const float (&acc)[ROWS][M], const fl
         c[static_cast<long long>(m) * ldc + n0 + r] = epilogue<EPI>(acc[r][m] + bias[n0 + r]);
 }
 
+// The K-split products of the one-launch steps (fused_grid.cu, fused_cluster.cu). A CTA's WARPS
+// warps split K into slices of KC columns (whole float4s); within a warp kLK lanes walk the slice
+// (a power of two, as many as it has float4s up to 32) and 32/kLK lane groups share the R rows
+// (rows rl, rl + kLR, ...), so that a short slice keeps every lane loading. Every load of a phase
+// is issued before the first is used: these sizes are latency-bound.
+template <int M, int R, int KC, int WARPS>
+struct KSplit {
+  static constexpr int kF = KC / 4;  // float4 columns a warp
+  static constexpr int kLK = kF >= 32 ? 32 : kF > 8 ? 16 : kF > 4 ? 8 : kF > 2 ? 4 : kF > 1 ? 2 : 1;
+  static constexpr int kLR = 32 / kLK;
+  static constexpr int kRL = (R + kLR - 1) / kLR;  // rows a lane
+  static constexpr int kU = (kF + kLK - 1) / kLK;  // float4s a lane and row
+  static constexpr int kSums = (R * M + WARPS * 32 - 1) / (WARPS * 32);  // sums a thread finishes
+  static constexpr int kV = kRL * M;  // sums a lane holds
+  static constexpr int kP = kV <= 1 ? 1 : kV <= 2 ? 2 : kV <= 4 ? 4 : kV <= 8 ? 8 : kV <= 16 ? 16 : kV <= 32 ? 32 : kV <= 64 ? 64 : 128;
+  static_assert(KC % 4 == 0, "whole float4 columns");
+  static_assert(kV <= 128, "at most 128 sums a lane");
+
+  float4 a[M][kU], w[kRL][kU];
+
+  __device__ static int kl() { return static_cast<int>(threadIdx.x % 32) % kLK; }
+  __device__ static int rl() { return static_cast<int>(threadIdx.x % 32) / kLK; }
+  // Row q of this lane's rows, clamped into the tile (the clamped copies are not stored).
+  __device__ static int row(int q) { return min_int(rl() + kLR * q, R - 1); }
+
+  // One shuffle step at lane offset O over N values, then the next: the lane whose O bit is set
+  // keeps the upper half (and `first` moves past the lower one), its partner the lower half; with
+  // one value left the rest are a butterfly.
+  template <int N, int O>
+  __device__ static void halve(float (&v)[kP], int& first) {
+    if constexpr (O >= 1) {
+      if constexpr (N >= 2) {
+        const bool upper = (kl() & O) != 0;
+#pragma unroll
+        for (int i = 0; i < N / 2; ++i) {
+          const float give = upper ? v[i] : v[i + N / 2], keep = upper ? v[i + N / 2] : v[i];
+          v[i] = keep + __shfl_xor_sync(0xffffffffu, give, O);
+        }
+        if (upper) first += N / 2;
+        halve<N / 2, O / 2>(v, first);
+      } else {
+        v[0] += __shfl_xor_sync(0xffffffffu, v[0], O);
+        halve<1, O / 2>(v, first);
+      }
+    }
+  }
+
+  // Columns [c, c+4) of a K-major row, zeros from column `lim` on; `at(k)` is column k's address.
+  // With VEC, c and lim are multiples of 4 and rows 16-byte aligned. L2_ONLY: data other CTAs
+  // wrote in this launch (the read-only path would not see it).
+  template <bool VEC, bool L2_ONLY, typename At>
+  __device__ static float4 load4(At at, int c, int lim) {
+    if constexpr (VEC) {
+      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (c < lim) v = L2_ONLY ? __ldcg(reinterpret_cast<const float4*>(at(c))) : __ldg(reinterpret_cast<const float4*>(at(c)));
+      return v;
+    } else {
+      float v[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) v[e] = c + e < lim ? (L2_ONLY ? __ldcg(at(c + e)) : __ldg(at(c + e))) : 0.f;
+      return make_float4(v[0], v[1], v[2], v[3]);
+    }
+  }
+  // A's rows m over this warp's slice [c0, lim): `at(m, k)` is the address of A[m][k].
+  template <bool VEC, bool L2_ONLY, typename At>
+  __device__ void load_a(At at, int c0, int lim) {
+#pragma unroll
+    for (int j = 0; j < kU; ++j)
+#pragma unroll
+      for (int m = 0; m < M; ++m)
+        a[m][j] = load4<VEC, L2_ONLY>([&](int k) { return at(m, k); }, c0 + 4 * (kl() + kLK * j), lim);
+  }
+  // This lane's rows of W over the slice: `at(r, k)` is the address of row r (< R) of the tile.
+  template <bool VEC, typename At>
+  __device__ void load_w(At at, int c0, int lim) {
+#pragma unroll
+    for (int j = 0; j < kU; ++j)
+#pragma unroll
+      for (int q = 0; q < kRL; ++q)
+        w[q][j] = load4<VEC, false>([&](int k) { return at(row(q), k); }, c0 + 4 * (kl() + kLK * j), lim);
+  }
+
+  // The tile's R×M sums, added over the lanes of a row group and then over the warps in a fixed
+  // order through `part` (WARPS·R·M floats); `out(s, r, m, sum)` for the kSums sums s this thread
+  // finishes (load_bias gives their biases in that order). Across lanes the sums are halved at each
+  // shuffle step (a lane keeps half of its values and adds its partner's copy of them), so a lane
+  // shuffles ~kV values, not kV·log2(kLK) as a butterfly would.
+  template <typename Out>
+  __device__ void reduce(float* part, Out out) const {
+    float v[kP] = {};  // v[q·M + m]: this lane's rows and batch rows, zero-padded to kP
+#pragma unroll
+    for (int j = 0; j < kU; ++j)
+#pragma unroll
+      for (int q = 0; q < kRL; ++q)
+#pragma unroll
+        for (int m = 0; m < M; ++m)
+          v[q * M + m] += a[m][j].x * w[q][j].x + a[m][j].y * w[q][j].y + a[m][j].z * w[q][j].z + a[m][j].w * w[q][j].w;
+    int first = 0;  // the index of v[0] once halved
+    halve<kP, kLK / 2>(v, first);
+    const int warp = static_cast<int>(threadIdx.x / 32);
+    // Lanes that differ only in the bits past the halving hold the same sums: one writes them.
+    constexpr int kKept = kP >= kLK ? kP / kLK : 1, kCopies = kP >= kLK ? 1 : kLK / kP;
+    if (kl() % kCopies == 0)
+#pragma unroll
+      for (int e = 0; e < kKept; ++e) {
+        const int idx = first + e, r = rl() + kLR * (idx / M);
+        if (idx < kV && r < R) part[(warp * R + r) * M + idx % M] = v[e];
+      }
+    __syncthreads();
+#pragma unroll
+    for (int s = 0; s < kSums; ++s) {
+      const int i = static_cast<int>(threadIdx.x) + s * WARPS * 32;
+      if (i >= R * M) break;
+      float sum = 0.f;
+#pragma unroll
+      for (int w = 0; w < WARPS; ++w) sum += part[w * R * M + i];
+      out(s, i / M, i % M, sum);
+    }
+  }
+
+  // The bias of each sum this thread finishes (zero past `rows`), loaded with the phase's other
+  // loads: after the reduction it would cost a round trip of its own.
+  __device__ static void load_bias(float (&b)[kSums], const float* bias, int row0, int rows) {
+#pragma unroll
+    for (int s = 0; s < kSums; ++s) {
+      const int i = static_cast<int>(threadIdx.x) + s * WARPS * 32, n = row0 + i / M;
+      b[s] = i < R * M && n < rows ? __ldg(bias + n) : 0.f;
+    }
+  }
+};
+
 // The launch counters of the one-launch steps (fused_grid.cu, grid_stream.cu). A launch counts its
 // CTAs' arrivals up from a multiple of kEpoch and its last arrival rounds the count up to the next
 // one: no launch resets a counter, and the next launch handed it starts from a clean epoch.
@@ -251,6 +380,13 @@ __device__ __forceinline__ void grid_barrier(unsigned* counter) {
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
 }
+
+// Programmatic dependent launch (sm_90). The next kernel of the stream, when launched for it, may
+// start now (it waits for this grid before it reads anything) ...
+__device__ __forceinline__ void launch_dependents() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
+// ... and this one waits here until the grid before it has finished and its writes are visible
+// (at once when it was launched without the attribute).
+__device__ __forceinline__ void wait_for_prior_grid() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 #endif
 
 }  // namespace rnnjit_k

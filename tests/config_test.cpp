@@ -28,7 +28,7 @@ TEST_CASE("a config's name parses back to the same config", "[config]") {
                                  rnnjit::Config{Tile::gemv(2, 4, 4), Tile::mma(16, 32, 32, 1, 2, 4)},
                                  rnnjit::Config{Tile::gemv(1, 8, 2), Tile::gemv(4, 4, 2)},
                                  rnnjit::Config{Tile::wgmma(256, 128, 2, 4, 1), Tile::wgmma(64, 64, 1, 8, 8)},
-                                 rnnjit::Config::fused(Tile::fused(16, 8, 2)), rnnjit::Config::fused(Tile::grid(128, 8)),
+                                 rnnjit::Config::fused(Tile::fused(128, 8, 8)), rnnjit::Config::fused(Tile::grid(128, 8)),
                                  rnnjit::Config::fused(Tile::stream(128, 16, 2, 4, 8))}) {
     const auto back = rnnjit::Config::parse(c.name());
     REQUIRE(back);
@@ -36,7 +36,7 @@ TEST_CASE("a config's name parses back to the same config", "[config]") {
   }
   CHECK(rnnjit::Config{Tile::mma(64, 128, 32, 2, 4, 3), Tile::gemv(2, 4, 4)}.name() ==
         "i2h_mma64x128x32w2x4s3.h2o_gemv_r2w4u4");
-  CHECK(rnnjit::Config::fused(Tile::fused(16, 8, 2)).name() == "fused_c16w8u2");
+  CHECK(rnnjit::Config::fused(Tile::fused(128, 8, 8)).name() == "fused_c128k8w8");
   CHECK(rnnjit::Config::fused(Tile::grid(128, 8)).name() == "grid_c128w8");
   CHECK(rnnjit::Config::fused(Tile::stream(128, 16, 2, 4, 8)).name() == "stream_c128w16r2u4p8");
   CHECK(rnnjit::Config{Tile::wgmma(256, 128, 2, 4, 1), Tile::wgmma(64, 64, 1, 8, 8)}.name() ==
@@ -47,8 +47,8 @@ TEST_CASE("config parsing rejects other text", "[config]") {
   for (const char* bad : {"", "i2h_", "i2h_mma64x128x32w2x4s3", "i2h_mma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4x",
                           "i2h_wgmma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4",
                           "i2h_mma064x128x32w2x4s3.h2o_mma16x32x32w1x2s4", "i2h_gemv_r2w4.h2o_gemv_r2w4u4",
-                          "x2h_gemv_r2w4u4.h2o_gemv_r2w4u4", "i2h_fused_c16w8u2.h2o_fused_c16w8u2", "fused_c16w8",
-                          "fused_c16w8u2.h2o_gemv_r2w4u4", "i2h_grid_c128w8.h2o_gemv_r2w4u4", "grid_c128w8.h2o_grid_c128w8", "grid_c128w8u4", "stream_c128w16r2u4", "i2h_stream_c128w16r2u4p8.h2o_gemv_r2w4u4",
+                          "x2h_gemv_r2w4u4.h2o_gemv_r2w4u4", "i2h_fused_c128k8w8.h2o_fused_c128k8w8", "fused_c128k8",
+                          "fused_c128k8w8.h2o_gemv_r2w4u4", "fused_c16w8u2", "i2h_grid_c128w8.h2o_gemv_r2w4u4", "grid_c128w8.h2o_grid_c128w8", "grid_c128w8u4", "stream_c128w16r2u4", "i2h_stream_c128w16r2u4p8.h2o_gemv_r2w4u4",
                           "i2h_wgmma256x128g2s4.h2o_wgmma64x64g1s8k8",
                           "i2h_wgmma256x128g2s4k1x.h2o_wgmma64x64g1s8k8"})
     CHECK_FALSE(rnnjit::Config::parse(bad));
@@ -117,16 +117,23 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[config]") {
     CHECK_FALSE(rnnjit::can_implement({narrow, narrow}, s32, dev, &why));
     CHECK_THAT(why, Catch::Contains("BM must be 64 or 128"));
   }
-  SECTION("clusters need Hopper and a fused config one tile") {
-    const auto fused = rnnjit::Config::fused(Tile::fused(16, 8, 2));
+  SECTION("clusters need Hopper, at most 16 CTAs, resident clusters and a fused config one tile") {
+    const auto fused = rnnjit::Config::fused(Tile::fused(128, 8, 8));
     CHECK(rnnjit::can_implement(fused, shape, dev, &why));
     auto ada = dev;
     ada.cc_major = 8;
     ada.cc_minor = 9;
     CHECK_FALSE(rnnjit::can_implement(fused, shape, ada, &why));
     CHECK_THAT(why, Catch::Contains("9.0"));
-    CHECK_FALSE(rnnjit::can_implement({Tile::fused(16, 8, 2), Tile::fused(8, 8, 2)}, shape, dev, &why));
-    CHECK_FALSE(rnnjit::can_implement(rnnjit::Config::fused(Tile::fused(32, 8, 2)), shape, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement({Tile::fused(128, 8, 8), Tile::fused(64, 8, 8)}, shape, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(rnnjit::Config::fused(Tile::fused(128, 32, 8)), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("at most 16 CTAs"));
+    // 256 rows over 16 clusters of 16: more CTAs than SMs.
+    CHECK_FALSE(rnnjit::can_implement(rnnjit::Config::fused(Tile::fused(256, 16, 8)), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("SMs"));
+    // b1-4k: 256 rows of 8 KiB a cluster do not fit registers.
+    CHECK_FALSE(rnnjit::can_implement(fused, {1, 4096, 4096, 4096}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("registers"));
   }
   SECTION("gemv beyond batch 16") {
     CHECK_FALSE(rnnjit::can_implement({Tile::gemv(1, 4, 4), ok}, {17, 8, 8, 8}, dev, &why));
@@ -163,9 +170,11 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   rnnjit::Tuner tuner(dev, jit, store);
   const auto small = tuner.propose({8, 1024, 256, 128});
   REQUIRE(small.size() == 4);
-  CHECK(small[0].name() == "grid_c128w8");  // one launch over the chip first
-  CHECK(small[1].name() == "grid_c128w16");
-  CHECK(small[2].i2h.family == rnnjit::Family::Fused);  // 1.4 MiB of weights: one cluster too
+  // One launch over the chip first: clusters splitting K (Hopper), then the grid step.
+  CHECK(small[0].name() == "fused_c128k8w8");
+  CHECK(small[1].name() == "fused_c128k16w8");
+  CHECK(small[2].name() == "grid_c128w8");
+  CHECK(small[3].name() == "grid_c128w16");
   // b1-4k: too large a row for the grid step; the one-launch streaming step, then gemv pairs.
   const auto gemv = tuner.propose({1, 4096, 4096, 4096});
   REQUIRE(gemv.size() == 4);

@@ -177,32 +177,42 @@ TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
   CHECK(pinned > 40);
 }
 
-// The one-launch grid step (h' handed over through L2 between i2h and h2o), every pool tile: odd
-// sizes, fewer rows than CTAs, unaligned pointers, two streams running it at once (each call has
-// its own launch counter), and a recurrence back to back.
-TEST_CASE("the grid step matches the reference at odd shapes, on concurrent streams and back to back", "[gpu][grid]") {
+// The one-launch steps, every pool tile: the grid step (h' handed over through L2 behind a grid
+// barrier) and, on Hopper, clusters splitting K whose last cluster computes y (launched as
+// dependent launches). Odd sizes, fewer rows than CTAs or clusters, K slices shorter than a
+// cluster, unaligned pointers, two streams running it at once (each call has its own launch
+// counters), and a recurrence back to back (dependent launches overlapping, each reading what the
+// one before it wrote).
+TEST_CASE("the one-launch steps match the reference at odd shapes, on concurrent streams and back to back",
+          "[gpu][grid]") {
   rnnjit::Engine engine(test::memory_only());
   std::mt19937 rng(17);
   const rnnjit::Problem shapes[] = {{1, 1, 1, 1},  {3, 999, 17, 5},   {16, 1023, 33, 1},
                                     {8, 1024, 256, 128}, {1, 1024, 512, 256}, {5, 7, 300, 3}};
-  for (Precision prec : {Precision::TF32, Precision::FP32})
-    for (auto p : shapes) {
-      p.precision = prec;
-      const auto configs = pool_configs(engine, p, rnnjit::Family::Grid);
-      CHECK(!configs.empty());
-      for (const std::string& c : configs) {
-        INFO(c);
-        engine.pin(p, c);
-        check_step(engine, p, rng);
-        check_step(engine, p, rng, 1);
+  const bool hopper = engine.device().cc_major >= 9;
+  if (!hopper) WARN("compute capability below 9.0: no cluster step");
+  for (rnnjit::Family family : {rnnjit::Family::Grid, rnnjit::Family::Fused}) {
+    if (family == rnnjit::Family::Fused && !hopper) continue;
+    for (Precision prec : {Precision::TF32, Precision::FP32})
+      for (auto p : shapes) {
+        p.precision = prec;
+        const auto configs = pool_configs(engine, p, family);
+        CHECK(!configs.empty());
+        for (const std::string& c : configs) {
+          INFO(c);
+          engine.pin(p, c);
+          check_step(engine, p, rng);
+          check_step(engine, p, rng, 1);
+        }
       }
+    const rnnjit::Problem kb_v0{8, 1024, 256, 128};
+    for (const std::string& c : pool_configs(engine, kb_v0, family)) {
+      check_two_streams(engine, kb_v0, c, rng, 50);
+      check_chain(engine, kb_v0, c, rng, 40);
     }
-  const rnnjit::Problem kb_v0{8, 1024, 256, 128};
-  for (const std::string& c : pool_configs(engine, kb_v0, rnnjit::Family::Grid)) {
-    check_two_streams(engine, kb_v0, c, rng, 50);
-    check_chain(engine, kb_v0, c, rng, 40);
   }
-  check_chain(engine, {3, 999, 17, 5}, "grid_c64w16", rng, 40);  // the scalar path
+  check_chain(engine, {3, 999, 17, 5}, "grid_c64w16", rng, 40);  // the scalar paths
+  if (hopper) check_chain(engine, {3, 999, 17, 5}, "fused_c128k8w8", rng, 40);
 }
 
 // The one-launch streaming step, every pool tile: rows fewer than CTAs, shares not a multiple of
@@ -462,6 +472,14 @@ TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize
     check_step(engine, {5, 7, 33, 3, prec}, rng, 1);
     engine.pin({6, 36, 44, 20, prec}, "grid_c64w16");
     check_step(engine, {6, 36, 44, 20, prec}, rng);
+    if (engine.device().cc_major >= 9) {
+      const rnnjit::Problem p{6, 36, 44, 20, prec};
+      for (const std::string& name : pool_configs(engine, p, rnnjit::Family::Fused)) {
+        engine.pin(p, name);
+        check_step(engine, p, rng);
+        check_step(engine, p, rng, 1);
+      }
+    }
     engine.pin({3, 40, 300, 21, prec}, "stream_c64w16r1u8p4");
     check_step(engine, {3, 40, 300, 21, prec}, rng);
     check_step(engine, {3, 40, 300, 21, prec}, rng, 1);

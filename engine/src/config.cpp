@@ -22,12 +22,32 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     if (s.b > 16) return fail("gemv serves batch ≤ 16, not " + std::to_string(s.b));
     if (t.rows * s.b > 64) return fail("ROWS×batch > 64 accumulators per lane");
   } else if (t.family == Family::Fused) {
-    if (t.cluster <= 0 || t.warps <= 0 || t.unroll <= 0) return fail("non-positive field");
+    if (t.cluster <= 0 || t.split <= 0 || t.warps <= 0) return fail("non-positive field");
     if (device.cc_major < 9)
-      return fail("thread-block clusters need compute capability 9.0 or newer, device has " +
+      return fail("thread-block clusters and dependent launches need compute capability 9.0 or newer, device has " +
                   std::to_string(device.cc_major) + "." + std::to_string(device.cc_minor));
-    if (t.cluster > 16) return fail("a cluster holds at most 16 CTAs");
+    if (t.split > 16) return fail("a cluster holds at most 16 CTAs");
+    if (t.cluster < t.split) return fail("fewer CTAs than one cluster");
     if (s.b > 16) return fail("fused serves batch ≤ 16, not " + std::to_string(s.b));
+    // Every cluster resident at once, or the step runs in waves (no CTA waits for another
+    // cluster, so waves are correct, only slow).
+    const int rows = fused_rows(t, s.h), ctas = fused_clusters(t, s.h) * t.split;
+    if (ctas > device.sm_count)
+      return fail(std::to_string(ctas) + " CTAs, device has " + std::to_string(device.sm_count) + " SMs");
+    // kernel_templates/fused_cluster.cu holds a phase's loads in registers (KSplit,
+    // rnnjit_device.cuh): float4s a lane of each of its rows and of the batch, and its sums.
+    auto regs = [&](int r, int k) {
+      const int f = ((k + t.warps - 1) / t.warps + 3) / 4;  // float4 columns a warp
+      const int lk = f >= 32 ? 32 : f > 8 ? 16 : f > 4 ? 8 : f > 2 ? 4 : f > 1 ? 2 : 1;
+      const int rl = (r + 32 / lk - 1) / (32 / lk), u = (f + lk - 1) / lk;
+      return 4 * u * (rl + s.b) + rl * s.b;
+    };
+    const int slice = ((s.i + s.h + t.split - 1) / t.split + 3) / 4 * 4, rows2 = (s.o + t.split - 1) / t.split;
+    const int most = std::max(regs(rows, slice), regs(rows2, s.h));
+    if (most > 160) return fail(std::to_string(most) + " registers of loads and sums a thread, at most 160");
+    if ((rows * s.b + t.split - 1) / t.split > t.threads()) return fail("more h' sums a CTA than threads");
+    const std::size_t smem = std::size_t(t.warps * std::max(rows, rows2) + rows) * s.b * sizeof(float);
+    if (smem > 48 * 1024) return fail(std::to_string(smem) + " B of static shared memory, at most 48 KiB");
   } else if (t.family == Family::Grid) {
     if (t.cluster <= 0 || t.warps <= 0) return fail("non-positive field");
     if (s.b > 16) return fail("grid serves batch ≤ 16, not " + std::to_string(s.b));
@@ -111,14 +131,7 @@ std::size_t Tile::smem_bytes(const Shape& s) const {
       return (hs + std::size_t(prefetch) * s.h) * sizeof(float);
     }
     case Family::Wgmma: return wgmma_ring_bytes(*this, s) + stages * 2 * sizeof(std::uint64_t) + 1024;
-    case Family::Fused: {
-      // kernel_templates/fused_cluster.cu: own rows (rounded to 16 bytes), all of h', then
-      // x and h when they fit kFusedStageFloats (rnnjit_device.cuh).
-      constexpr std::size_t kFusedStageFloats = 24576;
-      const std::size_t b = s.b, own = b * ((s.h + cluster - 1) / cluster);
-      const std::size_t staged = b * (s.i + s.h) <= kFusedStageFloats ? b * (s.i + s.h) : 0;
-      return ((own + 3) / 4 * 4 + b * s.h + staged) * sizeof(float);
-    }
+    case Family::Fused: return 0;  // its partial sums are static shared memory
   }
   return 0;
 }
@@ -126,7 +139,7 @@ std::size_t Tile::smem_bytes(const Shape& s) const {
 std::string Tile::name() const {
   char buf[64];
   if (family == Family::Fused)
-    std::snprintf(buf, sizeof buf, "fused_c%dw%du%d", cluster, warps, unroll);
+    std::snprintf(buf, sizeof buf, "fused_c%dk%dw%d", cluster, split, warps);
   else if (family == Family::Grid)
     std::snprintf(buf, sizeof buf, "grid_c%dw%d", cluster, warps);
   else if (family == Family::GridStream)
@@ -154,7 +167,7 @@ std::optional<Tile> Tile::parse(const std::string& name) {
       return std::nullopt;
   } else if (name.rfind("fused_", 0) == 0) {
     t.family = Family::Fused;
-    if (std::sscanf(name.c_str(), "fused_c%dw%du%d%n", &t.cluster, &t.warps, &t.unroll, &used) != 3)
+    if (std::sscanf(name.c_str(), "fused_c%dk%dw%d%n", &t.cluster, &t.split, &t.warps, &used) != 3)
       return std::nullopt;
   } else if (name.rfind("wgmma", 0) == 0) {
     t = Tile::wgmma(0, 0, 0, 0, 0);
@@ -171,6 +184,12 @@ std::optional<Tile> Tile::parse(const std::string& name) {
   if (used != static_cast<int>(name.size()) || t.name() != name) return std::nullopt;
   return t;
 }
+
+int fused_rows(const Tile& t, int h) {
+  const int clusters = std::max(1, t.cluster / std::max(1, t.split));
+  return (h + clusters - 1) / clusters;
+}
+int fused_clusters(const Tile& t, int h) { return (h + fused_rows(t, h) - 1) / fused_rows(t, h); }
 
 std::string Config::name() const { return is_fused() ? i2h.name() : "i2h_" + i2h.name() + ".h2o_" + h2o.name(); }
 

@@ -17,7 +17,7 @@ enum class Math : int { Tf32 = 0, Fp32 = 1 };
 enum class Family {
   Mma,   ///< gemm_mma.cu: tensor-core tiles, any batch
   Gemv,  ///< gemv.cu: fp32 weight streaming, batch ≤ 16
-  Fused, ///< fused_cluster.cu: the whole step in one cluster launch, Hopper, small weights
+  Fused, ///< fused_cluster.cu: the whole step in one launch of clusters splitting K, Hopper, small weights
   Wgmma, ///< gemm_wgmma.cu: TMA + wgmma tiles, split-K over a cluster, sm_90a
   Grid,  ///< fused_grid.cu: the whole step in one cooperative launch over many SMs, batch ≤ 16
   GridStream, ///< grid_stream.cu: the whole step in one cooperative launch streaming large weights, batch ≤ 16
@@ -28,7 +28,8 @@ struct Shape;
 /// One launch of a family.
 /// Mma: a BM×BN CTA tile over BK-wide K slices, WARPS_M×WARPS_N warps, a STAGES-deep
 /// cp.async ring. Gemv: ROWS rows of W per warp, WARPS warps per CTA, UNROLL 16-byte loads
-/// in flight per lane and row. Fused: a cluster of CLUSTER CTAs of WARPS warps, UNROLL.
+/// in flight per lane and row. Fused: about CTAS CTAs of WARPS warps in clusters of SPLIT, each
+/// cluster a share of h's rows, each CTA of it a slice of K.
 /// Wgmma: a BM×BN CTA tile (BM rows of A), GROUPS consumer warpgroups and a producer one, a
 /// STAGES-deep ring of 32-float K slices, K split over the SPLIT CTAs of a cluster. Grid: CTAS CTAs
 /// (at most one a SM) sharing the rows, the WARPS warps of each splitting K. Stream: CTAS CTAs (at
@@ -37,17 +38,17 @@ struct Shape;
 struct Tile {
   Family family = Family::Mma;
   int bm = 0, bn = 0, bk = 0, warps_m = 0, warps_n = 0, stages = 0;  // Mma; Wgmma: bm, bn, stages
-  int rows = 0, warps = 0, unroll = 0;                               // Gemv, Fused
-  int cluster = 0;                                                   // Fused; Grid: CTAs
-  int groups = 0, split = 0;                                         // Wgmma
+  int rows = 0, warps = 0, unroll = 0;                               // Gemv; warps: Fused, Grid
+  int cluster = 0;                                                   // Grid, Fused: CTAs
+  int groups = 0, split = 0;                                         // Wgmma; split: Fused
   int prefetch = 0;                                                  // Stream (rows, warps, unroll, cluster: CTAs)
 
   static Tile mma(int bm, int bn, int bk, int warps_m, int warps_n, int stages) {
     return {Family::Mma, bm, bn, bk, warps_m, warps_n, stages, 0, 0, 0, 0};
   }
   static Tile gemv(int rows, int warps, int unroll) { return {Family::Gemv, 0, 0, 0, 0, 0, 0, rows, warps, unroll, 0}; }
-  static Tile fused(int cluster, int warps, int unroll) {
-    return {Family::Fused, 0, 0, 0, 0, 0, 0, 0, warps, unroll, cluster};
+  static Tile fused(int ctas, int split, int warps) {
+    return {Family::Fused, 0, 0, 0, 0, 0, 0, 0, warps, 0, ctas, 0, split};
   }
   static Tile grid(int ctas, int warps) { return {Family::Grid, 0, 0, 0, 0, 0, 0, 0, warps, 0, ctas}; }
   static Tile stream(int ctas, int warps, int rows, int unroll, int prefetch) {
@@ -68,12 +69,12 @@ struct Tile {
   bool whole_step() const { return family == Family::Fused || family == Family::Grid || family == Family::GridStream; }
   /// Whether its launches need 16-byte aligned operands (TMA); others take any 4-byte alignment.
   bool needs_aligned16() const { return family == Family::Wgmma; }
-  /// Dynamic shared memory. Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv: none;
-  /// Fused: this CTA's rows of h' and a gathered copy of all of it. Wgmma: the ring (A and W
+  /// Dynamic shared memory. Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv, Grid and
+  /// Fused: none (static partial sums). Wgmma: the ring (A and W
   /// slices, for fp32 A's cross copies too), its mbarriers and 1 KiB of alignment slack.
   /// Stream: h' and the prefetched W2 rows.
   std::size_t smem_bytes(const Shape& shape) const;
-  /// "mma64x64x32w2x2s4", "gemv_r2w4u4", "fused_c16w8u2", "grid_c128w8", "stream_c128w16r1u8p8"
+  /// "mma64x64x32w2x2s4", "gemv_r2w4u4", "fused_c128k8w8", "grid_c128w8", "stream_c128w16r1u8p8"
   /// or "wgmma256x128g2s4k1".
   std::string name() const;
   static std::optional<Tile> parse(const std::string& name);
@@ -90,7 +91,7 @@ struct Config {
   bool is_fused() const { return i2h.whole_step(); }
   bool needs_aligned16() const { return i2h.needs_aligned16() || h2o.needs_aligned16(); }
 
-  /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4", "fused_c16w8u2" or "grid_c128w8": the cache
+  /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4", "fused_c128k8w8" or "grid_c128w8": the cache
   /// key and the log name.
   std::string name() const;
   /// Inverse of name(); nullopt for anything else (a row written by another version).
@@ -103,6 +104,11 @@ struct Shape {
   int b = 0, i = 0, h = 0, o = 0;
   Math math = Math::Tf32;
 };
+
+/// A Fused tile's rows of h' a cluster, and the clusters it launches for H rows (the kernel's
+/// kFusedRows and kFusedClusters, kernel_templates/fused_cluster.cu).
+int fused_rows(const Tile& t, int h);
+int fused_clusters(const Tile& t, int h);
 
 /// Whether `config` can run `shape` on `device`; if not, says why. Screens candidates
 /// before NVRTC sees them.

@@ -117,13 +117,14 @@ struct Engine::Impl {
   Tuner tuner;
   std::shared_mutex plans_mu;
   std::unordered_map<PlanKey, Entry, PlanKeyHash> plans;
-  // The one-launch steps' launch counters, zeroed once, one a call in turn: two launches in
-  // flight share one only after kBarrierSlots further calls.
-  static constexpr unsigned kBarrierSlots = 4096;
+  // The one-launch steps' launch counters, zeroed once, a set of StepArgs::kCountersPerCall a call
+  // in turn: two launches in flight share one only after kBarrierSlots further calls.
+  static constexpr unsigned kBarrierSlots = 4096, kCounters = kBarrierSlots * StepArgs::kCountersPerCall;
   DeviceBuffer barriers;
   std::atomic<unsigned> next_barrier{0};
   unsigned* barrier_slot() {
-    return reinterpret_cast<unsigned*>(barriers.get()) + next_barrier.fetch_add(1, std::memory_order_relaxed) % kBarrierSlots;
+    const unsigned slot = next_barrier.fetch_add(1, std::memory_order_relaxed) % kBarrierSlots;
+    return reinterpret_cast<unsigned*>(barriers.get()) + slot * StepArgs::kCountersPerCall;
   }
   // Per problem, the plan for pointers a TMA plan does not accept (built on first need).
   std::unordered_map<PlanKey, std::shared_ptr<Plan>, PlanKeyHash> unaligned;
@@ -143,8 +144,8 @@ struct Engine::Impl {
     // and streams are ours too.
     RNNJIT_CU(cuDevicePrimaryCtxRetain(&ctx, cu_device));
     ContextScope scope(ctx);
-    barriers = DeviceBuffer(kBarrierSlots);
-    RNNJIT_CU(cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(barriers.get()), 0, kBarrierSlots, nullptr));
+    barriers = DeviceBuffer(kCounters);
+    RNNJIT_CU(cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(barriers.get()), 0, kCounters, nullptr));
     RNNJIT_CU(cuStreamSynchronize(nullptr));
   }
 

@@ -50,7 +50,7 @@ KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::s
                             args({s.b, s.i, s.h, s.o, t.warps, t.rows, t.unroll, t.prefetch}) + ">"};
   } else if (t.family == Family::Fused) {
     src.file = "fused_cluster.cu";
-    src.name_expressions = {"rnnjit_k::fused_cluster<" + args({s.b, s.i, s.h, s.o, t.cluster, t.warps, t.unroll}) + ">"};
+    src.name_expressions = {"rnnjit_k::fused_cluster<" + args({s.b, s.i, s.h, s.o, t.cluster, t.split, t.warps}) + ">"};
   } else if (t.family == Family::Wgmma) {
     src.file = "gemm_wgmma.cu";
     src.name_expressions = {"rnnjit_k::gemm_wgmma<" +

@@ -37,9 +37,11 @@ Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const 
       l.cooperative = true;
       break;
     case Family::Fused:
-      l.grid_x = l.cluster = static_cast<unsigned>(t.cluster);
+      l.cluster = static_cast<unsigned>(t.split);
+      l.grid_x = static_cast<unsigned>(fused_clusters(t, s.h)) * l.cluster;
+      l.dependent = true;
       // Clusters beyond the portable 8 CTAs must be allowed explicitly.
-      if (t.cluster > 8) RNNJIT_CU(cuFuncSetAttribute(l.fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1));
+      if (t.split > 8) RNNJIT_CU(cuFuncSetAttribute(l.fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1));
       break;
     case Family::Wgmma:
       // One dimension: kernel_templates/gemm_wgmma.cu orders split, M tile, N tile itself.
@@ -58,19 +60,25 @@ Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const 
 }
 
 void launch(const Launch& l, void** params, CUstream stream) {
-  if (l.cluster == 0 && !l.cooperative) {
+  if (l.cluster == 0 && !l.cooperative && !l.dependent) {
     RNNJIT_CU(cuLaunchKernel(l.fn, l.grid_x, l.grid_y, 1, l.threads, 1, 1, l.smem, stream, params, nullptr));
     return;
   }
-  CUlaunchAttribute attr{};
+  CUlaunchAttribute attrs[3]{};
+  unsigned n = 0;
   if (l.cooperative) {
-    attr.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
-    attr.value.cooperative = 1;
-  } else {
-    attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-    attr.value.clusterDim.x = l.cluster;
-    attr.value.clusterDim.y = 1;
-    attr.value.clusterDim.z = 1;
+    attrs[n].id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+    attrs[n++].value.cooperative = 1;
+  }
+  if (l.cluster > 0) {
+    attrs[n].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    attrs[n].value.clusterDim.x = l.cluster;
+    attrs[n].value.clusterDim.y = 1;
+    attrs[n++].value.clusterDim.z = 1;
+  }
+  if (l.dependent) {
+    attrs[n].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    attrs[n++].value.programmaticStreamSerializationAllowed = 1;
   }
   CUlaunchConfig cfg{};
   cfg.gridDimX = l.grid_x;
@@ -81,8 +89,8 @@ void launch(const Launch& l, void** params, CUstream stream) {
   cfg.blockDimZ = 1;
   cfg.sharedMemBytes = l.smem;
   cfg.hStream = stream;
-  cfg.attrs = &attr;
-  cfg.numAttrs = 1;
+  cfg.attrs = attrs;
+  cfg.numAttrs = n;
   RNNJIT_CU(cuLaunchKernelEx(&cfg, l.fn, params, nullptr));
 }
 
@@ -168,7 +176,7 @@ void Plan::run(const StepArgs& a, CUstream stream) const {
   if (config_.is_fused()) {
     StepArgs copy = a;
     void* params[] = {&copy.x, &copy.h, &copy.w1, &copy.b1, &copy.w2, &copy.b2, &copy.h_out, &copy.y, &copy.barrier};
-    if (i2h_.cooperative && !a.barrier) throw Error(ErrorCode::Internal, config_.name() + " needs a barrier counter");
+    if ((i2h_.cooperative || i2h_.dependent) && !a.barrier) throw Error(ErrorCode::Internal, config_.name() + " needs a barrier counter");
     launch(i2h_, params, stream);
     return;
   }

@@ -22,6 +22,9 @@ struct Launch {
   unsigned smem = 0;
   unsigned cluster = 0;  ///< CTAs per cluster along x; 0 for a plain launch
   bool cooperative = false;  ///< every CTA resident at once (fused_grid's grid barrier)
+  /// Programmatic dependent launch: it may start while the kernel before it in the stream
+  /// finishes (it waits for it before reading anything), and lets the next one do the same.
+  bool dependent = false;
   /// Wgmma: the kernel takes TMA maps of A1, A2 (M×K1, M×K2) and W (N rows of LDW floats),
   /// encoded per call for the caller's pointers, with boxes of 32 floats × BM or BN rows.
   bool tma = false;
@@ -42,9 +45,11 @@ struct StepArgs {
   const float* b1;
   const float* w2;
   const float* b2;
-  /// A launch counter no other launch in flight uses (the engine hands out one a call), for the
-  /// grid barrier of the one-launch steps; zeroed once, they leave it ready for the next launch.
+  /// kCountersPerCall launch counters no other launch in flight uses (the engine hands out a set a
+  /// call), for the one-launch steps: the grid barrier uses the first, the Fused step one a rank of
+  /// its clusters. Zeroed once, they leave them ready for the next launch.
   unsigned* barrier = nullptr;
+  static constexpr unsigned kCountersPerCall = 16;  // the largest cluster
 };
 
 /// Tensor maps already encoded, for the few buffers an RNN loop cycles through: encoding one costs

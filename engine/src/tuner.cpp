@@ -22,7 +22,9 @@ const Tile kTiles[] = {
     Tile::mma(32, 64, 32, 2, 2, 4),   Tile::mma(64, 64, 32, 2, 2, 4),  Tile::mma(64, 128, 32, 2, 4, 3),
     Tile::mma(128, 64, 32, 4, 2, 3),  Tile::mma(128, 128, 32, 2, 4, 3), Tile::gemv(1, 4, 4),
     Tile::gemv(2, 4, 4),              Tile::gemv(4, 4, 2),              Tile::gemv(1, 8, 2),
-    Tile::fused(16, 16, 16),          Tile::fused(8, 16, 16),
+    // Hopper: ~128 CTAs in clusters of 8 (or 16, or 4) splitting K, 64 for GPUs with fewer SMs.
+    Tile::fused(128, 8, 8),           Tile::fused(128, 16, 8),          Tile::fused(128, 4, 8),
+    Tile::fused(64, 8, 8),
     // One CTA a SM over (nearly) every SM; 64 for GPUs with fewer than 128. More warps: a
     // shorter K slice a warp, fewer loads in its one round.
     Tile::grid(128, 8),               Tile::grid(128, 16),              Tile::grid(64, 16),
@@ -143,8 +145,8 @@ class Events {
 
 std::span<const Tile> tile_pool() { return kTiles; }
 
-double time_plan(const Plan& plan, const StepArgs& args, CUstream stream, int max_runs, double budget_ms) {
-  Events ev(2 * static_cast<std::size_t>(max_runs));
+double time_plan(const Plan& plan, const StepArgs& args, CUstream stream, int max_groups, double budget_ms) {
+  Events ev(2 * static_cast<std::size_t>(max_groups));
   auto elapsed = [&](int i) {
     float ms = 0;
     RNNJIT_CU(cuEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]));
@@ -156,27 +158,33 @@ double time_plan(const Plan& plan, const StepArgs& args, CUstream stream, int ma
   RNNJIT_CU(cuEventRecord(ev[1], stream));
   RNNJIT_CU(cuEventSynchronize(ev[1]));
   const double first_ms = elapsed(0);
-  const int runs = std::clamp(static_cast<int>(budget_ms / std::max(first_ms, 1e-3)), 3, max_runs);
+  // Calls in the budget; short ones go in groups of up to 16 (the calls of one plan on one stream
+  // may share a launch counter: each waits for the one before it).
+  const int calls = std::clamp(static_cast<int>(budget_ms / std::max(first_ms, 1e-3)), 3, 16 * max_groups);
+  const int per_group = std::clamp(calls / max_groups, 1, 16);
+  const int groups = std::clamp(calls / per_group, 3, max_groups);
   {
     Gate gate(stream);
-    for (int i = 0; i < runs; ++i) {
-      RNNJIT_CU(cuEventRecord(ev[2 * i], stream));
-      plan.run(args, stream);
-      RNNJIT_CU(cuEventRecord(ev[2 * i + 1], stream));
+    for (int g = 0; g < groups; ++g) {
+      RNNJIT_CU(cuEventRecord(ev[2 * g], stream));
+      for (int i = 0; i < per_group; ++i) plan.run(args, stream);
+      RNNJIT_CU(cuEventRecord(ev[2 * g + 1], stream));
     }
   }
-  RNNJIT_CU(cuEventSynchronize(ev[2 * runs - 1]));
+  RNNJIT_CU(cuEventSynchronize(ev[2 * groups - 1]));
   std::vector<double> times;
-  for (int i = 0; i < runs; ++i) times.push_back(elapsed(i) * 1000.0);
-  std::nth_element(times.begin(), times.begin() + runs / 2, times.end());
-  return times[runs / 2];
+  for (int g = 0; g < groups; ++g) times.push_back(elapsed(g) * 1000.0 / per_group);
+  std::nth_element(times.begin(), times.begin() + groups / 2, times.end());
+  return times[groups / 2];
 }
 
 std::vector<Config> Tuner::propose(const Shape& s) const {
   std::vector<Config> out;
   auto add = [&](const Config& c) {
-    if (out.size() < 4 && std::find(out.begin(), out.end(), c) == out.end() && can_implement(c, s, device_, nullptr))
-      out.push_back(c);
+    const bool fits =
+        out.size() < 4 && std::find(out.begin(), out.end(), c) == out.end() && can_implement(c, s, device_, nullptr);
+    if (fits) out.push_back(c);
+    return fits;
   };
   const auto mma_i2h = ranked(Family::Mma, s, s.h, s.i + s.h, device_);
   const auto mma_h2o = ranked(Family::Mma, s, s.o, s.h, device_);
@@ -188,16 +196,15 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
   };
   if (s.b > 16) add_wgmma(2);
   if (s.b <= 16) {
-    // Few rows: streaming the weights is the whole cost. Small problems are latency-bound:
-    // the one-launch grid step first (its first two tiles that fit: can_implement screens
-    // by registers, so large weights get none), the one-cluster step (Hopper); larger weights
+    // Few rows: streaming the weights is the whole cost. Small problems are latency-bound: the
+    // one-launch steps first, two tiles each that fit (can_implement screens by registers, so
+    // large weights get none): clusters splitting K (Hopper), then the grid step; larger weights
     // the one-launch streaming step; then gemv pairs, then the best tensor-core pair.
-    for (const Tile& t : kTiles)
-      if (t.family == Family::Grid && out.size() < 2) add(Config::fused(t));
-    const double weight_bytes = 4.0 * (double(s.h) * (s.i + s.h) + double(s.o) * s.h);
-    if (weight_bytes <= 8.0 * (1 << 20))
+    for (Family f : {Family::Fused, Family::Grid}) {
+      int taken = 0;
       for (const Tile& t : kTiles)
-        if (t.family == Family::Fused) add(Config::fused(t));
+        if (t.family == f && taken < 2 && add(Config::fused(t))) ++taken;
+    }
     // The one-launch streaming step where the above did not fill half the slots.
     for (const Tile& t : ranked(Family::GridStream, s, s.h, s.i + s.h, device_))
       if (out.size() < 2) add(Config::fused(t));

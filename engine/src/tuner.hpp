@@ -55,8 +55,10 @@ class Tuner {
 /// Every tile the heuristic may propose, for i2h and h2o alike.
 std::span<const Tile> tile_pool();
 
-/// Median time in µs of `plan` on `stream`, after a warm-up run; at most `max_runs` runs
-/// or about `budget_ms` of GPU time. Throws LaunchFailed.
-double time_plan(const Plan& plan, const StepArgs& args, CUstream stream, int max_runs = 20, double budget_ms = 20);
+/// Time in µs of one call of `plan` back to back on `stream` (the median over at most `max_groups`
+/// event pairs, each around up to 16 consecutive calls: a recurrent loop's steady state, where a
+/// dependent launch overlaps the one before it), after a warm-up call; about `budget_ms` of GPU
+/// time. Throws LaunchFailed.
+double time_plan(const Plan& plan, const StepArgs& args, CUstream stream, int max_groups = 20, double budget_ms = 20);
 
 }  // namespace rnnjit
