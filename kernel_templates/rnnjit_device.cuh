@@ -108,36 +108,6 @@ __device__ __forceinline__ float4 load_w4(const float* p) {
   return SHARED ? *reinterpret_cast<const float4*>(p) : load_stream(p);
 }
 
-// The weights of one 16-byte step of a warp_dot: UNROLL steps of 128 columns from k0,
-// ROWS rows, zeros past K. Split from the products so that a kernel can issue the loads of
-// data that does not depend on earlier work before waiting for that work.
-template <int ROWS, int UNROLL, bool W_SHARED = false>
-__device__ __forceinline__ void load_w(float4 (&wv)[UNROLL][ROWS], const float* const (&w)[ROWS], int k0, int K) {
-#pragma unroll
-  for (int u = 0; u < UNROLL; ++u)
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r)
-      wv[u][r] = k0 + u * 128 < K ? load_w4<W_SHARED>(w[r] + k0 + u * 128) : make_float4(0.f, 0.f, 0.f, 0.f);
-}
-
-// acc[r][m] += the products of the weights load_w fetched with row m of A.
-template <int M, int ROWS, int UNROLL, bool A_PLAIN>
-__device__ __forceinline__ void fma_w(float (&acc)[ROWS][M], const float4 (&wv)[UNROLL][ROWS], const float* a,
-                                      int lda, int k0, int K) {
-#pragma unroll
-  for (int u = 0; u < UNROLL; ++u) {
-    const int kk = k0 + u * 128;
-    if (kk >= K) break;
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-      const float4 av = load_a4<A_PLAIN>(a + static_cast<long long>(m) * lda + kk);
-#pragma unroll
-      for (int r = 0; r < ROWS; ++r)
-        acc[r][m] += av.x * wv[u][r].x + av.y * wv[u][r].y + av.z * wv[u][r].z + av.w * wv[u][r].w;
-    }
-  }
-}
-
 // One warp's share of ROWS dot products with each of the M rows of A over K columns:
 // acc[r][m] += Σ_k A[m·lda + k]·w[r][k], lanes striding K (16-byte loads when `vec`,
 // UNROLL of them in flight per row). The weights are read exactly once, from global memory or,
@@ -147,9 +117,25 @@ __device__ __forceinline__ void warp_dot(float (&acc)[ROWS][M], const float* a, 
                                          const float* const (&w)[ROWS], int K, bool vec, int lane) {
   if (vec) {
     for (int k = lane * 4; k < K; k += 32 * 4 * UNROLL) {
+      // The step's weights first (UNROLL steps of 128 columns, zeros past K), then the products.
       float4 wv[UNROLL][ROWS];
-      load_w<ROWS, UNROLL, W_SHARED>(wv, w, k, K);
-      fma_w<M, ROWS, UNROLL, A_PLAIN>(acc, wv, a, lda, k, K);
+#pragma unroll
+      for (int u = 0; u < UNROLL; ++u)
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r)
+          wv[u][r] = k + u * 128 < K ? load_w4<W_SHARED>(w[r] + k + u * 128) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int u = 0; u < UNROLL; ++u) {
+        const int kk = k + u * 128;
+        if (kk >= K) break;
+#pragma unroll
+        for (int m = 0; m < M; ++m) {
+          const float4 av = load_a4<A_PLAIN>(a + static_cast<long long>(m) * lda + kk);
+#pragma unroll
+          for (int r = 0; r < ROWS; ++r)
+            acc[r][m] += av.x * wv[u][r].x + av.y * wv[u][r].y + av.z * wv[u][r].z + av.w * wv[u][r].w;
+        }
+      }
     }
   } else {
     for (int k = lane; k < K; k += 32) {
