@@ -29,7 +29,8 @@ TEST_CASE("a config's name parses back to the same config", "[config]") {
                                  rnnjit::Config{Tile::gemv(1, 8, 2), Tile::gemv(4, 4, 2)},
                                  rnnjit::Config{Tile::wgmma(256, 128, 2, 4, 1), Tile::wgmma(64, 64, 1, 8, 8)},
                                  rnnjit::Config::fused(Tile::fused(128, 8, 8)), rnnjit::Config::fused(Tile::grid(128, 8)),
-                                 rnnjit::Config::fused(Tile::stream(128, 16, 2, 4, 8))}) {
+                                 rnnjit::Config::fused(Tile::stream(128, 16, 2, 4, 8)),
+                                 rnnjit::Config::fused(Tile::gridmma(128, 16, 2, 2, 1))}) {
     const auto back = rnnjit::Config::parse(c.name());
     REQUIRE(back);
     CHECK(*back == c);
@@ -39,6 +40,7 @@ TEST_CASE("a config's name parses back to the same config", "[config]") {
   CHECK(rnnjit::Config::fused(Tile::fused(128, 8, 8)).name() == "fused_c128k8w8");
   CHECK(rnnjit::Config::fused(Tile::grid(128, 8)).name() == "grid_c128w8");
   CHECK(rnnjit::Config::fused(Tile::stream(128, 16, 2, 4, 8)).name() == "stream_c128w16r2u4p8");
+  CHECK(rnnjit::Config::fused(Tile::gridmma(128, 16, 2, 2, 1)).name() == "gridmma_c128w16b2u2p1");
   CHECK(rnnjit::Config{Tile::wgmma(256, 128, 2, 4, 1), Tile::wgmma(64, 64, 1, 8, 8)}.name() ==
         "i2h_wgmma256x128g2s4k1.h2o_wgmma64x64g1s8k8");
 }
@@ -48,7 +50,8 @@ TEST_CASE("config parsing rejects other text", "[config]") {
                           "i2h_wgmma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4",
                           "i2h_mma064x128x32w2x4s3.h2o_mma16x32x32w1x2s4", "i2h_gemv_r2w4.h2o_gemv_r2w4u4",
                           "x2h_gemv_r2w4u4.h2o_gemv_r2w4u4", "i2h_fused_c128k8w8.h2o_fused_c128k8w8", "fused_c128k8",
-                          "fused_c128k8w8.h2o_gemv_r2w4u4", "fused_c16w8u2", "i2h_grid_c128w8.h2o_gemv_r2w4u4", "grid_c128w8.h2o_grid_c128w8", "grid_c128w8u4", "stream_c128w16r2u4", "i2h_stream_c128w16r2u4p8.h2o_gemv_r2w4u4",
+                          "fused_c128k8w8.h2o_gemv_r2w4u4", "fused_c16w8u2", "i2h_grid_c128w8.h2o_gemv_r2w4u4", "grid_c128w8.h2o_grid_c128w8", "grid_c128w8u4", "stream_c128w16r2u4", "i2h_stream_c128w16r2u4p8.h2o_gemv_r2w4u4", "gridmma_c128w16b2u2",
+                          "gridmma_c128w16r2u2p1", "i2h_gridmma_c128w16b2u2p1.h2o_gridmma_c128w16b2u2p1",
                           "i2h_wgmma256x128g2s4.h2o_wgmma64x64g1s8k8",
                           "i2h_wgmma256x128g2s4k1x.h2o_wgmma64x64g1s8k8"})
     CHECK_FALSE(rnnjit::Config::parse(bad));
@@ -135,6 +138,25 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[config]") {
     CHECK_FALSE(rnnjit::can_implement(fused, {1, 4096, 4096, 4096}, dev, &why));
     CHECK_THAT(why, Catch::Contains("registers"));
   }
+  SECTION("gridmma: batch ≤ 16, its chunks' registers, its shared memory, Ampere or newer") {
+    const Tile two = Tile::gridmma(128, 16, 2, 2, 1), eight = Tile::gridmma(128, 8, 2, 2, 1);
+    const auto fused = [](const Tile& t) { return rnnjit::Config::fused(t); };
+    CHECK(rnnjit::can_implement(fused(two), {8, 4096, 4096, 4096}, dev, &why));
+    // Batch 9 to 16 takes two n8 tiles: A's and the sums' registers double.
+    CHECK_FALSE(rnnjit::can_implement(fused(two), {9, 4096, 4096, 4096}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("registers"));
+    CHECK(rnnjit::can_implement(fused(eight), {16, 4096, 4096, 4096}, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(fused(eight), {17, 4096, 4096, 4096}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("batch ≤ 16"));
+    // One staged chunk: 16 warps × 16 float4s a lane × 32 lanes, then the partial sums.
+    CHECK(two.smem_bytes(shape) == 16 * 16 * 32 * 16 + 16 * 2 * 1 * 128 * 4);
+    CHECK_FALSE(rnnjit::can_implement(fused(Tile::gridmma(133, 16, 2, 2, 1)), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("SMs"));
+    auto old = dev;
+    old.cc_major = 7;
+    CHECK_FALSE(rnnjit::can_implement(fused(two), shape, old, &why));
+    CHECK_THAT(why, Catch::Contains("8.0"));
+  }
   SECTION("gemv beyond batch 16") {
     CHECK_FALSE(rnnjit::can_implement({Tile::gemv(1, 4, 4), ok}, {17, 8, 8, 8}, dev, &why));
     CHECK_THAT(why, Catch::Contains("batch ≤ 16"));
@@ -182,17 +204,26 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   CHECK(gemv[1].name() == "stream_c128w16r1u4p8");
   CHECK(gemv[2].i2h.family == rnnjit::Family::Gemv);
   CHECK(gemv[3].i2h.family == rnnjit::Family::Wgmma);  // TMA streaming, the best at batch 16
-  // Batches 8 and 16: A is re-read once per ROWS rows, so the tiles with more rows a warp.
+  // Batches 8 and 16: the one-launch stream on tensor cores first (two blocks a warp where the
+  // registers allow), then on FFMA (A is re-read once per ROWS rows: more rows a warp), then the
+  // TMA-fed pair with W's rows on the wgmma M side and a 16-row batch tile.
   const auto b8 = tuner.propose({8, 4096, 4096, 4096});
   REQUIRE(b8.size() == 4);
-  CHECK(b8[0].name() == "stream_c128w8r2u4p8");
-  CHECK(b8[1].name() == "stream_c128w8r4u2p8");
+  CHECK(b8[0].name() == "gridmma_c128w16b2u2p0");
+  CHECK(b8[1].name() == "gridmma_c128w8b2u4p1");
+  CHECK(b8[2].name() == "stream_c128w8r2u4p8");
+  CHECK(b8[3].name() == "i2h_wgmma16x64g1s22k2.h2o_wgmma16x64g1s22k2");
   const auto b16 = tuner.propose({16, 4096, 4096, 4096});
   REQUIRE(b16.size() == 4);
-  CHECK(b16[0].name() == "stream_c128w8r4u2p8");
-  CHECK(b16[1].name() == "stream_c128w8r2u4p8");
-  // W's rows on the wgmma M side and a 16-row batch tile: the ring holds W, not A's padding.
+  CHECK(b16[0].name() == "gridmma_c128w16b1u2p2");
+  CHECK(b16[1].name() == "gridmma_c128w8b2u2p1");
+  CHECK(b16[2].name() == "stream_c128w8r4u2p8");
   CHECK(b16[3].name() == "i2h_wgmma16x64g1s22k2.h2o_wgmma16x64g1s22k2");
+  // Below batch 4 the FFMA stream keeps both one-launch slots.
+  const auto b3 = tuner.propose({3, 4096, 4096, 4096});
+  REQUIRE(b3.size() == 4);
+  CHECK(b3[0].i2h.family == rnnjit::Family::GridStream);
+  CHECK(b3[1].i2h.family == rnnjit::Family::GridStream);
   const auto b17 = tuner.propose({17, 4096, 4096, 4096});
   REQUIRE(b17.size() == 4);
   CHECK(b17[0].i2h.family == rnnjit::Family::Wgmma);

@@ -24,8 +24,9 @@ void compile_all_for(const std::string& arch) {
     for (auto math : {rnnjit::Math::Tf32, rnnjit::Math::Fp32})
       for (const rnnjit::Tile& t : rnnjit::tile_pool()) {
         const bool fused = t.whole_step();
-        // gemv and fused compute in fp32 whatever the precision: compile them once.
-        if ((t.family == rnnjit::Family::Gemv || fused) && math != rnnjit::Math::Tf32) continue;
+        // gemv and the FFMA one-launch steps compute in fp32 whatever the precision: compile them once.
+        const bool one_math = t.family == rnnjit::Family::Gemv || (fused && t.family != rnnjit::Family::GridMma);
+        if (one_math && math != rnnjit::Math::Tf32) continue;
         // wgmma: the tiles an H100 would run for this shape (other targets compile it to a trap).
         auto screened = base;
         screened.math = math;
@@ -44,6 +45,7 @@ void compile_all_for(const std::string& arch) {
                                : t.family == rnnjit::Family::Wgmma ? "gemm_wgmma"
                                : t.family == rnnjit::Family::Grid  ? "fused_grid"
                                : t.family == rnnjit::Family::GridStream ? "grid_stream"
+                               : t.family == rnnjit::Family::GridMma ? "grid_mma"
                                : fused                             ? "fused_cluster"
                                                                    : "gemv";
           CHECK(bin.lowered_names[0].find(kernel) != std::string::npos);

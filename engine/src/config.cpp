@@ -65,6 +65,19 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
     if (s.b > 16) return fail("stream serves batch ≤ 16, not " + std::to_string(s.b));
     if (t.rows * s.b > 64) return fail("ROWS×batch > 64 accumulators per lane");
     if (t.prefetch % t.rows != 0) return fail("PREFETCH must be whole groups of ROWS rows");
+  } else if (t.family == Family::GridMma) {
+    if (t.cluster <= 0 || t.warps <= 0 || t.rows <= 0 || t.unroll <= 0 || t.prefetch < 0) return fail("non-positive field");
+    if (device.cc_major < 8)
+      return fail("TF32 mma.sync and cp.async need compute capability 8.0 or newer, device has " +
+                  std::to_string(device.cc_major) + "." + std::to_string(device.cc_minor));
+    if (s.b > 16) return fail("gridmma serves batch ≤ 16 (two n8 tiles), not " + std::to_string(s.b));
+    // kernel_templates/grid_mma.cu holds a chunk's W (16 floats a lane, group and block) and A
+    // (8 a group and n8 tile) in registers, and two sets of sums; ptxas adds ~30 (measured).
+    const int tiles = (s.b + 7) / 8;
+    const int regs = 16 * t.unroll * t.rows + 8 * t.unroll * tiles + 8 * t.rows * tiles;
+    const int cap = std::min(255, 65536 / t.threads());
+    if (regs + 32 > cap)
+      return fail(std::to_string(regs) + " registers of loads and sums a thread, at most " + std::to_string(cap - 32));
   } else if (t.family == Family::Wgmma) {
     if (t.bm <= 0 || t.bn <= 0 || t.groups <= 0 || t.stages <= 0 || t.split <= 0) return fail("non-positive field");
     if (device.arch != "sm_90a")
@@ -107,7 +120,7 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
       return fail("batch " + std::to_string(s.b) + " needs more than 65535 M tiles");
   }
   // The grid barrier of the cooperative one-launch steps needs every CTA resident: at most one a SM.
-  if ((t.family == Family::Grid || t.family == Family::GridStream) && t.cluster > device.sm_count)
+  if (t.cooperative() && t.cluster > device.sm_count)
     return fail(std::to_string(t.cluster) + " CTAs, device has " + std::to_string(device.sm_count) + " SMs");
   if (t.threads() > 1024) return fail("more than 1024 threads");
   if (static_cast<std::int64_t>(t.smem_bytes(s)) > device.smem_per_block_optin)
@@ -130,6 +143,12 @@ std::size_t Tile::smem_bytes(const Shape& s) const {
       const std::size_t hs = std::size_t(s.b) * s.h <= kStreamStageFloats ? (std::size_t(s.b) * s.h + 3) / 4 * 4 : 0;
       return (hs + std::size_t(prefetch) * s.h) * sizeof(float);
     }
+    case Family::GridMma: {
+      // kernel_templates/grid_mma.cu: PREFETCH chunks of UNROLL·ROWS·4 float4s a lane and warp,
+      // then the warps' partial sums (128 floats a block, n8 tile and warp).
+      const std::size_t tiles = (s.b + 7) / 8;
+      return std::size_t(prefetch) * warps * unroll * rows * 4 * 32 * 16 + std::size_t(warps) * rows * tiles * 128 * 4;
+    }
     case Family::Wgmma: return wgmma_ring_bytes(*this, s) + stages * 2 * sizeof(std::uint64_t) + 1024;
     case Family::Fused: return 0;  // its partial sums are static shared memory
   }
@@ -144,6 +163,8 @@ std::string Tile::name() const {
     std::snprintf(buf, sizeof buf, "grid_c%dw%d", cluster, warps);
   else if (family == Family::GridStream)
     std::snprintf(buf, sizeof buf, "stream_c%dw%dr%du%dp%d", cluster, warps, rows, unroll, prefetch);
+  else if (family == Family::GridMma)
+    std::snprintf(buf, sizeof buf, "gridmma_c%dw%db%du%dp%d", cluster, warps, rows, unroll, prefetch);
   else if (family == Family::Gemv)
     std::snprintf(buf, sizeof buf, "gemv_r%dw%du%d", rows, warps, unroll);
   else if (family == Family::Wgmma)
@@ -163,6 +184,11 @@ std::optional<Tile> Tile::parse(const std::string& name) {
   } else if (name.rfind("stream_", 0) == 0) {
     t.family = Family::GridStream;
     if (std::sscanf(name.c_str(), "stream_c%dw%dr%du%dp%d%n", &t.cluster, &t.warps, &t.rows, &t.unroll, &t.prefetch,
+                    &used) != 5)
+      return std::nullopt;
+  } else if (name.rfind("gridmma_", 0) == 0) {
+    t.family = Family::GridMma;
+    if (std::sscanf(name.c_str(), "gridmma_c%dw%db%du%dp%d%n", &t.cluster, &t.warps, &t.rows, &t.unroll, &t.prefetch,
                     &used) != 5)
       return std::nullopt;
   } else if (name.rfind("fused_", 0) == 0) {
@@ -194,7 +220,8 @@ int fused_clusters(const Tile& t, int h) { return (h + fused_rows(t, h) - 1) / f
 std::string Config::name() const { return is_fused() ? i2h.name() : "i2h_" + i2h.name() + ".h2o_" + h2o.name(); }
 
 std::optional<Config> Config::parse(const std::string& name) {
-  if (name.rfind("fused_", 0) == 0 || name.rfind("grid_", 0) == 0 || name.rfind("stream_", 0) == 0) {
+  if (name.rfind("fused_", 0) == 0 || name.rfind("grid_", 0) == 0 || name.rfind("stream_", 0) == 0 ||
+      name.rfind("gridmma_", 0) == 0) {
     const auto t = Tile::parse(name);
     if (!t) return std::nullopt;
     return Config::fused(*t);

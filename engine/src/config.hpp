@@ -21,6 +21,7 @@ enum class Family {
   Wgmma, ///< gemm_wgmma.cu: TMA + wgmma tiles, split-K over a cluster, sm_90a
   Grid,  ///< fused_grid.cu: the whole step in one cooperative launch over many SMs, batch ≤ 16
   GridStream, ///< grid_stream.cu: the whole step in one cooperative launch streaming large weights, batch ≤ 16
+  GridMma, ///< grid_mma.cu: the same launch with the products on tensor cores (mma.sync), batch ≤ 16
 };
 
 struct Shape;
@@ -34,14 +35,17 @@ struct Shape;
 /// STAGES-deep ring of 32-float K slices, K split over the SPLIT CTAs of a cluster. Grid: CTAS CTAs
 /// (at most one a SM) sharing the rows, the WARPS warps of each splitting K. Stream: CTAS CTAs (at
 /// most one a SM) sharing the rows, WARPS warps streaming ROWS rows each with UNROLL loads in
-/// flight, PREFETCH rows of W2 a CTA staged in shared memory across the grid barrier.
+/// flight, PREFETCH rows of W2 a CTA staged in shared memory across the grid barrier. GridMma:
+/// CTAS CTAs (at most one a SM) sharing 16-row blocks, WARPS warps splitting K, each ROWS blocks
+/// at a time with UNROLL 32-column groups of W in flight, PREFETCH chunks of them of W2 a warp
+/// staged in shared memory across the grid barrier.
 struct Tile {
   Family family = Family::Mma;
   int bm = 0, bn = 0, bk = 0, warps_m = 0, warps_n = 0, stages = 0;  // Mma; Wgmma: bm, bn, stages
   int rows = 0, warps = 0, unroll = 0;                               // Gemv; warps: Fused, Grid
   int cluster = 0;                                                   // Grid, Fused: CTAs
   int groups = 0, split = 0;                                         // Wgmma; split: Fused
-  int prefetch = 0;                                                  // Stream (rows, warps, unroll, cluster: CTAs)
+  int prefetch = 0;  // Stream, GridMma (rows, warps, unroll, cluster: CTAs; GridMma's rows: 16-row blocks)
 
   static Tile mma(int bm, int bn, int bk, int warps_m, int warps_n, int stages) {
     return {Family::Mma, bm, bn, bk, warps_m, warps_n, stages, 0, 0, 0, 0};
@@ -54,6 +58,9 @@ struct Tile {
   static Tile stream(int ctas, int warps, int rows, int unroll, int prefetch) {
     return {Family::GridStream, 0, 0, 0, 0, 0, 0, rows, warps, unroll, ctas, 0, 0, prefetch};
   }
+  static Tile gridmma(int ctas, int warps, int blocks, int unroll, int prefetch) {
+    return {Family::GridMma, 0, 0, 0, 0, 0, 0, blocks, warps, unroll, ctas, 0, 0, prefetch};
+  }
   static Tile wgmma(int bm, int bn, int groups, int stages, int split) {
     return {Family::Wgmma, bm, bn, 32, 0, 0, stages, 0, 0, 0, 0, groups, split};
   }
@@ -65,17 +72,24 @@ struct Tile {
       default: return warps * 32;
     }
   }
-  /// Whether one launch of it runs the whole step (Fused, Grid, Stream) rather than one stage.
-  bool whole_step() const { return family == Family::Fused || family == Family::Grid || family == Family::GridStream; }
+  /// Whether one launch of it runs the whole step (Fused, Grid, Stream, GridMma) rather than one stage.
+  bool whole_step() const {
+    return family == Family::Fused || family == Family::Grid || family == Family::GridStream || family == Family::GridMma;
+  }
+  /// Whether it is one cooperative launch over at most one CTA a SM (Grid, Stream, GridMma).
+  bool cooperative() const {
+    return family == Family::Grid || family == Family::GridStream || family == Family::GridMma;
+  }
   /// Whether its launches need 16-byte aligned operands (TMA); others take any 4-byte alignment.
   bool needs_aligned16() const { return family == Family::Wgmma; }
   /// Dynamic shared memory. Mma: STAGES slots of (BM+BN) rows of BK+4 floats; Gemv, Grid and
   /// Fused: none (static partial sums). Wgmma: the ring (A and W
   /// slices, for fp32 A's cross copies too), its mbarriers and 1 KiB of alignment slack.
-  /// Stream: h' and the prefetched W2 rows.
+  /// Stream: h' and the prefetched W2 rows. GridMma: the prefetched W2 chunks and the warps'
+  /// partial sums.
   std::size_t smem_bytes(const Shape& shape) const;
-  /// "mma64x64x32w2x2s4", "gemv_r2w4u4", "fused_c128k8w8", "grid_c128w8", "stream_c128w16r1u8p8"
-  /// or "wgmma256x128g2s4k1".
+  /// "mma64x64x32w2x2s4", "gemv_r2w4u4", "fused_c128k8w8", "grid_c128w8", "stream_c128w16r1u8p8",
+  /// "gridmma_c128w16b2u2p1" or "wgmma256x128g2s4k1".
   std::string name() const;
   static std::optional<Tile> parse(const std::string& name);
   bool operator==(const Tile&) const = default;

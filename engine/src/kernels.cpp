@@ -48,6 +48,11 @@ KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::s
     src.file = "grid_stream.cu";
     src.name_expressions = {"rnnjit_k::grid_stream<" +
                             args({s.b, s.i, s.h, s.o, t.warps, t.rows, t.unroll, t.prefetch}) + ">"};
+  } else if (t.family == Family::GridMma) {
+    src.file = "grid_mma.cu";
+    src.name_expressions = {"rnnjit_k::grid_mma<" +
+                            args({s.b, s.i, s.h, s.o, static_cast<int>(s.math), t.warps, t.rows, t.unroll, t.prefetch}) +
+                            ">"};
   } else if (t.family == Family::Fused) {
     src.file = "fused_cluster.cu";
     src.name_expressions = {"rnnjit_k::fused_cluster<" + args({s.b, s.i, s.h, s.o, t.cluster, t.split, t.warps}) + ">"};

@@ -33,6 +33,7 @@ Launch make_launch(CUmodule* module, const Binary& binary, const Tile& t, const 
       break;
     case Family::Grid:
     case Family::GridStream:
+    case Family::GridMma:
       l.grid_x = static_cast<unsigned>(t.cluster);
       l.cooperative = true;
       break;

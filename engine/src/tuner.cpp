@@ -33,6 +33,11 @@ const Tile kTiles[] = {
     // ROWS rows); 64 CTAs for GPUs with fewer than 128 SMs.
     Tile::stream(128, 16, 1, 8, 8),   Tile::stream(128, 16, 1, 4, 8),   Tile::stream(128, 8, 2, 4, 8), 
     Tile::stream(128, 8, 4, 2, 8),    Tile::stream(64, 16, 1, 8, 4),
+    // The same on tensor cores, for batches of 4 to 16: 8 to 16 KiB of W in flight a warp, 64 to
+    // 128 KiB a SM; two 16-row blocks a warp where registers allow (batch ≤ 8), else one. At 16
+    // warps the staged W2 chunks measured no gain at batches 4 and 8 (H200): none there.
+    Tile::gridmma(128, 16, 2, 2, 0),  Tile::gridmma(128, 8, 2, 4, 1),   Tile::gridmma(128, 16, 1, 2, 2),
+    Tile::gridmma(128, 8, 2, 2, 1),   Tile::gridmma(64, 16, 2, 2, 0),
     // Hopper. Batch 256 (kb-large): one M tile over the whole batch streams W once, 128 N
     // tiles fill 132 SMs, or half as many with K split in two. Batch ≤ 64 (mid): n64 tiles
     // with K split 2 to 8 ways, since A is re-read from L2 once per N tile. The shallower
@@ -84,6 +89,18 @@ double estimate_stream(const Tile& t, const Shape& s) {
   return std::max(weights / rate, a_bytes / 120e9);
 }
 
+// GridMma: as GridStream, the weights at HBM rate when enough are in flight; a CTA's rows come in
+// 16-row blocks (the busiest CTA sets the time) and it reads the batch's A once every ROWS blocks.
+double estimate_gridmma(const Tile& t, const Shape& s) {
+  auto blocks = [&](int n) { return std::ceil(std::ceil(n / 16.0) / t.cluster); };  // a CTA
+  const double weights = 4.0 * t.cluster * 16.0 * (blocks(s.h) * (s.i + s.h) + blocks(s.o) * s.h);
+  const double in_flight = double(t.cluster) * t.warps * t.unroll * t.rows * 2048;
+  const double rate = std::min({3.0e12, t.cluster * 40e9, 3.0e12 * in_flight / (4 << 20)});
+  const double a_bytes =
+      4.0 * s.b * (std::ceil(blocks(s.h) / t.rows) * (s.i + s.h) + std::ceil(blocks(s.o) / t.rows) * s.h);
+  return std::max(weights / rate, a_bytes / 120e9);
+}
+
 // Wgmma, one CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a
 // clock, twice for fp32's tf32 + bf16 passes) and its A and W slices through L2 (~32 bytes a
 // clock a SM when all stream), plus the split's reduction through DSMEM. Clusters cannot span
@@ -108,6 +125,7 @@ std::vector<Tile> ranked(Family family, const Shape& s, int n, int k, const Devi
       case Family::Mma: scored.emplace_back(estimate_mma(t, s, s.b, n, k, d), t); break;
       case Family::Wgmma: scored.emplace_back(estimate_wgmma(t, s, s.b, n, k, d), t); break;
       case Family::GridStream: scored.emplace_back(estimate_stream(t, s), t); break;
+      case Family::GridMma: scored.emplace_back(estimate_gridmma(t, s), t); break;
       default: scored.emplace_back(estimate_gemv(t, s.b, n, k, d), t); break;
     }
   }
@@ -199,19 +217,24 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     // Few rows: streaming the weights is the whole cost. Small problems are latency-bound: the
     // one-launch steps first, two tiles each that fit (can_implement screens by registers, so
     // large weights get none): clusters splitting K (Hopper), then the grid step; larger weights
-    // the one-launch streaming step; then gemv pairs, then the best tensor-core pair.
+    // the one-launch streaming steps; then gemv pairs and the best tensor-core pair.
     for (Family f : {Family::Fused, Family::Grid}) {
       int taken = 0;
       for (const Tile& t : kTiles)
         if (t.family == f && taken < 2 && add(Config::fused(t))) ++taken;
     }
-    // The one-launch streaming step where the above did not fill half the slots.
+    // The one-launch streaming steps where the above did not fill half the slots: from batch 4 two
+    // on tensor cores and one on FFMA, whose re-reads of A then set its pace; below, two on FFMA.
+    const bool wide = s.b >= 4;
+    if (wide)
+      for (const Tile& t : ranked(Family::GridMma, s, s.h, s.i + s.h, device_))
+        if (out.size() < 2) add(Config::fused(t));
     for (const Tile& t : ranked(Family::GridStream, s, s.h, s.i + s.h, device_))
-      if (out.size() < 2) add(Config::fused(t));
-    // A gemv pair, and a TMA-fed tensor-core pair: at batch 8 to 16 it streams the weights better
-    // than warps re-reading A through L1 (b=16, I=H=O=4096: ~82 µs against 96).
+      if (out.size() < (wide ? 3u : 2u)) add(Config::fused(t));
+    // A gemv pair, and a TMA-fed tensor-core pair (ahead of the gemv pair from batch 4).
     const auto gemv_i2h = ranked(Family::Gemv, s, s.h, s.i + s.h, device_);
     const auto gemv_h2o = ranked(Family::Gemv, s, s.o, s.h, device_);
+    if (wide) add_wgmma(1);
     if (!gemv_i2h.empty() && !gemv_h2o.empty()) add({gemv_i2h[0], gemv_h2o[0]});
     add_wgmma(1);
     if (gemv_i2h.size() > 1 && gemv_h2o.size() > 1) add({gemv_i2h[1], gemv_h2o[1]});
