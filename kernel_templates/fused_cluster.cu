@@ -30,10 +30,8 @@ __device__ __forceinline__ int cluster_index() {
 // thread's remote loads may overlap one another (cluster_sync's memory clobber keeps them after the
 // barrier).
 __device__ __forceinline__ float load_remote(const float* local, int rank) {
-  unsigned remote;
   float v;
-  asm("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(local)), "r"(rank));
-  asm("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(remote));
+  asm("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(cluster_addr(local, rank)));
   return v;
 }
 

@@ -201,12 +201,10 @@ __device__ __forceinline__ void consumer_sync(int threads) {
 
 // The 16 bytes at `p` in the shared memory of cluster CTA `rank`.
 __device__ __forceinline__ float4 ld_cluster4(const float* p, unsigned rank) {
-  unsigned remote;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(p)), "r"(rank));
   float4 v;
   asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
                : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
-               : "r"(remote)
+               : "r"(cluster_addr(p, rank))
                : "memory");
   return v;
 }

@@ -361,6 +361,14 @@ __device__ __forceinline__ void grid_barrier(unsigned* counter) {
 }
 
 #if __CUDA_ARCH__ >= 900
+// The shared::cluster address of `local`'s offset in the shared memory of cluster CTA `rank`
+// (what ld.shared::cluster reads; sm_90).
+__device__ __forceinline__ unsigned cluster_addr(const void* local, unsigned rank) {
+  unsigned remote;
+  asm("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(local)), "r"(rank));
+  return remote;
+}
+
 // Arrive with release, wait with acquire: shared-memory writes before it are visible to
 // every CTA of the cluster after it (thread-block clusters: sm_90).
 __device__ __forceinline__ void cluster_sync() {
