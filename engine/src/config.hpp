@@ -73,9 +73,7 @@ struct Tile {
     }
   }
   /// Whether one launch of it runs the whole step (Fused, Grid, Stream, GridMma) rather than one stage.
-  bool whole_step() const {
-    return family == Family::Fused || family == Family::Grid || family == Family::GridStream || family == Family::GridMma;
-  }
+  bool whole_step() const { return family == Family::Fused || cooperative(); }
   /// Whether it is one cooperative launch over at most one CTA a SM (Grid, Stream, GridMma).
   bool cooperative() const {
     return family == Family::Grid || family == Family::GridStream || family == Family::GridMma;

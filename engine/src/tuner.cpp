@@ -236,7 +236,7 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     const auto gemv_h2o = ranked(Family::Gemv, s, s.o, s.h, device_);
     if (wide) add_wgmma(1);
     if (!gemv_i2h.empty() && !gemv_h2o.empty()) add({gemv_i2h[0], gemv_h2o[0]});
-    add_wgmma(1);
+    if (!wide) add_wgmma(1);
     if (gemv_i2h.size() > 1 && gemv_h2o.size() > 1) add({gemv_i2h[1], gemv_h2o[1]});
   }
   for (std::size_t r = 0; r < mma_i2h.size() && r < mma_h2o.size(); ++r) add({mma_i2h[r], mma_h2o[r]});
