@@ -12,9 +12,10 @@
 // and at batch 8 those instructions, not HBM, set the pace. Here a lane's A fragment serves 16·RB
 // rows and W goes straight from 16-byte loads into mma operands: no shared memory on W's path. The
 // sum over K does not care in which order a group's columns are taken, so lane (g, t) loads its
-// rows g and g+8 at columns c+4t..c+4t+3 and c+16+4t..c+16+4t+3 (a warp's load covers 64 bytes
-// of each of 8 rows) and takes A's batch row g at the same columns: mma k-step s reads columns
-// 2s, 2s+1 of the lane's eight as the fragment's k = t and t+4.
+// rows g and g+8 at columns c+8t..c+8t+7 (two float4s: a warp's pair of loads reads 128 contiguous
+// bytes of each of 8 rows; 64-byte runs streamed ~12 % slower, docs/perf-notes.md, session 9) and
+// takes A's batch row g at the same columns: mma k-step s reads columns 2s, 2s+1 of the lane's
+// eight as the fragment's k = t and t+4.
 //
 // fp32 (MATH = kMathFp32) splits both operands into TF32 hi and lo parts (3xTF32), and each chunk
 // sums into zeroed fragments folded into the running sums by FADD (docs/perf-notes.md, session 1).
@@ -54,6 +55,9 @@ struct MmaStream {
   // Chunks a warp over K columns (the last ones partly or wholly past K), and group u of its chunk j.
   __device__ static int chunk_count(int K) { return ((K + 31) / 32 + WARPS * UNROLL - 1) / (WARPS * UNROLL); }
   __device__ static int group(int j, int u) { return (j * WARPS + warp()) * UNROLL + u; }
+  // The lane's first column of half hf of group u of chunk j: lane (g, t) takes columns 8t..8t+7
+  // of each 32-column group, so that a warp's two loads of a row read 128 contiguous bytes.
+  __device__ static int column(int j, int u, int hf) { return group(j, u) * 32 + 8 * (lane() % 4) + 4 * hf; }
   // Whether every column of chunk j is inside K.
   __device__ static bool full(int j, int K) { return (group(j, UNROLL - 1) + 1) * 32 <= K; }
   // A staged float4 of W: chunk j, this warp and lane, group u, block rb, row g + 8i, half hf.
@@ -76,7 +80,7 @@ struct MmaStream {
     auto ld1 = [&](const float* p) { return A_L2 ? __ldcg(p) : __ldg(p); };
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
-      col[u] = group(j, u) * 32 + 4 * (lane() % 4);
+      col[u] = column(j, u, 0);
 #pragma unroll
       for (int rb = 0; rb < RB; ++rb)
 #pragma unroll
@@ -84,7 +88,7 @@ struct MmaStream {
           const float* row = op.w + static_cast<long long>(min_int(n0 + rb * 16 + g + 8 * i, last)) * op.ldw;
 #pragma unroll
           for (int hf = 0; hf < 2; ++hf) {
-            const int c = col[u] + 16 * hf;
+            const int c = col[u] + 4 * hf;
             float4& v = wv[u][rb][i][hf];
             if constexpr (STAGED) {
               v = staged[staged_at(j, u, rb, i, hf)];
@@ -100,7 +104,7 @@ struct MmaStream {
       for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
         for (int hf = 0; hf < 2; ++hf) {
-          const int m = min_int(g + 8 * nt, M - 1), c = col[u] + 16 * hf;
+          const int m = min_int(g + 8 * nt, M - 1), c = col[u] + 4 * hf;
           float4& v = av[u][nt][hf];
           if constexpr (VEC) {
             const float4* p = reinterpret_cast<const float4*>(op.a(m, min_int(c, K - 4)));
@@ -122,7 +126,7 @@ struct MmaStream {
 #pragma unroll
       for (int s = 0; s < 4; ++s) {
         // k-step s: columns c, c + 1 of the lane's eight (as the fragment's k = t and t + 4).
-        const int hf = s / 2, c = col[u] + 16 * hf + 2 * (s % 2);
+        const int hf = s / 2, c = col[u] + 4 * hf + 2 * (s % 2);
         const bool in0 = !TAIL || c < K, in1 = !TAIL || c + 1 < K;
         auto pick = [&](const float4& v, int e) {  // element e of the pair
           const float x = s % 2 == 0 ? (e == 0 ? v.x : v.y) : (e == 0 ? v.z : v.w);
@@ -214,7 +218,7 @@ struct MmaStream {
           for (int i = 0; i < 2; ++i)
 #pragma unroll
             for (int hf = 0; hf < 2; ++hf) {
-              const int n = (b0 + rb) * 16 + g + 8 * i, k = group(j, u) * 32 + 4 * (lane() % 4) + 16 * hf;
+              const int n = (b0 + rb) * 16 + g + 8 * i, k = column(j, u, hf);
               const bool ok = n < lim && k < K;
               cp_async_16(&staged[staged_at(j, u, rb, i, hf)], ok ? w + static_cast<long long>(n) * ldw + k : w, ok);
             }
