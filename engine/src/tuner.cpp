@@ -75,18 +75,23 @@ double estimate_gemv(const Tile& t, int m, int n, int k, const DeviceInfo& d) {
   return double(n) * k * (1.0 + double(m) / (8.0 * t.rows)) / fill;
 }
 
-// GridStream: the weights stream once at HBM rate when enough bytes are in flight (~32 KiB a SM)
-// and the CTAs' own load units keep up (~40 GB/s a SM); every ROWS rows re-read the batch's A
-// ([x | h], then h') through L1, ~120 GB/s a SM with its misses to L2 (measured at batch 8: ROWS
-// 2 78 µs, 4 83, 1 86), which bounds larger batches.
+// The one-launch streaming steps: the weights stream once at HBM rate when enough bytes are in
+// flight (~32 KiB a SM) and the CTAs' own load units keep up (~40 GB/s a SM); the batch's A
+// ([x | h], then h'), re-read by every CTA, goes at ~120 GB/s a SM with its misses to L2, which
+// bounds larger batches.
+double streamed(const Tile& t, double weights, double in_flight, double a_bytes) {
+  const double rate = std::min({3.0e12, t.cluster * 40e9, 3.0e12 * in_flight / (4 << 20)});
+  return std::max(weights / rate, a_bytes / 120e9);
+}
+
+// GridStream: every ROWS rows re-read A through L1 (measured at batch 8: ROWS 2 78 µs, 4 83, 1 86).
 double estimate_stream(const Tile& t, const Shape& s) {
   const double weights = 4.0 * (double(s.h) * (s.i + s.h) + double(s.o) * s.h);
   const double in_flight = double(t.cluster) * t.warps * 32 * 16 * t.unroll * t.rows;
-  const double rate = std::min({3.0e12, t.cluster * 40e9, 3.0e12 * in_flight / (4 << 20)});
   const double a_bytes = 4.0 * s.b *
                          (std::ceil(double(s.h) / t.cluster / t.rows) * (s.i + s.h) +
                           std::ceil(double(s.o) / t.cluster / t.rows) * s.h);
-  return std::max(weights / rate, a_bytes / 120e9);
+  return streamed(t, weights, in_flight, a_bytes);
 }
 
 // GridMma: as GridStream, the weights at HBM rate when enough are in flight; a CTA's rows come in
@@ -95,10 +100,9 @@ double estimate_gridmma(const Tile& t, const Shape& s) {
   auto blocks = [&](int n) { return std::ceil(std::ceil(n / 16.0) / t.cluster); };  // a CTA
   const double weights = 4.0 * t.cluster * 16.0 * (blocks(s.h) * (s.i + s.h) + blocks(s.o) * s.h);
   const double in_flight = double(t.cluster) * t.warps * t.unroll * t.rows * 2048;
-  const double rate = std::min({3.0e12, t.cluster * 40e9, 3.0e12 * in_flight / (4 << 20)});
   const double a_bytes =
       4.0 * s.b * (std::ceil(blocks(s.h) / t.rows) * (s.i + s.h) + std::ceil(blocks(s.o) / t.rows) * s.h);
-  return std::max(weights / rate, a_bytes / 120e9);
+  return streamed(t, weights, in_flight, a_bytes);
 }
 
 // Wgmma, one CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a
