@@ -2,7 +2,10 @@
 // Tiling: a CTA owns a BM×BN tile of C over 1/SPLIT of K; one producer thread's TMA copies 32-float
 // K slices of A and W (128-byte swizzle) into a STAGES-deep ring on mbarriers, WGS consumer warpgroups
 // run wgmma on them; the SPLIT CTAs of a cluster then add their tiles through DSMEM in rank order.
-// tf32: wgmma m64nBNk8, A's rows on the M side (W's, m64n16k8, for a 16-row batch tile).
+// tf32: wgmma m64nBNk8, A's rows on the M side (W's, m64n16k8, for a 16-row batch tile). The tensor
+// cores take the top 19 bits of each float as it landed (truncation: ~1.3e-3 of error at large
+// shapes, against ~4e-4 rounded to nearest); rounding each slot in place first cost 40-90 % of the
+// speed (docs/perf-notes.md, session 10).
 // fp32-accurate (kMathFp32): x = hi + lo with hi the top 19 bits the tf32 units read; W's rows
 // go on the M side (m64nBM), and per k8 step one tf32 wgmma of hi·hi on both slices as they
 // landed plus one bf16 wgmma k16 of [hi | lo]·[lo | hi]: W's half split in registers, A's half a
@@ -121,6 +124,17 @@ __device__ __forceinline__ void wgmma_bf16(float (&d)[N / 2], const unsigned (&a
                                            int accumulate);
 
 template <>
+__device__ __forceinline__ void wgmma_bf16<16>(float (&d)[8], const unsigned (&a)[4], unsigned long long db,
+                                               int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %13, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7}, "
+      "{%8, %9, %10, %11}, %12, p, 1, 1, 0;\n}\n"
+      : RNNJIT_F8(d, 0)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate));
+}
+
+template <>
 __device__ __forceinline__ void wgmma_bf16<64>(float (&d)[32], const unsigned (&a)[4], unsigned long long db,
                                                int accumulate) {
   asm volatile(
@@ -235,7 +249,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   constexpr int kPerSplit = (kTiles + SPLIT - 1) / SPLIT;
   constexpr int kConsumers = WGS * 128;
   static_assert(kRowsPerWg % 64 == 0, "each consumer warpgroup owns whole m64 blocks");
-  static_assert(kWgN == 64 || kWgN == 128 || (kWgN == 16 && !kSplit), "wgmma n64 or n128, tf32 n16 too");
+  static_assert(kWgN == 16 || kWgN == 64 || kWgN == 128, "wgmma n16, n64 or n128");
   static_assert(BN % 4 == 0, "the reduction reads the C tile 16 bytes at a time");
   static_assert(BM * kLdc <= STAGES * kTileFloats, "the C tile reuses the ring");
 

@@ -100,12 +100,12 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[config]") {
     const Tile n256 = Tile::wgmma(256, 128, 2, 4, 1);
     CHECK(rnnjit::can_implement({n256, n256}, shape, dev, &why));
     CHECK_FALSE(rnnjit::can_implement({n256, n256}, s32, dev, &why));
-    CHECK_THAT(why, Catch::Contains("BM must be 64 or 128"));
+    CHECK_THAT(why, Catch::Contains("BM must be 16, 64 or 128"));
     const Tile half = Tile::wgmma(128, 64, 2, 4, 1);  // 32 W rows a warpgroup
     CHECK_FALSE(rnnjit::can_implement({half, half}, s32, dev, &why));
     CHECK_THAT(why, Catch::Contains("whole m64 blocks"));
   }
-  SECTION("wgmma tf32 with a 16-row batch tile: W's rows on the M side, whole m64 blocks of them") {
+  SECTION("wgmma with a 16-row batch tile: W's rows on the M side, whole m64 blocks of them") {
     const Tile narrow = Tile::wgmma(16, 64, 1, 22, 2);
     CHECK(rnnjit::can_implement({narrow, narrow}, shape, dev, &why));
     CHECK(narrow.smem_bytes(shape) == 22 * (16 + 64) * 128 + 22 * 16 + 1024);
@@ -115,10 +115,16 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[config]") {
     const Tile n32 = Tile::wgmma(32, 64, 1, 8, 1);  // no wgmma n32 in the kernel
     CHECK_FALSE(rnnjit::can_implement({n32, n32}, shape, dev, &why));
     CHECK_THAT(why, Catch::Contains("must be 16"));
+    // fp32's slots add A's cross copy (16 rows of 128 bytes): 22 of them no longer fit, 18 do.
     rnnjit::Shape s32 = shape;
-    s32.math = rnnjit::Math::Fp32;  // fp32's bf16 products take n64 or n128
+    s32.math = rnnjit::Math::Fp32;
     CHECK_FALSE(rnnjit::can_implement({narrow, narrow}, s32, dev, &why));
-    CHECK_THAT(why, Catch::Contains("BM must be 64 or 128"));
+    CHECK_THAT(why, Catch::Contains("B of shared memory"));
+    const Tile narrow18 = Tile::wgmma(16, 64, 1, 18, 2);
+    CHECK(rnnjit::can_implement({narrow18, narrow18}, s32, dev, &why));
+    CHECK(narrow18.smem_bytes(s32) == 18 * (16 + 64 + 16) * 128 + 18 * 16 + 1024);
+    CHECK_FALSE(rnnjit::can_implement({n32, n32}, s32, dev, &why));
+    CHECK_THAT(why, Catch::Contains("BM must be 16, 64 or 128"));
   }
   SECTION("clusters need Hopper, at most 16 CTAs, resident clusters and a fused config one tile") {
     const auto fused = rnnjit::Config::fused(Tile::fused(128, 8, 8));
@@ -219,6 +225,12 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   CHECK(b16[1].name() == "gridmma_c128w8b2u2p1");
   CHECK(b16[2].name() == "stream_c128w8r4u2p8");
   CHECK(b16[3].name() == "i2h_wgmma16x64g1s22k2.h2o_wgmma16x64g1s22k2");
+  // fp32: the same, with the 18-slot ring that holds A's cross copy too.
+  for (int b : {8, 16}) {
+    const auto fp32 = tuner.propose({b, 4096, 4096, 4096, rnnjit::Math::Fp32});
+    REQUIRE(fp32.size() == 4);
+    CHECK(fp32[3].name() == "i2h_wgmma16x64g1s18k2.h2o_wgmma16x64g1s18k2");
+  }
   // Below batch 4 the FFMA stream keeps both one-launch slots.
   const auto b3 = tuner.propose({3, 4096, 4096, 4096});
   REQUIRE(b3.size() == 4);

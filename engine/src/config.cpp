@@ -91,7 +91,8 @@ bool tile_ok(const Tile& t, const Shape& s, const DeviceInfo& device, const char
       if (t.bn != 64 && t.bn != 128) return fail("BN must be 64 or 128 (wgmma n64, n128)");
     } else {
       if (t.bn % (64 * t.groups) != 0) return fail("BN must be whole m64 blocks per warpgroup (W's rows on the M side)");
-      if (s.math == Math::Fp32 && t.bm != 64 && t.bm != 128) return fail("fp32: BM must be 64 or 128 (wgmma n64, n128)");
+      if (s.math == Math::Fp32 && t.bm != 16 && t.bm != 64 && t.bm != 128)
+        return fail("fp32: BM must be 16, 64 or 128 (wgmma n16, n64, n128)");
       if (s.math == Math::Tf32 && t.bm != 16) return fail("tf32: BM below 64 must be 16 (wgmma n16)");
     }
     if (t.stages < 2) return fail("needs at least 2 stages");
