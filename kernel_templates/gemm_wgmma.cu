@@ -4,8 +4,8 @@
 // run wgmma on them; the SPLIT CTAs of a cluster then add their tiles through DSMEM in rank order.
 // tf32: wgmma m64nBNk8, A's rows on the M side (W's, m64n16k8, for a 16-row batch tile). The tensor
 // cores take the top 19 bits of each float as it landed (truncation: ~1.3e-3 of error at large
-// shapes, against ~4e-4 rounded to nearest); rounding each slot in place first cost 40-90 % of the
-// speed (docs/perf-notes.md, session 10).
+// shapes, against ~4e-4 rounded to nearest); rounding cost 40-90 % of the speed in place in the
+// ring and 5-14 % through registers at batch 16 (docs/perf-notes.md, session 10).
 // fp32-accurate (kMathFp32): x = hi + lo with hi the top 19 bits the tf32 units read; W's rows
 // go on the M side (m64nBM), and per k8 step one tf32 wgmma of hi·hi on both slices as they
 // landed plus one bf16 wgmma k16 of [hi | lo]·[lo | hi]: W's half split in registers, A's half a
