@@ -114,12 +114,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32)
 #pragma unroll
         for (int j = 0; j < kFragN; ++j) mma_tf32<MATH>(part[i][j], af[i], bf[j]);
     }
-#pragma unroll
-    for (int i = 0; i < kFragM; ++i)
-#pragma unroll
-      for (int j = 0; j < kFragN; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[i][j][e] += part[i][j][e];
+    fold(acc, part);
   }
   cp_async_wait<0>();
 

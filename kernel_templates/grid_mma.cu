@@ -174,13 +174,7 @@ struct MmaStream {
           ch.template load<VEC, A_L2, false>(op, b * 16, lim - 1, j, staged);
           ch.template multiply<true>(sums, K);
         }
-        if constexpr (MATH == kMathFp32)
-#pragma unroll
-          for (int rb = 0; rb < RB; ++rb)
-#pragma unroll
-            for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-              for (int e = 0; e < 4; ++e) acc[rb][nt][e] += d[rb][nt][e];
+        if constexpr (MATH == kMathFp32) fold(acc, d);
       }
 
       // The warps' sums in a fixed order. Fragment element e of lane (g, t): row g + 8·(e / 2),

@@ -77,6 +77,19 @@ __device__ __forceinline__ void mma_tf32(float (&d)[4], const Tf32Frag<4>& a, co
   mma_m16n8k8(d, a.hi, b.hi);
 }
 
+// acc += part, fragment by fragment, in round-to-nearest adds: the mma.sync steps sum each chunk
+// of K into zeroed fragments and fold them in here, since the tensor cores' own fp32 accumulation
+// truncates and over long K its bias would grow with every chunk.
+template <int A, int B>
+__device__ __forceinline__ void fold(float (&acc)[A][B][4], const float (&part)[A][B][4]) {
+#pragma unroll
+  for (int i = 0; i < A; ++i)
+#pragma unroll
+    for (int j = 0; j < B; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] += part[i][j][e];
+}
+
 template <int EPI>
 __device__ __forceinline__ float epilogue(float v) {
   return EPI == kEpiBiasTanh ? tanhf(v) : v;
