@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Float64 model of one RNN step's relative error with TF32 products (docs/perf-notes.md, session 10).
+"""Float64 model of one RNN step's relative error with TF32 products (docs/kernels.md, "Precision").
 
 The tensor cores read the top 19 bits of each float: TMA-fed wgmma tiles truncate their operands,
 register-fed mma.sync tiles round them to nearest (cvt.rna). Inputs are drawn as the GPU tests draw

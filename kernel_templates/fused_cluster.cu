@@ -52,20 +52,13 @@ __device__ __forceinline__ bool arrive_last(unsigned* counter, int clusters, uns
 }
 #endif
 
-// Rows a cluster and clusters launched, from the CTAs the tile asks for (engine/src/plan.cpp
-// launches kFusedClusters<H, CTAS, SPLIT>·SPLIT CTAs).
-template <int H, int CTAS, int SPLIT>
-constexpr int kFusedRows = (H + CTAS / SPLIT - 1) / (CTAS / SPLIT);
-template <int H, int CTAS, int SPLIT>
-constexpr int kFusedClusters = (H + kFusedRows<H, CTAS, SPLIT> - 1) / kFusedRows<H, CTAS, SPLIT>;
-
 template <bool VEC, int M, int I, int H, int O, int CTAS, int SPLIT, int WARPS>
 __device__ __forceinline__ void cluster_step(const float* __restrict__ x, const float* __restrict__ h,
                                              const float* __restrict__ w1, const float* __restrict__ b1,
                                              const float* __restrict__ w2, const float* __restrict__ b2,
                                              float* h_out, float* __restrict__ y, unsigned* counters) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  constexpr int K1 = I + H, R = kFusedRows<H, CTAS, SPLIT>, kClusters = kFusedClusters<H, CTAS, SPLIT>;
+  constexpr int K1 = I + H, R = fused_rows(H, CTAS, SPLIT), kClusters = fused_clusters(H, CTAS, SPLIT);
   constexpr int kSlice = ((K1 + SPLIT - 1) / SPLIT + 3) / 4 * 4;        // K columns a CTA
   constexpr int kCols1 = ((kSlice + WARPS - 1) / WARPS + 3) / 4 * 4;    // ... and a warp
   constexpr int kCols2 = ((H + WARPS - 1) / WARPS + 3) / 4 * 4;

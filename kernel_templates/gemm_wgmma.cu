@@ -5,7 +5,7 @@
 // tf32: wgmma m64nBNk8, A's rows on the M side (W's, m64n16k8, for a 16-row batch tile). The tensor
 // cores take the top 19 bits of each float as it landed (truncation: ~1.3e-3 of error at large
 // shapes, against ~4e-4 rounded to nearest); rounding cost 40-90 % of the speed in place in the
-// ring and 5-14 % through registers at batch 16 (docs/perf-notes.md, session 10).
+// ring and 5-14 % through registers at batch 16 (docs/kernels.md, "wgmma", Tried and rejected).
 // fp32-accurate (kMathFp32): x = hi + lo with hi the top 19 bits the tf32 units read; W's rows
 // go on the M side (m64nBM), and per k8 step one tf32 wgmma of hi·hi on both slices as they
 // landed plus one bf16 wgmma k16 of [hi | lo]·[lo | hi]: W's half split in registers, A's half a
@@ -234,16 +234,16 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
                const __grid_constant__ TmaMap w_map, const __grid_constant__ TmaMap cross_map,
                const float* __restrict__ bias, float* __restrict__ c) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  constexpr int kBK = 32;  // floats of one K slice: one 128-byte swizzle row
+  constexpr int kBK = kWgmmaSliceFloats;
   constexpr bool kSplit = MATH == kMathFp32;
   // The wgmma M side (split among the warpgroups in m64 blocks) and its n: A's rows and W's for
   // tf32, the other way round for fp32, whose W fragments are split in registers, and for batch
   // tiles narrower than m64 (BM = 16: the A slot shrinks to 2 KiB, leaving the ring to W).
-  constexpr bool kWOnM = kSplit || BM < 64;
+  constexpr bool kWOnM = wgmma_w_on_m(MATH, BM);
   constexpr int kRowsM = kWOnM ? BN : BM, kWgN = kWOnM ? BM : BN;
   constexpr int kRowsPerWg = kRowsM / WGS, kMBlocks = kRowsPerWg / 64;
   // A ring slot as TMA lands it: A's slice, W's, and for fp32 A's cross copy.
-  constexpr int kTileFloats = (BM + BN + (kSplit ? BM : 0)) * kBK;
+  constexpr int kTileFloats = wgmma_slot_floats(BM, BN, MATH);
   constexpr int kLdc = BN + 4;  // the C tile in smem after the main loop
   constexpr int kTiles1 = (K1 + kBK - 1) / kBK, kTiles = kTiles1 + (K2 + kBK - 1) / kBK;
   constexpr int kPerSplit = (kTiles + SPLIT - 1) / SPLIT;

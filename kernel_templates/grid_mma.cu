@@ -6,19 +6,19 @@
 //
 // Chunks in turn, not a K range a warp, so that the CTA's warps read each row at adjacent places
 // (a span of WARPS·UNROLL·128 bytes at once) rather than in short runs far apart; its gain was not
-// measured apart (docs/perf-notes.md, session 8).
+// measured apart (docs/kernels.md, "gridmma", Design).
 //
 // Why tensor cores for a stream: with FFMA a lane re-reads the batch's A for every few rows of W,
 // and at batch 8 those instructions, not HBM, set the pace. Here a lane's A fragment serves 16·RB
 // rows and W goes straight from 16-byte loads into mma operands: no shared memory on W's path. The
 // sum over K does not care in which order a group's columns are taken, so lane (g, t) loads its
 // rows g and g+8 at columns c+8t..c+8t+7 (two float4s: a warp's pair of loads reads 128 contiguous
-// bytes of each of 8 rows; 64-byte runs streamed ~12 % slower, docs/perf-notes.md, session 9) and
+// bytes of each of 8 rows; 64-byte runs streamed ~12 % slower, docs/kernels.md, "gridmma") and
 // takes A's batch row g at the same columns: mma k-step s reads columns 2s, 2s+1 of the lane's
 // eight as the fragment's k = t and t+4.
 //
 // fp32 (MATH = kMathFp32) splits both operands into TF32 hi and lo parts (3xTF32), and each chunk
-// sums into zeroed fragments folded into the running sums by FADD (docs/perf-notes.md, session 1).
+// sums into zeroed fragments folded into the running sums by FADD (docs/kernels.md, "Precision").
 //
 // As in grid_stream.cu, the first PREFETCH chunks of each warp's first h2o block of W2 are copied
 // into shared memory (cp.async, each lane its own float4s) before the barrier, so that HBM stays

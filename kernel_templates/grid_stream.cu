@@ -23,7 +23,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
                 float* h_out, float* __restrict__ y, unsigned* barrier) {
   static_assert(M >= 1 && M <= 16, "M×ROWS sums a lane: batch ≤ 16");
   constexpr int kStride = WARPS * ROWS;  // rows the CTA's warps take at once
-  constexpr bool kStageH = M * H <= kStreamStageFloats;
+  constexpr bool kStageH = stream_stages_h(M, H);
   extern __shared__ float4 smem[];
   float* hs = reinterpret_cast<float*>(smem);                  // h', M×H, when kStageH
   float* w2s = hs + (kStageH ? (M * H + 3) / 4 * 4 : 0);        // the prefetched W2 rows, H floats each

@@ -5,15 +5,9 @@
 #error "kernel_templates/ hold device code only; the engine compiles them with NVRTC"
 #endif
 
-namespace rnnjit_k {
+#include "rnnjit_shared.h"  // the template arguments' values and the facts the engine shares
 
-// Template-argument values shared with the engine's Config (engine/src/config.hpp).
-constexpr int kMathTf32 = 0;    // one TF32 product: ~1e-4 relative error
-constexpr int kMathFp32 = 1;  // fp32-accurate: split products on tensor cores (each family says how) or FFMA
-constexpr int kEpiBias = 0;
-constexpr int kEpiBiasTanh = 1;
-// grid_stream stages h' in shared memory up to this many floats (engine/src/config.cpp).
-constexpr int kStreamStageFloats = 16384;
+namespace rnnjit_k {
 
 __host__ __device__ constexpr int min_int(int a, int b) { return a < b ? a : b; }
 
@@ -219,7 +213,7 @@ __device__ __forceinline__ void store_rows(const float (&acc)[ROWS][M], const fl
 template <int M, int R, int KC, int WARPS>
 struct KSplit {
   static constexpr int kF = KC / 4;  // float4 columns a warp
-  static constexpr int kLK = kF >= 32 ? 32 : kF > 8 ? 16 : kF > 4 ? 8 : kF > 2 ? 4 : kF > 1 ? 2 : 1;
+  static constexpr int kLK = ksplit_lanes(kF);
   static constexpr int kLR = 32 / kLK;
   static constexpr int kRL = (R + kLR - 1) / kLR;  // rows a lane
   static constexpr int kU = (kF + kLK - 1) / kLK;  // float4s a lane and row
@@ -341,11 +335,6 @@ struct KSplit {
     }
   }
 };
-
-// The launch counters of the one-launch steps (fused_grid.cu, grid_stream.cu). A launch counts its
-// CTAs' arrivals up from a multiple of kEpoch and its last arrival rounds the count up to the next
-// one: no launch resets a counter, and the next launch handed it starts from a clean epoch.
-constexpr unsigned kEpoch = 1u << 20;
 
 __device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
   unsigned v;

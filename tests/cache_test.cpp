@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "temp_dir.hpp"
+#include "rnnjit/cache/exchange.hpp"
 #include "rnnjit/cache/store.hpp"
 #include "rnnjit/error.hpp"
 #include "support/hash.hpp"
@@ -213,6 +214,61 @@ TEST_CASE("a database at schema version 0 is migrated to the current version", "
   CHECK(raw.texts("SELECT x FROM unrelated") == std::vector<std::string>{"42"});
 }
 
+TEST_CASE("a version 1 cache is migrated: its rows kept, as f32, with their ids and candidates", "[cache]") {
+  test::TempDir dir;
+  {
+    // Schema version 1 as it was released, and rows as that build wrote them.
+    Raw raw(dir.file());
+    raw.must(R"sql(
+CREATE TABLE tuning (
+  id INTEGER PRIMARY KEY,
+  gpu TEXT NOT NULL, b INTEGER NOT NULL, i INTEGER NOT NULL, h INTEGER NOT NULL, o INTEGER NOT NULL,
+  precision TEXT NOT NULL, template_hash TEXT NOT NULL, engine_version TEXT NOT NULL,
+  winner TEXT NOT NULL, winner_us REAL NOT NULL, created_at INTEGER NOT NULL,
+  UNIQUE (gpu, b, i, h, o, precision, template_hash));
+CREATE TABLE candidates (
+  tuning_id INTEGER NOT NULL REFERENCES tuning(id) ON DELETE CASCADE,
+  rank INTEGER NOT NULL, config TEXT NOT NULL,
+  time_us REAL,  -- NULL: the candidate failed (+infinity)
+  disposition TEXT NOT NULL, message TEXT NOT NULL, binary_key TEXT NOT NULL,
+  PRIMARY KEY (tuning_id, rank));
+CREATE TABLE binaries (
+  key TEXT PRIMARY KEY, kernel TEXT NOT NULL, arch TEXT NOT NULL, nvrtc_version TEXT NOT NULL,
+  symbols TEXT NOT NULL, cubin BLOB NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+INSERT INTO tuning VALUES (5, 'gpu', 8, 1024, 256, 128, 'tf32', 't1', '0.1.0', 'cfg-b', 3.5, 1700000000);
+INSERT INTO tuning VALUES (9, 'gpu', 16, 1024, 256, 128, 'tf32', 't1', '0.1.0', 'cfg-b', 3.5, 1700000000);
+INSERT INTO candidates VALUES (5, 0, 'cfg-a', 7.25, 'ok', '', 'k1,k2'), (5, 1, 'cfg-b', 3.5, 'ok', '', 'k3'),
+  (5, 2, 'cfg-c', NULL, 'compile_failed', 'NVRTC said no', '');
+INSERT INTO candidates VALUES (9, 0, 'cfg-a', 7.25, 'ok', '', 'k1,k2'), (9, 1, 'cfg-b', 3.5, 'ok', '', 'k3'),
+  (9, 2, 'cfg-c', NULL, 'compile_failed', 'NVRTC said no', '');
+PRAGMA user_version = 1;
+)sql");
+  }
+  WarningCounter warnings;
+  {
+    Store s(dir.file());
+    CHECK(s.persistent());
+    CHECK(s.list_tuning() == std::vector<TuningRecord>{record("gpu", 8), record("gpu", 16)});
+    CHECK(s.find_tuning(record("gpu", 16).key, kVersion) == record("gpu", 16));
+    // The new key: a bf16 row of the same problem is another row, not a replacement.
+    auto bf16 = record("gpu", 8);
+    bf16.key.problem.dtype = "bf16";
+    s.put_tuning(bf16);
+    CHECK(s.list_tuning().size() == 3);
+    CHECK(s.find_tuning(record("gpu", 8).key, kVersion) == record("gpu", 8));
+  }
+  CHECK(warnings.count() == 0);
+  Raw raw(dir.file());
+  CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{"2"});
+  CHECK(raw.texts("SELECT id || ' ' || dtype FROM tuning WHERE dtype = 'f32' ORDER BY id") ==
+        std::vector<std::string>{"5 f32", "9 f32"});
+  CHECK(raw.texts("PRAGMA foreign_key_check").empty());
+  CHECK(raw.texts("SELECT count(*) FROM candidates") == std::vector<std::string>{"9"});
+  // The candidates still belong to the rebuilt table: removing a row takes its candidates.
+  Store(dir.file(), Mode::Strict).remove_tuning({{}, ProblemKey{16, 1024, 256, 128, ""}, {}, {}});
+  CHECK(raw.texts("SELECT count(*) FROM candidates") == std::vector<std::string>{"6"});
+}
+
 TEST_CASE("an empty file is a database without tables: it becomes a cache, silently", "[cache]") {
   test::TempDir dir;
   write_file(dir.file(), "");
@@ -373,7 +429,8 @@ TEST_CASE("a damaged file is moved aside and replaced, with one warning", "[cach
     std::fill(bytes.begin() + 4096, bytes.begin() + 4 * 4096, '\x5a');
     write_file(dir.file(), bytes);
     Raw raw(dir.file(), SQLITE_OPEN_READONLY);
-    CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{"1"});  // the header still reads
+    // The header still reads.
+    CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{std::to_string(kSchemaVersion)});
   }
   const std::string original = read_file(dir.file());
   INFO(kind);
@@ -483,7 +540,7 @@ TEST_CASE("a schema this build does not know is left untouched", "[cache]") {
   test::TempDir dir;
   std::string why;
   SECTION("a newer user_version") {
-    why = "schema version 7 is newer than this build's 1";
+    why = "schema version 7 is newer than this build's " + std::to_string(kSchemaVersion);
     Raw(dir.file()).must("CREATE TABLE future (x); PRAGMA user_version = 7;");
   }
   SECTION("a foreign table named tuning at version 0") {
@@ -613,23 +670,23 @@ TEST_CASE("list filters by gpu substring, shape and precision", "[cache]") {
   fp32.key.problem.precision = "fp32";
   s.put_tuning(fp32);
   CHECK(s.list_tuning().size() == 4);
-  CHECK(s.list_tuning({std::string("H100"), {}, {}}).size() == 2);
-  CHECK(s.list_tuning({std::string("cc=8.0"), {}, {}}).size() == 2);
-  CHECK(s.list_tuning({{}, ProblemKey{8, 1024, 256, 128, "ignored"}, {}}).size() == 3);
-  CHECK(s.list_tuning({{}, ProblemKey{8, 1024, 256, 129, ""}, {}}).empty());
-  const auto only = s.list_tuning({{}, {}, std::string("fp32")});
+  CHECK(s.list_tuning({std::string("H100"), {}, {}, {}}).size() == 2);
+  CHECK(s.list_tuning({std::string("cc=8.0"), {}, {}, {}}).size() == 2);
+  CHECK(s.list_tuning({{}, ProblemKey{8, 1024, 256, 128, "ignored"}, {}, {}}).size() == 3);
+  CHECK(s.list_tuning({{}, ProblemKey{8, 1024, 256, 129, ""}, {}, {}}).empty());
+  const auto only = s.list_tuning({{}, {}, std::string("fp32"), {}});
   REQUIRE(only.size() == 1);
   CHECK(only[0] == fp32);
-  CHECK(s.list_tuning({std::string("A100"), ProblemKey{8, 1024, 256, 128, ""}, std::string("tf32")}).size() == 1);
+  CHECK(s.list_tuning({std::string("A100"), ProblemKey{8, 1024, 256, 128, ""}, std::string("tf32"), {}}).size() == 1);
 }
 
 TEST_CASE("remove_tuning removes the matching rows and their candidates", "[cache]") {
   test::TempDir dir;
   Store s(dir.file(), Mode::Strict);
   put_two_gpus(s);
-  CHECK(s.remove_tuning({std::string("A100"), {}, {}}) == 1);
-  CHECK(s.remove_tuning({{}, ProblemKey{64, 1024, 256, 128, ""}, {}}) == 1);
-  CHECK(s.remove_tuning({std::string("nothing"), {}, {}}) == 0);
+  CHECK(s.remove_tuning({std::string("A100"), {}, {}, {}}) == 1);
+  CHECK(s.remove_tuning({{}, ProblemKey{64, 1024, 256, 128, ""}, {}, {}}) == 1);
+  CHECK(s.remove_tuning({std::string("nothing"), {}, {}, {}}) == 0);
   const auto left = s.list_tuning();
   REQUIRE(left.size() == 1);
   CHECK(left[0] == record("NVIDIA H100;cc=9.0", 8));
@@ -672,7 +729,7 @@ TEST_CASE("prune removes stale rows, then binaries no candidate uses", "[cache]"
   CHECK_FALSE(s.find_binary("orphan"));
   CHECK(s.find_binary("k1"));
   CHECK(s.find_binary("k2"));  // the second of a comma-separated list
-  s.remove_tuning({{}, ProblemKey{32, 1024, 256, 128, ""}, {}});
+  s.remove_tuning({{}, ProblemKey{32, 1024, 256, 128, ""}, {}, {}});
   const auto again = s.prune("current", kVersion);
   CHECK(again.stale_entries == 0);
   CHECK(again.orphan_binaries == 1);  // k9 went with its row
@@ -698,8 +755,8 @@ TEST_CASE("verify reports a tampered blob and a row that does not decode, one li
   Store s(dir.file(), Mode::ReadOnlyStrict);
   const auto problems = s.verify();
   REQUIRE(problems.size() == 3);
-  CHECK_THAT(problems[0], Catch::Contains("gpu/7,1024,256,128/tf32") && Catch::Contains("'nobody'"));
-  CHECK_THAT(problems[1], Catch::Contains("gpu/9,1024,256,128/tf32") && Catch::Contains("no candidates"));
+  CHECK_THAT(problems[0], Catch::Contains("gpu/7,1024,256,128/f32/tf32") && Catch::Contains("'nobody'"));
+  CHECK_THAT(problems[1], Catch::Contains("gpu/9,1024,256,128/f32/tf32") && Catch::Contains("no candidates"));
   CHECK_THAT(problems[2], Catch::Contains("binary k5") && Catch::Contains("hash"));
 }
 
@@ -707,7 +764,7 @@ TEST_CASE("vacuum keeps every record and gives freed pages back", "[cache]") {
   test::TempDir dir;
   fill(dir.file());
   Store s(dir.file(), Mode::Strict);
-  CHECK(s.remove_tuning({{}, ProblemKey{1, 1024, 256, 128, ""}, {}}) == 1);
+  CHECK(s.remove_tuning({{}, ProblemKey{1, 1024, 256, 128, ""}, {}, {}}) == 1);
   const auto tuning = s.list_tuning();
   {
     Raw raw(dir.file());
@@ -779,4 +836,112 @@ TEST_CASE("resolve_path follows the option, RNNJIT_CACHE, XDG_CACHE_HOME, then H
   const ScopedEnv off("RNNJIT_CACHE", "off");
   CHECK(resolve_path(std::nullopt) == "off");
   CHECK(resolve_path(std::string("/opt/c.sqlite")) == "/opt/c.sqlite");
+}
+
+TEST_CASE("an f32 and a bf16 entry of one gpu, shape and precision are kept apart", "[cache]") {
+  test::TempDir dir;
+  Store s(dir.file(), Mode::Strict);
+  const TuningRecord f32 = record();
+  auto bf16 = record();
+  bf16.key.problem.dtype = "bf16";
+  bf16.winner = "cfg-a";
+  bf16.winner_us = 7.25;
+  s.put_tuning(f32);
+  s.put_tuning(bf16);  // not a stale row of the f32 entry, nor its replacement
+  CHECK(s.find_tuning(f32.key, kVersion) == f32);
+  CHECK(s.find_tuning(bf16.key, kVersion) == bf16);
+  CHECK(s.list_tuning() == std::vector<TuningRecord>{bf16, f32});
+  CHECK(s.list_tuning({{}, {}, {}, std::string("f32")}) == std::vector<TuningRecord>{f32});
+  CHECK(s.list_tuning({{}, {}, std::string("tf32"), std::string("bf16")}) == std::vector<TuningRecord>{bf16});
+  CHECK(s.remove_tuning({{}, {}, {}, std::string("bf16")}) == 1);
+  CHECK(s.list_tuning() == std::vector<TuningRecord>{f32});
+  // Staleness is per key too: a bf16 put removes no f32 row, not even one of another version.
+  const auto old_f32 = record("H100;cc=9.0", 8, "t1", "0.0.9");
+  s.put_tuning(old_f32);
+  s.put_tuning(bf16);
+  CHECK(s.list_tuning() == std::vector<TuningRecord>{bf16, old_f32});
+}
+
+namespace {
+std::vector<std::string> names_in(const test::TempDir& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir.path)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("an export file gives back every record, binaries of every length byte for byte", "[cache]") {
+  test::TempDir dir;
+  Exchange out{"0.1.0", {record("gpu", 8), record("gpu", 16)}, {}};
+  out.tuning[1].key.problem.dtype = "bf16";
+  for (std::size_t size : {1, 2, 3, 4, 5, 4096}) out.binaries.push_back(binary(std::to_string(size) + "-byte", size));
+  const std::string file = dir.file("export.json");
+  write_exchange(file, out, dir.file());
+  CHECK(names_in(dir) == std::vector<std::string>{"export.json"});  // no temporary file left
+  const Exchange back = read_exchange(file);
+  CHECK(back.engine_version == "0.1.0");
+  CHECK(back.tuning == out.tuning);
+  CHECK(back.binaries == out.binaries);
+  CHECK_THAT(read_file(file), Catch::Contains("\"version\": 2"));
+}
+
+TEST_CASE("an export file of format version 1 is read, its records f32", "[cache]") {
+  test::TempDir dir;
+  const std::string file = dir.file("v1.json");
+  write_file(file, R"({"format": "rnnjit-cache", "version": 1, "engine_version": "0.1.0", "binaries": [],
+    "tuning": [{"gpu": "H100;cc=9.0", "shape": [8, 1024, 256, 128], "precision": "tf32", "template_hash": "t1",
+                "engine_version": "0.1.0", "winner": "cfg-b", "winner_us": 3.5, "created_at": 1700000000,
+                "candidates": [
+                  {"config": "cfg-a", "time_us": 7.25, "disposition": "ok", "message": "", "binary_key": "k1,k2"},
+                  {"config": "cfg-b", "time_us": 3.5, "disposition": "ok", "message": "", "binary_key": "k3"},
+                  {"config": "cfg-c", "time_us": null, "disposition": "compile_failed",
+                   "message": "NVRTC said no", "binary_key": ""}]}]})");
+  const Exchange in = read_exchange(file);
+  REQUIRE(in.tuning.size() == 1);
+  CHECK(in.tuning[0] == record());
+  CHECK(in.tuning[0].key.problem.dtype == "f32");
+}
+
+TEST_CASE("an export onto the cache itself is refused before anything is written", "[cache]") {
+  test::TempDir dir;
+  fill(dir.file());
+  const std::string bytes = read_file(dir.file());
+  const auto names = names_in(dir);
+  const Exchange out{"0.1.0", {record()}, {}};
+  for (const std::string& onto : {dir.file(), (dir.path / "." / "cache.sqlite").string()}) {
+    INFO(onto);
+    CHECK_THROWS_WITH(write_exchange(onto, out, dir.file()),
+                      Catch::Contains("refusing to export onto " + onto) && Catch::Contains("it is the cache"));
+  }
+  CHECK(read_file(dir.file()) == bytes);
+  CHECK(names_in(dir) == names);
+}
+
+TEST_CASE("a bad record is refused by the same rule on import and on reading an export, the cache untouched",
+          "[cache]") {
+  test::TempDir dir;
+  fill(dir.file());
+  const std::string bytes = read_file(dir.file());
+  std::string rule;
+  TuningRecord bad = record("gpu", 500);
+  SECTION("a winner that is not a candidate") {
+    bad.winner = "cfg-z";
+    rule = "tuning record 1 (gpu/500,1024,256,128/f32/tf32): winner 'cfg-z' is not among the candidates";
+  }
+  SECTION("a dtype that is not a storage type") {
+    bad.key.problem.dtype = "fp32";
+    rule = "tuning record 1 (gpu/500,1024,256,128/fp32/tf32): dtype 'fp32' is neither f32 nor bf16";
+  }
+  const std::vector<TuningRecord> tuning = {record("gpu", 400), bad};
+  CHECK_THROWS_WITH(validate(tuning, {}), Catch::EndsWith(rule));
+  {
+    Store s(dir.file(), Mode::Strict);
+    CHECK_THROWS_WITH(s.import_records(tuning, {binary("k9")}), Catch::EndsWith(rule));
+  }
+  CHECK(read_file(dir.file()) == bytes);
+  // The writer does not judge; the reader does, with the same words.
+  const std::string file = dir.file("bad.json");
+  write_exchange(file, {"0.1.0", tuning, {}}, dir.file());
+  CHECK_THROWS_WITH(read_exchange(file), Catch::Contains(file + ": " + rule));
 }

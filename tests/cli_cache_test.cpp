@@ -1,85 +1,32 @@
-// rnnjit-cache (and rnnjit-tune's usage errors) run as a user runs them: output and exit codes.
+// rnnjit-cache run as a user runs it: output and exit codes.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sqlite3.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
+#include "cli_support.hpp"
 #include "temp_dir.hpp"
 #include "rnnjit/cache/store.hpp"
 #include "rnnjit/version.hpp"
 #include "support/hash.hpp"
 
-extern char** environ;
-
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using namespace rnnjit::cache;
+using test::read_file;
+using test::Result;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-// Runs `tool` with `args` (no shell), `env` added to this process's environment; stdout and
-// stderr are captured apart so that JSON output can be parsed.
-Result run(const std::string& tool, const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-  static int serial = 0;
-  const fs::path dir = fs::temp_directory_path();
-  const std::string tag = std::to_string(getpid()) + "-" + std::to_string(serial++);
-  const std::string out_path = (dir / ("rnnjit-cli-out-" + tag)).string();
-  const std::string err_path = (dir / ("rnnjit-cli-err-" + tag)).string();
-  posix_spawn_file_actions_t actions;
-  REQUIRE(posix_spawn_file_actions_init(&actions) == 0);
-  REQUIRE(posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600) == 0);
-  REQUIRE(posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600) == 0);
-  std::vector<std::string> argv_s = {tool};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s = env;
-  for (char** e = environ; *e; ++e) env_s.emplace_back(*e);  // earlier entries win
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, tool.c_str(), &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  Result r;
-  r.out = read_file(out_path);
-  r.err = read_file(err_path);
-  fs::remove(out_path);
-  fs::remove(err_path);
-  INFO(tool << " exited abnormally; stderr: " << r.err);
-  REQUIRE(WIFEXITED(status));
-  r.code = WEXITSTATUS(status);
-  return r;
-}
-
 Result tool(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-  return run(RNNJIT_CACHE_TOOL, args, env);
+  return test::run(RNNJIT_CACHE_TOOL, args, env);
 }
 
 const char* const kH100 = "NVIDIA H100 80GB HBM3;cc=9.0;sms=132;l2=52428800;smem=232448";
@@ -168,7 +115,7 @@ TEST_CASE("rnnjit-cache --help and --version exit 0", "[cli]") {
     CHECK_THAT(r.out, Catch::Contains(cmd));
   r = tool({"list", "--help"});
   CHECK(r.code == 0);
-  CHECK_THAT(r.out, Catch::Contains("--shape") && Catch::Contains("--json"));
+  CHECK_THAT(r.out, Catch::Contains("--shape") && Catch::Contains("--dtype") && Catch::Contains("--json"));
   r = tool({"--version"});
   CHECK(r.code == 0);
   CHECK(r.out == rnnjit::version() + "\n");
@@ -207,19 +154,20 @@ TEST_CASE("rnnjit-cache list prints an aligned table, stale rows marked", "[cli]
   REQUIRE(r.code == 0);
   const auto rows = lines(r.out);
   REQUIRE(rows.size() == 6);  // header, 4 entries, the count
-  for (const char* heading : {"gpu", "B,I,H,O", "precision", "winner", "winner µs", "candidates", "engine", "stale",
-                              "created"})
-    CHECK_THAT(rows[0], Catch::Contains(heading));
+  // dtype right after the shape, the other columns as they were.
+  CHECK_THAT(rows[0], Catch::StartsWith("#") && Catch::Matches(".* gpu +B,I,H,O +dtype +precision +winner +winner µs +"
+                                                               "candidates +engine +stale +created"));
   CHECK(rows[5] == "4 entries in " + f.db);
   // Every column starts where its heading does.
-  for (const auto& [heading, cell] : {std::pair{"B,I,H,O", ",1024,256,128"}, std::pair{"precision", "tf32"},
-                                      std::pair{"created", "2025-11-24T16:00:00Z"}})
+  for (const auto& [heading, cell] : {std::pair{"B,I,H,O", ",1024,256,128"}, std::pair{"dtype", " f32 "},
+                                      std::pair{"precision", "tf32"}, std::pair{"created", "2025-11-24T16:00:00Z"}})
     for (int i = 1; i <= 4; ++i) {
       INFO(rows[i]);
       const std::string line = rows[i];
       std::size_t at = line.find(cell);
       REQUIRE(at != std::string::npos);
       if (std::string(heading) == "B,I,H,O") at = line.rfind(' ', at) + 1;
+      if (cell[0] == ' ') ++at;
       CHECK(column(line, at) == column(rows[0], rows[0].find(heading)));
     }
   int stale = 0;
@@ -238,6 +186,7 @@ TEST_CASE("rnnjit-cache list --json gives the full records", "[cli]") {
     const Json& e = j[i];
     CHECK(e["gpu"] == r.key.gpu);
     CHECK(e["shape"] == Json({r.key.problem.b, r.key.problem.i, r.key.problem.h, r.key.problem.o}));
+    CHECK(e["dtype"] == "f32");
     CHECK(e["precision"] == r.key.problem.precision);
     CHECK(e["template_hash"] == r.key.template_hash);
     CHECK(e["engine_version"] == r.engine_version);
@@ -273,12 +222,20 @@ TEST_CASE("rnnjit-cache show prints every field and candidate, by key or row num
   auto r = f.with({"show", key});
   INFO(r.err);
   REQUIRE(r.code == 0);
+  const auto shown = lines(r.out);
+  const auto shape =
+      std::find_if(shown.begin(), shown.end(), [](const std::string& l) { return l.rfind("shape", 0) == 0; });
+  REQUIRE(shape != shown.end());
+  REQUIRE(shape + 1 != shown.end());
+  CHECK_THAT(*(shape + 1), Catch::Matches("dtype +f32"));  // right after the shape
   for (const char* text : {kH100, "64,1024,256,128", "tf32", "i2h_mma16x32x32w1x2s4.h2o_mma16x32x32w1x2s4", "40.00",
                            "75.50", "fused_c16w16u4", "launch_failed", "no clusters", "failed", "2025-11-24T16:00:00Z"})
     CHECK_THAT(r.out, Catch::Contains(text));
   CHECK_THAT(r.out, Catch::Contains(rnnjit::template_hash()) && !Catch::Contains("stale"));
   const Json j = f.json({"show", key, "--json"});
   CHECK(j["shape"][0] == 64);
+  CHECK(j["dtype"] == "f32");
+  CHECK(f.json({"show", std::string(kH100) + "/64,1024,256,128/f32/tf32", "--json"}) == j);
   // Row 4 of list is the H100's b=64 entry (sorted by gpu, then shape).
   CHECK(f.json({"show", "4", "--json"}) == j);
   CHECK_THAT(f.with({"show", "2"}).out, Catch::Contains("oldtemplates (stale)"));
@@ -286,6 +243,7 @@ TEST_CASE("rnnjit-cache show prints every field and candidate, by key or row num
   CHECK(r.code == 1);
   CHECK_THAT(r.err, Catch::Contains("no entry '99'"));
   CHECK(f.with({"show", "nothing/1,2,3,4/tf32"}).code == 1);
+  CHECK(f.with({"show", std::string(kH100) + "/64,1024,256,128/bf16/tf32"}).code == 1);
 }
 
 TEST_CASE("rnnjit-cache stats counts entries, binaries and bytes per GPU", "[cli]") {
@@ -363,10 +321,9 @@ TEST_CASE("rnnjit-cache export then import into a fresh cache reproduces it", "[
     auto r = f.with(args);
     INFO(r.err);
     REQUIRE(r.code == 0);
-    CHECK_FALSE(fs::exists(file + ".tmp"));
     const Json exported = Json::parse(read_file(file));
     CHECK(exported["format"] == "rnnjit-cache");
-    CHECK(exported["version"] == 1);
+    CHECK(exported["version"] == 2);
     CHECK(exported["engine_version"] == rnnjit::version());
     CHECK(exported["tuning"] == before);
     CHECK(exported["binaries"].size() == (with_binaries ? 4u : 0u));
@@ -418,6 +375,15 @@ TEST_CASE("rnnjit-cache import rejects a file with one malformed record and impo
     j["tuning"][1]["winner"] = "nothing";
     expect = "tuning record 1";
   }
+  SECTION("no dtype in a version 2 file") {
+    j["tuning"][3].erase("dtype");
+    expect = "tuning record 3: field 'dtype' is missing";
+  }
+  SECTION("a dtype that is not a storage type (the cache's own rule, as for import_records)") {
+    j["tuning"][0]["dtype"] = "fp32";
+    expect = "tuning record 0 (" + std::string(kA100) +
+             "/8,1024,256,128/fp32/tf32): dtype 'fp32' is neither f32 nor bf16";
+  }
   std::ofstream(file, std::ios::binary | std::ios::trunc) << j.dump();
 
   // Into an existing cache: unchanged.
@@ -427,9 +393,11 @@ TEST_CASE("rnnjit-cache import rejects a file with one malformed record and impo
     s.import_records({Store(f.db, Mode::ReadOnlyStrict).list_tuning()[0]}, {});
   }
   const Json before = Json::parse(tool({"--cache", target, "list", "--json"}).out);
+  const std::string bytes = read_file(target);
   auto r = tool({"--cache", target, "import", file});
   CHECK(r.code == 1);
   CHECK_THAT(r.err, Catch::Contains(file) && Catch::Contains(expect));
+  CHECK(read_file(target) == bytes);
   CHECK(Json::parse(tool({"--cache", target, "list", "--json"}).out) == before);
   CHECK(Json::parse(tool({"--cache", target, "stats", "--json"}).out)["binaries"] == 0);
   // Into no cache: none made.
@@ -439,11 +407,92 @@ TEST_CASE("rnnjit-cache import rejects a file with one malformed record and impo
   CHECK_FALSE(fs::exists(absent));
 }
 
+TEST_CASE("rnnjit-cache export replaces its file through a fresh temporary name, nothing left beside it", "[cli]") {
+  Fixture f;
+  const std::string file = f.dir.file("out.json");
+  std::ofstream(file, std::ios::binary) << "the previous export";
+  fs::create_directory(file + ".tmp");  // a fixed temporary name would be in the way
+  // The export's neighbours (the cache's -wal and -shm come and go with its readers).
+  const auto names = [&] {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(f.dir.path))
+      if (const std::string name = e.path().filename().string(); name.rfind("out.json", 0) == 0) out.insert(name);
+    return out;
+  };
+  const auto before = names();
+  const auto r = f.with({"export", file});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(Json::parse(read_file(file))["tuning"] == f.json({"list", "--json"}));
+  CHECK(names() == before);
+}
+
+TEST_CASE("rnnjit-cache export refuses to write onto the cache file, however it is spelled", "[cli]") {
+  Fixture f;
+  const std::string bytes = read_file(f.db);
+  for (const std::string& onto : {f.db, (f.dir.path / "." / "cache.sqlite").string()}) {
+    const auto r = f.with({"export", onto});
+    INFO(onto);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.err, Catch::Contains("refusing to export onto " + onto) && Catch::Contains("it is the cache"));
+  }
+  CHECK(read_file(f.db) == bytes);
+  CHECK(f.with({"verify"}).out == "ok\n");
+}
+
+TEST_CASE("rnnjit-cache import reads a version 1 export file: its entries are f32", "[cli]") {
+  Fixture f;
+  const Json current = f.json({"list", "--json"});
+  // A version 1 file is a version 2 file without dtypes.
+  Json v1{{"format", "rnnjit-cache"}, {"version", 1}, {"engine_version", "0.0.9"}, {"binaries", Json::array()}};
+  v1["tuning"] = current;
+  for (auto& e : v1["tuning"]) e.erase("dtype");
+  const std::string file = f.dir.file("v1.json");
+  std::ofstream(file, std::ios::binary) << v1.dump(1);
+  const std::string other = f.dir.file("other.sqlite");
+  const auto r = tool({"--cache", other, "import", file});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("imported 4 entries"));
+  const Json imported = Json::parse(tool({"--cache", other, "list", "--json"}).out);
+  CHECK(imported == current);
+  for (const auto& e : imported) CHECK(e["dtype"] == "f32");
+}
+
+TEST_CASE("rnnjit-cache keeps an f32 and a bf16 entry of one problem apart", "[cli]") {
+  Fixture f;
+  {
+    Store s(f.db, Mode::Strict);
+    auto bf16 = s.list_tuning({std::string(kH100), ProblemKey{8, 1024, 256, 128, ""}, {}, {}}).at(0);
+    REQUIRE(bf16.key.problem.dtype == "f32");
+    bf16.key.problem.dtype = "bf16";
+    bf16.winner_us = bf16.candidates[0].time_us = 5.25;
+    s.put_tuning(bf16);
+  }
+  CHECK(f.json({"list", "--json"}).size() == 5);
+  CHECK(f.json({"list", "--json", "--dtype", "f32"}).size() == 4);
+  const Json only = f.json({"list", "--json", "--dtype", "bf16"});
+  REQUIRE(only.size() == 1);
+  CHECK(only[0]["winner_us"] == 5.25);
+  const auto table = lines(f.with({"list", "--gpu", "H100"}).out);
+  REQUIRE(table.size() == 5);  // header, 3 entries, the count
+  CHECK_THAT(table[1], Catch::Contains(" bf16 ") && Catch::Contains("5.25"));
+  CHECK_THAT(table[2], Catch::Contains(" f32 ") && Catch::Contains("19.50"));
+  const std::string problem = std::string(kH100) + "/8,1024,256,128/";
+  CHECK(f.json({"show", problem + "tf32", "--json"})["dtype"] == "f32");
+  CHECK(f.json({"show", problem + "f32/tf32", "--json"})["winner_us"] == 19.5);
+  CHECK(f.json({"show", problem + "bf16/tf32", "--json"})["winner_us"] == 5.25);
+  CHECK(f.with({"rm", "--dtype", "bf16"}).out == "removed 1 entry\n");
+  CHECK(f.json({"list", "--json"}).size() == 4);
+  CHECK(f.json({"list", "--json", "--dtype", "bf16"}).empty());
+}
+
 TEST_CASE("rnnjit-cache import rejects a file that is not an export", "[cli]") {
   Fixture f;
   const std::string file = f.dir.file("other.json");
   for (const std::string& text : {std::string("not json"), std::string("[1, 2]"),
-                                  std::string(R"({"format":"rnnjit-cache","version":2,"tuning":[],"binaries":[]})"),
+                                  std::string(R"({"format":"rnnjit-cache","version":3,"tuning":[],"binaries":[]})"),
+                                  std::string(R"({"format":"rnnjit-cache","version":0,"tuning":[],"binaries":[]})"),
                                   std::string(R"({"format":"rnnjit-cache","version":1,"tuning":{}})")}) {
     std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
     const auto r = f.with({"import", file});
@@ -492,14 +541,4 @@ TEST_CASE("rnnjit-cache vacuum keeps every entry", "[cli]") {
   CHECK(r.out == "vacuumed " + f.db + "\n");
   CHECK(f.json({"list", "--json"}) == before);
   CHECK(f.with({"verify"}).code == 0);
-}
-
-TEST_CASE("rnnjit-tune without a GPU fails clearly, and bad usage is exit 2", "[cli]") {
-  CHECK(run(RNNJIT_TUNE_TOOL, {"--help"}).code == 0);
-  CHECK(run(RNNJIT_TUNE_TOOL, {}).code == 2);
-  CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "1,2,3"}).code == 2);
-  CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--precision", "fp64"}).code == 2);
-  const auto r = run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8"}, {"RNNJIT_DRIVER_LIBRARY=/nonexistent/libcuda.so.1"});
-  CHECK(r.code == 1);
-  CHECK_THAT(r.out + r.err, Catch::Contains("no CUDA driver"));
 }

@@ -9,10 +9,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <random>
 #include <vector>
 
+#include "config.hpp"
 #include "rnnjit/rnnjit.hpp"
+#include "validate.hpp"
 
 #define CUDA_OK(call) REQUIRE((call) == cudaSuccess)
 
@@ -111,5 +115,141 @@ inline rnnjit::EngineOptions memory_only() {
   o.cache_path = "off";
   return o;
 }
+
+/// The device fixture: one memory-only engine the tests of a binary share (plans pinned by one
+/// test stay pinned for the next). A test that counts tunings or needs a fresh engine makes its own.
+/// Never destroyed: it would outlive the CUDA runtime's teardown at exit.
+inline rnnjit::Engine& shared_engine() {
+  static rnnjit::Engine* engine = new rnnjit::Engine(memory_only());
+  return *engine;
+}
+
+}  // namespace test
+
+namespace test {
+
+// 30 shapes: odd sizes (1, 3, 999, 4097 among them), tails of every tile, aligned ones.
+inline std::vector<rnnjit::Problem> random_shapes() {
+  std::vector<rnnjit::Problem> out = {{1, 1, 1, 1},   {3, 999, 17, 5},  {4097, 3, 5, 7},   {2, 4097, 33, 1},
+                                      {5, 7, 999, 3}, {1, 1, 4097, 1},  {33, 65, 129, 257}, {16, 32, 64, 8}};
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> small(1, 300), batch(1, 200);
+  while (out.size() < 30) out.push_back({batch(rng), small(rng), small(rng), small(rng)});
+  return out;
+}
+
+inline void check_step(rnnjit::Engine& engine, const rnnjit::Problem& p, std::mt19937& rng, std::size_t offset = 0) {
+  test::Step s(p, rng, offset);
+  s.run(engine);
+  const auto h1 = s.dh_out.download(), y1 = s.dy.download();
+  const double err = s.error(s.check_rows());
+  INFO("B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " "
+            << rnnjit::precision_name(p.precision) << " offset " << offset << ": error " << err);
+  CHECK(err <= test::bound(p.precision));
+  s.run(engine);  // poisoned again: the second run must write the same bits
+  CHECK(test::same_bits(s.dh_out.download(), h1));
+  CHECK(test::same_bits(s.dy.download(), y1));
+}
+
+// The config of every tile T of family F's pool that can run `p` here: "i2h_T.h2o_T", or T's
+// name for a whole-step family.
+template <class F>
+std::vector<std::string> pool_configs(const rnnjit::Engine& engine, const rnnjit::Problem& p) {
+  const rnnjit::Shape s = rnnjit::shape_of(p, rnnjit::Precision::TF32);
+  std::vector<std::string> out;
+  for (const F& t : F::pool()) {
+    const rnnjit::Config c = F::kScope == rnnjit::Scope::Step ? rnnjit::Config::whole(t) : rnnjit::Config::pair(t, t);
+    if (rnnjit::can_implement(c, s, engine.device(), nullptr)) out.push_back(c.name());
+  }
+  return out;
+}
+// Whether the device runs wgmma (sm_90a); a test that needs it says so where it does not.
+inline bool runs_wgmma(const rnnjit::Engine& engine) {
+  if (engine.device().arch == "sm_90a") return true;
+  WARN("not an sm_90a device: no wgmma");
+  return false;
+}
+inline std::vector<std::string> wgmma_configs(const rnnjit::Engine& engine, const rnnjit::Problem& p) {
+  return pool_configs<rnnjit::WgmmaTile>(engine, p);
+}
+
+// A one-launch config stepping two problems on two streams at once, `steps` times: each call
+// has its own barrier counter, so both keep the bits of their first, lone run.
+inline void check_two_streams(rnnjit::Engine& engine, const rnnjit::Problem& p, const std::string& config, std::mt19937& rng,
+                       int steps) {
+  engine.pin(p, config);
+  cudaStream_t streams[2];
+  for (auto& st : streams) CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  test::Step a(p, rng), b(p, rng);
+  a.run(engine, streams[0]);
+  b.run(engine, streams[1]);
+  const auto ya = a.dy.download(), yb = b.dy.download();
+  for (int i = 0; i < steps; ++i) {
+    engine.rnn_step(p, a.weights(), a.dx.get(), a.dh.get(), a.dh_out.get(), a.dy.get(), streams[0]);
+    engine.rnn_step(p, b.weights(), b.dx.get(), b.dh.get(), b.dh_out.get(), b.dy.get(), streams[1]);
+  }
+  for (auto& st : streams) CUDA_OK(cudaStreamSynchronize(st));
+  CHECK(test::same_bits(a.dy.download(), ya));
+  CHECK(test::same_bits(b.dy.download(), yb));
+  for (auto& st : streams) CUDA_OK(cudaStreamDestroy(st));
+}
+
+// `steps` steps of a recurrence back to back on one stream, each reading the h' the step before it
+// wrote (outputs poisoned, no synchronization between steps, a launch counter each), each checked
+// against the float64 reference from the h it read.
+inline void check_chain(rnnjit::Engine& engine, const rnnjit::Problem& p, const std::string& config, std::mt19937& rng,
+                 int steps) {
+  engine.pin(p, config);
+  test::Step s(p, rng);
+  std::vector<std::unique_ptr<test::DevBuf>> xs, hs, ys;
+  std::vector<std::vector<float>> x_host;
+  std::uniform_real_distribution<float> d(0, 1);
+  hs.push_back(std::make_unique<test::DevBuf>(p.batch * p.hidden));
+  hs[0]->upload(s.h);
+  for (int t = 0; t < steps; ++t) {
+    x_host.emplace_back(p.batch * p.input);
+    for (auto& v : x_host.back()) v = d(rng);
+    xs.push_back(std::make_unique<test::DevBuf>(p.batch * p.input));
+    xs.back()->upload(x_host.back());
+    hs.push_back(std::make_unique<test::DevBuf>(p.batch * p.hidden));
+    hs.back()->poison();
+    ys.push_back(std::make_unique<test::DevBuf>(p.batch * p.output));
+    ys.back()->poison();
+  }
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  for (int t = 0; t < steps; ++t)
+    engine.rnn_step(p, s.weights(), xs[t]->get(), hs[t]->get(), hs[t + 1]->get(), ys[t]->get(), stream);
+  CUDA_OK(cudaStreamSynchronize(stream));
+  CUDA_OK(cudaStreamDestroy(stream));
+  for (int t = 0; t < steps; ++t) {
+    std::vector<double> rh, ry;
+    const std::vector<float> h = hs[t]->download();
+    rnnjit::reference_step(p.batch, p.input, p.hidden, p.output, s.w1.data(), s.b1.data(), s.w2.data(), s.b2.data(),
+                           x_host[t].data(), h.data(), rh, ry);
+    INFO(config << " step " << t << " of " << steps);
+    CHECK(rnnjit::relative_error(hs[t + 1]->download(), rh) <= test::bound(p.precision));
+    CHECK(rnnjit::relative_error(ys[t]->download(), ry) <= test::bound(p.precision));
+  }
+}
+
+// Captures one step of `s` on `stream` into a graph (poisoned outputs: capture runs nothing), then
+// replays it three times and waits.
+inline void capture_and_replay(rnnjit::Engine& engine, Step& s, cudaStream_t stream) {
+  s.dh_out.poison();
+  s.dy.poison();
+  cudaGraph_t graph;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  engine.rnn_step(s.p, s.weights(), s.dx.get(), s.dh.get(), s.dh_out.get(), s.dy.get(), stream);
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  CHECK(std::isnan(s.dy.download()[0]));  // captured, not run
+  for (int replay = 0; replay < 3; ++replay) CUDA_OK(cudaGraphLaunch(exec, stream));
+  CUDA_OK(cudaStreamSynchronize(stream));
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+}
+
 
 }  // namespace test

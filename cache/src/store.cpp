@@ -50,6 +50,22 @@ CREATE TABLE binaries (
   key TEXT PRIMARY KEY, kernel TEXT NOT NULL, arch TEXT NOT NULL, nvrtc_version TEXT NOT NULL,
   symbols TEXT NOT NULL, cubin BLOB NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
 )sql",
+    // 2: the storage type joins the key. SQLite cannot change a UNIQUE constraint, so the table
+    // is rebuilt with the same ids, which the candidates rows refer to (setup() keeps foreign
+    // keys off meanwhile: with them on, the DROP would cascade to every candidate).
+    R"sql(
+CREATE TABLE tuning_v2 (
+  id INTEGER PRIMARY KEY,
+  gpu TEXT NOT NULL, b INTEGER NOT NULL, i INTEGER NOT NULL, h INTEGER NOT NULL, o INTEGER NOT NULL,
+  dtype TEXT NOT NULL DEFAULT 'f32',
+  precision TEXT NOT NULL, template_hash TEXT NOT NULL, engine_version TEXT NOT NULL,
+  winner TEXT NOT NULL, winner_us REAL NOT NULL, created_at INTEGER NOT NULL,
+  UNIQUE (gpu, b, i, h, o, dtype, precision, template_hash));
+INSERT INTO tuning_v2 (id, gpu, b, i, h, o, precision, template_hash, engine_version, winner, winner_us, created_at)
+  SELECT id, gpu, b, i, h, o, precision, template_hash, engine_version, winner, winner_us, created_at FROM tuning;
+DROP TABLE tuning;
+ALTER TABLE tuning_v2 RENAME TO tuning;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
@@ -76,13 +92,6 @@ int busy_ms() {
   return ms;
 }
 
-// An Error's message without the "cache_error: " its constructor puts first.
-std::string message_of(const Error& e) {
-  const std::string what = e.what();
-  const std::string prefix = std::string(error_code_name(e.code())) + ": ";
-  return what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
-}
-
 bool damaged(const Error& e) {
   const auto* sq = dynamic_cast<const SqliteError*>(&e);
   return sq && (sq->primary() == SQLITE_CORRUPT || sq->primary() == SQLITE_NOTADB);
@@ -90,7 +99,7 @@ bool damaged(const Error& e) {
 
 // What went wrong, in words a user can act on; SQLite's own message follows in parentheses.
 std::string cause(const Error& e, int busy) {
-  const std::string detail = message_of(e);
+  const std::string detail = e.message();
   const auto* sq = dynamic_cast<const SqliteError*>(&e);
   if (!sq) return detail;
   std::string what;
@@ -108,10 +117,6 @@ std::string cause(const Error& e, int busy) {
     default: return detail;
   }
   return what + " (" + detail + ")";
-}
-
-std::string shape_text(const ProblemKey& p) {
-  return std::to_string(p.b) + "," + std::to_string(p.i) + "," + std::to_string(p.h) + "," + std::to_string(p.o);
 }
 
 // "name type" of each column of `table` in order; empty when there is no such table.
@@ -147,19 +152,19 @@ std::string joined(const std::vector<std::string>& v) {
 struct Statements {
   explicit Statements(Connection& db)
       : find_tuning(db,
-                    "SELECT id, gpu, b, i, h, o, precision, template_hash, engine_version, winner, winner_us,"
-                    " created_at FROM tuning WHERE gpu = ?1 AND b = ?2 AND i = ?3 AND h = ?4 AND o = ?5"
-                    " AND precision = ?6 AND template_hash = ?7 AND engine_version = ?8"),
+                    "SELECT id, gpu, b, i, h, o, dtype, precision, template_hash, engine_version, winner,"
+                    " winner_us, created_at FROM tuning WHERE gpu = ?1 AND b = ?2 AND i = ?3 AND h = ?4"
+                    " AND o = ?5 AND dtype = ?6 AND precision = ?7 AND template_hash = ?8 AND engine_version = ?9"),
         read_candidates(db,
                         "SELECT config, time_us, disposition, message, binary_key FROM candidates"
                         " WHERE tuning_id = ?1 ORDER BY rank"),
         delete_stale(db,
                      "DELETE FROM tuning WHERE gpu = ?1 AND b = ?2 AND i = ?3 AND h = ?4 AND o = ?5"
-                     " AND precision = ?6 AND (template_hash <> ?7 OR engine_version <> ?8)"),
+                     " AND dtype = ?6 AND precision = ?7 AND (template_hash <> ?8 OR engine_version <> ?9)"),
         upsert_tuning(db,
-                      "INSERT INTO tuning (gpu, b, i, h, o, precision, template_hash, engine_version, winner,"
-                      " winner_us, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                      " ON CONFLICT (gpu, b, i, h, o, precision, template_hash) DO UPDATE SET"
+                      "INSERT INTO tuning (gpu, b, i, h, o, dtype, precision, template_hash, engine_version,"
+                      " winner, winner_us, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                      " ON CONFLICT (gpu, b, i, h, o, dtype, precision, template_hash) DO UPDATE SET"
                       " engine_version = excluded.engine_version, winner = excluded.winner,"
                       " winner_us = excluded.winner_us, created_at = excluded.created_at RETURNING id"),
         clear_candidates(db, "DELETE FROM candidates WHERE tuning_id = ?1"),
@@ -184,7 +189,8 @@ struct Statements {
 // The WHERE clause of list/remove: each filter is a bound parameter that matches all when NULL.
 const char* const kFilterWhere =
     " WHERE (?1 IS NULL OR instr(gpu, ?1) > 0) AND (?2 IS NULL OR b = ?2) AND (?3 IS NULL OR i = ?3)"
-    " AND (?4 IS NULL OR h = ?4) AND (?5 IS NULL OR o = ?5) AND (?6 IS NULL OR precision = ?6)";
+    " AND (?4 IS NULL OR h = ?4) AND (?5 IS NULL OR o = ?5) AND (?6 IS NULL OR precision = ?6)"
+    " AND (?7 IS NULL OR dtype = ?7)";
 
 void bind_filter(Statement& s, const Filter& f) {
   s.bind(1, f.gpu);
@@ -192,22 +198,24 @@ void bind_filter(Statement& s, const Filter& f) {
     return f.shape ? std::optional<std::int64_t>((*f.shape).*m) : std::nullopt;
   };
   s.bind(2, dim(&ProblemKey::b)).bind(3, dim(&ProblemKey::i)).bind(4, dim(&ProblemKey::h)).bind(5, dim(&ProblemKey::o));
-  s.bind(6, f.precision);
+  s.bind(6, f.precision).bind(7, f.dtype);
 }
 
 const char* const kTuningColumns =
-    "SELECT id, gpu, b, i, h, o, precision, template_hash, engine_version, winner, winner_us, created_at FROM tuning";
+    "SELECT id, gpu, b, i, h, o, dtype, precision, template_hash, engine_version, winner, winner_us, created_at"
+    " FROM tuning";
 
 // A row of kTuningColumns (or of Statements::find_tuning): its id and the record without candidates.
 std::pair<std::int64_t, TuningRecord> read_tuning_row(const Statement& s) {
   TuningRecord r;
   r.key.gpu = s.column_text(1);
-  r.key.problem = {s.column_int(2), s.column_int(3), s.column_int(4), s.column_int(5), s.column_text(6)};
-  r.key.template_hash = s.column_text(7);
-  r.engine_version = s.column_text(8);
-  r.winner = s.column_text(9);
-  r.winner_us = s.column_double(10);
-  r.created_at = s.column_int(11);
+  r.key.problem = {s.column_int(2), s.column_int(3), s.column_int(4), s.column_int(5), s.column_text(7),
+                   s.column_text(6)};
+  r.key.template_hash = s.column_text(8);
+  r.engine_version = s.column_text(9);
+  r.winner = s.column_text(10);
+  r.winner_us = s.column_double(11);
+  r.created_at = s.column_int(12);
   return {s.column_int(0), std::move(r)};
 }
 
@@ -233,16 +241,16 @@ void write_tuning(Connection& db, Statements& q, const TuningRecord& r) {
   {
     Statement& s = q.delete_stale;
     const ResetOnExit done(s);
-    s.bind(1, k.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.precision);
-    s.bind(7, k.template_hash).bind(8, r.engine_version).run();
+    s.bind(1, k.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.dtype).bind(7, p.precision);
+    s.bind(8, k.template_hash).bind(9, r.engine_version).run();
   }
   std::int64_t id = 0;
   {
     Statement& s = q.upsert_tuning;
     const ResetOnExit done(s);
-    s.bind(1, k.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.precision);
-    s.bind(7, k.template_hash).bind(8, r.engine_version).bind(9, r.winner).bind(10, r.winner_us);
-    s.bind(11, r.created_at);
+    s.bind(1, k.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.dtype).bind(7, p.precision);
+    s.bind(8, k.template_hash).bind(9, r.engine_version).bind(10, r.winner).bind(11, r.winner_us);
+    s.bind(12, r.created_at);
     if (!s.step()) db.fail(SQLITE_ERROR, "the upsert of a tuning row returned no id");
     id = s.column_int(0);
     s.run();
@@ -282,6 +290,7 @@ std::string invalid(const TuningRecord& r) {
   if (r.key.gpu.empty()) return "gpu is empty";
   if (p.b <= 0 || p.i <= 0 || p.h <= 0 || p.o <= 0) return "shape " + shape_text(p) + " has a size that is not positive";
   if (p.precision.empty()) return "precision is empty";
+  if (p.dtype != "f32" && p.dtype != "bf16") return "dtype '" + p.dtype + "' is neither f32 nor bf16";
   if (r.key.template_hash.empty()) return "template_hash is empty";
   if (r.engine_version.empty()) return "engine_version is empty";
   if (r.winner.empty()) return "winner is empty";
@@ -312,6 +321,24 @@ std::optional<FileId> file_id(const std::string& path) {
 }
 
 }  // namespace
+
+std::string shape_text(const ProblemKey& p) {
+  return std::to_string(p.b) + "," + std::to_string(p.i) + "," + std::to_string(p.h) + "," + std::to_string(p.o);
+}
+
+std::string entry_name(const TuningKey& k) {
+  return k.gpu + "/" + shape_text(k.problem) + "/" + k.problem.dtype + "/" + k.problem.precision;
+}
+
+void validate(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries) {
+  for (std::size_t i = 0; i < tuning.size(); ++i)
+    if (const std::string why = invalid(tuning[i]); !why.empty())
+      throw Error(ErrorCode::CacheError,
+                  "tuning record " + std::to_string(i) + " (" + entry_name(tuning[i].key) + "): " + why);
+  for (std::size_t i = 0; i < binaries.size(); ++i)
+    if (const std::string why = invalid(binaries[i]); !why.empty())
+      throw Error(ErrorCode::CacheError, "binary record " + std::to_string(i) + " (" + binaries[i].key + "): " + why);
+}
 
 std::string resolve_path(const std::optional<std::string>& option) {
   if (option) return *option;
@@ -400,13 +427,21 @@ struct Store::Impl {
       // PRAGMA takes no bound parameters; the value is this build's own constant.
       db->exec("PRAGMA user_version = " + std::to_string(v + 1));
     }
+    // Foreign keys are off while migrating (see setup): what they would have enforced is
+    // checked here, and a migration that broke it rolls back.
+    if (!db->query_texts("PRAGMA foreign_key_check").empty())
+      throw Error(ErrorCode::CacheError, "the migration to schema version " + std::to_string(kSchemaVersion) +
+                                             " left rows whose foreign key has no parent; the file is unchanged");
     t.commit();
   }
 
   // Brings the new connection `db` to the current schema and prepares the statements.
   void setup(bool file) {
     db->busy_timeout(busy);  // first: the WAL switch and the migration may meet a lock
-    db->exec("PRAGMA foreign_keys = ON");
+    // Off until the schema is current: a migration that rebuilds a table drops the old one,
+    // which with foreign keys on cascades to the rows that refer to it. SQLite ignores this
+    // pragma inside a transaction, so it cannot wait for migrate()'s.
+    db->exec("PRAGMA foreign_keys = OFF");
     std::int64_t version = 0;
     {
       // One snapshot: another process may be creating the schema meanwhile.
@@ -432,6 +467,7 @@ struct Store::Impl {
       migrate();
       if (file) check_columns();
     }
+    db->exec("PRAGMA foreign_keys = ON");
     q = std::make_unique<Statements>(*db);
   }
 
@@ -586,8 +622,8 @@ std::optional<TuningRecord> Store::find_tuning(const TuningKey& key, const std::
     Statement& s = q.find_tuning;
     const ResetOnExit done(s);
     const auto& p = key.problem;
-    s.bind(1, key.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.precision);
-    s.bind(7, key.template_hash).bind(8, engine_version);
+    s.bind(1, key.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.dtype).bind(7, p.precision);
+    s.bind(8, key.template_hash).bind(9, engine_version);
     if (!s.step()) return std::nullopt;
     auto [id, rec] = read_tuning_row(s);
     read_candidates(q, id, rec);
@@ -636,7 +672,8 @@ void Store::put_binary(const BinaryRecord& record) {
 
 std::vector<TuningRecord> Store::list_tuning(const Filter& filter) {
   return impl_->run([&](Connection& db, Statements& q) {
-    Statement s(db, std::string(kTuningColumns) + kFilterWhere + " ORDER BY gpu, b, i, h, o, precision, template_hash");
+    Statement s(db, std::string(kTuningColumns) + kFilterWhere +
+                        " ORDER BY gpu, b, i, h, o, dtype, precision, template_hash");
     bind_filter(s, filter);
     std::vector<TuningRecord> out;
     while (s.step()) {
@@ -718,8 +755,7 @@ std::vector<std::string> Store::verify() {
       auto [id, rec] = read_tuning_row(rows);
       read_candidates(q, id, rec);
       if (const std::string why = invalid(rec); !why.empty())
-        problems.push_back("tuning row " + std::to_string(id) + " (" + rec.key.gpu + "/" + shape_text(rec.key.problem) +
-                           "/" + rec.key.problem.precision + "): " + why);
+        problems.push_back("tuning row " + std::to_string(id) + " (" + entry_name(rec.key) + "): " + why);
     }
     Statement bins(db, "SELECT key, cubin, hash FROM binaries ORDER BY key");
     while (bins.step())
@@ -734,16 +770,8 @@ void Store::vacuum() {
 }
 
 void Store::import_records(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries) {
-  // Every record is checked before anything is written; a bad one is the caller's error,
-  // not the cache's, so it throws in every mode.
-  for (std::size_t i = 0; i < tuning.size(); ++i)
-    if (const std::string why = invalid(tuning[i]); !why.empty())
-      throw Error(ErrorCode::CacheError, "tuning record " + std::to_string(i) + " (" + tuning[i].key.gpu + "/" +
-                                             shape_text(tuning[i].key.problem) + "/" +
-                                             tuning[i].key.problem.precision + "): " + why);
-  for (std::size_t i = 0; i < binaries.size(); ++i)
-    if (const std::string why = invalid(binaries[i]); !why.empty())
-      throw Error(ErrorCode::CacheError, "binary record " + std::to_string(i) + " (" + binaries[i].key + "): " + why);
+  // A bad record is the caller's error, not the cache's: it throws in every mode.
+  validate(tuning, binaries);
   impl_->run([&](Connection& db, Statements& q) {
     Transaction t(db);
     for (const auto& r : tuning) write_tuning(db, q, r);

@@ -49,9 +49,17 @@ rnnjit::Precision precision(rnnjit_precision p) {
   throw rnnjit::Error(rnnjit::ErrorCode::InvalidArgument, "precision " + std::to_string(int(p)) + " is not a rnnjit_precision");
 }
 
+rnnjit::DType dtype(rnnjit_dtype t) {
+  switch (t) {
+    case RNNJIT_DTYPE_F32: return rnnjit::DType::F32;
+    case RNNJIT_DTYPE_BF16: return rnnjit::DType::BF16;
+  }
+  throw rnnjit::Error(rnnjit::ErrorCode::InvalidArgument, "dtype " + std::to_string(int(t)) + " is not a rnnjit_dtype");
+}
+
 rnnjit::Problem problem_of(const rnnjit_problem* p) {
   require(p, "problem");
-  return {p->batch, p->input, p->hidden, p->output, precision(p->precision)};
+  return {p->batch, p->input, p->hidden, p->output, precision(p->precision), dtype(p->dtype)};
 }
 
 }  // namespace
@@ -89,8 +97,8 @@ rnnjit_status rnnjit_engine_create(const rnnjit_engine_options* options, rnnjit_
 
 void rnnjit_engine_destroy(rnnjit_engine* engine) { delete engine; }
 
-rnnjit_status rnnjit_step(rnnjit_engine* engine, const rnnjit_problem* problem, const float* w1, const float* b1,
-                          const float* w2, const float* b2, const float* x, const float* h, float* h_out, float* y,
+rnnjit_status rnnjit_step(rnnjit_engine* engine, const rnnjit_problem* problem, const void* w1, const void* b1,
+                          const void* w2, const void* b2, const void* x, const void* h, void* h_out, void* y,
                           void* stream) {
   return guarded([&] {
     require(engine, "engine");
@@ -105,8 +113,8 @@ rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, 
   });
 }
 
-rnnjit_status rnnjit_cell_create(rnnjit_engine* engine, const rnnjit_problem* problem, const float* w1,
-                                 const float* b1, const float* w2, const float* b2, rnnjit_cell** cell) {
+rnnjit_status rnnjit_cell_create(rnnjit_engine* engine, const rnnjit_problem* problem, const void* w1,
+                                 const void* b1, const void* w2, const void* b2, rnnjit_cell** cell) {
   return guarded([&] {
     require(engine, "engine");
     require(cell, "cell");
@@ -117,20 +125,20 @@ rnnjit_status rnnjit_cell_create(rnnjit_engine* engine, const rnnjit_problem* pr
 
 void rnnjit_cell_destroy(rnnjit_cell* cell) { delete cell; }
 
-rnnjit_status rnnjit_cell_reset(rnnjit_cell* cell, const float* h0, void* stream) {
+rnnjit_status rnnjit_cell_reset(rnnjit_cell* cell, const void* h0, void* stream) {
   return guarded([&] {
     require(cell, "cell");
     cell->cell.reset(h0, static_cast<rnnjit::Stream>(stream));
   });
 }
 
-rnnjit_status rnnjit_cell_step(rnnjit_cell* cell, const float* x, float* y, void* stream) {
+rnnjit_status rnnjit_cell_step(rnnjit_cell* cell, const void* x, void* y, void* stream) {
   return guarded([&] {
     require(cell, "cell");
     cell->cell.step(x, y, static_cast<rnnjit::Stream>(stream));
   });
 }
 
-const float* rnnjit_cell_hidden(const rnnjit_cell* cell) { return cell ? cell->cell.hidden() : nullptr; }
+const void* rnnjit_cell_hidden(const rnnjit_cell* cell) { return cell ? cell->cell.hidden() : nullptr; }
 
 }  // extern "C"

@@ -1,9 +1,13 @@
-// Device-side RAII: the current context for a scope, a device allocation, device facts.
+// Device-side RAII: the current context for a scope, a device allocation, a loaded module; and
+// the device's facts.
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <vector>
 
 #include "driver.hpp"
+#include "jit.hpp"
 #include "rnnjit/rnnjit.hpp"
 
 namespace rnnjit {
@@ -55,7 +59,29 @@ class DeviceBuffer {
   std::size_t count_ = 0;
 };
 
+/// A binary loaded into the current context, unloaded on destruction.
+class Module {
+ public:
+  /// Loads `binary`; throws LaunchFailed.
+  explicit Module(const Binary& binary);
+  ~Module();
+  Module(Module&& o) noexcept : module_(o.module_), names_(std::move(o.names_)) { o.module_ = nullptr; }
+  Module& operator=(Module&&) = delete;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  /// The i-th kernel of the binary, in name-expression order.
+  CUfunction function(std::size_t i) const;
+
+ private:
+  CUmodule module_ = nullptr;
+  std::vector<std::string> names_;
+};
+
 /// Reads the facts the tuner and the cache key depend on. Throws NoDevice.
 DeviceInfo query_device(int ordinal);
+
+/// The tuning cache's GPU key of a device (DeviceInfo::key).
+std::string gpu_key(const DeviceInfo& d);
 
 }  // namespace rnnjit

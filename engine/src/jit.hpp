@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels.hpp"
+#include "kernel_source.hpp"
+#include "rnnjit/rnnjit.hpp"
 #include "rnnjit/cache/store.hpp"
 
 namespace rnnjit {

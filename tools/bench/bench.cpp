@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "gate.hpp"
+#include "rnnjit/gate.hpp"
 #include "rnnjit/rnnjit.hpp"
 
 namespace {
@@ -76,7 +76,7 @@ template <typename Body>
 double host_median_us(cudaStream_t stream, int n, Body&& body) {
   std::vector<double> t;
   {
-    rnnjit::Gate gate(stream);
+    rnnjit::StreamGate gate(stream);
     for (int i = 0; i < n; ++i) {
       const auto a = std::chrono::steady_clock::now();
       body(i);
@@ -166,7 +166,7 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
     r.config = rep.winner;
     for (const auto& c : rep.candidates)
       std::printf("%s %s candidate %-50s %10.2f us %s\n", s.name.c_str(), r.precision.c_str(), c.config.c_str(),
-                  c.time_us, c.disposition.c_str());
+                  c.time_us, rnnjit::disposition_name(c.disposition));
   }
 
   // Enough runs for a stable median, bounded in time.
@@ -189,7 +189,7 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
   auto time_events = [&](auto&& body, int per) {
     const int pairs = std::max(1, runs / per);
     {
-      rnnjit::Gate gate(stream);
+      rnnjit::StreamGate gate(stream);
       for (int j = 0; j < pairs; ++j) {
         CK(cudaEventRecord(ev[2 * j], stream));
         for (int i = 0; i < per; ++i) body(j * per + i);

@@ -26,7 +26,7 @@ SETS = 4
 
 class Problem(ctypes.Structure):
     _fields_ = [("batch", ctypes.c_int64), ("input", ctypes.c_int64), ("hidden", ctypes.c_int64),
-                ("output", ctypes.c_int64), ("precision", ctypes.c_int)]
+                ("output", ctypes.c_int64), ("precision", ctypes.c_int), ("dtype", ctypes.c_int)]
 
 
 class Options(ctypes.Structure):

@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
         for (const auto& c : r.candidates) {
           if (std::isfinite(c.time_us)) slowest = std::max(slowest, c.time_us);
           row["candidates"].push_back({{"config", c.config}, {"time_us", std::isfinite(c.time_us) ? Json(c.time_us) : Json()},
-                                       {"disposition", c.disposition}});
+                                       {"disposition", rnnjit::disposition_name(c.disposition)}});
         }
         if (!r.candidates.empty()) heuristic = r.candidates[0].time_us;
         row["slowest_us"] = slowest;

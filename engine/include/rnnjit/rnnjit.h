@@ -31,9 +31,17 @@ typedef enum rnnjit_precision {
   RNNJIT_PRECISION_BF16 = 3
 } rnnjit_precision;
 
+/** The storage type of every tensor of a problem; zero is f32. */
+typedef enum rnnjit_dtype {
+  RNNJIT_DTYPE_F32 = 0,
+  RNNJIT_DTYPE_BF16 = 1
+} rnnjit_dtype;
+
+/** Zero-initialise, then set the sizes: precision DEFAULT and dtype F32 are the zeros. */
 typedef struct rnnjit_problem {
   int64_t batch, input, hidden, output;
   rnnjit_precision precision;
+  rnnjit_dtype dtype;
 } rnnjit_problem;
 
 /** Zero-initialise, then set what you need: device 0, cache from the environment,
@@ -59,20 +67,21 @@ const char* rnnjit_last_error(void);
 rnnjit_status rnnjit_engine_create(const rnnjit_engine_options* options, rnnjit_engine** engine);
 void rnnjit_engine_destroy(rnnjit_engine* engine);
 
-/** One step; pointers are device memory, stream a cudaStream_t/CUstream (NULL: default). */
-rnnjit_status rnnjit_step(rnnjit_engine* engine, const rnnjit_problem* problem, const float* w1, const float* b1,
-                          const float* w2, const float* b2, const float* x, const float* h, float* h_out, float* y,
+/** One step; pointers are device memory of the problem's dtype, stream a cudaStream_t/CUstream
+ *  (NULL: default). */
+rnnjit_status rnnjit_step(rnnjit_engine* engine, const rnnjit_problem* problem, const void* w1, const void* b1,
+                          const void* w2, const void* b2, const void* x, const void* h, void* h_out, void* y,
                           void* stream);
 /** Tunes now on random scratch data; force != 0 retunes a cached problem. */
 rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, int force);
 
-rnnjit_status rnnjit_cell_create(rnnjit_engine* engine, const rnnjit_problem* problem, const float* w1,
-                                 const float* b1, const float* w2, const float* b2, rnnjit_cell** cell);
+rnnjit_status rnnjit_cell_create(rnnjit_engine* engine, const rnnjit_problem* problem, const void* w1,
+                                 const void* b1, const void* w2, const void* b2, rnnjit_cell** cell);
 void rnnjit_cell_destroy(rnnjit_cell* cell);
-rnnjit_status rnnjit_cell_reset(rnnjit_cell* cell, const float* h0, void* stream);
-rnnjit_status rnnjit_cell_step(rnnjit_cell* cell, const float* x, float* y, void* stream);
+rnnjit_status rnnjit_cell_reset(rnnjit_cell* cell, const void* h0, void* stream);
+rnnjit_status rnnjit_cell_step(rnnjit_cell* cell, const void* x, void* y, void* stream);
 /** The current B×H state, or NULL for a NULL cell. */
-const float* rnnjit_cell_hidden(const rnnjit_cell* cell);
+const void* rnnjit_cell_hidden(const rnnjit_cell* cell);
 
 #ifdef __cplusplus
 }

@@ -3,10 +3,12 @@
 //
 //     h' = tanh([x, h] · W1ᵀ + b1)        y = h' · W2ᵀ + b2
 //
-// x: B×I, h and h': B×H, W1: H×(I+H), b1: H, W2: O×H, b2: O, y: B×O; fp32, row-major, in
-// device memory of the engine's device (as torch.nn.Linear stores its weights).
+// x: B×I, h and h': B×H, W1: H×(I+H), b1: H, W2: O×H, b2: O, y: B×O; row-major, in device
+// memory of the engine's device (as torch.nn.Linear stores its weights), every tensor of the
+// problem's storage type (DType).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -24,18 +26,32 @@ namespace rnnjit {
 /// A stream of the engine's device; nullptr is the legacy default stream.
 using Stream = CUstream_st*;
 
-/// Arithmetic of the products. Storage is fp32 for all of them.
+/// The arithmetic of the products: what the caller accepts in exchange for speed. Sums, bias and
+/// tanh are fp32 whatever it is.
 enum class Precision {
   Default,  ///< the engine's default precision
-  FP32,     ///< fp32-accurate (≤ 1e-5 relative error): split TF32 products on tensor cores
-  TF32,     ///< tensor-core TF32 (≤ 2e-3 relative error), the fastest
-  BF16,     ///< reserved for bf16 storage; not served yet (ErrorCode::Unsupported)
+  FP32,     ///< fp32-accurate (≤ 1e-5 relative error): split products on tensor cores, or FFMA
+  TF32,     ///< tensor-core TF32 (≤ 2e-3 relative error)
+  BF16,     ///< bf16 tensor cores (≤ 1e-2); not served yet (ErrorCode::Unsupported)
 };
 
 /// "fp32", "tf32", "bf16" ("default" for Default).
 const char* precision_name(Precision p) noexcept;
 /// Inverse of precision_name; throws InvalidArgument on anything else.
 Precision parse_precision(const std::string& name);
+
+/// The storage type of every tensor of a problem (x, h, h', y, W1, b1, W2, b2).
+enum class DType {
+  F32,   ///< float
+  BF16,  ///< bfloat16; not served yet (ErrorCode::Unsupported)
+};
+
+/// "f32", "bf16".
+const char* dtype_name(DType t) noexcept;
+/// Inverse of dtype_name; throws InvalidArgument on anything else.
+DType parse_dtype(const std::string& name);
+/// Bytes of one element.
+std::size_t dtype_size(DType t) noexcept;
 
 /// The sizes of one step. Every dimension is 1..kMaxDim.
 struct Problem {
@@ -44,18 +60,19 @@ struct Problem {
   std::int64_t hidden = 0;  ///< H
   std::int64_t output = 0;  ///< O
   Precision precision = Precision::Default;
+  DType dtype = DType::F32;  ///< of every tensor
   bool operator==(const Problem&) const = default;
 };
 
 /// Largest accepted dimension (index arithmetic is 64-bit where products can exceed 2³¹).
 constexpr std::int64_t kMaxDim = 1 << 20;
 
-/// Device pointers to the parameters; W1 is H×(I+H), W2 is O×H, row-major.
+/// Device pointers to the parameters, of the problem's DType; W1 is H×(I+H), W2 is O×H, row-major.
 struct Weights {
-  const float* w1 = nullptr;
-  const float* b1 = nullptr;
-  const float* w2 = nullptr;
-  const float* b2 = nullptr;
+  const void* w1 = nullptr;
+  const void* b1 = nullptr;
+  const void* w2 = nullptr;
+  const void* b2 = nullptr;
 };
 
 enum class LogLevel { Trace, Debug, Info, Warn, Error, Off };
@@ -84,11 +101,24 @@ struct DeviceInfo {
   std::string key;
 };
 
+/// What became of a tuning candidate.
+enum class Disposition {
+  Ok,             ///< timed
+  CompileFailed,  ///< NVRTC rejected it
+  LaunchFailed,   ///< a driver call failed loading or running it
+  NotSupported,   ///< it cannot take the call's pointers (TMA needs 16-byte alignment)
+};
+
+/// "ok", "compile_failed", "launch_failed", "not_supported": as the cache stores it.
+const char* disposition_name(Disposition d) noexcept;
+/// Inverse of disposition_name; throws InvalidArgument on anything else.
+Disposition parse_disposition(const std::string& name);
+
 /// One candidate as the tuner measured it.
 struct CandidateReport {
   std::string config;
-  double time_us = 0;        ///< +inf when it failed
-  std::string disposition;   ///< "ok", "compile_failed", "launch_failed", "not_supported"
+  double time_us = 0;  ///< +inf when it failed
+  Disposition disposition = Disposition::Ok;
   std::string message;
 };
 
@@ -124,8 +154,8 @@ class Engine {
   /// directly. h_out may alias h. Throws InvalidArgument, leaving outputs untouched, for
   /// null, host, foreign-device, too-small or misaligned (not 4-byte) pointers, sizes out
   /// of range, and y overlapping any other buffer.
-  void rnn_step(const Problem& problem, const Weights& weights, const float* x, const float* h,
-                float* h_out, float* y, Stream stream = nullptr);
+  void rnn_step(const Problem& problem, const Weights& weights, const void* x, const void* h, void* h_out,
+                void* y, Stream stream = nullptr);
 
   /// Tunes `problem` now (the tools' prewarm): times the candidates on scratch buffers
   /// filled with random data, persists the winner. `force` retunes a cached problem.
@@ -163,18 +193,18 @@ class RnnCell {
   RnnCell& operator=(const RnnCell&) = delete;
 
   /// Sets the state from B×H device memory h0, or zeros when h0 is nullptr.
-  void reset(const float* h0 = nullptr, Stream stream = nullptr);
+  void reset(const void* h0 = nullptr, Stream stream = nullptr);
   /// h ← tanh([x, h]·W1ᵀ + b1); y ← h·W2ᵀ + b2 (y: B×O device memory).
-  void step(const float* x, float* y, Stream stream = nullptr);
+  void step(const void* x, void* y, Stream stream = nullptr);
   /// The current state (B×H device memory, valid until the next step or reset).
-  const float* hidden() const;
+  const void* hidden() const;
   const Problem& problem() const;
 
  private:
   Engine& engine_;
   Problem problem_;
   Weights weights_;
-  float* state_[2] = {nullptr, nullptr};
+  void* state_[2] = {nullptr, nullptr};
   int current_ = 0;
 };
 

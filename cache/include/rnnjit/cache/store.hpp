@@ -10,12 +10,17 @@
 
 namespace rnnjit::cache {
 
-/// A problem as the cache sees it.
+/// A problem as the cache sees it. dtype comes last and defaults to f32 so that a key written
+/// before storage types existed, {b, i, h, o, precision}, still means what it meant.
 struct ProblemKey {
   std::int64_t b = 0, i = 0, h = 0, o = 0;
-  std::string precision;  ///< "fp32", "tf32", ...
+  std::string precision;      ///< the math: "fp32", "tf32", "bf16"
+  std::string dtype = "f32";  ///< the storage type of the operands: "f32" or "bf16"
   bool operator==(const ProblemKey&) const = default;
 };
+
+/// "B,I,H,O".
+std::string shape_text(const ProblemKey& p);
 
 /// What a tuned config is looked up by. A row whose template_hash or engine version
 /// differs from the caller's is stale: never returned, replaced on the next write.
@@ -25,6 +30,9 @@ struct TuningKey {
   std::string template_hash;
   bool operator==(const TuningKey&) const = default;
 };
+
+/// "GPU/B,I,H,O/DTYPE/PRECISION": how messages and rnnjit-cache name an entry.
+std::string entry_name(const TuningKey& k);
 
 /// One timed candidate. A failed candidate is data: time_us is +infinity.
 struct CandidateResult {
@@ -64,8 +72,9 @@ struct BinaryRecord {
 /// Filters of `list`/`remove`; an empty field matches everything.
 struct Filter {
   std::optional<std::string> gpu;  ///< substring of the gpu key
-  std::optional<ProblemKey> shape; ///< b,i,h,o matched; precision ignored here
+  std::optional<ProblemKey> shape; ///< b,i,h,o matched; its precision and dtype ignored here
   std::optional<std::string> precision;
+  std::optional<std::string> dtype;
 };
 
 struct Stats {
@@ -95,8 +104,14 @@ enum class Mode { Resilient, Strict, ReadOnlyStrict };
 /// "off" (or ":memory:") means memory only.
 std::string resolve_path(const std::optional<std::string>& option);
 
-/// The schema version this build writes (PRAGMA user_version).
-constexpr int kSchemaVersion = 1;
+/// The schema version this build writes (PRAGMA user_version). 2: dtype in the tuning key.
+constexpr int kSchemaVersion = 2;
+
+/// Checks records before any is stored; the first bad one is an Error(CacheError) that names
+/// it by its index in its list and says why ("tuning record 2 (GPU/B,I,H,O/DTYPE/PRECISION):
+/// winner 'x' is not among the candidates"). The one set of rules for Store::import_records
+/// and read_exchange.
+void validate(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries);
 
 /// Thread-safe; one SQLite connection guarded by a mutex. Several processes may share a
 /// file: WAL, a busy timeout, BEGIN IMMEDIATE for every write, each write one transaction.

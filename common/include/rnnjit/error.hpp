@@ -46,6 +46,9 @@ class Error : public std::runtime_error {
 
   /// The category of the failure.
   ErrorCode code() const noexcept { return code_; }
+  /// The message without the "code_name: " that what() puts first, for a reader who is
+  /// told the code another way (a tool's own wording, an exit status).
+  const char* message() const noexcept { return what() + std::char_traits<char>::length(error_code_name(code_)) + 2; }
 
  private:
   ErrorCode code_;

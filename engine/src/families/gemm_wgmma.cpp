@@ -1,0 +1,119 @@
+#include "gemm_wgmma.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace rnnjit {
+
+using rnnjit_k::kWgmmaSliceFloats;
+
+namespace {
+
+std::size_t ring_bytes(const WgmmaTile& t, const Shape& s) {
+  return std::size_t(t.stages) * rnnjit_k::wgmma_slot_floats(t.bm, t.bn, math_arg(s.precision)) * sizeof(float);
+}
+
+}  // namespace
+
+std::string WgmmaTile::name() const {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "wgmma%dx%dg%ds%dk%d", bm, bn, groups, stages, k_split);
+  return buf;
+}
+
+std::optional<WgmmaTile> WgmmaTile::parse(std::string_view name) {
+  WgmmaTile t;
+  return scan_name(name, "wgmma%dx%dg%ds%dk%d%n", t, &t.bm, &t.bn, &t.groups, &t.stages, &t.k_split);
+}
+
+std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d) const {
+  if (bm <= 0 || bn <= 0 || groups <= 0 || stages <= 0 || k_split <= 0) return "non-positive field";
+  if (d.arch != "sm_90a") return "wgmma and TMA need sm_90a (compute capability 9.0), device is " + d.arch;
+  const bool fp32 = s.precision == Precision::FP32;
+  if (!rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm)) {
+    if (bm % (64 * groups) != 0 || bm > 256) return "BM must be whole m64 blocks per warpgroup, at most 256";
+    if (bn != 64 && bn != 128) return "BN must be 64 or 128 (wgmma n64, n128)";
+  } else {
+    if (bn % (64 * groups) != 0) return "BN must be whole m64 blocks per warpgroup (W's rows on the M side)";
+    if (fp32 && bm != 16 && bm != 64 && bm != 128) return "fp32: BM must be 16, 64 or 128 (wgmma n16, n64, n128)";
+    if (!fp32 && bm != 16) return "tf32: BM below 64 must be 16 (wgmma n16)";
+  }
+  if (stages < 2) return "needs at least 2 stages";
+  if (k_split > 8) return "K_SPLIT CTAs must fit a portable cluster (8)";
+  // Accumulators a thread: m64 blocks a warpgroup × n / 2, twice for fp32's partial sums.
+  const bool w_on_m = rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm);
+  const int m_rows = w_on_m ? bn : bm, n = w_on_m ? bm : bn;
+  const int acc = m_rows / groups / 64 * n / 2 * (fp32 ? 2 : 1);
+  if (acc > 128) return std::to_string(acc) + " accumulator registers per thread, at most 128";
+  if (std::size_t(bm) * (bn + 4) * sizeof(float) > ring_bytes(*this, s)) return "the C tile does not fit the ring it reuses";
+  if (s.i % 4 != 0 || s.h % 4 != 0) return "TMA needs rows of x, h and W in multiples of 16 bytes";
+  // One grid dimension holds K_SPLIT × M tiles × N tiles.
+  const Gemm g = gemm_of(stage, s);
+  const std::int64_t ctas = std::int64_t(k_split) * ((g.m + bm - 1) / bm) * ((std::max(s.h, s.o) + bn - 1) / bn);
+  if (ctas > 0x7FFFFFFF) return std::to_string(ctas) + " CTAs, more than one grid dimension holds";
+  return "";
+}
+
+std::vector<std::string> WgmmaTile::kernels(const Shape& s, Stage stage) const {
+  const Gemm g = gemm_of(stage, s);
+  std::vector<std::string> out = {name_expression(
+      "gemm_wgmma", {g.m, g.n, g.k1, g.k2, g.ldw, bm, bn, groups, stages, k_split, math_arg(s.precision), g.epi})};
+  if (operands(s) == Operands::TensorMapsCross) out.push_back(name_expression("split_cross", {g.m, g.k1, g.k2}));
+  return out;
+}
+
+Geometry WgmmaTile::geometry(const Shape& s, Stage stage) const {
+  const Gemm g = gemm_of(stage, s);
+  Geometry geo;
+  // One dimension: the kernel orders split, M tile, N tile itself.
+  geo.grid_x = static_cast<unsigned>((g.n + bn - 1) / bn * ((g.m + bm - 1) / bm) * k_split);
+  geo.cluster_ctas = k_split > 1 ? static_cast<unsigned>(k_split) : 0;
+  geo.threads = static_cast<unsigned>((groups + 1) * 128);
+  // The ring, its mbarriers and 1 KiB of slack to align it for the 128-byte swizzle.
+  geo.smem = ring_bytes(*this, s) + stages * 2 * sizeof(std::uint64_t) + 1024;
+  geo.tma_box_a = static_cast<unsigned>(bm);
+  geo.tma_box_w = static_cast<unsigned>(bn);
+  // Each K segment in whole slices.
+  geo.cross_words = ((g.k1 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats + (g.k2 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats) *
+                    kWgmmaSliceFloats;
+  return geo;
+}
+
+Operands WgmmaTile::operands(const Shape& s) const {
+  return s.precision == Precision::FP32 ? Operands::TensorMapsCross : Operands::TensorMaps;
+}
+
+// One CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a clock, twice
+// for fp32's tf32 + bf16 passes) and its A and W slices through L2 (~32 bytes a clock a SM when all
+// stream), plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
+// 30 of 4 CTAs (not 33) and 15 of 8 are resident at once, so about 10% of SMs idle for K_SPLIT > 2.
+double WgmmaTile::estimate(const Shape& s, Stage stage, const DeviceInfo& d) const {
+  const Gemm g = gemm_of(stage, s);
+  const int k = g.k1 + g.k2;
+  const double ctas = std::ceil(double(g.m) / bm) * std::ceil(double(g.n) / bn) * k_split;
+  const double clusters = std::floor(double(d.sm_count) / k_split * (k_split > 2 ? 0.9 : 1.0));
+  const double waves = std::ceil(ctas / (clusters * k_split));
+  const double k_cta = std::ceil(std::ceil(k / 32.0) / k_split) * 32.0;
+  const double macs = double(bm) * bn * k_cta * (s.precision == Precision::FP32 ? 2.0 : 1.0);
+  const double bytes = (bm + bn) * k_cta * 4.0;
+  return waves * (std::max(macs / 1024.0, bytes / 32.0) + k_split * bm * bn * 4.0 / 32.0);
+}
+
+// Batch 256 (kb-large): one M tile over the whole batch streams W once, 128 N tiles fill 132 SMs,
+// or half as many with K split in two. Batch ≤ 64 (mid): n64 tiles with K split 2 to 8 ways, since
+// A is re-read from L2 once per N tile. The shallower rings fit fp32's cross copy of A in every
+// slot (a 128x128 fp32 tile takes 4 stages at most). Batch ≤ 16: W's rows on the M side and a
+// 16-row batch tile (n16), so that the ring holds ~180 KiB of W in flight a SM (tf32; fp32's slots
+// also hold A's cross copy: 144 KiB in 18); 128 CTAs at 4096 columns.
+std::span<const WgmmaTile> WgmmaTile::pool() {
+  static const WgmmaTile tiles[] = {
+      {256, 128, 2, 4, 1}, {256, 128, 2, 4, 2}, {128, 128, 2, 6, 1}, {128, 128, 2, 4, 1}, {128, 128, 2, 3, 1},
+      {256, 64, 2, 2, 1},  {64, 128, 1, 6, 4},  {64, 64, 1, 8, 2},    {64, 64, 1, 8, 3},    {64, 64, 1, 8, 4},
+      {64, 64, 1, 8, 6},   {64, 64, 1, 8, 8},   {64, 64, 1, 4, 3},    {64, 64, 1, 4, 4},    {64, 64, 1, 4, 6},
+      {16, 64, 1, 22, 2},  {16, 128, 1, 12, 4}, {16, 64, 1, 18, 2},
+  };
+  return tiles;
+}
+
+}  // namespace rnnjit

@@ -1,0 +1,33 @@
+// Family wgmma (kernel_templates/gemm_wgmma.cu): a producer warpgroup's TMA loads (128-byte
+// swizzle) fill a STAGES-deep mbarrier ring of 32-float K slices, GROUPS consumer warpgroups run
+// wgmma on them; K optionally split over the K_SPLIT CTAs of a cluster, added through DSMEM in
+// rank order. sm_90a, rows of x, h and W in multiples of 16 bytes, 16-byte aligned pointers.
+#pragma once
+
+#include "family.hpp"
+
+namespace rnnjit {
+
+struct WgmmaTile {
+  static constexpr std::string_view kFile = "gemm_wgmma.cu";
+  static constexpr Scope kScope = Scope::Stage;
+
+  int bm = 0, bn = 0;  ///< CTA tile: BM batch rows × BN output columns
+  int groups = 0;      ///< consumer warpgroups (a producer warpgroup besides)
+  int stages = 0;      ///< ring slots
+  int k_split = 0;     ///< CTAs of a cluster, each a share of K
+
+  /// "wgmma256x128g2s4k1"
+  std::string name() const;
+  static std::optional<WgmmaTile> parse(std::string_view name);
+  std::string rejects(const Shape& s, Stage stage, const DeviceInfo& d) const;
+  std::vector<std::string> kernels(const Shape& s, Stage stage) const;
+  Geometry geometry(const Shape& s, Stage stage) const;
+  /// fp32: split_cross writes A's cross copy before the product reads it through a map.
+  Operands operands(const Shape& s) const;
+  double estimate(const Shape& s, Stage stage, const DeviceInfo& d) const;
+  static std::span<const WgmmaTile> pool();
+  bool operator==(const WgmmaTile&) const = default;
+};
+
+}  // namespace rnnjit

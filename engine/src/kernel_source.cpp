@@ -1,0 +1,29 @@
+#include "kernel_source.hpp"
+
+#include "support/hash.hpp"
+
+namespace rnnjit {
+
+std::string KernelSource::key() const {
+  support::Fnv1a h;
+  // Every embedded file, not just `file`: a changed header changes the binary too.
+  for (const EmbeddedFile& f : embedded_templates()) h.add(f.name).add(f.text);
+  h.add(file);
+  for (const auto& e : name_expressions) h.add(e);
+  for (const auto& o : options) h.add(o);
+  h.add(arch);
+  return h.hex();
+}
+
+KernelSource fill_source(const std::string& arch) {
+  KernelSource src;
+  src.file = "fill.cu";
+  src.text = find_template(src.file);
+  src.name_expressions = {"rnnjit_k::fill_uniform"};
+  src.options = {"--std=c++17", "--gpu-architecture=" + arch};
+  src.arch = arch;
+  src.label = "fill_uniform";
+  return src;
+}
+
+}  // namespace rnnjit

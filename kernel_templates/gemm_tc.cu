@@ -1,0 +1,349 @@
+// C[M,N] = epilogue([A1 | A2]·Wᵀ + bias) on mma.sync tensor cores, sm_80 and later (sm_86, sm_89, sm_90 too).
+// Tiling: a CTA owns a BM×BN tile of C, each of its WARPS_M×WARPS_N warps a (BM/WARPS_M)×(BN/WARPS_N) block of
+// m16n8k8 fragments loaded by ldmatrix; K advances BK columns at a time through a STAGES-deep cp.async ring.
+//
+// Shared memory (dynamic): gemm_tc_smem_bytes(BM, BN, BK, STAGES, MATH) = STAGES·(BM + BN)·BK·4 bytes; a ring
+// slot holds BM rows of A then BN rows of W, BK floats a row, unpadded. Within a row the 16-byte chunks are
+// XOR-swizzled: logical chunk c of slot row r sits at c ^ ((r / max(1, 8/CH)) % min(CH, 8)), CH = BK/4. So
+// any 8 consecutive rows at one logical chunk (an ldmatrix phase) and any 8 consecutive chunks that 8 threads
+// write by cp.async land in 8 distinct bank quads: both sides are conflict-free.
+//
+// K is walked as W sees it, columns [0, K1+K2) of W's rows: W's 16-byte copies depend only on LDW and w
+// (not on K1), a K1 that is not a multiple of BK costs no extra slice, and A's slice takes each chunk from
+// A1 or A2 (whole chunks: A's copy width divides K1 and K2). The last chunk of W past K is cut by cp.async's
+// src-size, which zero-fills the rest, as it zero-fills rows past M and N.
+//
+// Rounding. The tensor cores read the top 19 bits of each operand. tf32: each fragment register is rounded to
+// nearest (ties away: cvt.rna's top 19 bits) by adding half a tf32 ulp to its bits, a compare and a predicated
+// add where cvt.rna takes 4 instructions (the units drop the low bits themselves). The mma's own accumulation
+// truncates, ~0.5 ulp a k-step (2.9e-4 at K=32768); tf32 leaves it unfolded: inside its 2e-3 bound, while
+// folding takes a second set of sums (128 more registers for a 64×64 warp tile). fp32 (kMathFp32): x = hi + lo
+// exactly, hi its top 19 bits (an AND), lo = x - hi; per k8 step one bf16 m16n8k16 of [x | lo_a]·[lo_w | x_w]
+// (both cross terms and lo·lo) then the tf32 m16n8k8 of hi·hi: two tensor passes where 3xTF32 takes three, as
+// gemm_wgmma's fp32 does. A thread's bf16 k16 fragment holds virtual columns 2t, 2t+1 (and 2t+8, 2t+9) where
+// its tf32 k8 fragment holds column t (and t+4), so each register packs its own element's pair: no shuffles.
+// Each BK slice sums into zeroed fragments folded in by round-to-nearest adds (fold()): truncation acts on BK
+// terms only.
+//
+// Device code only, compiled by NVRTC with every shape and knob a template argument.
+#include "rnnjit_device.cuh"
+
+namespace rnnjit_k {
+
+// Dynamic shared memory of a config: the split of kMathFp32 happens in registers, so `math` costs nothing.
+__host__ __device__ constexpr int gemm_tc_smem_bytes(int bm, int bn, int bk, int stages, int /*math*/) {
+  return stages * (bm + bn) * bk * 4;
+}
+
+// v, opaque to the compiler and produced anew where it is used, so what is derived from it stays in the loop.
+__device__ __forceinline__ int unhoisted(int v) {
+  asm volatile("" : "+r"(v));
+  return v;
+}
+
+// An asynchronous copy of BYTES (16, 8 or 4) into shared memory of which the first `src_bytes` come from
+// `src` and the rest are zeros; with src_bytes == 0 nothing is read (src must still be a valid address).
+template <int BYTES>
+__device__ __forceinline__ void cp_async_zfill(unsigned dst, const float* src, int src_bytes) {
+  if constexpr (BYTES == 16)  // .cg: the data goes to shared memory only, no point keeping it in L1
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(dst), "l"(src), "n"(BYTES),
+                 "r"(src_bytes));
+}
+
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], unsigned addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// d += A·B, bf16 m16n8k16 (A row-major, B column-major, lower k in the low half of each register).
+__device__ __forceinline__ void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// x's bits rounded to nearest tf32 (ties away) as the tensor cores will read them: the same top 19 bits as
+// cvt.rna.tf32, low bits left for the units to drop; inf and NaN pass unchanged.
+__device__ __forceinline__ unsigned round_tf32(unsigned x) {
+  return fabsf(__uint_as_float(x)) < __uint_as_float(0x7f800000u) ? x + 0x1000u : x;
+}
+
+// Two floats as a bf16 pair: `low` in the low half (the lower k of an mma operand), `high` in the high half.
+__device__ __forceinline__ unsigned pack_bf16(float low, float high) {
+  unsigned r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(high), "f"(low));
+  return r;
+}
+
+// The shared-memory slices of a config (gemm_tc's template arguments; THREADS a CTA): layout and copies.
+template <int M, int N, int K1, int K2, int LDW, int BM, int BN, int BK, int THREADS>
+struct TcSlice {
+  static constexpr int K = K1 + K2;
+  static constexpr int kChunks = BK / 4;                          // 16-byte chunks a row
+  static constexpr int kSwzRows = kChunks >= 8 ? 1 : 8 / kChunks;  // rows sharing one 128-byte bank line
+  static constexpr int kSwzGroup = kChunks >= 8 ? 8 : kChunks;     // chunks the XOR permutes
+  static constexpr int kRowBytes = BK * 4, kSlotBytes = (BM + BN) * kRowBytes;
+  // Copy widths (floats a cp.async) the shape allows: A's must divide K1 and K2 (no copy straddles A1 and A2).
+  static constexpr bool kA4 = K1 % 4 == 0 && K2 % 4 == 0, kA2 = K1 % 2 == 0 && K2 % 2 == 0;
+  static constexpr bool kW4 = LDW % 4 == 0, kW2 = LDW % 2 == 0;
+
+  __device__ static int swizzle(int row) { return (row / kSwzRows) % kSwzGroup; }
+
+  // Where one thread's copies come from: its first row's address, the stride to the next row (floats), and the
+  // bytes of each copy inside K.
+  struct Span {
+    const float* p;
+    int ld;
+    int bytes;
+  };
+  // A's row g at column k of W's K: A1's below K1, A2's from there; zeros past K.
+  template <int W>
+  __device__ static Span span_a(const float* a1, const float* a2, int k, int g) {
+    const bool second = K2 > 0 && k >= K1;
+    const int ld = second ? K2 : K1;
+    return {(second ? a2 : a1) + static_cast<long long>(g) * ld + (second ? k - K1 : k), ld,
+            K % BK == 0 || k < K ? W * 4 : 0};
+  }
+  // W's row g at column k; a copy across K keeps only its columns below K.
+  template <int W>
+  __device__ static Span span_w(const float* w, int k, int g) {
+    return {w + static_cast<long long>(g) * LDW + k, LDW,
+            K % W == 0 ? (K % BK == 0 || k < K ? W * 4 : 0) : max(0, min_int(W, K - k)) * 4};
+  }
+
+  // Slice k0 of A (rows m0.., p = a1, p2 = a2) or of W (rows n0.., p = w) into the ring slot at shared address
+  // `slot`, W floats a cp.async; rows past M or N become zeros. A thread copies the same columns of rows r0,
+  // r0 + kStep, ...: one swizzle XOR and one source pointer stepped by kStep rows. The thread index is opaque so
+  // that all this is rebuilt each slice (a few instructions): hoisted out of the K loop, a 64-bit pointer a copy
+  // for every width variant spilled the 64x64 warp tiles.
+  template <int W, bool IS_A>
+  __device__ static void copy(unsigned slot, int k0, int g0, const float* p, const float* p2) {
+    constexpr int kRows = IS_A ? BM : BN, kLimit = IS_A ? M : N, kRow0 = IS_A ? 0 : BM;
+    constexpr int kUnits = BK / W, kStep = THREADS / kUnits;
+    const unsigned me = unhoisted(threadIdx.x);  // unsigned: / and % by powers of two are shifts and masks
+    const int r0 = me / kUnits, col = (me % kUnits) * W;
+    const Span src = IS_A ? span_a<W>(p, p2, k0 + col, g0 + r0) : span_w<W>(p, k0 + col, g0 + r0);
+    // Narrow copies (unaligned shapes or pointers) in a rolled loop: unrolled, their addresses crowd out the
+    // sums' registers.
+#pragma unroll(W == 4 ? 64 : 1)
+    for (int j = 0; j < (kRows + kStep - 1) / kStep; ++j) {
+      const int r = r0 + j * kStep;
+      if (kRows % kStep != 0 && r >= kRows) break;
+      const int bytes = kLimit % kRows == 0 || g0 + r < kLimit ? src.bytes : 0;
+      const float* q = src.p + static_cast<long long>(j * kStep) * src.ld;
+      // kRow0 and kStep multiples of 8 swizzle rows: the thread's first row's XOR serves them all
+      const int x = kRow0 % (8 * kSwzRows) == 0 && kStep % (8 * kSwzRows) == 0 ? swizzle(r0) : swizzle(kRow0 + r);
+      cp_async_zfill<W * 4>(slot + (kRow0 + r) * kRowBytes + ((col / 4) ^ x) * 16 + (col % 4) * 4,
+                            bytes > 0 ? q : p, bytes);
+    }
+  }
+
+  // Slice t of A and W into the ring slot at shared address `slot`, at the widths the CTA checked.
+  __device__ static void load(unsigned slot, int t, int m0, int n0, const float* a1, const float* a2, const float* w,
+                              int a_width, int w_width) {
+    const int k0 = t * BK;
+    if (kA4 && a_width == 4) copy<4, true>(slot, k0, m0, a1, a2);
+    else if (kA2 && a_width == 2) copy<2, true>(slot, k0, m0, a1, a2);
+    else copy<1, true>(slot, k0, m0, a1, a2);
+    if (kW4 && w_width == 4) copy<4, false>(slot, k0, n0, w, w);
+    else if (kW2 && w_width == 2) copy<2, false>(slot, k0, n0, w, w);
+    else copy<1, false>(slot, k0, n0, w, w);
+  }
+};
+
+template <int M, int N, int K1, int K2, int LDW,  // C is M×N; A = [A1 (M×K1) | A2 (M×K2)]; W rows LDW floats apart
+          int BM, int BN, int BK, int WARPS_M, int WARPS_N, int STAGES,
+          int MATH,  // kMathTf32 or kMathFp32
+          int EPI>   // kEpiBias or kEpiBiasTanh
+__global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, 1)
+    gemm_tc(const float* __restrict__ a1, const float* __restrict__ a2, const float* __restrict__ w,
+            const float* __restrict__ bias, float* __restrict__ c) {
+  constexpr int kThreads = WARPS_M * WARPS_N * 32;
+  constexpr int kWarpM = BM / WARPS_M, kWarpN = BN / WARPS_N;
+  constexpr int kFragM = kWarpM / 16, kFragN = kWarpN / 8;
+  constexpr int kTiles = (K1 + K2 + BK - 1) / BK, kSteps = BK / 8;
+  using Slice = TcSlice<M, N, K1, K2, LDW, BM, BN, BK, kThreads>;
+  constexpr int kSwzRows = Slice::kSwzRows, kSwzGroup = Slice::kSwzGroup;
+  constexpr int kRowBytes = Slice::kRowBytes, kSlotBytes = Slice::kSlotBytes;
+  static_assert(M >= 1 && N >= 1 && K1 >= 1 && K2 >= 0 && LDW >= K1 + K2, "shape: M, N, K1 >= 1, K2 >= 0, LDW >= K1+K2");
+  static_assert(kWarpM * WARPS_M == BM && kWarpM % 16 == 0, "BM must be WARPS_M warp tiles of whole 16-row fragments");
+  static_assert(kWarpN * WARPS_N == BN && kWarpN % 16 == 0, "BN must be WARPS_N warp tiles of 16 columns (ldmatrix.x4 pairs of n8)");
+  static_assert(BK == 16 || BK == 32 || BK == 64 || BK == 128, "BK: 16, 32, 64 or 128 (a power-of-two count of chunks for the swizzle, whole k16 pairs)");
+  static_assert(STAGES >= 2, "the cp.async ring needs two stages at least");
+  static_assert(kThreads % BK == 0, "the CTA's threads must be a multiple of BK (a thread copies fixed columns)");
+  static_assert(MATH == kMathTf32 || kWarpM * kWarpN <= 2048,
+                "kMathFp32 keeps a slice's sums beside the running ones: warp tiles of at most 64x32 fit 255 registers");
+  static_assert(MATH == kMathTf32 || MATH == kMathFp32, "MATH: kMathTf32 or kMathFp32");
+  static_assert(EPI == kEpiBias || EPI == kEpiBiasTanh, "EPI: kEpiBias or kEpiBiasTanh");
+
+  extern __shared__ float4 smem_raw[];
+  const unsigned smem = smem_addr(smem_raw);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int wm = (warp / WARPS_N) * kWarpM, wn = (warp % WARPS_N) * kWarpN;
+
+  // Copy widths (floats a cp.async): what the shape allows, narrowed by the pointers' alignment, checked once per
+  // CTA, uniform. a2 is not looked at when K2 == 0.
+  const int a_al = static_cast<int>((reinterpret_cast<unsigned long long>(a1) |
+                                     (K2 > 0 ? reinterpret_cast<unsigned long long>(a2) : 0ull)) % 16);
+  const int w_al = static_cast<int>(reinterpret_cast<unsigned long long>(w) % 16);
+  const int a_width = Slice::kA4 && a_al == 0 ? 4 : Slice::kA2 && a_al % 8 == 0 ? 2 : 1;
+  const int w_width = Slice::kW4 && w_al == 0 ? 4 : Slice::kW2 && w_al % 8 == 0 ? 2 : 1;
+  const auto load_tile = [&](int t, int slot) {
+    Slice::load(smem + slot * kSlotBytes, t, m0, n0, a1, a2, w, a_width, w_width);
+  };
+
+  // ldmatrix addresses. A (x4 = one m16k8 fragment): lanes 0-7 rows 0-7 at chunk 2s, 8-15 rows 8-15 at 2s,
+  // 16-31 the same at 2s+1, giving a0..a3. W (x4 = two n8k8 fragments): lanes 0-7 rows 0-7 at chunk 2s, 8-15
+  // the same rows at 2s+1, 16-31 rows 8-15. Every fragment's rows start at a multiple of 8, so a lane's swizzle
+  // is its own; chunk 2s + h = G·q + (r + h) with r < G even, h ≤ 1: the XOR touches (r + h) only.
+  const int ra = (lane & 7) + (lane & 8), ha = lane >> 4;
+  const int rb = (lane & 7) + ((lane >> 4) << 3), hb = (lane >> 3) & 1;
+  const unsigned a_row = smem + (wm + ra) * kRowBytes, b_row = smem + (BM + wn + rb) * kRowBytes;
+  unsigned a_off[kSwzGroup / 2], b_off[kSwzGroup / 2];
+#pragma unroll
+  for (int r = 0; r < kSwzGroup / 2; ++r) {
+    a_off[r] = ((2 * r + ha) ^ ((ra / kSwzRows) % kSwzGroup)) * 16;
+    b_off[r] = ((2 * r + hb) ^ (((BM + rb) / kSwzRows) % kSwzGroup)) * 16;
+  }
+
+  // Fragments of one k8 step as ldmatrix delivered them (fp32 bits), double-buffered: step s+1's are loaded
+  // while step s's are multiplied.
+  unsigned fa[2][kFragM][4], fb[2][kFragN][2];
+  const auto load_frags = [&](int buf, int slot, int step) {
+    const unsigned s = slot * kSlotBytes + (step * 2 / kSwzGroup) * kSwzGroup * 16;
+    const int r = (step * 2 % kSwzGroup) / 2;
+#pragma unroll
+    for (int i = 0; i < kFragM; ++i) ldsm_x4(fa[buf][i], a_row + a_off[r] + s + i * 16 * kRowBytes);
+#pragma unroll
+    for (int j = 0; j < kFragN; j += 2) {
+      unsigned v[4];
+      ldsm_x4(v, b_row + b_off[r] + s + j * 8 * kRowBytes);
+      fb[buf][j][0] = v[0], fb[buf][j][1] = v[1], fb[buf][j + 1][0] = v[2], fb[buf][j + 1][1] = v[3];
+    }
+  };
+
+  float acc[kFragM][kFragN][4] = {};
+  // kMathFp32: this slice's sums, folded into acc at its end.
+  float part[MATH == kMathFp32 ? kFragM : 1][MATH == kMathFp32 ? kFragN : 1][4] = {};
+  const auto multiply = [&](int buf) {
+    if constexpr (MATH == kMathTf32) {
+      unsigned a[kFragM][4], b[kFragN][2];
+#pragma unroll
+      for (int i = 0; i < kFragM; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) a[i][e] = round_tf32(fa[buf][i][e]);
+#pragma unroll
+      for (int j = 0; j < kFragN; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) b[j][e] = round_tf32(fb[buf][j][e]);
+#pragma unroll
+      for (int i = 0; i < kFragM; ++i)
+#pragma unroll
+        for (int j = 0; j < kFragN; ++j) mma_m16n8k8(acc[i][j], a[i], b[j]);
+    } else {
+      // x = hi + lo; the bf16 product of [x | lo_a]·[lo_w | x_w] adds everything but hi·hi, the tf32 one hi·hi
+      // (hi masked, not left for the units to truncate: exact whatever they do with the low bits).
+      unsigned ha[kFragM][4], hb[kFragN][2], xa[kFragM][4], xb[kFragN][2];
+#pragma unroll
+      for (int i = 0; i < kFragM; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const unsigned x = fa[buf][i][e];
+          ha[i][e] = x & 0xffffe000u;
+          xa[i][e] = pack_bf16(__uint_as_float(x), __uint_as_float(x) - __uint_as_float(ha[i][e]));
+        }
+#pragma unroll
+      for (int j = 0; j < kFragN; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const unsigned x = fb[buf][j][e];
+          hb[j][e] = x & 0xffffe000u;
+          xb[j][e] = pack_bf16(__uint_as_float(x) - __uint_as_float(hb[j][e]), __uint_as_float(x));
+        }
+#pragma unroll
+      for (int i = 0; i < kFragM; ++i)
+#pragma unroll
+        for (int j = 0; j < kFragN; ++j) {  // small terms first
+          mma_m16n8k16_bf16(part[i][j], xa[i], xb[j]);
+          mma_m16n8k8(part[i][j], ha[i], hb[j]);
+        }
+    }
+  };
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < kTiles) load_tile(s, s);
+    cp_async_commit();
+  }
+  cp_async_wait<STAGES - 2>();
+  __syncthreads();
+  load_frags(0, 0, 0);
+
+  // Tile t is in slot t % STAGES. Its first step refills the slot tile t-1 used (every warp finished reading
+  // it before the barrier of tile t-1's last step); its last step waits for tile t+1 and, after the barrier,
+  // loads tile t+1's first fragments while the tile's last products run.
+  int slot = 0;
+  for (int t = 0; t < kTiles; ++t) {
+    const int next = slot + 1 == STAGES ? 0 : slot + 1;
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+      if (s == 0) {
+        const int refill = slot == 0 ? STAGES - 1 : slot - 1;
+        if (t + STAGES - 1 < kTiles) load_tile(t + STAGES - 1, refill);
+        cp_async_commit();
+      }
+      if (s == kSteps - 1) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        load_frags((s + 1) % 2, next, 0);
+      } else {
+        load_frags((s + 1) % 2, slot, s + 1);
+      }
+      multiply(s % 2);
+    }
+    if constexpr (MATH == kMathFp32) {
+      fold(acc, part);
+#pragma unroll
+      for (int i = 0; i < kFragM; ++i)
+#pragma unroll
+        for (int j = 0; j < kFragN; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) part[i][j][e] = 0.f;
+    }
+    slot = next;
+  }
+  cp_async_wait<0>();  // the trailing groups are empty; leave none in flight at exit
+
+  // Epilogue from the fragments: c[m][n] = epilogue(acc + bias[n]); thread (g, t) holds rows g and g+8,
+  // columns 2t and 2t+1 of each m16n8 fragment (8-byte stores where N and c allow).
+  const int gid = lane / 4, tig = lane % 4;
+  const bool pair = N % 2 == 0 && reinterpret_cast<unsigned long long>(c) % 8 == 0;
+#pragma unroll
+  for (int j = 0; j < kFragN; ++j) {
+    const int n = n0 + wn + j * 8 + tig * 2;
+    const float b0 = n < N ? bias[n] : 0.f, b1 = n + 1 < N ? bias[n + 1] : 0.f;
+#pragma unroll
+    for (int i = 0; i < kFragM; ++i)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int m = m0 + wm + i * 16 + gid + h * 8;
+        if (m >= M || n >= N) continue;
+        float* p = c + static_cast<long long>(m) * N + n;
+        const float v0 = epilogue<EPI>(acc[i][j][2 * h] + b0), v1 = epilogue<EPI>(acc[i][j][2 * h + 1] + b1);
+        if (pair) {
+          *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
+        } else {
+          p[0] = v0;
+          if (n + 1 < N) p[1] = v1;
+        }
+      }
+  }
+}
+
+}  // namespace rnnjit_k

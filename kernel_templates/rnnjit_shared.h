@@ -1,0 +1,58 @@
+// Facts the engine (host C++) and the kernel templates (NVRTC) both rely on, stated once.
+// CUDA-free: the engine includes it as plain C++, NVRTC sees it as an embedded header, so a
+// template argument's value, a launch's geometry and a kernel's layout cannot drift apart.
+#pragma once
+
+#if defined(__CUDACC__)
+#define RNNJIT_HD __host__ __device__
+#else
+#define RNNJIT_HD
+#endif
+
+namespace rnnjit_k {
+
+// The MATH template argument: how the products are computed.
+constexpr int kMathTf32 = 0;  // one TF32 product (relative error ≲ 1.4e-3)
+constexpr int kMathFp32 = 1;  // fp32-accurate: split products on tensor cores (each family says how) or FFMA
+
+// The EPI template argument of the two-launch stages: what is stored of a sum.
+constexpr int kEpiBias = 0;      // y = h'·W2ᵀ + b2
+constexpr int kEpiBiasTanh = 1;  // h' = tanh([x | h]·W1ᵀ + b1)
+
+// The one-launch steps' launch counters. The engine hands each call a set of kCountersPerCall
+// (fused_cluster counts one a rank of its clusters, at most 16; the grid barrier uses the first).
+// A launch counts its CTAs' arrivals up from a multiple of kEpoch and its last arrival rounds the
+// count up to the next one: no launch resets a counter, the next one starts from a clean epoch.
+constexpr unsigned kCountersPerCall = 16;
+constexpr unsigned kEpoch = 1u << 20;
+
+// grid_stream stages h' in shared memory when it holds at most this many floats.
+constexpr int kStreamStageFloats = 16384;
+RNNJIT_HD constexpr bool stream_stages_h(int m, int h) { return m * h <= kStreamStageFloats; }
+
+// fused_cluster: rows of h' a cluster and clusters launched, from the CTAS the tile asks for in
+// clusters of CLUSTER CTAs (the launch is fused_clusters(...)·CLUSTER CTAs).
+RNNJIT_HD constexpr int fused_rows(int h, int ctas, int cluster) {
+  return (h + ctas / cluster - 1) / (ctas / cluster);
+}
+RNNJIT_HD constexpr int fused_clusters(int h, int ctas, int cluster) {
+  return (h + fused_rows(h, ctas, cluster) - 1) / fused_rows(h, ctas, cluster);
+}
+
+// KSplit (rnnjit_device.cuh): the lanes of a warp that walk a slice of `f` float4 columns, a power
+// of two, as many as the slice has float4s up to 32; the other 32/lanes lane groups share the rows.
+RNNJIT_HD constexpr int ksplit_lanes(int f) {
+  return f >= 32 ? 32 : f > 8 ? 16 : f > 4 ? 8 : f > 2 ? 4 : f > 1 ? 2 : 1;
+}
+
+// gemm_wgmma: K slices of 32 floats (one 128-byte swizzle row). W's rows go on the wgmma M side
+// for fp32 (its W fragments are split in registers) and for batch tiles narrower than m64 (the
+// ring then holds W); otherwise A's rows do.
+constexpr int kWgmmaSliceFloats = 32;
+RNNJIT_HD constexpr bool wgmma_w_on_m(int math, int bm) { return math == kMathFp32 || bm < 64; }
+// Floats of one ring slot: A's and W's slices, for fp32 also A's cross copy.
+RNNJIT_HD constexpr int wgmma_slot_floats(int bm, int bn, int math) {
+  return (bm + bn + (math == kMathFp32 ? bm : 0)) * kWgmmaSliceFloats;
+}
+
+}  // namespace rnnjit_k

@@ -1,0 +1,226 @@
+// Every registered kernel family, walked through the descriptor interface: names round-trip,
+// can_implement screens, and NVRTC compiles every pool tile for sm_80, sm_89 and sm_90a where the
+// family claims it can run (no GPU needed).
+#include <catch2/catch.hpp>
+
+#include <variant>
+
+#include "config.hpp"
+#include "device_table.hpp"
+#include "jit.hpp"
+
+namespace {
+
+using rnnjit::Config;
+using rnnjit::Shape;
+using rnnjit::Stage;
+using rnnjit::Tile;
+
+// Calls f(tile) for every pool tile of every registered family.
+template <class F>
+void for_each_pool_tile(F&& f) {
+  [&]<class... Families>(std::variant<Families...>*) {
+    (..., [&] {
+      for (const auto& t : Families::pool()) f(Tile(t));
+    }());
+  }(static_cast<Tile*>(nullptr));
+}
+
+// The stages a tile runs: the whole step, or each GEMM stage.
+std::vector<Stage> stages_of(const Tile& t) {
+  return rnnjit::scope_of(t) == rnnjit::Scope::Step ? std::vector{Stage::Step} : std::vector{Stage::I2h, Stage::H2o};
+}
+
+Config config_of(const Tile& t) {
+  return rnnjit::scope_of(t) == rnnjit::Scope::Step ? Config::whole(t) : Config::pair(t, t);
+}
+
+void compile_all_for(const rnnjit::DeviceInfo& device) {
+  // An aligned shape (16-byte rows: the vector paths) and an odd one (the scalar paths, tails).
+  const Shape shapes[] = {{8, 1024, 256, 128}, {3, 999, 257, 5}};
+  int compiled = 0;
+  for (const auto& base : shapes)
+    for (auto precision : {rnnjit::Precision::TF32, rnnjit::Precision::FP32})
+      for_each_pool_tile([&](const Tile& t) {
+        Shape s = base;
+        s.precision = precision;
+        for (Stage stage : stages_of(t)) {
+          // What the family claims it can run here; other targets are never asked to.
+          if (!rnnjit::rejects(t, stage, s, device).empty()) continue;
+          const rnnjit::KernelSource src = rnnjit::specialize(t, stage, s, device.arch);
+          INFO(device.arch << " " << rnnjit::tile_name(t) << " " << rnnjit::stage_name(stage) << " "
+                           << rnnjit::precision_name(precision) << " B=" << s.b);
+          const rnnjit::Binary bin = rnnjit::compile(src);
+          CHECK(bin.image.size() > 1000);
+          REQUIRE(bin.lowered_names.size() == src.name_expressions.size());
+          // Each lowered name is its name expression's kernel.
+          for (std::size_t k = 0; k < src.name_expressions.size(); ++k) {
+            const std::string& e = src.name_expressions[k];
+            const std::string kernel = e.substr(10, e.find('<') - 10);  // after "rnnjit_k::"
+            CHECK(bin.lowered_names[k].find(kernel) != std::string::npos);
+          }
+          ++compiled;
+        }
+      });
+  CHECK(compiled > 40);
+  CHECK(rnnjit::compile(rnnjit::fill_source(device.arch)).lowered_names.size() == 1);
+}
+
+}  // namespace
+
+TEST_CASE("every pool tile's name parses back to the same tile, and to no other family", "[families]") {
+  int tiles = 0;
+  for_each_pool_tile([&](const Tile& t) {
+    const std::string name = rnnjit::tile_name(t);
+    const auto back = rnnjit::parse_tile(name);
+    INFO(name);
+    REQUIRE(back);
+    CHECK(*back == t);
+    CHECK(back->index() == t.index());
+    const auto config = Config::parse(config_of(t).name());
+    REQUIRE(config);
+    CHECK(*config == config_of(t));
+    ++tiles;
+  });
+  CHECK(tiles >= 40);
+}
+
+TEST_CASE("tile names say the knobs, in one spelling", "[families]") {
+  CHECK(rnnjit::tile_name(rnnjit::MmaTile{64, 128, 32, 2, 4, 3}) == "mma64x128x32w2x4s3");
+  CHECK(rnnjit::tile_name(rnnjit::GemvTile{2, 4, 4}) == "gemv_r2w4u4");
+  CHECK(rnnjit::tile_name(rnnjit::FusedTile{128, 8, 8}) == "fused_c128k8w8");
+  CHECK(rnnjit::tile_name(rnnjit::GridTile{128, 8}) == "grid_c128w8");
+  CHECK(rnnjit::tile_name(rnnjit::StreamTile{128, 16, 2, 4, 8}) == "stream_c128w16r2u4p8");
+  CHECK(rnnjit::tile_name(rnnjit::GridMmaTile{128, 16, 2, 2, 1}) == "gridmma_c128w16b2u2p1");
+  CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{256, 128, 2, 4, 1}) == "wgmma256x128g2s4k1");
+  for (const char* bad : {"", "mma", "mma064x128x32w2x4s3", "mma64x128x32w2x4s3x", "gemv_r2w4", "fused_c128k8",
+                          "grid_c128w8u4", "stream_c128w16r2u4", "gridmma_c128w16r2u2p1", "wgmma256x128g2s4",
+                          "wgmma256x128x32g2s4k1", " mma64x128x32w2x4s3"})
+    CHECK_FALSE(rnnjit::parse_tile(bad));
+}
+
+TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
+  const auto dev = rnnjit::device_table::h100_sxm();
+  const Shape shape{8, 1024, 256, 128};
+  std::string why;
+  const Tile ok = rnnjit::MmaTile{64, 64, 32, 2, 2, 4};
+  CHECK(rnnjit::can_implement(Config::pair(ok, ok), shape, dev, &why));
+  CHECK(rnnjit::can_implement(Config::pair(rnnjit::GemvTile{2, 4, 4}, ok), shape, dev, &why));
+  SECTION("warp tile not whole fragments") {
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(rnnjit::MmaTile{24, 64, 32, 1, 2, 4}, ok), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("i2h tile") && Catch::Contains("BM"));
+  }
+  SECTION("too much shared memory") {
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(ok, rnnjit::MmaTile{256, 256, 64, 4, 4, 4}), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("h2o tile") && Catch::Contains("shared memory"));
+  }
+  SECTION("pre-Ampere device") {
+    auto old = dev;
+    old.cc_major = 7;
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(ok, ok), shape, old, &why));
+    CHECK_THAT(why, Catch::Contains("8.0"));
+  }
+  SECTION("batch beyond the grid's y limit") {
+    const Tile small = rnnjit::MmaTile{16, 32, 32, 1, 2, 4};
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(small, small), {1 << 20, 8, 8, 8}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("65535"));
+  }
+  SECTION("a config is one whole-step tile, or an i2h and an h2o stage tile") {
+    const Tile fused = rnnjit::FusedTile{128, 8, 8};
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(fused, fused), shape, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(Config::whole(ok), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("whole-step"));
+  }
+  SECTION("wgmma tiles beyond one grid dimension") {
+    const Tile t = rnnjit::WgmmaTile{64, 64, 1, 4, 8};
+    CHECK(rnnjit::can_implement(Config::pair(t, t), {1 << 16, 1 << 16, 1 << 16, 1 << 16}, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(t, t), {1 << 20, 1 << 20, 1 << 20, 1 << 20}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("one grid dimension"));
+  }
+  SECTION("wgmma fp32: W's rows on the M side, A's cross copies in the ring") {
+    Shape s32 = shape;
+    s32.precision = rnnjit::Precision::FP32;
+    const Tile t128 = rnnjit::WgmmaTile{128, 128, 2, 4, 1};
+    CHECK(rnnjit::can_implement(Config::pair(t128, t128), s32, dev, &why));
+    // 4 slots of A's slice, W's and A's cross copy, 128 rows × 128 bytes each, then the mbarriers and slack.
+    CHECK(rnnjit::geometry(t128, Stage::I2h, s32).smem == 4 * (128 + 128 + 128) * 128 + 4 * 16 + 1024);
+    CHECK(rnnjit::geometry(t128, Stage::I2h, shape).smem == 4 * (128 + 128) * 128 + 4 * 16 + 1024);
+    const Tile n256 = rnnjit::WgmmaTile{256, 128, 2, 4, 1};
+    CHECK(rnnjit::can_implement(Config::pair(n256, n256), shape, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(n256, n256), s32, dev, &why));
+    CHECK_THAT(why, Catch::Contains("BM must be 16, 64 or 128"));
+    const Tile half = rnnjit::WgmmaTile{128, 64, 2, 4, 1};  // 32 W rows a warpgroup
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(half, half), s32, dev, &why));
+    CHECK_THAT(why, Catch::Contains("whole m64 blocks"));
+  }
+  SECTION("wgmma with a 16-row batch tile: W's rows on the M side, whole m64 blocks of them") {
+    const Tile narrow = rnnjit::WgmmaTile{16, 64, 1, 22, 2};
+    CHECK(rnnjit::can_implement(Config::pair(narrow, narrow), shape, dev, &why));
+    CHECK(rnnjit::geometry(narrow, Stage::I2h, shape).smem == 22 * (16 + 64) * 128 + 22 * 16 + 1024);
+    const Tile split_rows = rnnjit::WgmmaTile{16, 64, 2, 8, 1};  // 32 W rows a warpgroup
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(split_rows, split_rows), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("whole m64 blocks"));
+    const Tile n32 = rnnjit::WgmmaTile{32, 64, 1, 8, 1};  // no wgmma n32 in the kernel
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(n32, n32), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("must be 16"));
+    // fp32's slots add A's cross copy (16 rows of 128 bytes): 22 of them no longer fit, 18 do.
+    Shape s32 = shape;
+    s32.precision = rnnjit::Precision::FP32;
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(narrow, narrow), s32, dev, &why));
+    CHECK_THAT(why, Catch::Contains("B of shared memory"));
+    const Tile narrow18 = rnnjit::WgmmaTile{16, 64, 1, 18, 2};
+    CHECK(rnnjit::can_implement(Config::pair(narrow18, narrow18), s32, dev, &why));
+    CHECK(rnnjit::geometry(narrow18, Stage::I2h, s32).smem == 18 * (16 + 64 + 16) * 128 + 18 * 16 + 1024);
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(n32, n32), s32, dev, &why));
+    CHECK_THAT(why, Catch::Contains("BM must be 16, 64 or 128"));
+  }
+  SECTION("clusters need Hopper, at most 16 CTAs and resident clusters") {
+    const auto fused = Config::whole(rnnjit::FusedTile{128, 8, 8});
+    CHECK(rnnjit::can_implement(fused, shape, dev, &why));
+    auto ada = dev;
+    ada.cc_major = 8;
+    ada.cc_minor = 9;
+    CHECK_FALSE(rnnjit::can_implement(fused, shape, ada, &why));
+    CHECK_THAT(why, Catch::Contains("9.0"));
+    CHECK_FALSE(rnnjit::can_implement(Config::whole(rnnjit::FusedTile{128, 32, 8}), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("at most 16 CTAs"));
+    // 256 rows over 16 clusters of 16: more CTAs than SMs.
+    CHECK_FALSE(rnnjit::can_implement(Config::whole(rnnjit::FusedTile{256, 16, 8}), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("SMs"));
+    // b1-4k: 256 rows of 8 KiB a cluster do not fit registers.
+    CHECK_FALSE(rnnjit::can_implement(fused, {1, 4096, 4096, 4096}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("registers"));
+  }
+  SECTION("gridmma: batch ≤ 16, its chunks' registers, its shared memory, Ampere or newer") {
+    const Tile two = rnnjit::GridMmaTile{128, 16, 2, 2, 1}, eight = rnnjit::GridMmaTile{128, 8, 2, 2, 1};
+    CHECK(rnnjit::can_implement(Config::whole(two), {8, 4096, 4096, 4096}, dev, &why));
+    // Batch 9 to 16 takes two n8 tiles: A's and the sums' registers double.
+    CHECK_FALSE(rnnjit::can_implement(Config::whole(two), {9, 4096, 4096, 4096}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("registers"));
+    CHECK(rnnjit::can_implement(Config::whole(eight), {16, 4096, 4096, 4096}, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(Config::whole(eight), {17, 4096, 4096, 4096}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("batch ≤ 16"));
+    // One staged chunk: 16 warps × 16 float4s a lane × 32 lanes, then the partial sums.
+    CHECK(rnnjit::geometry(two, Stage::Step, shape).smem == 16 * 16 * 32 * 16 + 16 * 2 * 1 * 128 * 4);
+    CHECK_FALSE(rnnjit::can_implement(Config::whole(rnnjit::GridMmaTile{133, 16, 2, 2, 1}), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("SMs"));
+    auto old = dev;
+    old.cc_major = 7;
+    CHECK_FALSE(rnnjit::can_implement(Config::whole(two), shape, old, &why));
+    CHECK_THAT(why, Catch::Contains("8.0"));
+  }
+  SECTION("gemv beyond batch 16") {
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(rnnjit::GemvTile{1, 4, 4}, ok), {17, 8, 8, 8}, dev, &why));
+    CHECK_THAT(why, Catch::Contains("batch ≤ 16"));
+  }
+}
+
+TEST_CASE("every family compiles for sm_80 where it claims to", "[families][nvrtc]") {
+  compile_all_for(rnnjit::device_table::a100_80gb());
+}
+TEST_CASE("every family compiles for sm_89 where it claims to", "[families][nvrtc]") {
+  compile_all_for(rnnjit::device_table::rtx_4090());
+}
+TEST_CASE("every family compiles for sm_90a where it claims to", "[families][nvrtc]") {
+  compile_all_for(rnnjit::device_table::h100_sxm());
+}

@@ -1,0 +1,187 @@
+// Every kernel family's pool tiles on the GPU against the float64 reference: odd shapes, scalar
+// paths, concurrent streams, recurrences back to back, graphs; and the compute-sanitizer workload.
+#include "gpu_support.hpp"
+
+using rnnjit::Precision;
+using test::Step;
+using namespace test;
+
+// Every wgmma tile of the tuner's pool as both stages, at shapes with tails everywhere: M past
+// BM, N past BN, K segments ending inside a 32-float slice, more K splits than slices. tf32
+// truncates each operand here (gemm_wgmma.cu), ~1.2e-3 of error on its own; with y only 12
+// values long (3×4) cancellation took 2 % of random draws past 2e-3 (docs/tf32_error_model.py,
+// 20000 draws; 0 of 20000 with 3×20), so the smallest shape has 20 outputs.
+TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  if (!runs_wgmma(engine)) return;
+  std::mt19937 rng(15);
+  const rnnjit::Problem shapes[] = {{100, 36, 44, 20}, {3, 4, 8, 20}, {300, 132, 260, 72}, {64, 2048, 2048, 1024}};
+  int pinned = 0;
+  for (Precision prec : {Precision::TF32, Precision::FP32})
+    for (auto p : shapes) {
+      p.precision = prec;
+      for (const std::string& name : wgmma_configs(engine, p)) {
+        INFO(name);
+        engine.pin(p, name);
+        check_step(engine, p, rng);
+        ++pinned;
+      }
+    }
+  CHECK(pinned > 40);
+}
+
+// The one-launch steps, every pool tile: the grid step (h' handed over through L2 behind a grid
+// barrier) and, on Hopper, clusters splitting K whose last cluster computes y (launched as
+// dependent launches). Odd sizes, fewer rows than CTAs or clusters, K slices shorter than a
+// cluster, unaligned pointers, two streams running it at once (each call has its own launch
+// counters), and a recurrence back to back (dependent launches overlapping, each reading what the
+// one before it wrote).
+TEST_CASE("the one-launch steps match the reference at odd shapes, on concurrent streams and back to back",
+          "[gpu][grid]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(17);
+  const rnnjit::Problem shapes[] = {{1, 1, 1, 1},  {3, 999, 17, 5},   {16, 1023, 33, 1},
+                                    {8, 1024, 256, 128}, {1, 1024, 512, 256}, {5, 7, 300, 3}};
+  const bool hopper = engine.device().cc_major >= 9;
+  if (!hopper) WARN("compute capability below 9.0: no cluster step");
+  auto run_family = [&]<class F>() {
+    for (Precision prec : {Precision::TF32, Precision::FP32})
+      for (auto p : shapes) {
+        p.precision = prec;
+        const auto configs = pool_configs<F>(engine, p);
+        CHECK(!configs.empty());
+        for (const std::string& c : configs) {
+          INFO(c);
+          engine.pin(p, c);
+          check_step(engine, p, rng);
+          check_step(engine, p, rng, 1);
+        }
+      }
+    const rnnjit::Problem kb_v0{8, 1024, 256, 128};
+    for (const std::string& c : pool_configs<F>(engine, kb_v0)) {
+      check_two_streams(engine, kb_v0, c, rng, 50);
+      check_chain(engine, kb_v0, c, rng, 40);
+    }
+  };
+  run_family.template operator()<rnnjit::GridTile>();
+  if (hopper) run_family.template operator()<rnnjit::FusedTile>();
+  check_chain(engine, {3, 999, 17, 5}, "grid_c64w16", rng, 40);  // the scalar paths
+  if (hopper) check_chain(engine, {3, 999, 17, 5}, "fused_c128k8w8", rng, 40);
+}
+
+// The one-launch streaming steps (FFMA and tensor cores), every pool tile: rows fewer than CTAs,
+// shares not a multiple of ROWS (or of 16-row blocks) or shorter than the prefetch, scalar paths
+// (odd sizes, unaligned pointers), b1-4k and batches 8 and 16 at 4096, two streams at once, and a
+// recurrence back to back.
+TEST_CASE("the streaming steps match the reference at odd shapes and on concurrent streams", "[gpu][stream]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(18);
+  const std::vector<rnnjit::Problem> stream_shapes = {{1, 1, 1, 1},     {3, 999, 17, 5},       {16, 1023, 33, 1},
+                                                     {2, 4096, 1031, 999}, {5, 7, 300, 3}, {1, 4096, 4096, 4096},
+                                                     {4, 512, 1024, 2047}};
+  const std::vector<rnnjit::Problem> mma_shapes = {{3, 999, 17, 5},       {16, 1023, 33, 1}, {5, 7, 300, 3},
+                                                  {4, 512, 1024, 2047},  {8, 4096, 4096, 4096},
+                                                  {13, 2052, 4100, 1001}, {16, 4096, 4096, 4096}};
+  auto run_family = [&]<class F>(const std::vector<rnnjit::Problem>& shapes) {
+    int pinned = 0;
+    for (Precision prec : {Precision::TF32, Precision::FP32})
+      for (auto p : shapes) {
+        p.precision = prec;
+        // The scalar path (offset pointers) at the odd and small shapes; at 4096 its reference
+        // would cost the test more than it covers.
+        const bool large = double(p.batch) * (p.input + p.hidden) * p.hidden > 1e8;
+        for (const std::string& name : pool_configs<F>(engine, p)) {
+          INFO(name);
+          engine.pin(p, name);
+          check_step(engine, p, rng);
+          if (!large) check_step(engine, p, rng, 1);
+          ++pinned;
+        }
+      }
+    CHECK(pinned >= 40);
+  };
+  run_family.template operator()<rnnjit::StreamTile>(stream_shapes);
+  run_family.template operator()<rnnjit::GridMmaTile>(mma_shapes);
+  check_two_streams(engine, {2, 4096, 1031, 999}, "stream_c128w8r2u4p8", rng, 20);
+  check_two_streams(engine, {13, 2052, 4100, 1001}, "gridmma_c128w8b2u2p1", rng, 20);
+  check_chain(engine, {8, 1024, 2048, 1000}, "gridmma_c128w8b2u4p1", rng, 40);
+  check_chain(engine, {3, 999, 17, 5}, "gridmma_c128w16b2u2p0", rng, 40);  // the scalar path
+}
+
+TEST_CASE("a wgmma plan given pointers TMA cannot take runs its fallback", "[gpu][wgmma]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  if (!runs_wgmma(engine)) return;
+  std::mt19937 rng(16);
+  for (Precision prec : {Precision::TF32, Precision::FP32}) {
+    const rnnjit::Problem p{64, 256, 128, 64, prec};
+    engine.pin(p, wgmma_configs(engine, p).at(0));
+    check_step(engine, p, rng, 1);
+    check_step(engine, p, rng, 0);
+  }
+}
+
+// fp32 wgmma stages write A's cross copies to stream-ordered scratch: a captured step must
+// allocate and free it inside the graph and give the bits of an uncaptured one, and steps on two
+// streams at once must not share it.
+TEST_CASE("an fp32 wgmma step replays in a CUDA graph with the bits of an uncaptured one", "[gpu][wgmma]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  if (!runs_wgmma(engine)) return;
+  std::mt19937 rng(16);
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const rnnjit::Problem p{100, 36, 44, 20, Precision::FP32};
+  engine.pin(p, "i2h_wgmma128x128g2s3k1.h2o_wgmma64x64g1s4k2");
+  Step s(p, rng);
+  s.run(engine, stream);
+  CUDA_OK(cudaStreamSynchronize(stream));
+  CHECK(s.error(p.batch) <= test::bound(Precision::FP32));
+  const auto h_ref = s.dh_out.download(), y_ref = s.dy.download();
+  capture_and_replay(engine, s, stream);
+  CHECK(test::same_bits(s.dh_out.download(), h_ref));
+  CHECK(test::same_bits(s.dy.download(), y_ref));
+  CUDA_OK(cudaStreamDestroy(stream));
+  // Each call's scratch is its own: two streams stepping at once keep their lone runs' bits.
+  check_two_streams(engine, {300, 132, 260, 72, Precision::FP32}, "i2h_wgmma128x128g2s4k1.h2o_wgmma128x128g2s4k1", rng, 4);
+}
+
+// Small odd shapes for compute-sanitizer (memcheck, racecheck) to run in seconds; both
+// paths (16-byte and scalar copies), both precisions, aliasing.
+TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(14);
+  for (Precision prec : {Precision::TF32, Precision::FP32}) {
+    check_step(engine, {3, 999, 17, 5, prec}, rng);
+    check_step(engine, {17, 36, 44, 20, prec}, rng);
+    check_step(engine, {5, 7, 33, 3, prec}, rng, 1);
+    engine.pin({6, 36, 44, 20, prec}, "grid_c64w16");
+    check_step(engine, {6, 36, 44, 20, prec}, rng);
+    if (engine.device().cc_major >= 9) {
+      const rnnjit::Problem p{6, 36, 44, 20, prec};
+      for (const std::string& name : pool_configs<rnnjit::FusedTile>(engine, p)) {
+        engine.pin(p, name);
+        check_step(engine, p, rng);
+        check_step(engine, p, rng, 1);
+      }
+    }
+    engine.pin({3, 40, 300, 21, prec}, "stream_c64w16r1u8p4");
+    check_step(engine, {3, 40, 300, 21, prec}, rng);
+    check_step(engine, {3, 40, 300, 21, prec}, rng, 1);
+    // One n8 tile of batch and two, the scalar path, a tail group, rows fewer than CTAs.
+    for (const auto& [name, batch] : {std::pair{"gridmma_c64w16b2u2p0", 7}, std::pair{"gridmma_c128w8b2u2p1", 11}}) {
+      const rnnjit::Problem p{batch, 40, 300, 21, prec};
+      engine.pin(p, name);
+      check_step(engine, p, rng);
+      check_step(engine, p, rng, 1);
+    }
+    if (engine.device().arch == "sm_90a") {
+      const rnnjit::Problem p{70, 36, 44, 20, prec};
+      for (const std::string& name : wgmma_configs(engine, p)) {
+        engine.pin(p, name);
+        check_step(engine, p, rng);
+      }
+    }
+    Step s({9, 13, 21, 6, prec}, rng);
+    engine.rnn_step(s.p, s.weights(), s.dx.get(), s.dh.get(), s.dh.get(), s.dy.get());
+    CUDA_OK(cudaDeviceSynchronize());
+  }
+}

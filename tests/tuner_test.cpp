@@ -1,0 +1,180 @@
+// The tuner's side that needs no GPU: config names, the heuristic's proposals per regime and per
+// GPU, and the fallback for pointers TMA cannot take.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "device_table.hpp"
+#include "tuner.hpp"
+
+namespace {
+
+using rnnjit::Config;
+using rnnjit::Shape;
+
+template <class F>
+bool first_op_is(const Config& c) {
+  return std::holds_alternative<F>(c.ops.front().tile);
+}
+
+// A tuner over a memory-only cache, as the engine makes one.
+struct Fixture {
+  rnnjit::DeviceInfo device;
+  rnnjit::cache::Store store{"off"};
+  rnnjit::Jit jit{store};
+  rnnjit::Tuner tuner{device, jit, store};
+  explicit Fixture(rnnjit::DeviceInfo d) : device(std::move(d)) {}
+};
+
+}  // namespace
+
+TEST_CASE("a config's name parses back to the same config", "[tuner]") {
+  using rnnjit::GemvTile, rnnjit::MmaTile, rnnjit::WgmmaTile;
+  for (const Config& c : {Config::pair(MmaTile{64, 128, 32, 2, 4, 3}, MmaTile{16, 32, 32, 1, 2, 4}),
+                          Config::pair(GemvTile{2, 4, 4}, MmaTile{16, 32, 32, 1, 2, 4}),
+                          Config::pair(GemvTile{1, 8, 2}, GemvTile{4, 4, 2}),
+                          Config::pair(WgmmaTile{256, 128, 2, 4, 1}, WgmmaTile{64, 64, 1, 8, 8}),
+                          Config::whole(rnnjit::FusedTile{128, 8, 8}), Config::whole(rnnjit::GridTile{128, 8}),
+                          Config::whole(rnnjit::StreamTile{128, 16, 2, 4, 8}),
+                          Config::whole(rnnjit::GridMmaTile{128, 16, 2, 2, 1})}) {
+    const auto back = Config::parse(c.name());
+    REQUIRE(back);
+    CHECK(*back == c);
+  }
+  CHECK(Config::pair(MmaTile{64, 128, 32, 2, 4, 3}, GemvTile{2, 4, 4}).name() == "i2h_mma64x128x32w2x4s3.h2o_gemv_r2w4u4");
+  CHECK(Config::whole(rnnjit::FusedTile{128, 8, 8}).name() == "fused_c128k8w8");
+  CHECK(Config::whole(rnnjit::StreamTile{128, 16, 2, 4, 8}).name() == "stream_c128w16r2u4p8");
+  CHECK(Config::pair(WgmmaTile{256, 128, 2, 4, 1}, WgmmaTile{64, 64, 1, 8, 8}).name() ==
+        "i2h_wgmma256x128g2s4k1.h2o_wgmma64x64g1s8k8");
+}
+
+TEST_CASE("config parsing rejects other text", "[tuner]") {
+  for (const char* bad : {"", "i2h_", "i2h_mma64x128x32w2x4s3", "i2h_mma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4x",
+                          "i2h_wgmma64x128x32w2x4s3.h2o_mma16x32x32w1x2s4",
+                          "i2h_mma064x128x32w2x4s3.h2o_mma16x32x32w1x2s4", "i2h_gemv_r2w4.h2o_gemv_r2w4u4",
+                          "x2h_gemv_r2w4u4.h2o_gemv_r2w4u4", "i2h_fused_c128k8w8.h2o_fused_c128k8w8", "fused_c128k8",
+                          "fused_c128k8w8.h2o_gemv_r2w4u4", "fused_c16w8u2", "i2h_grid_c128w8.h2o_gemv_r2w4u4",
+                          "grid_c128w8.h2o_grid_c128w8", "grid_c128w8u4", "stream_c128w16r2u4",
+                          "i2h_stream_c128w16r2u4p8.h2o_gemv_r2w4u4", "gridmma_c128w16b2u2", "gridmma_c128w16r2u2p1",
+                          "i2h_gridmma_c128w16b2u2p1.h2o_gridmma_c128w16b2u2p1", "i2h_wgmma256x128g2s4.h2o_wgmma64x64g1s8k8",
+                          "i2h_wgmma256x128g2s4k1x.h2o_wgmma64x64g1s8k8", "h2o_gemv_r2w4u4.i2h_gemv_r2w4u4",
+                          "i2h_gemv_r2w4u4.h2o_gemv_r2w4u4.", "i2h_gemv_r2w4u4.h2o_gemv_r2w4u4.h2o_gemv_r2w4u4",
+                          "mma64x128x32w2x4s3", "step_fused_c128k8w8"})
+    CHECK_FALSE(Config::parse(bad));
+}
+
+TEST_CASE("the heuristic proposes 3-4 implementable configs, deterministically", "[tuner]") {
+  Fixture f(rnnjit::device_table::h100_sxm());
+  const auto& dev = f.device;
+  auto& tuner = f.tuner;
+  const Shape shapes[] = {{8, 1024, 256, 128},       {1, 4096, 4096, 4096}, {64, 2048, 2048, 1024},
+                                  {256, 16384, 16384, 8192}, {3, 999, 17, 1},       {4097, 5, 7, 3}};
+  for (const auto& s : shapes) {
+    for (auto precision : {rnnjit::Precision::TF32, rnnjit::Precision::FP32}) {
+      auto shape = s;
+      shape.precision = precision;
+      const auto a = tuner.propose(shape);
+      const auto b = tuner.propose(shape);
+      INFO("B=" << s.b << " I=" << s.i << " H=" << s.h << " O=" << s.o);
+      CHECK(a.size() >= 3);
+      CHECK(a.size() <= 4);
+      CHECK(a == b);
+      for (const auto& c : a) CHECK(rnnjit::can_implement(c, shape, dev, nullptr));
+    }
+  }
+}
+
+TEST_CASE("small batches get weight-streaming first, large problems large tensor-core tiles", "[tuner]") {
+  Fixture f(rnnjit::device_table::h100_sxm());
+  auto& tuner = f.tuner;
+  const auto small = tuner.propose({8, 1024, 256, 128});
+  REQUIRE(small.size() == 4);
+  // One launch over the chip first: clusters splitting K (Hopper), then the grid step.
+  CHECK(small[0].name() == "fused_c128k8w8");
+  CHECK(small[1].name() == "fused_c128k16w8");
+  CHECK(small[2].name() == "grid_c128w8");
+  CHECK(small[3].name() == "grid_c128w16");
+  // b1-4k: too large a row for the grid step; the one-launch streaming step, then gemv pairs.
+  const auto gemv = tuner.propose({1, 4096, 4096, 4096});
+  REQUIRE(gemv.size() == 4);
+  CHECK(gemv[0].name() == "stream_c128w16r1u8p8");
+  CHECK(gemv[1].name() == "stream_c128w16r1u4p8");
+  CHECK(first_op_is<rnnjit::GemvTile>(gemv[2]));
+  CHECK(first_op_is<rnnjit::WgmmaTile>(gemv[3]));  // TMA streaming, the best at batch 16
+  // Batches 8 and 16: the one-launch stream on tensor cores first (two blocks a warp where the
+  // registers allow), then on FFMA (A is re-read once per ROWS rows: more rows a warp), then the
+  // TMA-fed pair with W's rows on the wgmma M side and a 16-row batch tile.
+  const auto b8 = tuner.propose({8, 4096, 4096, 4096});
+  REQUIRE(b8.size() == 4);
+  CHECK(b8[0].name() == "gridmma_c128w16b2u2p0");
+  CHECK(b8[1].name() == "gridmma_c128w8b2u4p1");
+  CHECK(b8[2].name() == "stream_c128w8r2u4p8");
+  CHECK(b8[3].name() == "i2h_wgmma16x64g1s22k2.h2o_wgmma16x64g1s22k2");
+  const auto b16 = tuner.propose({16, 4096, 4096, 4096});
+  REQUIRE(b16.size() == 4);
+  CHECK(b16[0].name() == "gridmma_c128w16b1u2p2");
+  CHECK(b16[1].name() == "gridmma_c128w8b2u2p1");
+  CHECK(b16[2].name() == "stream_c128w8r4u2p8");
+  CHECK(b16[3].name() == "i2h_wgmma16x64g1s22k2.h2o_wgmma16x64g1s22k2");
+  // fp32: the same, with the 18-slot ring that holds A's cross copy too.
+  for (int b : {8, 16}) {
+    const auto fp32 = tuner.propose({b, 4096, 4096, 4096, rnnjit::Precision::FP32});
+    REQUIRE(fp32.size() == 4);
+    CHECK(fp32[3].name() == "i2h_wgmma16x64g1s18k2.h2o_wgmma16x64g1s18k2");
+  }
+  // Below batch 4 the FFMA stream keeps both one-launch slots.
+  const auto b3 = tuner.propose({3, 4096, 4096, 4096});
+  REQUIRE(b3.size() == 4);
+  CHECK(first_op_is<rnnjit::StreamTile>(b3[0]));
+  CHECK(first_op_is<rnnjit::StreamTile>(b3[1]));
+  const auto b17 = tuner.propose({17, 4096, 4096, 4096});
+  REQUIRE(b17.size() == 4);
+  CHECK(first_op_is<rnnjit::WgmmaTile>(b17[0]));
+  CHECK(first_op_is<rnnjit::MmaTile>(b17[3]));
+  // kb-large: the whole batch in one M tile, 128 CTAs a stage (h2o's 64 N tiles split K in two).
+  CHECK(tuner.propose({256, 16384, 16384, 8192}).front().name() == "i2h_wgmma256x128g2s4k1.h2o_wgmma256x128g2s4k2");
+  // mid: n64 tiles, K split so that ~100 CTAs stream the weights in one wave of clusters.
+  CHECK(tuner.propose({64, 2048, 2048, 1024}).front().name() == "i2h_wgmma64x64g1s8k3.h2o_wgmma64x64g1s8k6");
+  // fp32 puts W's rows on the wgmma M side (n = BM ≤ 128) and A's cross copy in every ring slot.
+  const Shape large32{256, 16384, 16384, 8192, rnnjit::Precision::FP32};
+  for (const auto& c : tuner.propose(large32))
+    if (const auto* w = std::get_if<rnnjit::WgmmaTile>(&c.ops.front().tile)) {
+      CHECK(w->bm <= 128);
+      CHECK(rnnjit::geometry(*w, rnnjit::Stage::I2h, large32).smem <= 232448);
+    }
+  // Rows of x not in multiples of 16 bytes: no TMA.
+  const Shape odd{64, 2047, 2048, 1024};
+  for (const auto& c : tuner.propose(odd)) CHECK(!c.needs_aligned16(odd));
+}
+
+TEST_CASE("wgmma tiles are proposed on sm_90a only, and the fallback never needs TMA", "[tuner]") {
+  Fixture ampere(rnnjit::device_table::a100_80gb());
+  for (const auto& c : ampere.tuner.propose({256, 16384, 16384, 8192})) CHECK(first_op_is<rnnjit::MmaTile>(c));
+  Fixture hopper(rnnjit::device_table::h100_sxm());
+  for (const Shape s : {Shape{256, 16384, 16384, 8192}, Shape{64, 2048, 2048, 1024}})
+    CHECK(!hopper.tuner.fallback(s).needs_aligned16(s));
+  std::string why;
+  const rnnjit::WgmmaTile big{256, 128, 2, 4, 1};
+  CHECK(!rnnjit::can_implement(Config::pair(big, big), {256, 16384, 16384, 8192}, ampere.device, &why));
+  CHECK(why.find("sm_90a") != std::string::npos);
+}
+
+TEST_CASE("every described GPU gets 3-4 implementable proposals for the anchors and odd shapes", "[tuner]") {
+  const Shape shapes[] = {{8, 1024, 256, 128}, {1, 4096, 4096, 4096}, {64, 2048, 2048, 1024}, {256, 16384, 16384, 8192},
+                          {257, 17, 4097, 33}, {31, 5290, 58, 826},   {3, 999, 17, 5},       {4097, 5, 7, 3},
+                          {1, 1, 1, 1},        {16, 8191, 3, 8190}};
+  for (const auto& known : rnnjit::device_table::all()) {
+    Fixture f(known.info);
+    for (Shape s : shapes)
+      for (auto precision : {rnnjit::Precision::TF32, rnnjit::Precision::FP32}) {
+        s.precision = precision;
+        const auto configs = f.tuner.propose(s);
+        INFO(known.id << " B=" << s.b << " I=" << s.i << " H=" << s.h << " O=" << s.o << " "
+                      << rnnjit::precision_name(precision));
+        CHECK(configs.size() >= 3);
+        CHECK(configs.size() <= 4);
+        for (const auto& c : configs) CHECK(rnnjit::can_implement(c, s, known.info, nullptr));
+        CHECK_NOTHROW(f.tuner.fallback(s));
+      }
+  }
+}
