@@ -2,7 +2,7 @@
 // Tiling: a CTA owns a BM×BN tile of C, each of its WARPS_M×WARPS_N warps a (BM/WARPS_M)×(BN/WARPS_N) block of
 // m16n8k8 fragments loaded by ldmatrix; K advances BK columns at a time through a STAGES-deep cp.async ring.
 //
-// Shared memory (dynamic): gemm_tc_smem_bytes(BM, BN, BK, STAGES, MATH) = STAGES·(BM + BN)·BK·4 bytes; a ring
+// Shared memory (dynamic): gemm_tc_smem_bytes(BM, BN, BK, STAGES) = STAGES·(BM + BN)·BK·4 bytes (rnnjit_shared.h); a ring
 // slot holds BM rows of A then BN rows of W, BK floats a row, unpadded. Within a row the 16-byte chunks are
 // XOR-swizzled: logical chunk c of slot row r sits at c ^ ((r / max(1, 8/CH)) % min(CH, 8)), CH = BK/4. So
 // any 8 consecutive rows at one logical chunk (an ldmatrix phase) and any 8 consecutive chunks that 8 threads
@@ -30,26 +30,10 @@
 
 namespace rnnjit_k {
 
-// Dynamic shared memory of a config: the split of kMathFp32 happens in registers, so `math` costs nothing.
-__host__ __device__ constexpr int gemm_tc_smem_bytes(int bm, int bn, int bk, int stages, int /*math*/) {
-  return stages * (bm + bn) * bk * 4;
-}
-
 // v, opaque to the compiler and produced anew where it is used, so what is derived from it stays in the loop.
 __device__ __forceinline__ int unhoisted(int v) {
   asm volatile("" : "+r"(v));
   return v;
-}
-
-// An asynchronous copy of BYTES (16, 8 or 4) into shared memory of which the first `src_bytes` come from
-// `src` and the rest are zeros; with src_bytes == 0 nothing is read (src must still be a valid address).
-template <int BYTES>
-__device__ __forceinline__ void cp_async_zfill(unsigned dst, const float* src, int src_bytes) {
-  if constexpr (BYTES == 16)  // .cg: the data goes to shared memory only, no point keeping it in L1
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-  else
-    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(dst), "l"(src), "n"(BYTES),
-                 "r"(src_bytes));
 }
 
 __device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], unsigned addr) {

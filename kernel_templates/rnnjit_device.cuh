@@ -15,15 +15,19 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
-// Async global->shared copies; `ok == false` writes zeros and reads nothing, which is how
-// tiles past the matrix edge become harmless zeros in the products.
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool ok) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(ok ? 16 : 0));
+// An asynchronous copy of BYTES (16, 8 or 4) to shared-memory address `dst` of which the first
+// `src_bytes` come from `src` and the rest are zeros: how tiles past a matrix edge become harmless
+// zeros in the products. With src_bytes == 0 nothing is read (src must still be a valid address).
+template <int BYTES>
+__device__ __forceinline__ void cp_async_zfill(unsigned dst, const void* src, int src_bytes) {
+  if constexpr (BYTES == 16)  // .cg: the data goes to shared memory only, no point keeping it in L1
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(dst), "l"(src), "n"(BYTES), "r"(src_bytes));
 }
-__device__ __forceinline__ void cp_async_4(void* dst, const void* src, bool ok) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(ok ? 4 : 0));
+// 16 bytes, or zeros when `ok` is false.
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool ok) {
+  cp_async_zfill<16>(smem_addr(dst), src, ok ? 16 : 0);
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>

@@ -55,4 +55,8 @@ RNNJIT_HD constexpr int wgmma_slot_floats(int bm, int bn, int math) {
   return (bm + bn + (math == kMathFp32 ? bm : 0)) * kWgmmaSliceFloats;
 }
 
+// gemm_tc: a ring slot holds BM rows of A then BN rows of W, BK floats each, unpadded (swizzled); the
+// fp32 split happens in registers, so the precision costs no shared memory.
+RNNJIT_HD constexpr int gemm_tc_smem_bytes(int bm, int bn, int bk, int stages) { return stages * (bm + bn) * bk * 4; }
+
 }  // namespace rnnjit_k

@@ -86,16 +86,16 @@ TEST_CASE("every pool tile's name parses back to the same tile, and to no other 
 }
 
 TEST_CASE("tile names say the knobs, in one spelling", "[families]") {
-  CHECK(rnnjit::tile_name(rnnjit::MmaTile{64, 128, 32, 2, 4, 3}) == "mma64x128x32w2x4s3");
+  CHECK(rnnjit::tile_name(rnnjit::TcTile{128, 128, 32, 2, 4, 3}) == "tc128x128x32w2x4s3");
   CHECK(rnnjit::tile_name(rnnjit::GemvTile{2, 4, 4}) == "gemv_r2w4u4");
   CHECK(rnnjit::tile_name(rnnjit::FusedTile{128, 8, 8}) == "fused_c128k8w8");
   CHECK(rnnjit::tile_name(rnnjit::GridTile{128, 8}) == "grid_c128w8");
   CHECK(rnnjit::tile_name(rnnjit::StreamTile{128, 16, 2, 4, 8}) == "stream_c128w16r2u4p8");
   CHECK(rnnjit::tile_name(rnnjit::GridMmaTile{128, 16, 2, 2, 1}) == "gridmma_c128w16b2u2p1");
   CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{256, 128, 2, 4, 1}) == "wgmma256x128g2s4k1");
-  for (const char* bad : {"", "mma", "mma064x128x32w2x4s3", "mma64x128x32w2x4s3x", "gemv_r2w4", "fused_c128k8",
+  for (const char* bad : {"", "tc", "tc064x128x32w2x4s3", "tc64x128x32w2x4s3x", "mma64x128x32w2x4s3", "gemv_r2w4", "fused_c128k8",
                           "grid_c128w8u4", "stream_c128w16r2u4", "gridmma_c128w16r2u2p1", "wgmma256x128g2s4",
-                          "wgmma256x128x32g2s4k1", " mma64x128x32w2x4s3"})
+                          "wgmma256x128x32g2s4k1", " tc64x128x32w2x4s3"})
     CHECK_FALSE(rnnjit::parse_tile(bad));
 }
 
@@ -103,15 +103,15 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
   const auto dev = rnnjit::device_table::h100_sxm();
   const Shape shape{8, 1024, 256, 128};
   std::string why;
-  const Tile ok = rnnjit::MmaTile{64, 64, 32, 2, 2, 4};
+  const Tile ok = rnnjit::TcTile{64, 64, 32, 2, 2, 4};
   CHECK(rnnjit::can_implement(Config::pair(ok, ok), shape, dev, &why));
   CHECK(rnnjit::can_implement(Config::pair(rnnjit::GemvTile{2, 4, 4}, ok), shape, dev, &why));
   SECTION("warp tile not whole fragments") {
-    CHECK_FALSE(rnnjit::can_implement(Config::pair(rnnjit::MmaTile{24, 64, 32, 1, 2, 4}, ok), shape, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(rnnjit::TcTile{24, 64, 32, 1, 2, 4}, ok), shape, dev, &why));
     CHECK_THAT(why, Catch::Contains("i2h tile") && Catch::Contains("BM"));
   }
   SECTION("too much shared memory") {
-    CHECK_FALSE(rnnjit::can_implement(Config::pair(ok, rnnjit::MmaTile{256, 256, 64, 4, 4, 4}), shape, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(ok, rnnjit::TcTile{128, 128, 64, 2, 2, 8}), shape, dev, &why));
     CHECK_THAT(why, Catch::Contains("h2o tile") && Catch::Contains("shared memory"));
   }
   SECTION("pre-Ampere device") {
@@ -121,7 +121,7 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
     CHECK_THAT(why, Catch::Contains("8.0"));
   }
   SECTION("batch beyond the grid's y limit") {
-    const Tile small = rnnjit::MmaTile{16, 32, 32, 1, 2, 4};
+    const Tile small = rnnjit::TcTile{16, 32, 32, 1, 2, 4};
     CHECK_FALSE(rnnjit::can_implement(Config::pair(small, small), {1 << 20, 8, 8, 8}, dev, &why));
     CHECK_THAT(why, Catch::Contains("65535"));
   }

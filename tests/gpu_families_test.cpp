@@ -108,6 +108,36 @@ TEST_CASE("the streaming steps match the reference at odd shapes and on concurre
   check_chain(engine, {3, 999, 17, 5}, "gridmma_c128w16b2u2p0", rng, 40);  // the scalar path
 }
 
+// Every tc tile of the pool as both stages: tails everywhere, rows of every alignment (odd K1 and
+// LDW: 4-byte copies; even: 8-byte; multiples of 4: 16-byte, some cut by K), pointers offset by 1
+// and 2 floats (the narrower copies), both precisions; B=257 I=17 H=4097 O=33 with the tiles the
+// tuner ranks first.
+TEST_CASE("tc tiles match the reference at odd shapes and alignments", "[gpu][tc]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(21);
+  int pinned = 0;
+  for (Precision prec : {Precision::TF32, Precision::FP32}) {
+    for (rnnjit::Problem p : {rnnjit::Problem{3, 9, 2, 5}, rnnjit::Problem{70, 36, 44, 20}, rnnjit::Problem{130, 34, 66, 18}}) {
+      p.precision = prec;
+      for (const std::string& name : pool_configs<rnnjit::TcTile>(engine, p)) {
+        INFO(name);
+        engine.pin(p, name);
+        for (std::size_t offset : {0, 1, 2}) check_step(engine, p, rng, offset);
+        ++pinned;
+      }
+    }
+    const rnnjit::Problem odd{257, 17, 4097, 33, prec};
+    const auto configs = pool_configs<rnnjit::TcTile>(engine, odd);
+    for (std::size_t i = 0; i < 3 && i < configs.size(); ++i) {
+      INFO(configs[i]);
+      engine.pin(odd, configs[i]);
+      check_step(engine, odd, rng);
+      check_step(engine, odd, rng, 1);
+    }
+  }
+  CHECK(pinned >= 40);
+}
+
 TEST_CASE("a wgmma plan given pointers TMA cannot take runs its fallback", "[gpu][wgmma]") {
   rnnjit::Engine& engine = test::shared_engine();
   if (!runs_wgmma(engine)) return;
@@ -184,4 +214,21 @@ TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize
     engine.rnn_step(s.p, s.weights(), s.dx.get(), s.dh.get(), s.dh.get(), s.dy.get());
     CUDA_OK(cudaDeviceSynchronize());
   }
+}
+
+// The tc family alone for compute-sanitizer ("[sanitize][tc]" runs it apart): every copy width
+// (odd rows, even rows, 16-byte rows cut by K; offset pointers), tails in M, N and K, fewer slices
+// than stages, both precisions.
+TEST_CASE("sanitizer workload: the tc family", "[gpu][sanitize][tc]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(22);
+  for (Precision prec : {Precision::TF32, Precision::FP32})
+    for (const auto& [name, shape] : {std::pair{"i2h_tc64x64x32w2x2s4.h2o_tc64x16x64w4x1s4", rnnjit::Problem{3, 9, 2, 5}},
+                                      std::pair{"i2h_tc64x64x32w2x2s4.h2o_tc64x16x64w4x1s4", rnnjit::Problem{70, 36, 44, 20}},
+                                      std::pair{"i2h_tc128x32x32w4x1s4.h2o_tc32x32x64w2x2s4", rnnjit::Problem{130, 34, 66, 18}}}) {
+      rnnjit::Problem p = shape;
+      p.precision = prec;
+      engine.pin(p, name);
+      for (std::size_t offset : {0, 1, 2}) check_step(engine, p, rng, offset);
+    }
 }

@@ -26,14 +26,14 @@ TEST_CASE("target_arch picks sm_90a on Hopper and PTX beyond what NVRTC knows", 
 
 TEST_CASE("a source's key changes with its shape, tile, stage, precision and arch", "[jit]") {
   using rnnjit::Stage;
-  const rnnjit::Tile t = rnnjit::MmaTile{64, 64, 32, 2, 2, 4};
+  const rnnjit::Tile t = rnnjit::TcTile{64, 64, 32, 2, 2, 4};
   const rnnjit::Shape s{8, 1024, 256, 128};
   const auto k = rnnjit::specialize(t, Stage::I2h, s, "sm_90a").key();
   CHECK(k == rnnjit::specialize(t, Stage::I2h, s, "sm_90a").key());
   CHECK(k != rnnjit::specialize(t, Stage::H2o, s, "sm_90a").key());
   CHECK(k != rnnjit::specialize(t, Stage::I2h, s, "sm_89").key());
   CHECK(k != rnnjit::specialize(t, Stage::I2h, {9, 1024, 256, 128}, "sm_90a").key());
-  CHECK(k != rnnjit::specialize(rnnjit::MmaTile{64, 64, 32, 2, 2, 3}, Stage::I2h, s, "sm_90a").key());
+  CHECK(k != rnnjit::specialize(rnnjit::TcTile{64, 64, 32, 2, 2, 3}, Stage::I2h, s, "sm_90a").key());
   auto fp32 = s;
   fp32.precision = rnnjit::Precision::FP32;
   CHECK(k != rnnjit::specialize(t, Stage::I2h, fp32, "sm_90a").key());

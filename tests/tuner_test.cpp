@@ -29,9 +29,9 @@ struct Fixture {
 }  // namespace
 
 TEST_CASE("a config's name parses back to the same config", "[tuner]") {
-  using rnnjit::GemvTile, rnnjit::MmaTile, rnnjit::WgmmaTile;
-  for (const Config& c : {Config::pair(MmaTile{64, 128, 32, 2, 4, 3}, MmaTile{16, 32, 32, 1, 2, 4}),
-                          Config::pair(GemvTile{2, 4, 4}, MmaTile{16, 32, 32, 1, 2, 4}),
+  using rnnjit::GemvTile, rnnjit::TcTile, rnnjit::WgmmaTile;
+  for (const Config& c : {Config::pair(TcTile{64, 128, 32, 2, 2, 4}, TcTile{32, 32, 64, 2, 2, 4}),
+                          Config::pair(GemvTile{2, 4, 4}, TcTile{32, 32, 64, 2, 2, 4}),
                           Config::pair(GemvTile{1, 8, 2}, GemvTile{4, 4, 2}),
                           Config::pair(WgmmaTile{256, 128, 2, 4, 1}, WgmmaTile{64, 64, 1, 8, 8}),
                           Config::whole(rnnjit::FusedTile{128, 8, 8}), Config::whole(rnnjit::GridTile{128, 8}),
@@ -41,7 +41,7 @@ TEST_CASE("a config's name parses back to the same config", "[tuner]") {
     REQUIRE(back);
     CHECK(*back == c);
   }
-  CHECK(Config::pair(MmaTile{64, 128, 32, 2, 4, 3}, GemvTile{2, 4, 4}).name() == "i2h_mma64x128x32w2x4s3.h2o_gemv_r2w4u4");
+  CHECK(Config::pair(TcTile{64, 128, 32, 2, 2, 4}, GemvTile{2, 4, 4}).name() == "i2h_tc64x128x32w2x2s4.h2o_gemv_r2w4u4");
   CHECK(Config::whole(rnnjit::FusedTile{128, 8, 8}).name() == "fused_c128k8w8");
   CHECK(Config::whole(rnnjit::StreamTile{128, 16, 2, 4, 8}).name() == "stream_c128w16r2u4p8");
   CHECK(Config::pair(WgmmaTile{256, 128, 2, 4, 1}, WgmmaTile{64, 64, 1, 8, 8}).name() ==
@@ -130,7 +130,7 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   const auto b17 = tuner.propose({17, 4096, 4096, 4096});
   REQUIRE(b17.size() == 4);
   CHECK(first_op_is<rnnjit::WgmmaTile>(b17[0]));
-  CHECK(first_op_is<rnnjit::MmaTile>(b17[3]));
+  CHECK(first_op_is<rnnjit::TcTile>(b17[3]));
   // kb-large: the whole batch in one M tile, 128 CTAs a stage (h2o's 64 N tiles split K in two).
   CHECK(tuner.propose({256, 16384, 16384, 8192}).front().name() == "i2h_wgmma256x128g2s4k1.h2o_wgmma256x128g2s4k2");
   // mid: n64 tiles, K split so that ~100 CTAs stream the weights in one wave of clusters.
@@ -149,7 +149,7 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
 
 TEST_CASE("wgmma tiles are proposed on sm_90a only, and the fallback never needs TMA", "[tuner]") {
   Fixture ampere(rnnjit::device_table::a100_80gb());
-  for (const auto& c : ampere.tuner.propose({256, 16384, 16384, 8192})) CHECK(first_op_is<rnnjit::MmaTile>(c));
+  for (const auto& c : ampere.tuner.propose({256, 16384, 16384, 8192})) CHECK(first_op_is<rnnjit::TcTile>(c));
   Fixture hopper(rnnjit::device_table::h100_sxm());
   for (const Shape s : {Shape{256, 16384, 16384, 8192}, Shape{64, 2048, 2048, 1024}})
     CHECK(!hopper.tuner.fallback(s).needs_aligned16(s));

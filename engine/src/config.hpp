@@ -28,7 +28,7 @@ struct Config {
   /// i2h with `i2h`, then h2o with `h2o`.
   static Config pair(const Tile& i2h, const Tile& h2o) { return {{{Stage::I2h, i2h}, {Stage::H2o, h2o}}}; }
 
-  /// "i2h_mma64x64x32w2x2s4.h2o_gemv_r2w4u4" (each op "<stage>_<tile>", joined by '.'), or the
+  /// "i2h_tc64x64x32w2x2s4.h2o_gemv_r2w4u4" (each op "<stage>_<tile>", joined by '.'), or the
   /// tile's name alone for a whole-step launch ("fused_c128k8w8").
   std::string name() const;
   /// Inverse of name(); nullopt for anything else (a row written by another version).

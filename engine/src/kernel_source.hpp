@@ -12,7 +12,7 @@ namespace rnnjit {
 
 /// One NVRTC program. The headers it may include are every embedded file.
 struct KernelSource {
-  std::string file;                           ///< e.g. "gemm_mma.cu"
+  std::string file;                           ///< e.g. "gemm_tc.cu"
   std::string_view text;
   std::vector<std::string> name_expressions;
   std::vector<std::string> options;

@@ -114,14 +114,15 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     if (!wide) add_pairs.template operator()<WgmmaTile>(1);
     if (gemv_i2h.size() > 1 && gemv_h2o.size() > 1) add(Config::pair(gemv_i2h[1], gemv_h2o[1]));
   }
-  add_pairs.template operator()<MmaTile>(MmaTile::pool().size());
+  // Tensor-core pairs that take any shape and pointer, on every GPU from sm_80.
+  add_pairs.template operator()<TcTile>(TcTile::pool().size());
   return out;
 }
 
 Config Tuner::fallback(const Shape& s) const {
   for (const Config& c : propose(s))
     if (!c.needs_aligned16(s)) return c;
-  const auto i2h = ranked<MmaTile>(s, Stage::I2h, device_), h2o = ranked<MmaTile>(s, Stage::H2o, device_);
+  const auto i2h = ranked<TcTile>(s, Stage::I2h, device_), h2o = ranked<TcTile>(s, Stage::H2o, device_);
   for (std::size_t r = 0; r < i2h.size() && r < h2o.size(); ++r)
     if (can_implement(Config::pair(i2h[r], h2o[r]), s, device_, nullptr)) return Config::pair(i2h[r], h2o[r]);
   throw Error(ErrorCode::Unsupported, "no kernel config takes 4-byte aligned pointers for this problem on " + device_.name);

@@ -10,7 +10,7 @@
 #include "../kernel_source.hpp"
 #include "fused_cluster.hpp"
 #include "fused_grid.hpp"
-#include "gemm_mma.hpp"
+#include "gemm_tc.hpp"
 #include "gemm_wgmma.hpp"
 #include "gemv.hpp"
 #include "grid_mma.hpp"
@@ -19,7 +19,7 @@
 namespace rnnjit {
 
 /// One launch's tile of any family: the registry.
-using Tile = std::variant<MmaTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile>;
+using Tile = std::variant<TcTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile>;
 
 /// The tile's procedural name (the family's name()).
 std::string tile_name(const Tile& t);

@@ -1,0 +1,59 @@
+// A plan's side that needs no GPU: which sequences of launches a plan runs, the programs it loads
+// for them (one an op, in launch order), and which launches need 16-byte aligned operands.
+#include <catch2/catch.hpp>
+
+#include "device_table.hpp"
+#include "plan.hpp"
+
+namespace {
+
+using rnnjit::Config;
+using rnnjit::Op;
+using rnnjit::Stage;
+
+const rnnjit::TcTile kTc{64, 64, 32, 2, 2, 4};
+const rnnjit::WgmmaTile kWgmma{64, 64, 1, 8, 2};
+const rnnjit::FusedTile kFused{128, 8, 8};
+
+}  // namespace
+
+TEST_CASE("a plan runs a whole-step launch alone, or an i2h then an h2o stage", "[plan]") {
+  CHECK(rnnjit::valid_sequence(Config::whole(kFused).ops));
+  CHECK(rnnjit::valid_sequence(Config::pair(kTc, kWgmma).ops));
+  CHECK_FALSE(rnnjit::valid_sequence({}));
+  CHECK_FALSE(rnnjit::valid_sequence({Op{Stage::H2o, kTc}, Op{Stage::I2h, kTc}}));
+  CHECK_FALSE(rnnjit::valid_sequence({Op{Stage::I2h, kTc}}));
+  CHECK_FALSE(rnnjit::valid_sequence({Op{Stage::Step, kTc}}));
+  CHECK_FALSE(rnnjit::valid_sequence({Op{Stage::I2h, kFused}, Op{Stage::H2o, kFused}}));
+  CHECK_FALSE(rnnjit::valid_sequence({Op{Stage::Step, kFused}, Op{Stage::Step, kFused}}));
+}
+
+TEST_CASE("a plan's programs are its ops', in launch order, each instantiating its stage", "[plan]") {
+  const rnnjit::Shape s{64, 2048, 2048, 1024, rnnjit::Precision::FP32};
+  const auto pair = rnnjit::sources_of(Config::pair(kTc, kWgmma), s, "sm_90a");
+  REQUIRE(pair.size() == 2);
+  CHECK(pair[0].file == "gemm_tc.cu");
+  CHECK(pair[0].label == "i2h tc64x64x32w2x2s4");
+  // i2h: C[B, H] over [x | h], W1's rows I + H long, tanh; fp32's MATH.
+  CHECK(pair[0].name_expressions == std::vector<std::string>{"rnnjit_k::gemm_tc<64,2048,2048,2048,4096,64,64,32,2,2,4,1,1>"});
+  CHECK(pair[1].file == "gemm_wgmma.cu");
+  // h2o: C[B, O] over h', one segment, bias only; fp32 wgmma also writes A's cross copy first.
+  CHECK(pair[1].name_expressions == std::vector<std::string>{"rnnjit_k::gemm_wgmma<64,1024,2048,0,2048,64,64,1,8,2,1,0>",
+                                                             "rnnjit_k::split_cross<64,2048,0>"});
+  const auto whole = rnnjit::sources_of(Config::whole(kFused), s, "sm_90a");
+  REQUIRE(whole.size() == 1);
+  CHECK(whole[0].label == "step fused_c128k8w8");
+  CHECK(whole[0].name_expressions == std::vector<std::string>{"rnnjit_k::fused_cluster<64,2048,2048,1024,128,8,8>"});
+}
+
+TEST_CASE("only launches that take TMA maps need 16-byte aligned operands", "[plan]") {
+  const rnnjit::Shape s{64, 2048, 2048, 1024};
+  CHECK(Config::pair(kTc, kWgmma).needs_aligned16(s));
+  CHECK(Config::pair(kWgmma, kTc).needs_aligned16(s));
+  CHECK_FALSE(Config::pair(kTc, kTc).needs_aligned16(s));
+  CHECK_FALSE(Config::whole(kFused).needs_aligned16(s));
+  CHECK(rnnjit::operands(kWgmma, s) == rnnjit::Operands::TensorMaps);
+  rnnjit::Shape fp32 = s;
+  fp32.precision = rnnjit::Precision::FP32;
+  CHECK(rnnjit::operands(kWgmma, fp32) == rnnjit::Operands::TensorMapsCross);
+}
