@@ -51,6 +51,11 @@ float* upload(const std::vector<float>& v) {
 
 }  // namespace
 
+const char* const kUsage =
+    "usage: %s [B,I,H,O|kb-v0|b1-4k|mid|kb-large] [fp32|tf32] [--require-gpu]\n"
+    "  runs one RNN step through rnnjit, checks it against the float64 reference and times it\n"
+    "  --require-gpu  exit 77 (skipped) instead of 0 where there is no GPU\n";
+
 int main(int argc, char** argv) {
   rnnjit::Problem problem = kShapes[0].p;
   std::string label = kShapes[0].name;
@@ -68,8 +73,11 @@ int main(int argc, char** argv) {
     } else if (long long b, i, h, o; std::sscanf(arg.c_str(), "%lld,%lld,%lld,%lld", &b, &i, &h, &o) == 4) {
       problem = {b, i, h, o, problem.precision};
       label = arg;
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf(kUsage, argv[0]);
+      return 0;
     } else {
-      std::fprintf(stderr, "usage: %s [B,I,H,O|kb-v0|b1-4k|mid|kb-large] [fp32|tf32] [--require-gpu]\n", argv[0]);
+      std::fprintf(stderr, kUsage, argv[0]);
       return 2;
     }
   }

@@ -26,7 +26,7 @@ TEST_CASE("without a driver the C API returns RNNJIT_NO_DRIVER and a message", "
 }
 
 TEST_CASE("the C API rejects null handles with INVALID_ARGUMENT", "[api]") {
-  const rnnjit_problem p{8, 16, 16, 8, RNNJIT_PRECISION_TF32};
+  const rnnjit_problem p{8, 16, 16, 8, RNNJIT_PRECISION_TF32, RNNJIT_DTYPE_F32};
   CHECK(rnnjit_engine_create(nullptr, nullptr) == RNNJIT_INVALID_ARGUMENT);
   CHECK_THAT(rnnjit_last_error(), Catch::Contains("engine is null"));
   CHECK(rnnjit_step(nullptr, &p, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr) ==
@@ -52,4 +52,17 @@ TEST_CASE("precision names round-trip and unknown ones are rejected", "[api]") {
     CHECK(rnnjit::parse_precision(rnnjit::precision_name(p)) == p);
   CHECK_THROWS_AS(rnnjit::parse_precision("fp16"), rnnjit::Error);
   CHECK(std::strcmp(rnnjit_version(), rnnjit::version().c_str()) == 0);
+}
+
+TEST_CASE("the C API clears its out-parameters when it fails", "[api]") {
+  const rnnjit_problem p{8, 16, 16, 8, RNNJIT_PRECISION_TF32, RNNJIT_DTYPE_F32};
+  rnnjit_cell* cell = reinterpret_cast<rnnjit_cell*>(0x1);
+  CHECK(rnnjit_cell_create(nullptr, &p, nullptr, nullptr, nullptr, nullptr, &cell) == RNNJIT_INVALID_ARGUMENT);
+  CHECK(cell == nullptr);
+  CHECK_THAT(rnnjit_last_error(), Catch::Contains("engine is null"));
+  rnnjit_engine_options o{};
+  o.log_level = -1;
+  rnnjit_engine* engine = reinterpret_cast<rnnjit_engine*>(0x1);
+  CHECK(rnnjit_engine_create(&o, &engine) == RNNJIT_INVALID_ARGUMENT);
+  CHECK(engine == nullptr);
 }

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "temp_dir.hpp"
+#include "unprivileged.hpp"
 #include "rnnjit/cache/exchange.hpp"
 #include "rnnjit/cache/store.hpp"
 #include "rnnjit/error.hpp"
@@ -156,6 +157,33 @@ void write_file(const std::string& path, const std::string& bytes) {
   REQUIRE(f);
 }
 
+// Schema version 1 as it was released, without application_id, as that build made it.
+const char* const kSchemaV1 = R"sql(
+CREATE TABLE tuning (
+  id INTEGER PRIMARY KEY,
+  gpu TEXT NOT NULL, b INTEGER NOT NULL, i INTEGER NOT NULL, h INTEGER NOT NULL, o INTEGER NOT NULL,
+  precision TEXT NOT NULL, template_hash TEXT NOT NULL, engine_version TEXT NOT NULL,
+  winner TEXT NOT NULL, winner_us REAL NOT NULL, created_at INTEGER NOT NULL,
+  UNIQUE (gpu, b, i, h, o, precision, template_hash));
+CREATE TABLE candidates (
+  tuning_id INTEGER NOT NULL REFERENCES tuning(id) ON DELETE CASCADE,
+  rank INTEGER NOT NULL, config TEXT NOT NULL,
+  time_us REAL,  -- NULL: the candidate failed (+infinity)
+  disposition TEXT NOT NULL, message TEXT NOT NULL, binary_key TEXT NOT NULL,
+  PRIMARY KEY (tuning_id, rank));
+CREATE TABLE binaries (
+  key TEXT PRIMARY KEY, kernel TEXT NOT NULL, arch TEXT NOT NULL, nvrtc_version TEXT NOT NULL,
+  symbols TEXT NOT NULL, cubin BLOB NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+PRAGMA user_version = 1;
+)sql";
+
+std::vector<std::string> names_in(const test::TempDir& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir.path)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::vector<fs::path> corrupt_siblings(const test::TempDir& dir) {
   std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(dir.path))
@@ -194,24 +222,89 @@ TEST_CASE("a new cache file gets the current schema, its directories made", "[ca
   }
   Raw raw(path, SQLITE_OPEN_READONLY);
   CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{std::to_string(kSchemaVersion)});
+  CHECK(raw.texts("PRAGMA application_id") == std::vector<std::string>{std::to_string(kApplicationId)});
   CHECK(raw.texts("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") ==
         std::vector<std::string>{"binaries", "candidates", "tuning"});
   CHECK(raw.texts("PRAGMA journal_mode") == std::vector<std::string>{"wal"});
 }
 
-TEST_CASE("a database at schema version 0 is migrated to the current version", "[cache]") {
+TEST_CASE("another application's database is refused in every mode and left byte-identical", "[cache]") {
+  test::TempDir dir;
+  std::string why;
+  SECTION("other tables at schema version 0") {
+    why = "it holds tables (unrelated) but no rnnjit schema version";
+    Raw(dir.file()).must("CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (42);");
+  }
+  SECTION("rnnjit's tables and one more, without the application_id") {
+    why = "its tables (binaries, candidates, extra, tuning) are not rnnjit's (binaries, candidates, tuning)";
+    {
+      Raw raw(dir.file());
+      raw.must(kSchemaV1);
+      raw.must("CREATE TABLE extra (x);");
+    }
+  }
+  SECTION("another application_id, rnnjit's tables") {
+    why = "its application_id is 0x12345678, another application's (rnnjit's is 0x726e6e6a)";
+    {
+      Store s(dir.file(), Mode::Strict);
+      s.put_tuning(record());
+    }
+    Raw(dir.file()).must("PRAGMA application_id = 305419896;");
+  }
+  SECTION("a negative user_version") {
+    why = "its schema version -3 is not one rnnjit writes";
+    Raw(dir.file()).must("CREATE TABLE unrelated (x); PRAGMA user_version = -3;");
+  }
+  SECTION("a user_version past rnnjit's without its application_id") {
+    why = "schema version 7 without rnnjit's application_id";
+    Raw(dir.file()).must("CREATE TABLE future (x); PRAGMA user_version = 7;");
+  }
+  INFO(why);
+  const std::string before = read_file(dir.file());
+  for (const Mode mode : {Mode::Strict, Mode::ReadOnlyStrict}) {
+    try {
+      Store s(dir.file(), mode);
+      FAIL("opened another application's database");
+    } catch (const rnnjit::Error& e) {
+      CHECK(e.code() == rnnjit::ErrorCode::CacheError);
+      CHECK_THAT(e.what(), Catch::Contains("cache " + dir.file() + ": not an rnnjit cache: " + why) &&
+                               !Catch::Contains("prune"));
+    }
+  }
+  {
+    WarningCounter warnings;
+    Store s(dir.file());
+    CHECK_FALSE(s.persistent());
+    check_usable(s);
+    CHECK(warnings.count() == 1);
+  }
+  CHECK(read_file(dir.file()) == before);
+  CHECK(corrupt_siblings(dir).empty());
+  CHECK(names_in(dir) == std::vector<std::string>{"cache.sqlite"});  // no -wal, no -shm
+}
+
+TEST_CASE("a cache made before the application_id is recognised by its tables and stamped when written",
+          "[cache]") {
   test::TempDir dir;
   {
-    Raw raw(dir.file());
-    raw.must("CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (42); PRAGMA user_version = 0;");
-  }
-  {
     Store s(dir.file(), Mode::Strict);
-    check_usable(s);
+    s.put_tuning(record());
   }
-  Raw raw(dir.file(), SQLITE_OPEN_READONLY);
-  CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{std::to_string(kSchemaVersion)});
-  CHECK(raw.texts("SELECT x FROM unrelated") == std::vector<std::string>{"42"});
+  Raw(dir.file()).must("PRAGMA application_id = 0;");
+  const std::string before = read_file(dir.file());
+  {
+    Store s(dir.file(), Mode::ReadOnlyStrict);  // read as it is, not stamped
+    CHECK(s.list_tuning() == std::vector<TuningRecord>{record()});
+  }
+  CHECK(read_file(dir.file()) == before);
+  {
+    WarningCounter warnings;
+    Store s(dir.file());
+    CHECK(s.persistent());
+    CHECK(s.find_tuning(record().key, kVersion) == record());
+    CHECK(warnings.count() == 0);
+  }
+  CHECK(Raw(dir.file()).texts("PRAGMA application_id") == std::vector<std::string>{std::to_string(kApplicationId)});
 }
 
 TEST_CASE("a version 1 cache is migrated: its rows kept, as f32, with their ids and candidates", "[cache]") {
@@ -219,29 +312,14 @@ TEST_CASE("a version 1 cache is migrated: its rows kept, as f32, with their ids 
   {
     // Schema version 1 as it was released, and rows as that build wrote them.
     Raw raw(dir.file());
+    raw.must(kSchemaV1);
     raw.must(R"sql(
-CREATE TABLE tuning (
-  id INTEGER PRIMARY KEY,
-  gpu TEXT NOT NULL, b INTEGER NOT NULL, i INTEGER NOT NULL, h INTEGER NOT NULL, o INTEGER NOT NULL,
-  precision TEXT NOT NULL, template_hash TEXT NOT NULL, engine_version TEXT NOT NULL,
-  winner TEXT NOT NULL, winner_us REAL NOT NULL, created_at INTEGER NOT NULL,
-  UNIQUE (gpu, b, i, h, o, precision, template_hash));
-CREATE TABLE candidates (
-  tuning_id INTEGER NOT NULL REFERENCES tuning(id) ON DELETE CASCADE,
-  rank INTEGER NOT NULL, config TEXT NOT NULL,
-  time_us REAL,  -- NULL: the candidate failed (+infinity)
-  disposition TEXT NOT NULL, message TEXT NOT NULL, binary_key TEXT NOT NULL,
-  PRIMARY KEY (tuning_id, rank));
-CREATE TABLE binaries (
-  key TEXT PRIMARY KEY, kernel TEXT NOT NULL, arch TEXT NOT NULL, nvrtc_version TEXT NOT NULL,
-  symbols TEXT NOT NULL, cubin BLOB NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
 INSERT INTO tuning VALUES (5, 'gpu', 8, 1024, 256, 128, 'tf32', 't1', '0.1.0', 'cfg-b', 3.5, 1700000000);
 INSERT INTO tuning VALUES (9, 'gpu', 16, 1024, 256, 128, 'tf32', 't1', '0.1.0', 'cfg-b', 3.5, 1700000000);
 INSERT INTO candidates VALUES (5, 0, 'cfg-a', 7.25, 'ok', '', 'k1,k2'), (5, 1, 'cfg-b', 3.5, 'ok', '', 'k3'),
   (5, 2, 'cfg-c', NULL, 'compile_failed', 'NVRTC said no', '');
 INSERT INTO candidates VALUES (9, 0, 'cfg-a', 7.25, 'ok', '', 'k1,k2'), (9, 1, 'cfg-b', 3.5, 'ok', '', 'k3'),
   (9, 2, 'cfg-c', NULL, 'compile_failed', 'NVRTC said no', '');
-PRAGMA user_version = 1;
 )sql");
   }
   WarningCounter warnings;
@@ -260,6 +338,7 @@ PRAGMA user_version = 1;
   CHECK(warnings.count() == 0);
   Raw raw(dir.file());
   CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{"2"});
+  CHECK(raw.texts("PRAGMA application_id") == std::vector<std::string>{std::to_string(kApplicationId)});
   CHECK(raw.texts("SELECT id || ' ' || dtype FROM tuning WHERE dtype = 'f32' ORDER BY id") ==
         std::vector<std::string>{"5 f32", "9 f32"});
   CHECK(raw.texts("PRAGMA foreign_key_check").empty());
@@ -282,10 +361,7 @@ TEST_CASE("an empty file is a database without tables: it becomes a cache, silen
 
 TEST_CASE("a read-only open of an old schema asks for a writable one and changes nothing", "[cache]") {
   test::TempDir dir;
-  {
-    Raw raw(dir.file());
-    raw.must("CREATE TABLE unrelated (x); PRAGMA user_version = 0;");
-  }
+  Raw(dir.file()).must(kSchemaV1);
   const std::string before = read_file(dir.file());
   CHECK_THROWS_WITH(Store(dir.file(), Mode::ReadOnlyStrict),
                     Catch::Contains(dir.file()) && Catch::Contains("older") && Catch::Contains("writable"));
@@ -462,12 +538,15 @@ TEST_CASE("strict mode reports a damaged file by name and cause, and leaves it",
   CHECK(corrupt_siblings(dir).empty());
 }
 
-TEST_CASE("a cache opened read-only (URI mode=ro) continues in memory with one warning", "[cache]") {
+TEST_CASE("a SQLite URI is refused: strict modes say so, the engine's mode goes on in memory", "[cache]") {
   test::TempDir dir;
   fill(dir.file());
   const std::string before = read_file(dir.file());
+  const std::string uri = "file:" + dir.file() + "?mode=ro";
+  for (const Mode mode : {Mode::Strict, Mode::ReadOnlyStrict})
+    CHECK_THROWS_WITH(Store(uri, mode), Catch::Contains("cache " + uri + ": SQLite URIs (file:...) are not accepted"));
   WarningCounter warnings;
-  Store s("file:" + dir.file() + "?mode=ro");
+  Store s(uri);
   CHECK_FALSE(s.persistent());
   CHECK(s.path() == ":memory:");
   CHECK_FALSE(s.find_tuning(record().key, kVersion));  // memory starts empty
@@ -477,26 +556,116 @@ TEST_CASE("a cache opened read-only (URI mode=ro) continues in memory with one w
   CHECK(read_file(dir.file()) == before);
 }
 
-TEST_CASE("a cache whose file and directory are read-only is not written", "[cache]") {
+TEST_CASE("a directory, a FIFO or a device is refused before it is opened, in every mode", "[cache]") {
   test::TempDir dir;
-  fill(dir.file());
-  const std::string before = read_file(dir.file());
-  fs::permissions(dir.file(), fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
-  fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
-                                fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
-  WarningCounter warnings;
-  Store s(dir.file());
-  check_usable(s);
-  if (geteuid() == 0) {
-    // Permission bits do not bind root: the file is written as usual (the URI test above
-    // covers the fallback for root).
-    CHECK(s.persistent());
-    CHECK(warnings.count() == 0);
-  } else {
-    CHECK_FALSE(s.persistent());
-    CHECK(warnings.count() == 1);
-    CHECK(read_file(dir.file()) == before);
+  std::string path, why;
+  SECTION("a directory") {
+    path = dir.file("sub");
+    fs::create_directory(path);
+    why = "is a directory";
   }
+  SECTION("a FIFO (opening it would wait for a writer)") {
+    path = dir.file("fifo");
+    REQUIRE(mkfifo(path.c_str(), 0600) == 0);
+    why = "is not a regular file (a FIFO)";
+  }
+  SECTION("a device") {
+    path = "/dev/null";
+    why = "is not a regular file (a device";
+  }
+  INFO(path);
+  for (const Mode mode : {Mode::Strict, Mode::ReadOnlyStrict})
+    CHECK_THROWS_WITH(Store(path, mode), Catch::StartsWith("cache_error: cache " + path + ": " + why));
+  WarningCounter warnings;
+  Store s(path);
+  CHECK_FALSE(s.persistent());
+  check_usable(s);
+  CHECK(warnings.count() == 1);
+  CHECK(names_in(dir) == (path == "/dev/null" ? std::vector<std::string>{} : std::vector<std::string>{
+                                                                                  fs::path(path).filename().string()}));
+}
+
+namespace {
+// What a reader of a read-only cache must see: fill()'s rows and binaries.
+void expect_filled(test::Findings& f, Store& s, const std::string& when, std::size_t rows = 40) {
+  f.expect(s.find_tuning(record("gpu", 3).key, kVersion) == record("gpu", 3), when + ": find_tuning misses");
+  f.expect(s.find_binary("k5") == binary("k5", 20000), when + ": find_binary misses");
+  const std::size_t n = s.list_tuning().size();
+  f.expect(n == rows, when + ": list_tuning has " + std::to_string(n) + " rows");
+}
+}  // namespace
+
+TEST_CASE("a read-only cache serves every lookup; the engine's first write goes to memory with one warning",
+          "[cache]") {
+  test::TempDir dir;
+  test::open_to_all(dir.path);
+  fill(dir.file());
+  std::string kind;
+  SECTION("file and directory read-only (opened immutable)") {
+    kind = "both";
+    test::make_read_only(dir.file());
+    test::make_read_only(dir.path);
+  }
+  SECTION("the directory read-only, a -wal beside the file") {
+    kind = "wal";
+    // A reader holds the WAL open while the file is made read-only: its committed pages stay in
+    // the -wal, which a read must replay.
+    Raw holder(dir.file());
+    holder.must("PRAGMA wal_autocheckpoint = 0; UPDATE tuning SET winner_us = winner_us WHERE b = 1;");
+    fs::copy_file(dir.file() + "-wal", dir.file("wal-copy"));
+    fs::copy_file(dir.file() + "-shm", dir.file("shm-copy"));
+  }
+  SECTION("the file read-only in a writable directory") {
+    // SQLite's reader makes a -shm and a -wal here, as it did before: not immutable, since the
+    // file's owner may be writing it.
+    kind = "file";
+    test::make_read_only(dir.file());
+    fs::permissions(dir.path, fs::perms::all);
+  }
+  if (kind == "wal") {
+    // The holder has gone (its close checkpointed and removed the WAL): put the WAL back as it was.
+    fs::rename(dir.file("wal-copy"), dir.file() + "-wal");
+    fs::rename(dir.file("shm-copy"), dir.file() + "-shm");
+    for (const char* f : {"", "-wal", "-shm"}) test::make_read_only(dir.file() + f);
+    test::make_read_only(dir.path);
+  }
+  INFO(kind);
+  const std::string before = read_file(dir.file());
+  auto names = names_in(dir);
+  if (kind == "file") names = {"cache.sqlite", "cache.sqlite-shm", "cache.sqlite-wal"};
+  const std::string findings = test::unprivileged([&] {
+    test::Findings f;
+    {
+      Store s(dir.file(), Mode::ReadOnlyStrict);
+      expect_filled(f, s, "ReadOnlyStrict");
+      f.expect(s.verify().empty(), "verify found problems");
+      f.expect(s.stats().entries == 40, "stats");
+    }
+    try {
+      Store s(dir.file(), Mode::Strict);
+      f.expect(false, "Strict opened a read-only cache for writing");
+    } catch (const rnnjit::Error& e) {
+      f.expect(std::string(e.what()).find("cannot be written") != std::string::npos, e.what());
+    }
+    WarningCounter warnings;
+    Store s(dir.file());
+    f.expect(s.persistent() && s.read_only() && s.path() == dir.file(), "Resilient did not open the file read-only");
+    expect_filled(f, s, "before a write");
+    f.expect(warnings.count() == 0, "a warning before any write");
+    s.put_tuning(record("gpu", 500));
+    f.expect(warnings.count() == 1, "no warning at the first write");
+    f.expect(!s.persistent() && !s.read_only(), "still on the file after a write");
+    expect_filled(f, s, "after a write", 41);
+    f.expect(s.find_tuning(record("gpu", 500).key, kVersion) == record("gpu", 500), "the write is lost");
+    s.put_binary(binary("new"));
+    f.expect(s.find_binary("new") == binary("new"), "the binary written is lost");
+    f.expect(warnings.count() == 1, "more than one warning");
+    return f.text;
+  });
+  INFO(findings);
+  CHECK(findings.empty());
+  CHECK(read_file(dir.file()) == before);
+  CHECK(names_in(dir) == names);
 }
 
 TEST_CASE("a database locked past the busy timeout: writes go on in memory with correct results", "[cache]") {
@@ -541,10 +710,11 @@ TEST_CASE("a schema this build does not know is left untouched", "[cache]") {
   std::string why;
   SECTION("a newer user_version") {
     why = "schema version 7 is newer than this build's " + std::to_string(kSchemaVersion);
-    Raw(dir.file()).must("CREATE TABLE future (x); PRAGMA user_version = 7;");
+    Raw(dir.file()).must("CREATE TABLE future (x); PRAGMA user_version = 7; PRAGMA application_id = " +
+                         std::to_string(kApplicationId));
   }
   SECTION("a foreign table named tuning at version 0") {
-    why = "table 'tuning'";
+    why = "not an rnnjit cache: it holds tables (tuning)";
     Raw(dir.file()).must("CREATE TABLE tuning (other, columns);");
   }
   SECTION("a tuning table with other columns at the current version") {
@@ -800,7 +970,7 @@ TEST_CASE("import writes every record or, on a bad one, none and names it", "[ca
   REQUIRE(rows.size() == 1);
   CHECK(rows[0] == record("gpu", 100));
   CHECK(s.list_binaries().empty());
-  s.import_records({record("gpu", 1), record("gpu", 2), record("gpu", 1)}, {binary("k1")});
+  s.import_records({record("gpu", 1), record("gpu", 2)}, {binary("k1")});
   CHECK(s.list_tuning().size() == 3);
   CHECK(*s.find_binary("k1") == binary("k1"));
 }
@@ -861,15 +1031,6 @@ TEST_CASE("an f32 and a bf16 entry of one gpu, shape and precision are kept apar
   s.put_tuning(bf16);
   CHECK(s.list_tuning() == std::vector<TuningRecord>{bf16, old_f32});
 }
-
-namespace {
-std::vector<std::string> names_in(const test::TempDir& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir.path)) out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-}  // namespace
 
 TEST_CASE("an export file gives back every record, binaries of every length byte for byte", "[cache]") {
   test::TempDir dir;
@@ -944,4 +1105,126 @@ TEST_CASE("a bad record is refused by the same rule on import and on reading an 
   const std::string file = dir.file("bad.json");
   write_exchange(file, {"0.1.0", tuning, {}}, dir.file());
   CHECK_THROWS_WITH(read_exchange(file), Catch::Contains(file + ": " + rule));
+}
+
+TEST_CASE("records are refused for meaning by the engine's rules, on import, on reading and by verify", "[cache]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  TuningRecord r = record("gpu", 500);
+  BinaryRecord b = binary("k9");
+  std::string rule;
+  SECTION("an unknown precision") {
+    r.key.problem.precision = "fp64";
+    rule = "precision 'fp64' is none of fp32, tf32, bf16";
+  }
+  SECTION("a size of zero") {
+    r.key.problem.i = 0;
+    rule = "shape 500,0,256,128 has a size outside 1..1048576";
+  }
+  SECTION("a size past the engine's limit") {
+    r.key.problem.h = kMaxDim + 1;
+    rule = "shape 500,1024,1048577,128 has a size outside 1..1048576";
+  }
+  SECTION("a negative time") {
+    r.candidates[0].time_us = -1;
+    rule = "candidate 0: time_us -1 is not a time";
+  }
+  SECTION("a NaN time (null in JSON: +inf, for a candidate that ran)") {
+    r.candidates[0].time_us = std::nan("");
+    CHECK_THROWS_WITH(validate({r}, {}), Catch::Contains("candidate 0: time_us nan is not a time"));
+    rule = "candidate 0: time_us ";
+  }
+  SECTION("an infinite time for a candidate that ran") {
+    r.candidates[0].time_us = inf;
+    rule = "candidate 0: time_us inf is not a time";
+  }
+  SECTION("an infinite winner time") {
+    r.winner_us = inf;
+    rule = "winner_us inf is not a finite, non-negative time";
+  }
+  SECTION("a winner that did not run") {
+    r.winner = "cfg-c";
+    rule = "winner 'cfg-c' did not run (compile_failed)";
+  }
+  SECTION("an unknown disposition") {
+    r.candidates[1].disposition = "meh";
+    rule = "candidate 1: disposition 'meh' is none of ok";
+  }
+  SECTION("a negative created_at") {
+    r.created_at = -1;
+    rule = "created_at -1 is outside 0..253402300799";
+  }
+  SECTION("a created_at past the year 9999") {
+    r.created_at = kMaxCreatedAt + 1;
+    rule = "created_at 253402300800 is outside 0..253402300799";
+  }
+  SECTION("an escape sequence in the gpu name") {
+    r.key.gpu = "gpu\x1b[2J";
+    rule = "gpu 'gpu\\x1b[2J' holds a control character";
+  }
+  SECTION("a newline in a config name (a message may hold one)") {
+    r.candidates[0].config = "cfg\na";
+    rule = "candidate 0: config 'cfg\\x0aa' holds a control character";
+  }
+  SECTION("a NUL in a binary's kernel") {
+    b.kernel = std::string("gemv\0.cu", 8);
+    rule = "binary record 0 (k9): kernel 'gemv\\x00.cu' holds a control character";
+  }
+  SECTION("a binary's created_at past the year 9999") {
+    b.created_at = std::numeric_limits<std::int64_t>::max();
+    rule = "binary record 0 (k9): created_at 9223372036854775807 is outside";
+  }
+  INFO(rule);
+  const std::vector<TuningRecord> tuning = {record("gpu", 400), r};
+  CHECK_THROWS_WITH(validate(tuning, {b}), Catch::Contains(rule));
+  test::TempDir dir;
+  fill(dir.file());
+  const std::string bytes = read_file(dir.file());
+  {
+    Store s(dir.file(), Mode::Strict);
+    CHECK_THROWS_WITH(s.import_records(tuning, {b}), Catch::Contains(rule));
+  }
+  CHECK(read_file(dir.file()) == bytes);
+  const std::string file = dir.file("bad.json");
+  write_exchange(file, {"0.1.0", tuning, {b}}, dir.file());  // the writer does not judge
+  CHECK_THROWS_WITH(read_exchange(file), Catch::Contains(file + ": ") && Catch::Contains(rule));
+}
+
+TEST_CASE("a control character or an unknown precision written behind the cache's back is found by verify",
+          "[cache]") {
+  test::TempDir dir;
+  fill(dir.file());
+  Raw(dir.file()).must("UPDATE tuning SET precision = 'fp64' WHERE b = 2; UPDATE tuning SET gpu = 'g' || char(27) || "
+                       "'[31m' WHERE b = 3; UPDATE tuning SET created_at = -5 WHERE b = 4;");
+  Store s(dir.file(), Mode::ReadOnlyStrict);
+  const auto problems = s.verify();
+  REQUIRE(problems.size() == 3);
+  CHECK_THAT(problems[0], Catch::Contains("gpu/2,1024,256,128/f32/fp64") && Catch::Contains("precision 'fp64'"));
+  CHECK_THAT(problems[1], Catch::Contains("(g\\x1b[31m/3,1024,256,128/f32/tf32): gpu 'g\\x1b[31m' holds a control"));
+  CHECK_THAT(problems[2], Catch::Contains("created_at -5"));
+}
+
+TEST_CASE("one import file holds each entry and each binary once: a second is refused, naming both", "[cache]") {
+  std::vector<TuningRecord> tuning = {record("gpu", 1), record("gpu", 2), record("gpu", 1)};
+  CHECK_THROWS_WITH(validate(tuning, {}),
+                    Catch::EndsWith("tuning records 0 and 2 are both gpu/1,1024,256,128/f32/tf32: an import holds each "
+                                    "entry once"));
+  // Another template hash is the same entry: the cache keeps one row of it.
+  tuning[2] = record("gpu", 1, "t2");
+  CHECK_THROWS_WITH(validate(tuning, {}), Catch::Contains("tuning records 0 and 2"));
+  tuning.pop_back();
+  CHECK_NOTHROW(validate(tuning, {}));
+  CHECK_THROWS_WITH(validate(tuning, {binary("a"), binary("b"), binary("a", 100)}),
+                    Catch::EndsWith("binary records 0 and 2 both have key a: an import holds each binary once"));
+  test::TempDir dir;
+  Store s(dir.file(), Mode::Strict);
+  CHECK_THROWS(s.import_records({record("gpu", 1), record("gpu", 1)}, {}));
+  CHECK(s.list_tuning().empty());
+}
+
+TEST_CASE("printable spells control characters and keeps the rest, UTF-8 included", "[cache]") {
+  CHECK(printable("NVIDIA H100 µ") == "NVIDIA H100 µ");
+  CHECK(printable("a\x1b[2Jb\x7f") == "a\\x1b[2Jb\\x7f");
+  CHECK(printable(std::string("a\0b", 3)) == "a\\x00b");
+  CHECK(printable("line\nnext\ttab\r", "\n\t") == "line\nnext\ttab\\x0d");
+  CHECK(printable(std::string("\0", 1), "\n") == "\\x00");
 }

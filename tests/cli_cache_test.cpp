@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -10,9 +11,11 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "cli_support.hpp"
 #include "temp_dir.hpp"
+#include "unprivileged.hpp"
 #include "rnnjit/cache/store.hpp"
 #include "rnnjit/version.hpp"
 #include "support/hash.hpp"
@@ -25,8 +28,36 @@ using test::Result;
 
 namespace {
 
-Result tool(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-  return test::run(RNNJIT_CACHE_TOOL, args, env);
+Result tool(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+            test::As as = test::As::Self) {
+  return test::run(RNNJIT_CACHE_TOOL, args, env, as);
+}
+
+// Every command that opens the cache, with arguments that would succeed on a healthy one.
+std::vector<std::vector<std::string>> every_command(const test::TempDir& dir) {
+  return {{"list"},           {"list", "--json"}, {"show", "1"}, {"stats"},  {"verify"},
+          {"export", dir.file("x.json")}, {"import", dir.file("in.json")}, {"rm", "--all"}, {"prune"}, {"vacuum"}};
+}
+
+// A valid export file of one record, for the commands above.
+void write_import(const test::TempDir& dir) {
+  Store s(dir.file("in.sqlite"), Mode::Strict);
+  TuningRecord r;
+  r.key = {"gpu", {8, 16, 16, 8, "tf32"}, "t"};
+  r.engine_version = "0.1.0";
+  r.winner = "a";
+  r.winner_us = 1.5;
+  r.candidates = {{"a", 1.5, "ok", "", ""}};
+  r.created_at = 1700000000;
+  s.import_records({r}, {});
+  REQUIRE(tool({"--cache", dir.file("in.sqlite"), "export", dir.file("in.json")}).code == 0);
+}
+
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 const char* const kH100 = "NVIDIA H100 80GB HBM3;cc=9.0;sms=132;l2=52428800;smem=232448";
@@ -541,4 +572,304 @@ TEST_CASE("rnnjit-cache vacuum keeps every entry", "[cli]") {
   CHECK(r.out == "vacuumed " + f.db + "\n");
   CHECK(f.json({"list", "--json"}) == before);
   CHECK(f.with({"verify"}).code == 0);
+}
+
+TEST_CASE("rnnjit-cache export from two processes onto one file: both succeed, the file is one export, whole",
+          "[cli]") {
+  // Two caches whose exports differ, big enough (binaries of 64 KiB) that the writes overlap.
+  test::TempDir dir;
+  const std::string a = dir.file("a.sqlite"), b = dir.file("b.sqlite"), out = dir.file("out.json");
+  for (const auto& [db, rows] : {std::pair{a, 40}, std::pair{b, 25}}) {
+    Store s(db, Mode::Strict);
+    for (int n = 1; n <= rows; ++n) {
+      TuningRecord r;
+      r.key = {db == a ? kH100 : kA100, {n, 1024, 256, 128, "tf32"}, rnnjit::template_hash()};
+      r.engine_version = rnnjit::version();
+      r.winner = "w";
+      r.winner_us = n;
+      const std::string key = "bin" + std::to_string(n);
+      r.candidates = {{"w", double(n), "ok", "", key}};
+      r.created_at = 1764000000;
+      s.put_tuning(r);
+      BinaryRecord bin{key, "gemv.cu", "sm_90a", "13.0", "", std::vector<std::uint8_t>(65536, std::uint8_t(n)), "",
+                       1764000000};
+      bin.hash = rnnjit::support::hash_hex(bin.cubin.data(), bin.cubin.size());
+      s.put_binary(bin);
+    }
+  }
+  const Json tuning_a = Json::parse(tool({"--cache", a, "list", "--json"}).out);
+  const Json tuning_b = Json::parse(tool({"--cache", b, "list", "--json"}).out);
+  REQUIRE(tuning_a != tuning_b);
+  for (int round = 0; round < 12; ++round) {
+    INFO("round " << round);
+    Result ra, rb;
+    std::string why_a, why_b;
+    std::thread ta([&] { why_a = test::spawn(RNNJIT_CACHE_TOOL, {"--cache", a, "export", out, "--with-binaries"}, {}, ra); });
+    std::thread tb([&] { why_b = test::spawn(RNNJIT_CACHE_TOOL, {"--cache", b, "export", out, "--with-binaries"}, {}, rb); });
+    ta.join();
+    tb.join();
+    REQUIRE(why_a.empty());
+    REQUIRE(why_b.empty());
+    INFO(ra.err << rb.err);
+    CHECK(ra.code == 0);
+    CHECK(rb.code == 0);
+    Json exported;
+    REQUIRE_NOTHROW(exported = Json::parse(read_file(out)));
+    CHECK((exported["tuning"] == tuning_a || exported["tuning"] == tuning_b));
+    CHECK(exported["binaries"].size() == (exported["tuning"] == tuning_a ? 40u : 25u));
+    // No temporary left (the caches' -wal and -shm come and go with their readers).
+    std::vector<std::string> outs;
+    for (const auto& name : names_in(dir.path))
+      if (name.rfind("out.json", 0) == 0) outs.push_back(name);
+    CHECK(outs == std::vector<std::string>{"out.json"});
+  }
+}
+
+TEST_CASE("rnnjit-cache reads a cache in a read-only directory with every read command, and writes nothing",
+          "[cli]") {
+  Fixture f;
+  const Json entries = f.json({"list", "--json"});
+  const std::string bytes = read_file(f.db);
+  test::TempDir out_dir;  // writable by all: where the export goes
+  fs::permissions(out_dir.path, fs::perms::all);
+  std::string kind;
+  SECTION("file and directory read-only") {
+    kind = "both";
+    test::make_read_only(f.db);
+  }
+  SECTION("the directory read-only, the file writable") {
+    kind = "directory";
+    fs::permissions(f.db, fs::perms::all);
+  }
+  test::make_read_only(f.dir.path);
+  INFO(kind);
+  const auto names = names_in(f.dir.path);
+  const auto as_reader = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--cache", f.db});
+    return tool(args, {}, test::As::Unprivileged);
+  };
+  auto r = as_reader({"list"});
+  INFO(r.err);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("4 entries in " + f.db));
+  r = as_reader({"list", "--json"});
+  CHECK(r.code == 0);
+  CHECK(Json::parse(r.out) == entries);
+  r = as_reader({"show", "2"});
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("oldtemplates (stale)"));
+  r = as_reader({"stats", "--json"});
+  CHECK(r.code == 0);
+  CHECK(Json::parse(r.out)["entries"] == 4);
+  r = as_reader({"verify"});
+  CHECK(r.code == 0);
+  CHECK(r.out == "ok\n");
+  const std::string exported = out_dir.file("export.json");
+  r = as_reader({"export", exported, "--with-binaries"});
+  CHECK(r.code == 0);
+  CHECK(Json::parse(read_file(exported))["tuning"] == entries);
+  for (const auto& cmd : std::vector<std::vector<std::string>>{{"rm", "--all"}, {"prune"}, {"vacuum"}, {"import", exported}}) {
+    r = as_reader(cmd);
+    INFO(cmd[0] << ": " << r.err);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.err, Catch::Contains("cannot be written"));
+  }
+  CHECK(read_file(f.db) == bytes);
+  CHECK(names_in(f.dir.path) == names);
+}
+
+TEST_CASE("rnnjit-cache refuses another application's database with every command and leaves it byte-identical",
+          "[cli]") {
+  test::TempDir dir;
+  const std::string db = dir.file("other.sqlite");
+  std::string why;
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+    std::string sql;
+    SECTION("other tables at schema version 0") {
+      sql = "CREATE TABLE notes (x); INSERT INTO notes VALUES ('keep me');";
+      why = "it holds tables (notes) but no rnnjit schema version";
+    }
+    SECTION("another application_id") {
+      sql = "PRAGMA application_id = 1234; CREATE TABLE tuning (x);";
+      why = "its application_id is 0x000004d2, another application's";
+    }
+    SECTION("a negative user_version") {
+      sql = "PRAGMA user_version = -1; CREATE TABLE notes (x);";
+      why = "its schema version -1 is not one rnnjit writes";
+    }
+    const int rc = sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr);
+    sqlite3_close(raw);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  write_import(dir);
+  const std::string bytes = read_file(db);
+  const auto names = names_in(dir.path);
+  for (auto args : every_command(dir)) {
+    args.insert(args.begin(), {"--cache", db});
+    const auto r = tool(args);
+    INFO(Json(args).dump() << ": " << r.err);
+    CHECK(r.code == 1);
+    CHECK(r.err == "rnnjit-cache: cache " + db + ": not an rnnjit cache: " + why +
+                       (r.err.find("(rnnjit's is") != std::string::npos ? " (rnnjit's is 0x726e6e6a)" : "") +
+                       "; it is left as it is, give another file\n");
+    CHECK_THAT(r.err, !Catch::Contains("prune"));
+  }
+  CHECK(read_file(db) == bytes);
+  CHECK(names_in(dir.path) == names);
+}
+
+TEST_CASE("rnnjit-cache on a directory, a FIFO or a file: URI: a clear error from every command, exit 1, "
+          "nothing changed", "[cli]") {
+  test::TempDir dir;
+  write_import(dir);
+  std::string path, why;
+  SECTION("a directory") {
+    path = dir.file("sub");
+    fs::create_directory(path);
+    why = "is a directory, not a cache file";
+  }
+  SECTION("a FIFO") {
+    path = dir.file("fifo");
+    REQUIRE(mkfifo(path.c_str(), 0600) == 0);
+    why = "is not a regular file (a FIFO); a cache is a SQLite file";
+  }
+  SECTION("a file: URI of an existing cache") {
+    fs::copy_file(dir.file("in.sqlite"), dir.file("cache.sqlite"));
+    path = "file:" + dir.file("cache.sqlite");
+    why = "SQLite URIs (file:...) are not accepted; give the file's path";
+  }
+  SECTION("a file: URI of no file") {
+    path = "file:" + dir.file("new.sqlite") + "?mode=rwc";
+    why = "SQLite URIs (file:...) are not accepted; give the file's path";
+  }
+  const auto names = names_in(dir.path);
+  const std::string copy = fs::exists(dir.file("cache.sqlite")) ? read_file(dir.file("cache.sqlite")) : "";
+  auto commands = every_command(dir);
+  if (path.rfind("file:", 0) == 0) commands.push_back({"path"});  // refused alike
+  for (auto args : commands) {
+    args.insert(args.begin(), {"--cache", path});
+    Result r;
+    const std::string failed = test::spawn(RNNJIT_CACHE_TOOL, args, {}, r, test::As::Self, std::chrono::seconds(20));
+    INFO(Json(args).dump() << ": " << r.err);
+    REQUIRE(failed.empty());  // a FIFO opened as a database would wait here for a writer
+    CHECK(r.code == 1);
+    CHECK(r.err == "rnnjit-cache: cache " + path + ": " + why + "\n");
+    CHECK(r.out.empty());
+  }
+  CHECK(names_in(dir.path) == names);
+  if (!copy.empty()) CHECK(read_file(dir.file("cache.sqlite")) == copy);
+}
+
+TEST_CASE("rnnjit-cache export refuses the cache's -wal and -shm names and a symlink to it", "[cli]") {
+  Fixture f;
+  const std::string bytes = read_file(f.db);
+  fs::create_symlink(f.db, f.dir.file("link.sqlite"));
+  for (const std::string& onto : {f.db + "-wal", f.db + "-shm", f.dir.file("link.sqlite")}) {
+    const auto r = f.with({"export", onto});
+    INFO(onto);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.err, Catch::Contains("refusing to export onto " + onto) && Catch::Contains("it is the cache"));
+  }
+  CHECK(read_file(f.db) == bytes);
+  // A reader's -wal may be there, SQLite's own, never an export.
+  if (fs::exists(f.db + "-wal")) CHECK(read_file(f.db + "-wal").find("rnnjit-cache") == std::string::npos);
+  CHECK(fs::is_symlink(f.dir.file("link.sqlite")));
+  CHECK(f.with({"verify"}).out == "ok\n");
+}
+
+TEST_CASE("rnnjit-cache import refuses records that are well formed but mean nothing to the engine", "[cli]") {
+  Fixture f;
+  const std::string file = f.dir.file("export.json");
+  REQUIRE(f.with({"export", file, "--with-binaries"}).code == 0);
+  Json j = Json::parse(read_file(file));
+  std::string expect;
+  SECTION("an unknown precision") {
+    j["tuning"][1]["precision"] = "fp64";
+    expect = "tuning record 1 (" + std::string(kA100) + "/16,1024,256,128/f32/fp64): precision 'fp64' is none of";
+  }
+  SECTION("a size past the engine's limit") {
+    j["tuning"][0]["shape"][2] = 1048577;
+    expect = "tuning record 0 (" + std::string(kA100) + "/8,1024,1048577,128/f32/tf32): shape 8,1024,1048577,128 has "
+             "a size outside 1..1048576";
+  }
+  SECTION("a size of 8.5") {
+    j["tuning"][0]["shape"][0] = 8.5;
+    expect = "tuning record 0: field 'shape' must be a list of four integers";
+  }
+  SECTION("a size past 2^63") {
+    j["tuning"][0]["shape"][0] = std::uint64_t(1) << 63;
+    expect = "tuning record 0: field 'shape[0]' holds 9223372036854775808, out of range";
+  }
+  SECTION("a negative time") {
+    j["tuning"][2]["candidates"][1]["time_us"] = -3.0;
+    expect = "candidate 1: time_us -3 is not a time";
+  }
+  SECTION("a timestamp past the year 9999") {
+    j["tuning"][3]["created_at"] = 300000000000;
+    expect = "created_at 300000000000 is outside 0..253402300799";
+  }
+  SECTION("an escape sequence in a text field") {
+    j["tuning"][0]["winner"] = "\x1b[31mred";
+    j["tuning"][0]["candidates"][0]["config"] = "\x1b[31mred";
+    expect = "winner '\\x1b[31mred' holds a control character";
+  }
+  SECTION("a record twice") {
+    j["tuning"].push_back(j["tuning"][1]);
+    expect = "tuning records 1 and 4 are both " + std::string(kA100) + "/16,1024,256,128/f32/tf32";
+  }
+  SECTION("a binary twice") {
+    j["binaries"].push_back(j["binaries"][0]);
+    expect = "binary records 0 and 4 both have key bin0";
+  }
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << j.dump();
+  const std::string bytes = read_file(f.db);
+  const auto r = f.with({"import", file});
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::StartsWith("rnnjit-cache: " + file + ": ") && Catch::Contains(expect));
+  CHECK(r.err.find('\x1b') == std::string::npos);
+  CHECK(read_file(f.db) == bytes);
+}
+
+TEST_CASE("rnnjit-cache list and show spell out control characters a file holds, never print them raw", "[cli]") {
+  Fixture f;
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(f.db.c_str(), &raw) == SQLITE_OK);
+  const int rc = sqlite3_exec(raw,
+                              "UPDATE tuning SET winner = 'w' || char(27) || '[2J', engine_version = 'v' || char(7)"
+                              " WHERE b = 64; UPDATE candidates SET config = 'w' || char(27) || '[2J', message ="
+                              " 'line one' || char(10) || 'line' || char(13) WHERE rank = 0 AND tuning_id ="
+                              " (SELECT id FROM tuning WHERE b = 64)",
+                              nullptr, nullptr, nullptr);
+  sqlite3_close(raw);
+  REQUIRE(rc == SQLITE_OK);
+  for (const auto& args : std::vector<std::vector<std::string>>{{"list"}, {"show", "4"}, {"verify"}}) {
+    const auto r = f.with(args);
+    INFO(args[0] << ":\n" << r.out);
+    CHECK(r.code == (args[0] == "verify" ? 1 : 0));
+    CHECK_THAT(r.out, Catch::Contains(args[0] == "verify" ? "engine_version 'v\\x07' holds a control character"
+                                                          : "w\\x1b[2J"));
+    for (const char c : r.out) CHECK((c == '\n' || static_cast<unsigned char>(c) >= 0x20));
+  }
+  CHECK_THAT(f.with({"list"}).out, Catch::Contains("v\\x07"));
+  // A message's own lines stay lines; a carriage return does not.
+  CHECK_THAT(f.with({"show", "4"}).out, Catch::Contains("line one\nline\\x0d"));
+}
+
+TEST_CASE("rnnjit-cache --shape filters take the sizes the engine takes, and name a bad one", "[cli]") {
+  Fixture f;
+  for (const auto& [shape, why] : std::vector<std::pair<std::string, std::string>>{
+           {"8,1024,256,1048577", "O = 1048577 is outside 1..1048576"},
+           {"8,-1,256,128", "I = -1 is outside 1..1048576"},
+           {"8,99999999999999999999,256,128", "I = 99999999999999999999 is outside 1..1048576"},
+           {"8.5,1024,256,128", "B = '8.5' is not an integer"}}) {
+    for (const char* cmd : {"list", "rm"}) {
+      const auto r = f.with({cmd, "--shape", shape});
+      INFO(cmd << " " << shape);
+      CHECK(r.code == 2);
+      CHECK(r.err == "rnnjit-cache: --shape '" + shape + "': " + why + "\n");
+    }
+  }
+  CHECK(f.json({"list", "--json", "--shape", " 8, 1024, 256, 128 "}).size() == 2);
 }

@@ -1,7 +1,23 @@
-// rnnjit-tune's usage errors, run as a user runs it: output and exit codes.
+// rnnjit-tune's usage, run as a user runs it: output and exit codes; and the --help of the
+// other GPU programs (rnnjit-example, rnnjit-bench), which need no GPU to answer it.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "cli_support.hpp"
+#include "temp_dir.hpp"
+
+namespace {
+
+// Without a driver, arguments that parse end in "no CUDA driver" (exit 1): a bad one is exit 2.
+const std::vector<std::string> kNoDriver = {"RNNJIT_DRIVER_LIBRARY=/nonexistent/libcuda.so.1"};
+
+test::Result tune(const std::vector<std::string>& args) { return test::run(RNNJIT_TUNE_TOOL, args, kNoDriver); }
+
+}  // namespace
 
 TEST_CASE("rnnjit-tune without a GPU fails clearly, and bad usage is exit 2", "[cli]") {
   using test::run;
@@ -9,7 +25,93 @@ TEST_CASE("rnnjit-tune without a GPU fails clearly, and bad usage is exit 2", "[
   CHECK(run(RNNJIT_TUNE_TOOL, {}).code == 2);
   CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "1,2,3"}).code == 2);
   CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--precision", "fp64"}).code == 2);
-  const auto r = run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8"}, {"RNNJIT_DRIVER_LIBRARY=/nonexistent/libcuda.so.1"});
+  const auto r = tune({"--shape", "8,16,16,8"});
   CHECK(r.code == 1);
   CHECK_THAT(r.out + r.err, Catch::Contains("no CUDA driver"));
+}
+
+TEST_CASE("rnnjit-tune --shape takes sizes 1..2^20 and names a bad value, exit 2", "[cli]") {
+  for (const auto& [shape, why] : std::vector<std::pair<std::string, std::string>>{
+           {"8,-1,16,8", "I = -1 is outside 1..1048576"},
+           {"0,16,16,8", "B = 0 is outside 1..1048576"},
+           {"8,16,1048577,8", "H = 1048577 is outside 1..1048576"},
+           {"8,16,16,99999999999999999999", "O = 99999999999999999999 is outside 1..1048576"},
+           {"8.5,16,16,8", "B = '8.5' is not an integer"},
+           {"8,16,,8", "H = '' is not an integer"},
+           {"8,16,16,8,4", "not B,I,H,O (four sizes separated by commas)"}}) {
+    const auto r = tune({"--shape", shape});
+    INFO(shape << ": " << r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err == "rnnjit-tune: '" + shape + "': " + why + "\n");
+  }
+  CHECK(tune({"--shape", "1,1048576,1,1"}).code == 1);  // the limit itself is a size: no driver next
+}
+
+TEST_CASE("rnnjit-tune --shapes files: a bad value, a mistyped header and an empty file are exit 2", "[cli]") {
+  test::TempDir dir;
+  const std::string file = dir.file("shapes.csv");
+  int code = 0;
+  std::string why;
+  SECTION("8.5") {
+    std::ofstream(file) << "B,I,H,O\n8.5,16,16,8\n";
+    code = 2;
+    why = file + ":2: '8.5,16,16,8': B = '8.5' is not an integer";
+  }
+  SECTION("a mistyped header is a line like any other") {
+    std::ofstream(file) << "B,I,H,0\n8,16,16,8\n";
+    code = 2;
+    why = file + ":1: 'B,I,H,0': B = 'B' is not an integer";
+  }
+  SECTION("a header after the first line") {
+    std::ofstream(file) << "# shapes\n8,16,16,8\nB,I,H,O\n";
+    code = 2;
+    why = file + ":3: 'B,I,H,O': B = 'B' is not an integer";
+  }
+  SECTION("an empty file") {
+    std::ofstream(file) << "";
+    code = 2;
+    why = file + " holds no shape";
+  }
+  SECTION("comments only") {
+    std::ofstream(file) << "# nothing yet\n\n";
+    code = 2;
+    why = file + " holds no shape";
+  }
+  SECTION("a JSON list with 8.5") {
+    std::ofstream(file) << "[[8, 16, 16, 8], {\"B\": 8.5, \"I\": 16, \"H\": 16, \"O\": 8}]";
+    code = 2;
+    why = file + ": shape 1: B = 8.5 is not an integer";
+  }
+  SECTION("an empty JSON list") {
+    std::ofstream(file) << " [ ] ";
+    code = 2;
+    why = file + " holds no shape";
+  }
+  SECTION("a header in any case, blanks and comments: parsed, then no driver") {
+    std::ofstream(file) << "# B,I,H,O\n b, I, h, O \n\n8, 16, 16, 8  # kb\n1,1048576,1,1\n";
+    code = 1;
+    why = "no CUDA driver";
+  }
+  const auto r = tune({"--shapes", file});
+  INFO(r.err);
+  CHECK(r.code == code);
+  if (code == 2)
+    CHECK(r.err == "rnnjit-tune: " + why + "\n");
+  else
+    CHECK_THAT(r.err, Catch::Contains(why));
+}
+
+TEST_CASE("rnnjit-example --help and rnnjit-bench --help exit 0 with their usage on stdout", "[cli]") {
+  for (const char* program : {RNNJIT_EXAMPLE, RNNJIT_BENCH}) {
+    for (const char* flag : {"--help", "-h"}) {
+      const auto r = test::run(program, {flag}, kNoDriver);
+      INFO(program << " " << flag << ": " << r.err);
+      CHECK(r.code == 0);
+      CHECK_THAT(r.out, Catch::StartsWith("usage: ") && Catch::Contains("B,I,H,O"));
+      CHECK(r.err.empty());
+    }
+    const auto r = test::run(program, {"--no-such-flag"}, kNoDriver);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::StartsWith("usage: "));
+  }
 }

@@ -114,10 +114,16 @@ std::string text_field(const Json& j, const std::string& name, const std::string
   return v.get<std::string>();
 }
 
-std::int64_t int_field(const Json& j, const std::string& name, const std::string& path = "") {
-  const Json& v = member(j, name, path);
-  if (!v.is_number_integer()) throw BadField(path.empty() ? name : path + "." + name, "must be an integer");
+// A JSON integer as int64: 8.5 is not one, and neither is 2^63 (which get<> would wrap).
+std::int64_t int_value(const Json& v, const std::string& field) {
+  if (!v.is_number_integer()) throw BadField(field, "must be an integer");
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
+    throw BadField(field, "holds " + v.dump() + ", out of range");
   return v.get<std::int64_t>();
+}
+
+std::int64_t int_field(const Json& j, const std::string& name, const std::string& path = "") {
+  return int_value(member(j, name, path), path.empty() ? name : path + "." + name);
 }
 
 // A time in microseconds; null is a failed candidate (+infinity).
@@ -137,8 +143,8 @@ TuningRecord tuning_from_json(const Json& j, int version) {
     throw BadField("shape", "must be a list of four integers [B, I, H, O]");
   for (const auto& d : shape)
     if (!d.is_number_integer()) throw BadField("shape", "must be a list of four integers [B, I, H, O]");
-  r.key.problem = {shape[0].get<std::int64_t>(), shape[1].get<std::int64_t>(), shape[2].get<std::int64_t>(),
-                   shape[3].get<std::int64_t>(), text_field(j, "precision")};
+  r.key.problem = {int_value(shape[0], "shape[0]"), int_value(shape[1], "shape[1]"), int_value(shape[2], "shape[2]"),
+                   int_value(shape[3], "shape[3]"), text_field(j, "precision")};
   if (version >= 2) r.key.problem.dtype = text_field(j, "dtype");
   r.key.template_hash = text_field(j, "template_hash");
   r.engine_version = text_field(j, "engine_version");
@@ -173,13 +179,17 @@ BinaryRecord binary_from_json(const Json& j) {
 
 [[noreturn]] void fail(const std::string& message) { throw Error(ErrorCode::CacheError, message); }
 
-// An export with its two paths swapped would replace the cache (or its WAL) by JSON.
+// An export with its two paths swapped would replace the cache (or its WAL) by JSON. The
+// -wal, -shm and -journal come and go with connections: they are refused by name as well.
 void refuse_cache(const std::string& file, const std::string& cache_path) {
   std::error_code ec;
-  if (!fs::exists(file, ec)) return;  // what does not exist yet cannot be the cache
-  for (const char* suffix : {"", "-wal", "-shm"}) {
+  const fs::path target = fs::weakly_canonical(file, ec);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     const std::string part = cache_path + suffix;
-    if (fs::exists(part, ec) && fs::equivalent(file, part, ec))
+    std::error_code same_ec, name_ec;
+    const bool same = fs::exists(file, ec) && fs::exists(part, ec) && fs::equivalent(file, part, same_ec);
+    const fs::path canonical = fs::weakly_canonical(part, name_ec);
+    if (same || (!target.empty() && !name_ec && canonical == target))
       fail("refusing to export onto " + file + ": it is the cache" +
            (*suffix ? std::string("'s ") + (suffix + 1) : "") + " (" + part + "); give another file");
   }

@@ -85,6 +85,16 @@ bool Connection::read_only() const {
   return ro == 1;
 }
 
+void Connection::copy_into(Connection& target) {
+  sqlite3_backup* b = sqlite3_backup_init(target.db_, "main", db_, "main");
+  if (!b) target.fail(sqlite3_extended_errcode(target.db_), "sqlite3_backup_init");
+  const int step = sqlite3_backup_step(b, -1);
+  // finish reports the step's error too; the first one is the one to tell.
+  const int finish = sqlite3_backup_finish(b);
+  if (step != SQLITE_DONE) target.fail(step, "copying the database (sqlite3_backup_step)");
+  if (finish != SQLITE_OK) target.fail(finish, "copying the database (sqlite3_backup_finish)");
+}
+
 Statement::Statement(Connection& db, const std::string& sql) : db_(db), sql_(sql) {
   check(sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &stmt_, nullptr), "prepare");
 }

@@ -47,6 +47,9 @@ class Connection {
   void busy_timeout(int ms);
   /// True when SQLite opened the main database read-only (flags, or a write-protected file).
   bool read_only() const;
+  /// Copies every page of this database into `target`, replacing what it held (SQLite's
+  /// backup API): how a read-only file's entries move into memory.
+  void copy_into(Connection& target);
   /// Rows changed by the last INSERT/UPDATE/DELETE.
   std::int64_t changes() const { return sqlite3_changes64(db_); }
   /// The raw handle, for calls this layer does not wrap.

@@ -1,11 +1,15 @@
 #include "rnnjit/cache/store.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -13,6 +17,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <type_traits>
 
@@ -73,9 +78,39 @@ constexpr int kDefaultBusyMs = 5000;
 
 bool memory_path(const std::string& p) { return p.empty() || p == "off" || p == ":memory:"; }
 
-// "file:...?mode=ro" and other SQLite URIs are passed through; the Store creates no
-// directories for them and never renames them.
+// SQLite URIs are refused (check_path): one spelling of a cache, a path, for every command.
 bool uri_path(const std::string& p) { return p.rfind("file:", 0) == 0; }
+
+std::string directory_of(const std::string& path) {
+  const std::string dir = fs::path(path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
+// For this process's effective user, as SQLite's own open is (root, ACLs and a read-only mount
+// included), not from the permission bits.
+bool can_write(const std::string& path) { return ::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) == 0; }
+
+// The URI of `path` opened with immutable=1: SQLite then takes no lock and wants no -shm or
+// -wal, which a read-only directory could not hold. Only for a file nobody here may write.
+std::string immutable_uri(const std::string& path) {
+  std::string out = "file://";
+  for (const unsigned char c : fs::absolute(path).string()) {
+    if (std::isalnum(c) || std::strchr("/._-~", c)) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      out += hex;
+    }
+  }
+  return out + "?immutable=1";
+}
+
+std::string hex32(std::int64_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(static_cast<std::uint32_t>(v)));
+  return buf;
+}
 
 // RNNJIT_CACHE_BUSY_MS overrides how long a locked cache is waited for (5000 ms), so that
 // tests meet a held lock quickly; anything but a non-negative integer is ignored.
@@ -128,18 +163,30 @@ std::vector<std::string> table_columns(Connection& db, const std::string& table)
   return out;
 }
 
-// The tables the migrations make, and their columns: what a file's schema must match.
-// Read from a scratch database, so the migrations stay the only description of the schema.
-const std::map<std::string, std::vector<std::string>>& expected_tables() {
-  static const auto tables = [] {
+using Tables = std::map<std::string, std::vector<std::string>>;
+
+// The tables the first `version` migrations make, and their columns: what a file of that schema
+// version must hold. Read from a scratch database, so the migrations stay the only description
+// of the schema.
+const Tables& expected_tables(std::int64_t version = kSchemaVersion) {
+  static const auto per_version = [] {
+    std::vector<Tables> out(kSchemaVersion + 1);
     Connection db(":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    for (const char* m : kMigrations) db.exec(m);
-    std::map<std::string, std::vector<std::string>> out;
-    for (const auto& name : db.query_texts("SELECT name FROM sqlite_master WHERE type = 'table'"))
-      out[name] = table_columns(db, name);
+    for (int v = 1; v <= kSchemaVersion; ++v) {
+      db.exec(kMigrations[v - 1]);
+      for (const auto& name : db.query_texts("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        out[v][name] = table_columns(db, name);
+    }
     return out;
   }();
-  return tables;
+  return per_version.at(static_cast<std::size_t>(version));
+}
+
+// The tables and views of a file, SQLite's own (sqlite_*) left out, by name.
+std::vector<std::string> user_tables(Connection& db) {
+  return db.query_texts(
+      "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+      " ORDER BY name");
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -284,24 +331,74 @@ bool hash_matches(const std::vector<std::uint8_t>& cubin, const std::string& has
   return support::hash_hex(cubin.data(), cubin.size()) == hash;
 }
 
-// Why a record cannot be stored, or empty.
+// What the engine writes and reads back (rnnjit.hpp's precision_name, dtype_name and
+// disposition_name), spelled out here because this layer cannot include the engine.
+const std::set<std::string> kPrecisions = {"fp32", "tf32", "bf16"};
+const std::set<std::string> kDTypes = {"f32", "bf16"};
+const std::set<std::string> kDispositions = {"ok", "compile_failed", "launch_failed", "not_supported"};
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// Why text field `name` cannot be stored (a control character other than those in `keep`), or empty.
+std::string bad_text(const char* name, const std::string& text, const char* keep = "") {
+  for (const char c : text)
+    if ((static_cast<unsigned char>(c) < 0x20 || c == 0x7f) && (c == '\0' || !std::strchr(keep, c)))
+      return std::string(name) + " '" + printable(text, keep) + "' holds a control character";
+  return {};
+}
+
+std::string bad_created_at(std::int64_t t) {
+  if (t >= 0 && t <= kMaxCreatedAt) return {};
+  return "created_at " + std::to_string(t) + " is outside 0.." + std::to_string(kMaxCreatedAt) + " (the years 1970 to 9999)";
+}
+
+// Why a record cannot be stored, or empty: the engine's own rules (see validate()).
 std::string invalid(const TuningRecord& r) {
   const auto& p = r.key.problem;
-  if (r.key.gpu.empty()) return "gpu is empty";
-  if (p.b <= 0 || p.i <= 0 || p.h <= 0 || p.o <= 0) return "shape " + shape_text(p) + " has a size that is not positive";
-  if (p.precision.empty()) return "precision is empty";
-  if (p.dtype != "f32" && p.dtype != "bf16") return "dtype '" + p.dtype + "' is neither f32 nor bf16";
-  if (r.key.template_hash.empty()) return "template_hash is empty";
-  if (r.engine_version.empty()) return "engine_version is empty";
-  if (r.winner.empty()) return "winner is empty";
+  for (const auto& [name, text] : {std::pair{"gpu", &r.key.gpu}, std::pair{"template_hash", &r.key.template_hash},
+                                   std::pair{"engine_version", &r.engine_version}, std::pair{"winner", &r.winner}}) {
+    if (text->empty()) return std::string(name) + " is empty";
+    if (std::string why = bad_text(name, *text); !why.empty()) return why;
+  }
+  for (const std::int64_t d : {p.b, p.i, p.h, p.o})
+    if (d < 1 || d > kMaxDim)
+      return "shape " + shape_text(p) + " has a size outside 1.." + std::to_string(kMaxDim);
+  if (!kPrecisions.count(p.precision)) return "precision '" + printable(p.precision) + "' is none of fp32, tf32, bf16";
+  if (!kDTypes.count(p.dtype)) return "dtype '" + printable(p.dtype) + "' is neither f32 nor bf16";
+  if (!std::isfinite(r.winner_us) || r.winner_us < 0)
+    return "winner_us " + number(r.winner_us) + " is not a finite, non-negative time";
+  if (std::string why = bad_created_at(r.created_at); !why.empty()) return why;
   if (r.candidates.empty()) return "there are no candidates";
-  for (const auto& c : r.candidates)
-    if (c.config == r.winner) return {};
-  return "winner '" + r.winner + "' is not among the candidates";
+  const CandidateResult* winner = nullptr;
+  for (std::size_t i = 0; i < r.candidates.size(); ++i) {
+    const CandidateResult& c = r.candidates[i];
+    const std::string at = "candidate " + std::to_string(i) + ": ";
+    if (c.config.empty()) return at + "config is empty";
+    for (const auto& why : {bad_text("config", c.config), bad_text("disposition", c.disposition),
+                            bad_text("message", c.message, "\n\t"), bad_text("binary_key", c.binary_key)})
+      if (!why.empty()) return at + why;
+    if (!kDispositions.count(c.disposition))
+      return at + "disposition '" + c.disposition + "' is none of ok, compile_failed, launch_failed, not_supported";
+    // A time is a median of runs: never negative, infinite only for a candidate that did not run.
+    if (std::isnan(c.time_us) || c.time_us < 0 || (std::isinf(c.time_us) && c.disposition == "ok"))
+      return at + "time_us " + number(c.time_us) + " is not a time (non-negative; +inf only when it failed)";
+    if (c.config == r.winner && !winner) winner = &c;
+  }
+  if (!winner) return "winner '" + r.winner + "' is not among the candidates";
+  if (winner->disposition != "ok") return "winner '" + r.winner + "' did not run (" + winner->disposition + ")";
+  return {};
 }
 
 std::string invalid(const BinaryRecord& b) {
   if (b.key.empty()) return "key is empty";
+  for (const auto& why : {bad_text("key", b.key), bad_text("kernel", b.kernel), bad_text("arch", b.arch),
+                          bad_text("nvrtc_version", b.nvrtc_version), bad_text("symbols", b.symbols, "\n"),
+                          bad_text("hash", b.hash), bad_created_at(b.created_at)})
+    if (!why.empty()) return why;
   if (b.cubin.empty()) return "cubin is empty";
   if (!hash_matches(b.cubin, b.hash)) return "hash '" + b.hash + "' does not match the cubin";
   return {};
@@ -331,13 +428,56 @@ std::string entry_name(const TuningKey& k) {
 }
 
 void validate(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries) {
-  for (std::size_t i = 0; i < tuning.size(); ++i)
+  const auto fail = [](const std::string& message) { throw Error(ErrorCode::CacheError, message); };
+  // An entry is one row whatever its template hash or engine version (a write replaces the
+  // others), so two records of one entry in one file would silently leave only the last.
+  std::map<std::string, std::size_t> entries;
+  for (std::size_t i = 0; i < tuning.size(); ++i) {
+    const std::string name = printable(entry_name(tuning[i].key));
     if (const std::string why = invalid(tuning[i]); !why.empty())
-      throw Error(ErrorCode::CacheError,
-                  "tuning record " + std::to_string(i) + " (" + entry_name(tuning[i].key) + "): " + why);
-  for (std::size_t i = 0; i < binaries.size(); ++i)
+      fail("tuning record " + std::to_string(i) + " (" + name + "): " + why);
+    if (const auto [it, fresh] = entries.emplace(entry_name(tuning[i].key), i); !fresh)
+      fail("tuning records " + std::to_string(it->second) + " and " + std::to_string(i) + " are both " + name +
+           ": an import holds each entry once");
+  }
+  std::map<std::string, std::size_t> keys;
+  for (std::size_t i = 0; i < binaries.size(); ++i) {
+    const std::string key = printable(binaries[i].key);
     if (const std::string why = invalid(binaries[i]); !why.empty())
-      throw Error(ErrorCode::CacheError, "binary record " + std::to_string(i) + " (" + binaries[i].key + "): " + why);
+      fail("binary record " + std::to_string(i) + " (" + key + "): " + why);
+    if (const auto [it, fresh] = keys.emplace(binaries[i].key, i); !fresh)
+      fail("binary records " + std::to_string(it->second) + " and " + std::to_string(i) + " both have key " + key +
+           ": an import holds each binary once");
+  }
+}
+
+void check_path(const std::string& path) {
+  if (memory_path(path)) return;
+  const auto fail = [&](const std::string& why) { throw Error(ErrorCode::CacheError, "cache " + path + ": " + why); };
+  if (uri_path(path)) fail("SQLite URIs (file:...) are not accepted; give the file's path");
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return;  // missing (made later) or unreadable (the open says why)
+  if (S_ISDIR(st.st_mode)) fail("is a directory, not a cache file");
+  // Opening a FIFO would wait for a writer forever; a device or a socket is no database either.
+  if (!S_ISREG(st.st_mode))
+    fail(std::string("is not a regular file (") +
+         (S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a device or other special file") +
+         "); a cache is a SQLite file");
+}
+
+std::string printable(const std::string& text, const char* keep) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if ((static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) || (c != '\0' && std::strchr(keep, c))) {
+      out += c;
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
+      out += hex;
+    }
+  }
+  return out;
 }
 
 std::string resolve_path(const std::optional<std::string>& option) {
@@ -348,6 +488,9 @@ std::string resolve_path(const std::optional<std::string>& option) {
   return "off";  // nowhere to put a file: memory only
 }
 
+// What a call does to the file: a Write on a read-only file (Resilient) first moves to memory.
+enum class Access { Read, Write };
+
 struct Store::Impl {
   std::mutex mu;
   const Mode mode;
@@ -356,6 +499,7 @@ struct Store::Impl {
   std::unique_ptr<Connection> db;  // null only if even a memory database could not be made
   std::unique_ptr<Statements> q;   // declared after db: finalized before it closes
   bool persistent = false;
+  bool read_only = false;  // db is the file, opened read-only
   bool warned = false;
   std::optional<FileId> opened;  // the file behind db, when it is one
 
@@ -365,26 +509,47 @@ struct Store::Impl {
     q.reset();
     db.reset();
     persistent = false;
+    read_only = false;
     opened.reset();
   }
 
-  // Refuses, before anything is written, a file whose schema this build does not know.
-  void check_known(std::int64_t version) {
-    if (version > kSchemaVersion)
-      throw Error(ErrorCode::CacheError, "schema version " + std::to_string(version) + " is newer than this build's " +
-                                             std::to_string(kSchemaVersion) + "; use a newer rnnjit or another cache file");
-    if (version == 0) {
-      for (const auto& [table, columns] : expected_tables())
-        if (!table_columns(*db, table).empty())
-          throw Error(ErrorCode::CacheError, "it has a table '" + table +
-                                                 "' but schema version 0: not a cache this build can use");
-    } else if (version == kSchemaVersion) {
-      check_columns();
-    }
+  bool writes() const { return mode != Mode::ReadOnlyStrict && !read_only; }
+
+  [[noreturn]] static void foreign(const std::string& why) {
+    throw Error(ErrorCode::CacheError, "not an rnnjit cache: " + why + "; it is left as it is, give another file");
   }
 
-  void check_columns() {
-    for (const auto& [table, columns] : expected_tables()) {
+  // Refuses, before anything is written, a file that is not an rnnjit cache this build can use
+  // or an empty database that may become one. A file is rnnjit's when its application_id says
+  // so or, made before there was one, when its tables are exactly those of its schema version.
+  void recognise(std::int64_t version, std::int64_t app) {
+    if (app != 0 && app != kApplicationId)
+      foreign("its application_id is " + hex32(app) + ", another application's (rnnjit's is " + hex32(kApplicationId) + ")");
+    if (version < 0) foreign("its schema version " + std::to_string(version) + " is not one rnnjit writes");
+    if (version > kSchemaVersion) {
+      if (app != kApplicationId)
+        foreign("schema version " + std::to_string(version) + " without rnnjit's application_id");
+      throw Error(ErrorCode::CacheError, "schema version " + std::to_string(version) + " is newer than this build's " +
+                                             std::to_string(kSchemaVersion) + "; use a newer rnnjit or another cache file");
+    }
+    if (version == 0) {
+      if (db->query_int("SELECT count(*) FROM sqlite_master") == 0) return;  // empty: becomes a cache
+      const auto tables = user_tables(*db);
+      foreign("it holds " + (tables.empty() ? std::string("a schema") : "tables (" + joined(tables) + ")") +
+              " but no rnnjit schema version");
+    }
+    if (app != kApplicationId) {
+      std::vector<std::string> expected;
+      for (const auto& [table, columns] : expected_tables(version)) expected.push_back(table);
+      if (const auto tables = user_tables(*db); tables != expected)
+        foreign("its tables (" + joined(tables) + ") are not rnnjit's (" + joined(expected) +
+                ") and it has no rnnjit application_id");
+    }
+    check_columns(version);
+  }
+
+  void check_columns(std::int64_t version = kSchemaVersion) {
+    for (const auto& [table, columns] : expected_tables(version)) {
       const auto actual = table_columns(*db, table);
       if (actual.empty()) throw Error(ErrorCode::CacheError, "table '" + table + "' is missing");
       if (actual != columns)
@@ -417,16 +582,20 @@ struct Store::Impl {
     }
   }
 
+  // Brings the database to the current schema and stamps rnnjit's application_id, in one
+  // transaction.
   void migrate() {
     Transaction t(*db);
     // Re-read under the write lock: another process may have migrated meanwhile.
     const std::int64_t now = db->query_int("PRAGMA user_version");
-    if (now > kSchemaVersion) check_known(now);
+    const std::int64_t app = db->query_int("PRAGMA application_id");
+    recognise(now, app);
     for (std::int64_t v = now; v < kSchemaVersion; ++v) {
       db->exec(kMigrations[v]);
-      // PRAGMA takes no bound parameters; the value is this build's own constant.
+      // PRAGMA takes no bound parameters; the values are this build's own constants.
       db->exec("PRAGMA user_version = " + std::to_string(v + 1));
     }
+    if (app != kApplicationId) db->exec("PRAGMA application_id = " + std::to_string(kApplicationId));
     // Foreign keys are off while migrating (see setup): what they would have enforced is
     // checked here, and a migration that broke it rolls back.
     if (!db->query_texts("PRAGMA foreign_key_check").empty())
@@ -442,28 +611,34 @@ struct Store::Impl {
     // which with foreign keys on cascades to the rows that refer to it. SQLite ignores this
     // pragma inside a transaction, so it cannot wait for migrate()'s.
     db->exec("PRAGMA foreign_keys = OFF");
-    std::int64_t version = 0;
+    std::int64_t version = 0, app = 0;
     {
       // One snapshot: another process may be creating the schema meanwhile.
       Transaction snapshot(*db, Transaction::Kind::Read);
       // The first read of the file: one that is not a database fails here.
       version = db->query_int("PRAGMA user_version");
+      app = db->query_int("PRAGMA application_id");
       if (file) {
+        // Before quick_check: another application's file is refused as such, never taken for
+        // a damaged cache and moved aside.
+        recognise(version, app);
         quick_check();
-        check_known(version);
       }
       snapshot.commit();
     }
-    if (file && mode != Mode::ReadOnlyStrict) {
+    if (file && writes()) {
       if (db->read_only()) throw SqliteError(SQLITE_READONLY, "SQLite opened the file read-only");
       enable_wal();
       db->exec("PRAGMA synchronous = NORMAL");
     }
-    if (version < kSchemaVersion) {
-      if (mode == Mode::ReadOnlyStrict)
-        throw Error(ErrorCode::CacheError, "schema version " + std::to_string(version) + " is older than this build's " +
-                                               std::to_string(kSchemaVersion) +
-                                               "; open it once in a writable mode (e.g. rnnjit-cache prune) to migrate it");
+    if (version < kSchemaVersion && !writes())
+      throw Error(ErrorCode::CacheError,
+                  version == 0 ? std::string("an empty database, not yet a cache; import into it to make it one")
+                               : "schema version " + std::to_string(version) + " is older than this build's " +
+                                     std::to_string(kSchemaVersion) +
+                                     "; open it once in a writable mode (e.g. rnnjit-cache prune) to migrate it");
+    // A cache made before the application_id is stamped by the first open that may write.
+    if (writes() && (version < kSchemaVersion || app != kApplicationId)) {
       migrate();
       if (file) check_columns();
     }
@@ -479,18 +654,29 @@ struct Store::Impl {
 
   void open_file() {
     close();
-    // SQLITE_OPEN_URI: "file:/path?mode=ro" opens a cache read-only whatever the permissions.
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI;
-    if (mode == Mode::ReadOnlyStrict) {
-      flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
-    } else if (!uri_path(path)) {
-      if (const fs::path parent = fs::path(path).parent_path(); !parent.empty()) {
-        std::error_code ec;
-        fs::create_directories(parent, ec);  // a failure shows up as SQLITE_CANTOPEN next
+    check_path(path);
+    std::error_code ec;
+    const bool exists = fs::exists(path, ec);
+    const std::string dir = directory_of(path);
+    std::string name = path;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    // WAL needs the directory too, for the -wal and -shm files.
+    if (mode == Mode::ReadOnlyStrict || (exists && !(can_write(path) && can_write(dir)))) {
+      if (mode == Mode::Strict)
+        throw SqliteError(SQLITE_READONLY, "this process may not write " + path + (can_write(path) ? "'s directory" : ""));
+      read_only = true;
+      flags = SQLITE_OPEN_READONLY;
+      // Nobody here can write it, nor make the -shm a WAL reader needs: immutable, which reads
+      // the file alone. A -wal left behind holds committed pages, so then it is read as usual.
+      if (!can_write(path) && !can_write(dir) && !fs::exists(path + "-wal", ec)) {
+        name = immutable_uri(path);
+        flags |= SQLITE_OPEN_URI;
       }
+    } else if (!exists) {
+      fs::create_directories(dir, ec);  // a failure shows up as SQLITE_CANTOPEN next
     }
-    db = std::make_unique<Connection>(path, flags);
-    if (!uri_path(path)) opened = file_id(path);
+    db = std::make_unique<Connection>(name, flags);
+    opened = file_id(path);
     setup(true);
     persistent = true;
   }
@@ -522,14 +708,18 @@ struct Store::Impl {
     return target;
   }
 
-  // Resilient only: a damaged file is moved aside and replaced by a fresh one; anything else
-  // (locked, read-only, a schema this build does not know, a full disk) continues in memory.
-  // One warning per Store whatever happens.
+  // Resilient only: a damaged file is moved aside and replaced by a fresh one (unless it was
+  // opened read-only); anything else (locked, read-only, not an rnnjit cache, a schema this
+  // build does not know, a full disk) continues in memory. One warning per Store whatever
+  // happens.
   void recover(const Error& e) {
     const std::optional<FileId> id = opened;
+    const bool was_read_only = read_only;
     close();
     std::string note = "; continuing with an in-memory cache";
-    if (damaged(e) && !memory_path(path) && !uri_path(path)) {
+    // A file this process may not write is not its to move either.
+    if (damaged(e) && was_read_only) note = "; it is read-only, so it stays where it is" + note;
+    if (damaged(e) && !was_read_only && !memory_path(path)) {
       if (const auto aside = move_aside(id)) {
         try {
           open_file();
@@ -553,6 +743,29 @@ struct Store::Impl {
     }
   }
 
+  // Resilient only, at the first write to a file opened read-only: its entries are copied into
+  // memory, where this write and the later ones go. One warning.
+  void leave_read_only() {
+    std::string what = "cache " + path + ": the file or its directory cannot be written by this process; ";
+    try {
+      auto memory = std::make_unique<Connection>(":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+      db->copy_into(*memory);
+      close();
+      db = std::move(memory);
+      setup(false);
+      what += "its entries stay in use, new ones are kept in memory";
+    } catch (const Error& e) {
+      what += "copying its entries failed (" + std::string(e.message()) + "); continuing with an empty in-memory cache";
+      try {
+        open_memory();
+      } catch (const Error& again) {
+        close();
+        support::log().error("cache: not even an in-memory cache can be made: {}", again.what());
+      }
+    }
+    warn_once(what);
+  }
+
   void open() {
     if (memory_path(path)) {
       if (mode != Mode::Resilient) return open_memory();
@@ -563,8 +776,20 @@ struct Store::Impl {
       }
       return;
     }
-    if (mode == Mode::ReadOnlyStrict && !uri_path(path) && !fs::exists(path))
-      throw Error(ErrorCode::CacheError, "no cache at " + path);
+    try {
+      check_path(path);  // its message names the file already
+    } catch (const Error& e) {
+      if (mode != Mode::Resilient) throw;
+      warn_once(std::string(e.message()) + "; continuing with an in-memory cache");
+      try {
+        open_memory();
+      } catch (const Error& again) {
+        close();
+        support::log().error("cache: not even an in-memory cache can be made: {}", again.what());
+      }
+      return;
+    }
+    if (mode == Mode::ReadOnlyStrict && !fs::exists(path)) throw Error(ErrorCode::CacheError, "no cache at " + path);
     try {
       open_file();
     } catch (const Error& e) {
@@ -577,13 +802,15 @@ struct Store::Impl {
   }
 
   // Runs `f(connection, statements)` under the lock. Strict: a failure is an Error that
-  // names the file and the cause. Resilient: a failure recovers (see recover) and `f` runs
-  // once more on the new database, where a find simply misses; should that fail too, the
-  // call answers an empty value.
+  // names the file and the cause. Resilient: a write to a read-only file moves to memory
+  // first (see leave_read_only); a failure recovers (see recover) and `f` runs once more on
+  // the new database, where a find simply misses; should that fail too, the call answers an
+  // empty value.
   template <typename F>
-  auto run(F&& f) -> std::invoke_result_t<F&, Connection&, Statements&> {
+  auto run(Access access, F&& f) -> std::invoke_result_t<F&, Connection&, Statements&> {
     using R = std::invoke_result_t<F&, Connection&, Statements&>;
     std::lock_guard lock(mu);
+    if (db && access == Access::Write && read_only && mode == Mode::Resilient) leave_read_only();
     if (db) {
       try {
         return f(*db, *q);
@@ -617,8 +844,13 @@ bool Store::persistent() const {
   return impl_->persistent;
 }
 
+bool Store::read_only() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->read_only;
+}
+
 std::optional<TuningRecord> Store::find_tuning(const TuningKey& key, const std::string& engine_version) {
-  return impl_->run([&](Connection&, Statements& q) -> std::optional<TuningRecord> {
+  return impl_->run(Access::Read, [&](Connection&, Statements& q) -> std::optional<TuningRecord> {
     Statement& s = q.find_tuning;
     const ResetOnExit done(s);
     const auto& p = key.problem;
@@ -632,7 +864,7 @@ std::optional<TuningRecord> Store::find_tuning(const TuningKey& key, const std::
 }
 
 void Store::put_tuning(const TuningRecord& record) {
-  impl_->run([&](Connection& db, Statements& q) {
+  impl_->run(Access::Write, [&](Connection& db, Statements& q) {
     Transaction t(db);
     write_tuning(db, q, record);
     t.commit();
@@ -640,8 +872,8 @@ void Store::put_tuning(const TuningRecord& record) {
 }
 
 std::optional<BinaryRecord> Store::find_binary(const std::string& key) {
-  const bool may_write = impl_->mode != Mode::ReadOnlyStrict;
-  return impl_->run([&](Connection&, Statements& q) -> std::optional<BinaryRecord> {
+  return impl_->run(Access::Read, [&](Connection&, Statements& q) -> std::optional<BinaryRecord> {
+    const bool may_write = impl_->writes();  // under the lock, like every use of impl_
     BinaryRecord b;
     {
       Statement& s = q.find_binary;
@@ -663,7 +895,7 @@ std::optional<BinaryRecord> Store::find_binary(const std::string& key) {
 }
 
 void Store::put_binary(const BinaryRecord& record) {
-  impl_->run([&](Connection& db, Statements& q) {
+  impl_->run(Access::Write, [&](Connection& db, Statements& q) {
     Transaction t(db);
     write_binary(q, record);
     t.commit();
@@ -671,7 +903,7 @@ void Store::put_binary(const BinaryRecord& record) {
 }
 
 std::vector<TuningRecord> Store::list_tuning(const Filter& filter) {
-  return impl_->run([&](Connection& db, Statements& q) {
+  return impl_->run(Access::Read, [&](Connection& db, Statements& q) {
     Statement s(db, std::string(kTuningColumns) + kFilterWhere +
                         " ORDER BY gpu, b, i, h, o, dtype, precision, template_hash");
     bind_filter(s, filter);
@@ -686,7 +918,7 @@ std::vector<TuningRecord> Store::list_tuning(const Filter& filter) {
 }
 
 std::vector<BinaryRecord> Store::list_binaries() {
-  return impl_->run([&](Connection& db, Statements&) {
+  return impl_->run(Access::Read, [&](Connection& db, Statements&) {
     Statement s(db, "SELECT key, kernel, arch, nvrtc_version, symbols, cubin, hash, created_at FROM binaries ORDER BY key");
     std::vector<BinaryRecord> out;
     while (s.step()) out.push_back(read_binary_row(s));
@@ -695,7 +927,7 @@ std::vector<BinaryRecord> Store::list_binaries() {
 }
 
 std::int64_t Store::remove_tuning(const Filter& filter) {
-  return impl_->run([&](Connection& db, Statements&) {
+  return impl_->run(Access::Write, [&](Connection& db, Statements&) {
     Transaction t(db);
     Statement s(db, std::string("DELETE FROM tuning") + kFilterWhere);
     bind_filter(s, filter);
@@ -708,7 +940,7 @@ std::int64_t Store::remove_tuning(const Filter& filter) {
 
 Stats Store::stats() {
   Impl& impl = *impl_;
-  return impl.run([&](Connection& db, Statements&) {
+  return impl.run(Access::Read, [&](Connection& db, Statements&) {
     Stats out;
     Transaction snapshot(db, Transaction::Kind::Read);  // counts of one moment
     out.entries = db.query_int("SELECT count(*) FROM tuning");
@@ -717,7 +949,7 @@ Stats Store::stats() {
     Statement s(db, "SELECT gpu, count(*) FROM tuning GROUP BY gpu ORDER BY gpu");
     while (s.step()) out.per_gpu.push_back({s.column_text(0), s.column_int(1)});
     snapshot.commit();
-    if (impl.persistent && !uri_path(impl.path)) {
+    if (impl.persistent) {
       for (const char* suffix : {"", "-wal"}) {
         std::error_code ec;
         const auto size = fs::file_size(impl.path + suffix, ec);
@@ -729,7 +961,7 @@ Stats Store::stats() {
 }
 
 PruneResult Store::prune(const std::string& template_hash, const std::string& engine_version) {
-  return impl_->run([&](Connection& db, Statements&) {
+  return impl_->run(Access::Write, [&](Connection& db, Statements&) {
     PruneResult r;
     Transaction t(db);
     Statement stale(db, "DELETE FROM tuning WHERE template_hash <> ?1 OR engine_version <> ?2");
@@ -746,7 +978,7 @@ PruneResult Store::prune(const std::string& template_hash, const std::string& en
 }
 
 std::vector<std::string> Store::verify() {
-  return impl_->run([&](Connection& db, Statements& q) {
+  return impl_->run(Access::Read, [&](Connection& db, Statements& q) {
     std::vector<std::string> problems;
     for (const auto& line : db.query_texts("PRAGMA integrity_check"))
       if (line != "ok") problems.push_back("integrity_check: " + line);
@@ -755,24 +987,24 @@ std::vector<std::string> Store::verify() {
       auto [id, rec] = read_tuning_row(rows);
       read_candidates(q, id, rec);
       if (const std::string why = invalid(rec); !why.empty())
-        problems.push_back("tuning row " + std::to_string(id) + " (" + entry_name(rec.key) + "): " + why);
+        problems.push_back("tuning row " + std::to_string(id) + " (" + printable(entry_name(rec.key)) + "): " + why);
     }
     Statement bins(db, "SELECT key, cubin, hash FROM binaries ORDER BY key");
     while (bins.step())
       if (!hash_matches(bins.column_blob(1), bins.column_text(2)))
-        problems.push_back("binary " + bins.column_text(0) + ": the cubin does not match its hash");
+        problems.push_back("binary " + printable(bins.column_text(0)) + ": the cubin does not match its hash");
     return problems;
   });
 }
 
 void Store::vacuum() {
-  impl_->run([&](Connection& db, Statements&) { db.exec("VACUUM"); });
+  impl_->run(Access::Write, [&](Connection& db, Statements&) { db.exec("VACUUM"); });
 }
 
 void Store::import_records(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries) {
   // A bad record is the caller's error, not the cache's: it throws in every mode.
   validate(tuning, binaries);
-  impl_->run([&](Connection& db, Statements& q) {
+  impl_->run(Access::Write, [&](Connection& db, Statements& q) {
     Transaction t(db);
     for (const auto& r : tuning) write_tuning(db, q, r);
     for (const auto& b : binaries) write_binary(q, b);

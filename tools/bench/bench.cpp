@@ -28,6 +28,7 @@
 
 #include "rnnjit/gate.hpp"
 #include "rnnjit/rnnjit.hpp"
+#include "shapes.hpp"
 
 namespace {
 
@@ -245,6 +246,11 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
 
 }  // namespace
 
+const char* const kUsage =
+    "usage: %s [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--config NAME] [--json FILE] "
+    "[--no-pointer-checks]\n"
+    "  times rnnjit per shape and precision (NAME: kb-v0, b1-4k, mid, kb-large; all of them by default)\n";
+
 int main(int argc, char** argv) {
   std::vector<Named> shapes;
   std::vector<rnnjit::Precision> precs = {rnnjit::Precision::TF32, rnnjit::Precision::FP32};
@@ -257,11 +263,16 @@ int main(int argc, char** argv) {
       ++a;
       auto it = std::find_if(std::begin(kShapes), std::end(kShapes), [&](const Named& n) { return n.name == next; });
       Named n{next, 0, 0, 0, 0};
-      if (it != std::end(kShapes))
+      if (it != std::end(kShapes)) {
         n = *it;
-      else if (std::sscanf(next.c_str(), "%lld,%lld,%lld,%lld", &n.b, &n.i, &n.h, &n.o) != 4) {
-        std::fprintf(stderr, "rnnjit-bench: bad --shape %s\n", next.c_str());
-        return 2;
+      } else {
+        try {
+          const rnnjit::tools::Shape s = rnnjit::tools::parse_shape(next);
+          n = {next, s.b, s.i, s.h, s.o};
+        } catch (const rnnjit::tools::ShapeError& e) {
+          std::fprintf(stderr, "rnnjit-bench: --shape %s\n", e.what());
+          return 2;
+        }
       }
       shapes.push_back(n);
     } else if (arg == "--precision" && !next.empty()) {
@@ -275,11 +286,11 @@ int main(int argc, char** argv) {
       json_path = argv[++a];
     } else if (arg == "--no-pointer-checks") {
       options.check_pointers = false;
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf(kUsage, argv[0]);
+      return 0;
     } else {
-      std::fprintf(stderr,
-                   "usage: %s [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--config NAME] [--json FILE] "
-                   "[--no-pointer-checks]\n",
-                   argv[0]);
+      std::fprintf(stderr, kUsage, argv[0]);
       return 2;
     }
   }

@@ -2,9 +2,9 @@
 //
 //   rnnjit-cache [--cache PATH] path|list|show|stats|export|import|rm|prune|verify|vacuum
 //
-// Exit codes: 0 success, 1 failure (a missing or damaged cache, a bad import file, a problem
-// found by verify), 2 bad usage. The cache is opened strictly: a damaged file is reported,
-// never moved aside or replaced.
+// Exit codes: 0 success, 1 failure (a missing, damaged or foreign cache, a bad import file, a
+// problem found by verify), 2 bad usage. The cache is opened strictly: a damaged file is
+// reported, never moved aside or replaced; read commands open it read-only.
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <cmath>
@@ -19,6 +19,9 @@
 #include "rnnjit/cache/store.hpp"
 #include "rnnjit/error.hpp"
 #include "rnnjit/version.hpp"
+#include "shapes.hpp"
+
+static_assert(rnnjit::cache::kMaxDim == rnnjit::kMaxDim, "the cache accepts the sizes the engine does");
 
 namespace {
 
@@ -66,21 +69,6 @@ std::optional<std::int64_t> positive(const std::string& text) {
   return v;
 }
 
-// "B,I,H,O" with four positive integers.
-std::optional<ProblemKey> parse_shape(const std::string& text) {
-  std::int64_t dims[4];
-  std::size_t start = 0;
-  for (int k = 0; k < 4; ++k) {
-    const std::size_t comma = k < 3 ? text.find(',', start) : text.size();
-    if (comma == std::string::npos) return std::nullopt;
-    const auto v = positive(text.substr(start, comma - start));
-    if (!v) return std::nullopt;
-    dims[k] = *v;
-    start = comma + 1;
-  }
-  return ProblemKey{dims[0], dims[1], dims[2], dims[3], ""};
-}
-
 struct FilterArgs {
   std::string gpu, shape, dtype, precision;
   bool any() const { return !gpu.empty() || !shape.empty() || !dtype.empty() || !precision.empty(); }
@@ -90,8 +78,12 @@ struct FilterArgs {
     if (!dtype.empty()) f.dtype = dtype;
     if (!precision.empty()) f.precision = precision;
     if (!shape.empty()) {
-      f.shape = parse_shape(shape);
-      if (!f.shape) throw Usage("--shape '" + shape + "' is not B,I,H,O (four positive integers)");
+      try {
+        const rnnjit::tools::Shape s = rnnjit::tools::parse_shape(shape);
+        f.shape = ProblemKey{s.b, s.i, s.h, s.o, ""};
+      } catch (const rnnjit::tools::ShapeError& e) {
+        throw Usage("--shape " + std::string(e.what()));
+      }
     }
     return f;
   }
@@ -104,7 +96,10 @@ std::size_t width(const std::string& s) {
   return n;
 }
 
-void print_table(const std::vector<std::vector<std::string>>& rows) {
+// Cells are record text: control characters are spelled out (printable), never sent raw.
+void print_table(std::vector<std::vector<std::string>> rows) {
+  for (auto& r : rows)
+    for (auto& cell : r) cell = printable(cell);
   std::vector<std::size_t> widths;
   for (const auto& r : rows)
     for (std::size_t i = 0; i < r.size(); ++i) {
@@ -189,8 +184,8 @@ int show(Store& store, const std::string& key, bool json) {
   // Compiler logs run to many lines: in full below the table, not in it.
   for (std::size_t i = 0; i < r.candidates.size(); ++i)
     if (r.candidates[i].message.find('\n') != std::string::npos)
-      std::printf("\nmessage of candidate %zu (%s):\n%s\n", i + 1, r.candidates[i].config.c_str(),
-                  r.candidates[i].message.c_str());
+      std::printf("\nmessage of candidate %zu (%s):\n%s\n", i + 1, printable(r.candidates[i].config).c_str(),
+                  printable(r.candidates[i].message, "\n\t").c_str());
   return 0;
 }
 
@@ -288,12 +283,15 @@ int main(int argc, char** argv) {
 
   try {
     const std::string where = resolve_path(cache.empty() ? std::nullopt : std::optional<std::string>(cache));
+    // A SQLite URI is refused by every command alike, path included: a cache is named by its path.
+    if (where.rfind("file:", 0) == 0) check_path(where);
     if (path_cmd->parsed()) {
       std::printf("%s\n", where.c_str());
       return 0;
     }
     if (where == "off" || where == ":memory:")
       return fail(kExitFailure, "the cache is off (" + where + "): there is nothing to " + app.get_subcommands()[0]->get_name());
+    check_path(where);  // a directory or a FIFO: said before anything opens it, for every command
     if (rm_cmd->parsed() && !filters.any() && !all)
       throw Usage("rm needs a filter (--gpu, --shape, --dtype, --precision) or --all");
     const Filter filter = filters.filter();  // bad usage before anything is opened

@@ -9,71 +9,18 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <sstream>
 
 #include "rnnjit/rnnjit.hpp"
+#include "shapes.hpp"
 
 namespace {
 
 using Json = nlohmann::json;
-
-struct Shape {
-  long long b, i, h, o;
-};
-
-Shape parse_shape(const std::string& text) {
-  Shape s{};
-  char tail = 0;
-  if (std::sscanf(text.c_str(), "%lld,%lld,%lld,%lld%c", &s.b, &s.i, &s.h, &s.o, &tail) != 4)
-    throw CLI::ValidationError("--shape", "'" + text + "' is not B,I,H,O");
-  return s;
-}
-
-// A CSV with one B,I,H,O per line ('#' comments, an optional header), or a JSON list of
-// [B,I,H,O] arrays or {"B":..,"I":..,"H":..,"O":..} objects.
-std::vector<Shape> read_shapes(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  std::vector<Shape> out;
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && text[first] == '[') {
-    const Json j = Json::parse(text);
-    for (const auto& e : j) {
-      if (e.is_array() && e.size() == 4)
-        out.push_back({e[0].get<long long>(), e[1].get<long long>(), e[2].get<long long>(), e[3].get<long long>()});
-      else if (e.is_object())
-        out.push_back({e.at("B").get<long long>(), e.at("I").get<long long>(), e.at("H").get<long long>(),
-                       e.at("O").get<long long>()});
-      else
-        throw std::runtime_error(path + ": each shape must be [B,I,H,O] or {\"B\":..,\"I\":..,\"H\":..,\"O\":..}");
-    }
-    return out;
-  }
-  std::istringstream lines(text);
-  std::string line;
-  int n = 0;
-  while (std::getline(lines, line)) {
-    ++n;
-    line = line.substr(0, line.find('#'));
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    if (n == 1 && line.find_first_of("BbIiHhOo") != std::string::npos) continue;  // header
-    line.erase(std::remove_if(line.begin(), line.end(), ::isspace), line.end());
-    try {
-      out.push_back(parse_shape(line));
-    } catch (const CLI::ValidationError&) {
-      throw std::runtime_error(path + ":" + std::to_string(n) + ": '" + line + "' is not B,I,H,O");
-    }
-  }
-  return out;
-}
+using rnnjit::tools::Shape;
 
 std::string fmt_us(double us) {
   if (!std::isfinite(us)) return "failed";
@@ -164,12 +111,13 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Validated here, at the edge: a bad size is bad usage (exit 2), not an engine failure.
   std::vector<Shape> shapes;
   try {
-    for (const auto& s : shapes_text) shapes.push_back(parse_shape(s));
+    for (const auto& s : shapes_text) shapes.push_back(rnnjit::tools::parse_shape(s));
     if (!shapes_file.empty())
-      for (const auto& s : read_shapes(shapes_file)) shapes.push_back(s);
-  } catch (const std::exception& e) {
+      for (const auto& s : rnnjit::tools::read_shapes(shapes_file)) shapes.push_back(s);
+  } catch (const rnnjit::tools::ShapeError& e) {
     std::fprintf(stderr, "rnnjit-tune: %s\n", e.what());
     return 2;
   }
@@ -192,7 +140,9 @@ int main(int argc, char** argv) {
       for (rnnjit::Precision prec : precisions) {
         const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec};
         char label[96];
-        std::snprintf(label, sizeof label, "%lld,%lld,%lld,%lld %s", s.b, s.i, s.h, s.o, rnnjit::precision_name(prec));
+        std::snprintf(label, sizeof label, "%lld,%lld,%lld,%lld %s", static_cast<long long>(s.b),
+                      static_cast<long long>(s.i), static_cast<long long>(s.h), static_cast<long long>(s.o),
+                      rnnjit::precision_name(prec));
         progress(tty, done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), label);
         const rnnjit::TuneReport r = engine.tune(p, force);
         Json row{{"shape", {s.b, s.i, s.h, s.o}}, {"precision", rnnjit::precision_name(prec)}, {"winner", r.winner},

@@ -95,9 +95,34 @@ struct PruneResult {
 };
 
 /// Open mode. Resilient (the engine's): an unusable file never fails a call; it logs one
-/// warning and continues in memory, or moves a corrupt file aside and starts a fresh one.
-/// Strict (the tools'): every problem is an rnnjit::Error(CacheError) with a clear message.
+/// warning and continues in memory, or moves a corrupt file aside and starts a fresh one; a
+/// file it may not write (the file or its directory read-only) is read, and the first write
+/// moves to memory with the file's entries. Strict (the tools'): every problem is an
+/// rnnjit::Error(CacheError) with a clear message, a read-only file one of them.
+/// ReadOnlyStrict (the tools' read commands): Strict, and the file is only ever read.
 enum class Mode { Resilient, Strict, ReadOnlyStrict };
+
+/// PRAGMA application_id of every cache this build creates ("rnnj"): how rnnjit tells its own
+/// files from other SQLite databases. Caches made before it carry 0 and are recognised by their
+/// tables (exactly rnnjit's); a writable open stamps them. Any other database is refused and
+/// left as it is, never migrated nor moved aside.
+constexpr std::int32_t kApplicationId = 0x726e6e6a;
+
+/// The largest size a record may hold: the engine's kMaxDim (rnnjit.hpp), which this layer
+/// cannot include; the tools, which see both, check that they agree.
+constexpr std::int64_t kMaxDim = std::int64_t(1) << 20;
+
+/// The latest created_at a record may hold: 9999-12-31T23:59:59Z.
+constexpr std::int64_t kMaxCreatedAt = 253402300799;
+
+/// Refuses, before anything opens it, what cannot be a cache file: a SQLite URI ("file:..."),
+/// a directory, a FIFO or any other file that is not a regular one. Throws
+/// Error(CacheError) "cache PATH: why"; a missing file and "off"/":memory:" pass.
+void check_path(const std::string& path);
+
+/// `text` with every control character but those in `keep` spelled \xNN: how messages and
+/// rnnjit-cache print a record's text, so that a stored escape sequence never reaches a terminal.
+std::string printable(const std::string& text, const char* keep = "");
 
 /// Where the cache lives: `option` if given, else $RNNJIT_CACHE, else
 /// $XDG_CACHE_HOME/rnnjit/cache.sqlite, else ~/.cache/rnnjit/cache.sqlite.
@@ -107,10 +132,14 @@ std::string resolve_path(const std::optional<std::string>& option);
 /// The schema version this build writes (PRAGMA user_version). 2: dtype in the tuning key.
 constexpr int kSchemaVersion = 2;
 
-/// Checks records before any is stored; the first bad one is an Error(CacheError) that names
-/// it by its index in its list and says why ("tuning record 2 (GPU/B,I,H,O/DTYPE/PRECISION):
-/// winner 'x' is not among the candidates"). The one set of rules for Store::import_records
-/// and read_exchange.
+/// Checks records before any is stored, for form and meaning, by the rules the engine keeps:
+/// sizes 1..kMaxDim, precision fp32/tf32/bf16, dtype f32/bf16, times non-negative (+inf only
+/// for a candidate that did not run), a finite winner time, created_at in 0..kMaxCreatedAt,
+/// no control characters in text (but newlines and tabs in messages and symbols), each entry
+/// and each binary once. The first bad one is an Error(CacheError) that names it by its index
+/// in its list and says why ("tuning record 2 (GPU/B,I,H,O/DTYPE/PRECISION): winner 'x' is not
+/// among the candidates"). The one set of rules for Store::import_records, read_exchange and
+/// Store::verify.
 void validate(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries);
 
 /// Thread-safe; one SQLite connection guarded by a mutex. Several processes may share a
@@ -126,6 +155,10 @@ class Store {
   std::string path() const;
   /// False when memory only, by choice or after a fallback.
   bool persistent() const;
+  /// True while the file is open read-only (ReadOnlyStrict, or a file or directory this
+  /// process may not write): lookups read it; in Resilient mode the first write copies its
+  /// entries into memory and goes on there.
+  bool read_only() const;
 
   std::optional<TuningRecord> find_tuning(const TuningKey& key, const std::string& engine_version);
   /// UPSERT; also deletes stale rows (other template_hash or engine version) for the same
