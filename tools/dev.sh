@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's two commands.
 #   tools/dev.sh build   install the Debian packages, build, run an example rnn_step
-#   tools/dev.sh test    install what is missing, build, run every test (GPU tests skip
-#                        without a GPU)
+#   tools/dev.sh test    install what is missing, build, run every test, C++ (GPU tests skip
+#                        without a GPU) and Python (the package installed into a venv)
 # BUILD_DIR (default build) and JOBS (default: cores) may be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +32,20 @@ build() {
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
+# The Python package: pip install . into a venv in the build folder, then its tests (pytest's exit
+# 5, no test collected, counts as a failure).
+python_test() {
+  python3 -m venv "$BUILD_DIR/venv"
+  "$BUILD_DIR/venv/bin/pip" install -q . pytest
+  local rc=0
+  "$BUILD_DIR/venv/bin/python" -m pytest -q -rs tests/python || rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "error: pytest collected no Python test" >&2
+    return 1
+  fi
+  return "$rc"
+}
+
 case "${1:-}" in
   build)
     install_packages
@@ -42,6 +56,7 @@ case "${1:-}" in
     install_packages
     build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+    python_test
     ;;
   *)
     echo "usage: $0 build|test" >&2

@@ -2,9 +2,12 @@
 #include "rnnjit/rnnjit.h"
 
 #include <new>
+#include <optional>
 #include <string>
 
+#include "rnnjit/cache/store.hpp"
 #include "rnnjit/rnnjit.hpp"
+#include "rnnjit/version.hpp"
 
 struct rnnjit_engine {
   rnnjit::Engine engine;
@@ -16,6 +19,7 @@ struct rnnjit_cell {
 namespace {
 
 thread_local std::string last_error;
+thread_local std::string path_text;  // what rnnjit_engine_cache_path / rnnjit_cache_resolve_path return
 
 template <typename F>
 rnnjit_status guarded(F&& f) {
@@ -71,6 +75,11 @@ const char* rnnjit_version(void) {
   return v.c_str();
 }
 
+const char* rnnjit_template_hash(void) {
+  static const std::string h = rnnjit::template_hash();
+  return h.c_str();
+}
+
 const char* rnnjit_status_string(rnnjit_status status) {
   return rnnjit::error_code_name(static_cast<rnnjit::ErrorCode>(status));
 }
@@ -79,8 +88,8 @@ const char* rnnjit_last_error(void) { return last_error.c_str(); }
 
 rnnjit_status rnnjit_engine_create(const rnnjit_engine_options* options, rnnjit_engine** engine) {
   return guarded([&] {
+    if (engine) *engine = nullptr;  // first: whatever fails leaves NULL
     require(engine, "engine");
-    *engine = nullptr;
     rnnjit::EngineOptions o;
     if (options) {
       o.device = options->device;
@@ -113,12 +122,44 @@ rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, 
   });
 }
 
+rnnjit_status rnnjit_engine_cache_path(const rnnjit_engine* engine, const char** path) {
+  return guarded([&] {
+    if (path) *path = nullptr;  // first: whatever fails leaves NULL
+    require(engine, "engine");
+    require(path, "path");
+    path_text = engine->engine.cache_path();
+    *path = path_text.c_str();
+  });
+}
+
+rnnjit_status rnnjit_engine_device(const rnnjit_engine* engine, const char** name, const char** arch,
+                                   const char** gpu_key) {
+  return guarded([&] {
+    for (const char** out : {name, arch, gpu_key})
+      if (out) *out = nullptr;  // first: whatever fails leaves NULL
+    require(engine, "engine");
+    const rnnjit::DeviceInfo& d = engine->engine.device();
+    if (name) *name = d.name.c_str();
+    if (arch) *arch = d.arch.c_str();
+    if (gpu_key) *gpu_key = d.key.c_str();
+  });
+}
+
+rnnjit_status rnnjit_cache_resolve_path(const char* option, const char** path) {
+  return guarded([&] {
+    require(path, "path");
+    *path = nullptr;
+    path_text = rnnjit::cache::resolve_path(option ? std::optional<std::string>(option) : std::nullopt);
+    *path = path_text.c_str();
+  });
+}
+
 rnnjit_status rnnjit_cell_create(rnnjit_engine* engine, const rnnjit_problem* problem, const void* w1,
                                  const void* b1, const void* w2, const void* b2, rnnjit_cell** cell) {
   return guarded([&] {
+    if (cell) *cell = nullptr;  // first: whatever fails leaves NULL, never a stale handle
     require(engine, "engine");
     require(cell, "cell");
-    *cell = nullptr;
     *cell = new rnnjit_cell{rnnjit::RnnCell(engine->engine, problem_of(problem), {w1, b1, w2, b2})};
   });
 }

@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
 """rnnjit beside its anchors, in one process on one GPU, on the same torch tensors.
 
-    python3 tools/bench/side_by_side.py --lib build/tools/bench/librnnjit_c.so \
+    python3 tools/bench/side_by_side.py [--lib build/engine/librnnjit_c.so] \
         --seed .anchors/seed_triton_rnn.py [--shapes kb-v0,b1-4k,mid,kb-large] [--png out.png]
 
 Anchors: PyTorch eager fp32, tf32, bf16; eager tf32 in a CUDA graph; torch.compile (tf32);
-the seed's Triton kernels (tf32). rnnjit is called through its C API (ctypes). Every
+the seed's Triton kernels (tf32). rnnjit is called through its Python package (python/rnnjit:
+`pip install .`), with --lib's library instead of the installed one when given. Every
 method's output is checked against a float64 reference (sampled rows for big batches).
 Times are medians of triton.testing.do_bench; x and h rotate among 4 sets so that they do
 not sit in L2 from the previous call. Ratios are anchor time / rnnjit time.
 """
 import argparse
-import ctypes
 import importlib.util
 import math
+import os
 import sys
 
 import torch
@@ -22,36 +23,6 @@ import triton.testing
 SHAPES = {"kb-v0": (8, 1024, 256, 128), "b1-4k": (1, 4096, 4096, 4096),
           "mid": (64, 2048, 2048, 1024), "kb-large": (256, 16384, 16384, 8192)}
 SETS = 4
-
-
-class Problem(ctypes.Structure):
-    _fields_ = [("batch", ctypes.c_int64), ("input", ctypes.c_int64), ("hidden", ctypes.c_int64),
-                ("output", ctypes.c_int64), ("precision", ctypes.c_int), ("dtype", ctypes.c_int)]
-
-
-class Options(ctypes.Structure):
-    _fields_ = [("device", ctypes.c_int), ("cache_path", ctypes.c_char_p), ("default_precision", ctypes.c_int),
-                ("log_level", ctypes.c_int), ("no_pointer_checks", ctypes.c_int)]
-
-
-class Rnnjit:
-    PRECISION = {"fp32": 1, "tf32": 2}
-
-    def __init__(self, path):
-        self.lib = ctypes.CDLL(path)
-        self.lib.rnnjit_last_error.restype = ctypes.c_char_p
-        self.lib.rnnjit_step.argtypes = [ctypes.c_void_p, ctypes.POINTER(Problem)] + [ctypes.c_void_p] * 9
-        self.engine = ctypes.c_void_p()
-        self.check(self.lib.rnnjit_engine_create(None, ctypes.byref(self.engine)))
-
-    def check(self, status):
-        if status != 0:
-            raise RuntimeError("rnnjit: " + self.lib.rnnjit_last_error().decode())
-
-    def step(self, problem, w1, b1, w2, b2, x, h, h_out, y):
-        self.check(self.lib.rnnjit_step(self.engine, ctypes.byref(problem), w1.data_ptr(), b1.data_ptr(),
-                                        w2.data_ptr(), b2.data_ptr(), x.data_ptr(), h.data_ptr(), h_out.data_ptr(),
-                                        y.data_ptr(), torch.cuda.current_stream().cuda_stream))
 
 
 def reference(x, h, w1, b1, w2, b2, rows):
@@ -74,7 +45,14 @@ def eager(x, h, w1, b1, w2, b2, dtype=torch.float32):
 
 def run(args):
     torch.manual_seed(0)
-    rj = Rnnjit(args.lib)
+    if args.lib:  # before the package loads its library
+        os.environ["RNNJIT_LIBRARY"] = os.path.abspath(args.lib)
+    try:
+        import rnnjit
+    except ImportError:  # not installed: the source tree's package over --lib's library
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "python"))
+        import rnnjit
+    rj = rnnjit.Engine()
     seed = None
     if args.seed:
         spec = importlib.util.spec_from_file_location("seed", args.seed)
@@ -116,11 +94,8 @@ def run(args):
         h_outs = [torch.empty(B, H, device=dev) for _ in range(SETS)]
         ys = [torch.empty(B, O, device=dev) for _ in range(SETS)]
         for prec in ("tf32", "fp32"):
-            problem = Problem(B, I, H, O, Rnnjit.PRECISION[prec])
-
-            def rnnjit_call(k, problem=problem):
-                rj.step(problem, w1, b1, w2, b2, xs[k], hs[k], h_outs[k], ys[k])
-                return h_outs[k], ys[k]
+            def rnnjit_call(k, prec=prec):
+                return rj.rnn_step(xs[k], hs[k], w1, b1, w2, b2, h_out=h_outs[k], y=ys[k], precision=prec)
             methods["rnnjit " + prec] = (prec, rnnjit_call, False)
 
         # Eager tf32 inside a CUDA graph (one graph per input set).
@@ -178,7 +153,7 @@ def chart(rows, path):
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--lib", required=True, help="path to librnnjit_c.so")
+    p.add_argument("--lib", help="a librnnjit_c.so to use instead of the installed package's (a build tree's)")
     p.add_argument("--seed", help="path to the seed's seed_triton_rnn.py (copied beside the bench, not committed)")
     p.add_argument("--shapes", default="kb-v0,b1-4k,mid,kb-large")
     p.add_argument("--png", help="write a chart here")

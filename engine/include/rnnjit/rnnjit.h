@@ -59,6 +59,8 @@ typedef struct rnnjit_cell rnnjit_cell;
 
 /** "0.1.0" */
 const char* rnnjit_version(void);
+/** Hash of the embedded kernel templates: a cached tuning made with others is stale. */
+const char* rnnjit_template_hash(void);
 /** Static text for a status ("invalid_argument", ...). */
 const char* rnnjit_status_string(rnnjit_status status);
 /** The calling thread's last failure message; "" after a success. */
@@ -74,6 +76,18 @@ rnnjit_status rnnjit_step(rnnjit_engine* engine, const rnnjit_problem* problem, 
                           void* stream);
 /** Tunes now on random scratch data; force != 0 retunes a cached problem. */
 rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, int force);
+
+/** The SQLite file the engine's cache uses, or ":memory:". *path stays valid until the calling
+ *  thread's next call of this function. */
+rnnjit_status rnnjit_engine_cache_path(const rnnjit_engine* engine, const char** path);
+/** The engine's GPU: its name ("NVIDIA H100 80GB HBM3"), NVRTC target ("sm_90a") and tuning-cache
+ *  key; each out-pointer may be NULL. The strings live as long as the engine. */
+rnnjit_status rnnjit_engine_device(const rnnjit_engine* engine, const char** name, const char** arch,
+                                   const char** gpu_key);
+/** Where an engine created with options->cache_path == option (NULL: none) keeps its cache:
+ *  $RNNJIT_CACHE, $XDG_CACHE_HOME/rnnjit/cache.sqlite or ~/.cache/rnnjit/cache.sqlite, or
+ *  "off". Needs no driver. *path stays valid until the calling thread's next call of this function. */
+rnnjit_status rnnjit_cache_resolve_path(const char* option, const char** path);
 
 rnnjit_status rnnjit_cell_create(rnnjit_engine* engine, const rnnjit_problem* problem, const void* w1,
                                  const void* b1, const void* w2, const void* b2, rnnjit_cell** cell);
