@@ -1,63 +1,125 @@
 #!/usr/bin/env bash
-# One call on the lent GPU: GPU tests, compute-sanitizer, the tools over the anchor shapes,
-# first calls cold and warm, the bench, and the side-by-side with the anchors; a short
-# table last. Binaries come prebuilt in BIN (the device has no sqlite3.h to build with).
-#   tools/bench/device_check.sh BIN [SEED]    logs go to $OUT (or /tmp/rnnjit-out)
-# PARTS=tests or PARTS=bench runs half (each fits one 10-minute device call); default both.
+# One call on the lent GPU, in parts that each fit a 10-minute device call; a short table last.
+# Binaries come prebuilt in BIN (the device has no sqlite3.h to build with).
+#   tools/bench/device_check.sh BIN [BASE] [SEED]
+# BASE: a directory with an earlier build's rnnjit-bench, timed beside BIN's on the same card.
+# SEED: the seed's seed_triton_rnn.py for the side-by-side. PARTS (comma-separated, default
+# tests,bench): tests (GPU tests, compute-sanitizer, tools, cold and warm first calls), bench
+# (the bench, BASE beside it, the side-by-side), tc (the portable tensor-core family pinned at the
+# anchors), racecheck (compute-sanitizer racecheck on SANITIZE, default "[sanitize]"), python (the
+# package from a carried wheel: pytest, the KernelBench example, host overhead), soak (rnnjit-soak
+# for SOAK_S seconds). Logs go to $OUT (or /tmp/rnnjit-out).
 set -u
-PARTS=${PARTS:-all}
-BIN=$(cd "${1:?usage: device_check.sh BIN [SEED]}" && pwd)
-SEED=${2:-}
+PARTS=${PARTS:-tests,bench}
+BIN=$(cd "${1:?usage: device_check.sh BIN [BASE] [SEED]}" && pwd)
+BASE=${2:-}
+SEED=${3:-}
 OUT=${OUT:-/tmp/rnnjit-out}
 mkdir -p "$OUT"
 export PATH=$PATH:/usr/local/cuda/bin PYTHONUNBUFFERED=1
 summary=()
 note() { summary+=("$1"); echo "== $1"; }
+part() { [[ ",$PARTS," == *",$1,"* ]]; }
 
-if [ "$PARTS" != bench ]; then
-RNNJIT_CACHE=off "$BIN/gpu_step_test" > "$OUT/gpu_step_test.log" 2>&1
-note "gpu_step_test: $(tail -n 2 "$OUT/gpu_step_test.log" | tr -s '\n' ' ')"
-"$BIN/gpu_cache_test" > "$OUT/gpu_cache_test.log" 2>&1
-note "gpu_cache_test: $(tail -n 2 "$OUT/gpu_cache_test.log" | tr -s '\n' ' ')"
-for tool in memcheck racecheck; do
-  RNNJIT_CACHE=off timeout 300 compute-sanitizer --tool $tool --error-exitcode 3 "$BIN/gpu_step_test" "[sanitize]" \
-    > "$OUT/sanitizer_last.log" 2>&1
-  note "compute-sanitizer $tool: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_last.log")"
-  cat "$OUT/sanitizer_last.log" >> "$OUT/sanitizer.log" && rm "$OUT/sanitizer_last.log"
-done
+if part racecheck; then
+  RNNJIT_CACHE=off timeout ${RACECHECK_S:-300} compute-sanitizer --tool racecheck --error-exitcode 3 "$BIN/gpu_families_test" \
+    "${SANITIZE:-[sanitize]}" > "$OUT/sanitizer_racecheck.log" 2>&1
+  note "compute-sanitizer racecheck: rc=$? $(grep -E 'RACECHECK SUMMARY' "$OUT/sanitizer_racecheck.log")"
+fi
 
-work=$(mktemp -d)
-export RNNJIT_CACHE=$work/cache.sqlite
-for shape in kb-v0 mid kb-large; do
-  for prec in tf32 fp32; do
-    cold=$("$BIN/rnnjit-example" $shape $prec | grep "first call" | sed 's/ (tuning.*//')
-    warm=$("$BIN/rnnjit-example" $shape $prec | grep "first call" | sed 's/ (tuning.*//')
-    note "$shape $prec: empty cache $cold; warm cache (new process) $warm"
+if part soak; then
+  RNNJIT_CACHE=off timeout $(( ${SOAK_S:-60} + 60 )) "$BIN/rnnjit-soak" --seconds "${SOAK_S:-60}" > "$OUT/soak.log" 2>&1
+  note "soak rc=$?: $(grep '^soak:' "$OUT/soak.log")"
+fi
+
+if part python; then
+  # The Python package from a carried wheel (WHEELS), installed beside the image's python3 and
+  # its PyTorch (a venv would hide them).
+  WHEELS=${WHEELS:-build/wheels}
+  python3 -m pip install -q --no-deps --no-index --target /tmp/rnnjit-py "$WHEELS"/rnnjit-*.whl
+  export PYTHONPATH=/tmp/rnnjit-py
+  repo=$(pwd)
+  (cd /tmp && RNNJIT_CACHE=/tmp/rnnjit-pytest.sqlite timeout ${PYTEST_S:-300} python3 -m pytest -q -rs -p no:cacheprovider \
+    "$repo/tests/python" > "$OUT/pytest.log" 2>&1)
+  note "pytest rc=$?: $(tail -n 1 "$OUT/pytest.log")"
+  for args in "--shape kb-large --timing-trials 5" "--shape kb-v0 --precision tf32" "--shape kb-v0 --precision fp32"; do
+    RNNJIT_CACHE=/tmp/rnnjit-example.sqlite timeout 120 python3 examples/kernelbench_model_new.py $args \
+      >> "$OUT/kernelbench.log" 2>&1
+    note "kernelbench_model_new $args rc=$?: $(tail -n 2 "$OUT/kernelbench.log" | tr -s '\n' ' ')"
   done
-done
-rm -f "$RNNJIT_CACHE"*
-"$BIN/rnnjit-tune" --shape 8,1024,256,128 --shape 1,4096,4096,4096 --shape 64,2048,2048,1024 \
-  --shape 256,16384,16384,8192 --precision all --check 2>&1 | tee "$OUT/rnnjit-tune.txt"
-"$BIN/rnnjit-cache" list 2>&1 | tee "$OUT/rnnjit-cache-list.txt"
-"$BIN/rnnjit-cache" verify
-unset RNNJIT_CACHE
+  timeout 90 python3 tools/bench/python_overhead.py > "$OUT/python_overhead.log" 2>&1
+  note "python_overhead rc=$?: $(tail -n 3 "$OUT/python_overhead.log" | tr -s '\n' ' ')"
+  unset PYTHONPATH
 fi
 
-if [ "$PARTS" != tests ]; then
-RNNJIT_CACHE=off "$BIN/rnnjit-bench" 2>&1 | tee "$OUT/bench.txt"
-# Issue 6's small batches: weight streaming at batch 2 to 16, both precisions (from batch 4 the
-# tensor-core candidates compute each its own way).
-RNNJIT_CACHE=off "$BIN/rnnjit-bench" --precision all --shape 2,4096,4096,4096 --shape 4,4096,4096,4096 \
-  --shape 8,4096,4096,4096 --shape 16,4096,4096,4096 2>&1 | tee "$OUT/bench_batches.txt"
-if [ -n "$SEED" ] && [ -f "$BIN/librnnjit_c.so" ]; then
-  RNNJIT_CACHE=off timeout 500 python3 "$(dirname "$0")/side_by_side.py" --lib "$BIN/librnnjit_c.so" --seed "$SEED" \
-    --png "$OUT/side_by_side.png" > "$OUT/side_by_side.txt" 2>&1
-  note "side_by_side rc=$?"
+if part tests; then
+  for t in engine families cache; do
+    RNNJIT_CACHE=off timeout 400 "$BIN/gpu_${t}_test" > "$OUT/gpu_${t}_test.log" 2>&1
+    note "gpu_${t}_test rc=$?: $(tail -n 2 "$OUT/gpu_${t}_test.log" | tr -s '\n' ' ')"
+  done
+  for tool in memcheck racecheck; do
+    RNNJIT_CACHE=off timeout 300 compute-sanitizer --tool $tool --error-exitcode 3 "$BIN/gpu_families_test" "[sanitize]" \
+      > "$OUT/sanitizer_$tool.log" 2>&1
+    note "compute-sanitizer $tool: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_$tool.log")"
+  done
+  work=$(mktemp -d)
+  export RNNJIT_CACHE=$work/cache.sqlite
+  for shape in kb-v0 mid; do
+    for prec in tf32 fp32; do
+      cold=$("$BIN/rnnjit-example" $shape $prec | grep "first call" | sed 's/ (tuning.*//')
+      warm=$("$BIN/rnnjit-example" $shape $prec | grep "first call" | sed 's/ (tuning.*//')
+      note "$shape $prec: empty cache $cold; warm cache (new process) $warm"
+    done
+  done
+  "$BIN/rnnjit-cache" list > "$OUT/rnnjit-cache-list.txt" 2>&1
+  note "rnnjit-cache list rc=$?, verify: $("$BIN/rnnjit-cache" verify 2>&1)"
+  unset RNNJIT_CACHE
 fi
+
+if part tc; then
+  # The portable tensor-core family pinned where Hopper runs wgmma, and at the odd shape.
+  for cfg in "kb-large i2h_tc256x128x32w4x2s3.h2o_tc256x128x32w4x2s3" "kb-large i2h_tc128x128x32w2x2s3.h2o_tc128x128x32w2x2s3" \
+             "mid i2h_tc64x64x32w2x2s4.h2o_tc64x16x64w4x1s6" "mid i2h_tc64x32x64w2x2s4.h2o_tc64x16x64w4x1s6"; do
+    set -- $cfg
+    RNNJIT_CACHE=off timeout 200 "$BIN/rnnjit-bench" --precision tf32 --shape "$1" --config "$2" 2>&1 | tail -n 1 | tee -a "$OUT/tc.txt"
+  done
+  for cfg in "kb-large i2h_tc128x128x32w2x4s3.h2o_tc128x128x32w2x4s3" "mid i2h_tc64x64x32w2x2s4.h2o_tc64x16x64w4x1s4"; do
+    set -- $cfg
+    RNNJIT_CACHE=off timeout 200 "$BIN/rnnjit-bench" --precision fp32 --shape "$1" --config "$2" 2>&1 | tail -n 1 | tee -a "$OUT/tc.txt"
+  done
+  RNNJIT_CACHE=off timeout 200 "$BIN/rnnjit-bench" --precision all --shape 257,17,4097,33 2>&1 | tail -n 2 | tee -a "$OUT/tc.txt"
+  python3 - <<'PY' 2>&1 | tee -a "$OUT/tc.txt"
+import torch, triton
+torch.backends.cuda.matmul.allow_tf32 = True
+for name, m, n, k in (("kb-large i2h", 256, 16384, 32768), ("kb-large h2o", 256, 8192, 16384), ("mid i2h", 64, 2048, 4096), ("mid h2o", 64, 1024, 2048)):
+    a, w = torch.randn(m, k, device="cuda"), torch.randn(n, k, device="cuda")
+    t = triton.testing.do_bench(lambda: torch.nn.functional.linear(a, w), warmup=50, rep=300, return_mode="median") * 1000
+    print(f"cuBLAS tf32 {name} {m}x{n}x{k}: {t:.1f} us, {2 * m * n * k / t / 1e6:.1f} TFLOP/s")
+PY
 fi
+
+if part bench; then
+  # Each build twice, alternating, on a cache file of its own: the second run of each times the
+  # same winners without tuning again, and the spread between a build's two runs is the noise.
+  bench_cache=$(mktemp -d)
+  for run in 1 2; do
+    for b in ${BASE:+"$BASE"} "$BIN"; do
+      tag=$([ "$b" = "$BIN" ] && echo new || echo base)
+      RNNJIT_CACHE=$bench_cache/$tag.sqlite timeout 280 "$b/rnnjit-bench" > "$OUT/bench_${tag}_$run.txt" 2>&1
+      note "bench $tag run $run rc=$?"
+    done
+  done
+  if [ -n "$SEED" ] && [ -f "$BIN/librnnjit_c.so" ]; then
+    RNNJIT_CACHE=off timeout 400 python3 "$(dirname "$0")/side_by_side.py" --lib "$BIN/librnnjit_c.so" --seed "$SEED" \
+      > "$OUT/side_by_side.txt" 2>&1
+    note "side_by_side rc=$?"
+  fi
+fi
+
 echo
 echo "==================== summary ===================="
 printf '%s\n' "${summary[@]}"
-[ -f "$OUT/bench.txt" ] && tail -n 9 "$OUT/bench.txt" && tail -n 8 "$OUT/bench_batches.txt"
+[ -f "$OUT/tc.txt" ] && cat "$OUT/tc.txt"
+for f in "$OUT"/bench_*.txt; do [ -f "$f" ] && echo "-- $f" && tail -n 8 "$f" | awk '{print $1, $2, $4, $5, $9, $NF}'; done
 [ -f "$OUT/side_by_side.txt" ] && sed -n '/^shape     method/,$p' "$OUT/side_by_side.txt"
 exit 0
