@@ -23,6 +23,10 @@ if(RNNJIT_BUILD_TOOLS)
   target_compile_definitions(cli_tune_test PRIVATE RNNJIT_TUNE_TOOL="$<TARGET_FILE:rnnjit-tune>"
                              RNNJIT_EXAMPLE="$<TARGET_FILE:rnnjit-example>" RNNJIT_BENCH="$<TARGET_FILE:rnnjit-bench>")
   add_dependencies(cli_tune_test rnnjit-tune rnnjit-example rnnjit-bench)
+  # The sweep's shapes are checked with the tools' parser (tools/shapes.hpp).
+  find_package(nlohmann_json REQUIRED)
+  target_include_directories(cli_tune_test PRIVATE ${PROJECT_SOURCE_DIR}/tools ${PROJECT_SOURCE_DIR}/engine/include)
+  target_link_libraries(cli_tune_test PRIVATE rnnjit_common nlohmann_json::nlohmann_json)
 endif()
 
 # The GPU soak: the engine and the cache under threads and processes (tests/soak).

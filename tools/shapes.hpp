@@ -4,7 +4,9 @@
 // rnnjit-cache uses it without linking the engine.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -145,6 +147,41 @@ inline std::vector<Shape> read_shapes(const std::string& path) {
     }
   }
   if (out.empty()) throw ShapeError(path + " holds no shape");
+  return out;
+}
+
+/// `n` random problems for a sweep, the same for a seed on every machine (splitmix64, no library
+/// distribution): B log-uniform in 1..4096, I, H and O in 1..8192; of every three, two have I, H
+/// and O rounded up to multiples of 4 (16-byte rows) and one has each of them ≢ 0 mod 4; one in
+/// ten has one size set to 1.
+inline std::vector<Shape> sweep_shapes(int n, std::uint64_t seed) {
+  std::uint64_t state = seed;
+  auto next = [&] {  // splitmix64
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  auto unit = [&] { return double(next() >> 11) * 0x1.0p-53; };  // [0, 1)
+  auto log_uniform = [&](std::int64_t most) {
+    const auto v = static_cast<std::int64_t>(std::exp(unit() * std::log(double(most) + 1.0)));
+    return std::clamp<std::int64_t>(v, 1, most);
+  };
+  std::vector<Shape> out;
+  for (int k = 0; k < n; ++k) {
+    Shape s{log_uniform(4096), log_uniform(8192), log_uniform(8192), log_uniform(8192)};
+    for (std::int64_t* d : {&s.i, &s.h, &s.o}) {
+      if (k % 3 == 2)
+        *d += *d % 4 == 0 ? (*d == 8192 ? -1 : 1) : 0;
+      else
+        *d = std::min<std::int64_t>((*d + 3) / 4 * 4, 8192);
+    }
+    if (unit() < 0.1) {
+      std::int64_t* dims[] = {&s.b, &s.i, &s.h, &s.o};
+      *dims[next() % 4] = 1;
+    }
+    out.push_back(s);
+  }
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -247,15 +248,19 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
 }  // namespace
 
 const char* const kUsage =
-    "usage: %s [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--config NAME] [--json FILE] "
-    "[--no-pointer-checks]\n"
-    "  times rnnjit per shape and precision (NAME: kb-v0, b1-4k, mid, kb-large; all of them by default)\n";
+    "usage: %s [--shape NAME|B,I,H,O]... [--sweep N [--seed S]] [--list-shapes] [--precision tf32|fp32|all]\n"
+    "          [--config NAME] [--json FILE] [--no-pointer-checks]\n"
+    "  times rnnjit per shape and precision (NAME: kb-v0, b1-4k, mid, kb-large; all of them by default);\n"
+    "  --sweep adds N random shapes (tools/shapes.hpp, the same for a seed everywhere); --list-shapes\n"
+    "  prints the shapes as B,I,H,O lines and exits (side_by_side.py --sweep reads them)\n";
 
 int main(int argc, char** argv) {
   std::vector<Named> shapes;
   std::vector<rnnjit::Precision> precs = {rnnjit::Precision::TF32, rnnjit::Precision::FP32};
   std::string json_path, config;
   rnnjit::EngineOptions options;
+  std::uint64_t sweep = 0, sweep_seed = 1;
+  bool list_only = false;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
     const std::string next = a + 1 < argc ? argv[a + 1] : "";
@@ -286,6 +291,18 @@ int main(int argc, char** argv) {
       json_path = argv[++a];
     } else if (arg == "--no-pointer-checks") {
       options.check_pointers = false;
+    } else if ((arg == "--sweep" || arg == "--seed") && !next.empty()) {
+      ++a;
+      std::uint64_t v = 0;
+      const auto [end, ec] = std::from_chars(next.data(), next.data() + next.size(), v);
+      if (ec != std::errc() || end != next.data() + next.size() || (arg == "--sweep" && (v < 1 || v > 10000))) {
+        std::fprintf(stderr, "rnnjit-bench: %s %s is not %s\n", arg.c_str(), next.c_str(),
+                     arg == "--sweep" ? "a count in 1..10000" : "an unsigned integer");
+        return 2;
+      }
+      (arg == "--sweep" ? sweep : sweep_seed) = v;
+    } else if (arg == "--list-shapes") {
+      list_only = true;
     } else if (arg == "--help" || arg == "-h") {
       std::printf(kUsage, argv[0]);
       return 0;
@@ -294,7 +311,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  for (const auto& s : rnnjit::tools::sweep_shapes(static_cast<int>(sweep), sweep_seed))
+    shapes.push_back({std::to_string(s.b) + "," + std::to_string(s.i) + "," + std::to_string(s.h) + "," + std::to_string(s.o),
+                      s.b, s.i, s.h, s.o});
   if (shapes.empty()) shapes.assign(std::begin(kShapes), std::end(kShapes));
+  if (list_only) {
+    for (const auto& s : shapes) std::printf("%lld,%lld,%lld,%lld\n", s.b, s.i, s.h, s.o);
+    return 0;
+  }
 
   try {
     rnnjit::Engine engine(options);

@@ -8,7 +8,7 @@
 # (the bench, BASE beside it, the side-by-side), tc (the portable tensor-core family pinned at the
 # anchors), racecheck (compute-sanitizer racecheck on SANITIZE, default "[sanitize]"), python (the
 # package from a carried wheel: pytest, the KernelBench example, host overhead), soak (rnnjit-soak
-# for SOAK_S seconds). Logs go to $OUT (or /tmp/rnnjit-out).
+# for SOAK_S seconds), sweep (side_by_side.py --sweep SWEEP_N). Logs go to $OUT (or /tmp/rnnjit-out).
 set -u
 PARTS=${PARTS:-tests,bench}
 BIN=$(cd "${1:?usage: device_check.sh BIN [BASE] [SEED]}" && pwd)
@@ -96,6 +96,13 @@ for name, m, n, k in (("kb-large i2h", 256, 16384, 32768), ("kb-large h2o", 256,
     t = triton.testing.do_bench(lambda: torch.nn.functional.linear(a, w), warmup=50, rep=300, return_mode="median") * 1000
     print(f"cuBLAS tf32 {name} {m}x{n}x{k}: {t:.1f} us, {2 * m * n * k / t / 1e6:.1f} TFLOP/s")
 PY
+fi
+
+if part sweep; then
+  # Issue 19's sweep: SWEEP_N random shapes, PyTorch / rnnjit in both precisions.
+  RNNJIT_CACHE=off timeout ${SWEEP_S:-540} python3 "$(dirname "$0")/side_by_side.py" --lib "$BIN/librnnjit_c.so" \
+    --sweep "${SWEEP_N:-60}" --seed-sweep "${SWEEP_SEED:-7}" --bench "$BIN/rnnjit-bench" > "$OUT/sweep.txt" 2>&1
+  note "sweep rc=$?: $(grep -E 'ratios over' "$OUT/sweep.txt")"
 fi
 
 if part bench; then

@@ -3,6 +3,11 @@
 
     python3 tools/bench/side_by_side.py [--lib build/engine/librnnjit_c.so] \
         --seed .anchors/seed_triton_rnn.py [--shapes kb-v0,b1-4k,mid,kb-large] [--png out.png]
+    python3 tools/bench/side_by_side.py --sweep 60 --seed-sweep 7 --bench build/tools/bench/rnnjit-bench
+
+--sweep times rnnjit against PyTorch on N random shapes (the bench's `--sweep N --seed S
+--list-shapes`: the same shapes as `rnnjit-bench --sweep`), tf32 against eager tf32 in a CUDA
+graph and fp32 against eager fp32, and ends with the worst ratio and the geometric mean.
 
 Anchors: PyTorch eager fp32, tf32, bf16; eager tf32 in a CUDA graph; torch.compile (tf32);
 the seed's Triton kernels (tf32). rnnjit is called through its Python package (python/rnnjit:
@@ -15,6 +20,7 @@ import argparse
 import importlib.util
 import math
 import os
+import subprocess
 import sys
 
 import torch
@@ -59,8 +65,13 @@ def run(args):
         seed = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(seed)
     rows_out = []
-    for name in args.shapes.split(","):
-        B, I, H, O = SHAPES[name]
+    if args.sweep:
+        listed = subprocess.run([args.bench, "--sweep", str(args.sweep), "--seed", str(args.seed_sweep), "--list-shapes"],
+                                check=True, capture_output=True, text=True).stdout.split()
+        shapes = {line: tuple(int(v) for v in line.split(",")) for line in listed}
+    else:
+        shapes = {name: SHAPES[name] for name in args.shapes.split(",")}
+    for name, (B, I, H, O) in shapes.items():
         dev = "cuda"
         i2h, h2o = torch.nn.Linear(I + H, H).to(dev), torch.nn.Linear(H, O).to(dev)
         w1, b1, w2, b2 = (t.detach().contiguous() for t in (i2h.weight, i2h.bias, h2o.weight, h2o.bias))
@@ -84,11 +95,12 @@ def run(args):
             torch.backends.cudnn.allow_tf32 = on
 
         methods["eager fp32"] = ("fp32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), False)
-        methods["eager tf32"] = ("tf32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), True)
-        methods["eager bf16"] = ("bf16", lambda k: eager(xs[k], hs[k], *bf, dtype=torch.bfloat16), False)
-        compiled = torch.compile(lambda x, h: eager(x, h, w1, b1, w2, b2))
-        methods["torch.compile tf32"] = ("tf32", lambda k: compiled(xs[k], hs[k]), True)
-        if seed is not None:
+        if not args.sweep:  # the sweep's anchors are eager fp32 and eager tf32 in a graph
+            methods["eager tf32"] = ("tf32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), True)
+            methods["eager bf16"] = ("bf16", lambda k: eager(xs[k], hs[k], *bf, dtype=torch.bfloat16), False)
+            compiled = torch.compile(lambda x, h: eager(x, h, w1, b1, w2, b2))
+            methods["torch.compile tf32"] = ("tf32", lambda k: compiled(xs[k], hs[k]), True)
+        if seed is not None and not args.sweep:
             methods["seed Triton tf32"] = ("tf32", lambda k: (lambda hn: (hn, seed.linear_triton(hn, w2, b2)))(
                 seed.fused_i2h_tanh(xs[k], hs[k], w1, b1)), True)
         h_outs = [torch.empty(B, H, device=dev) for _ in range(SETS)]
@@ -126,12 +138,43 @@ def run(args):
             rows_out.append((name, mname, prec, t, err, ratio))
             print(f"{name:9s} {mname:20s} {prec:5s} {t:10.2f} us  err {err:8.1e}  "
                   f"{'x%.2f' % ratio if not mname.startswith('rnnjit') else '':>8s}", flush=True)
+        del graphs, w1, b1, w2, b2, xs, hs, h_outs, ys, i2h, h2o
+        torch.cuda.empty_cache()
+    if args.sweep:
+        return sweep_summary(rows_out)
     print("\nshape     method               prec    time us    error    anchor/rnnjit")
     for name, mname, prec, t, err, ratio in rows_out:
         print(f"{name:9s} {mname:20s} {prec:5s} {t:10.2f} {err:9.1e}  "
               f"{('%.2fx' % ratio) if not mname.startswith('rnnjit') else '-':>8s}")
     if args.png:
         chart(rows_out, args.png)
+
+
+BOUND = {"tf32": 2e-3, "fp32": 1e-5}
+
+
+def sweep_summary(rows):
+    """Per shape PyTorch / rnnjit in each precision, then the worst ratio and the geometric mean."""
+    anchor = {"tf32": "eager tf32 graph", "fp32": "eager fp32"}
+    by = {(r[0], r[1]): r for r in rows}
+    ratios, bad = [], []
+    print("\nshape                    tf32: PyTorch us  rnnjit us  ratio   fp32: PyTorch us  rnnjit us  ratio")
+    for name in dict.fromkeys(r[0] for r in rows):
+        cells = []
+        for prec in ("tf32", "fp32"):
+            mine, theirs = by[(name, "rnnjit " + prec)], by[(name, anchor[prec])]
+            ratio = theirs[3] / mine[3]
+            ratios.append(ratio)
+            if not mine[4] <= BOUND[prec]:
+                bad.append(f"{name} {prec}: error {mine[4]:.1e}")
+            cells.append(f"{theirs[3]:16.2f} {mine[3]:10.2f} {ratio:6.2f}x")
+        print(f"{name:24s} {cells[0]}  {cells[1]}")
+    geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    print(f"\n{len(ratios)} ratios over {len(ratios) // 2} shapes: worst {min(ratios):.2f}x, geometric mean {geomean:.2f}x, "
+          f"{sum(r < 1 for r in ratios)} below 1.0")
+    for line in bad:
+        print("ERROR past the bound:", line)
+    return 1 if bad else 0
 
 
 def chart(rows, path):
@@ -157,4 +200,7 @@ if __name__ == "__main__":
     p.add_argument("--seed", help="path to the seed's seed_triton_rnn.py (copied beside the bench, not committed)")
     p.add_argument("--shapes", default="kb-v0,b1-4k,mid,kb-large")
     p.add_argument("--png", help="write a chart here")
+    p.add_argument("--sweep", type=int, default=0, help="time N random shapes instead (rnnjit-bench --sweep N)")
+    p.add_argument("--seed-sweep", type=int, default=1, help="the sweep's seed")
+    p.add_argument("--bench", default="build/tools/bench/rnnjit-bench", help="the rnnjit-bench that lists the sweep's shapes")
     sys.exit(run(p.parse_args()))
