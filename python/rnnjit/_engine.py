@@ -7,7 +7,7 @@ import weakref
 from . import _cache, _lib, _tensors
 from ._errors import InvalidArgument
 
-_MAX_PLANS = 1024  # shapes remembered per engine; past that the memo starts over
+_MAX_CHECKED = 1024  # shapes remembered per engine; past that the memo starts over
 
 
 def _device_index(device):
@@ -44,8 +44,8 @@ def _stream_handle(stream):
     raise InvalidArgument(f"stream {stream!r} is not a CUDA stream handle or a stream object")
 
 
-class _Plan:
-    """What one (shapes, dtype, precision) validated to: the problem passed by address."""
+class _Checked:
+    """A validated (shapes, dtype, precision): the C problem, passed by address."""
     __slots__ = ("problem", "addr", "batch", "hidden", "output", "h_shape", "y_shape")
 
     def __init__(self, batch, inp, hidden, output, precision, dtype):
@@ -57,15 +57,15 @@ class _Plan:
 
 class _Weights:
     """Weights checked once: weak references to the tensors, their version counters, their sizes,
-    and the plans made with them by (x.shape, h.shape, precision)."""
-    __slots__ = ("refs", "versions", "dtype", "code", "input", "hidden", "output", "plans")
+    and the problems checked with them by (x.shape, h.shape, precision)."""
+    __slots__ = ("refs", "versions", "dtype", "code", "input", "hidden", "output", "checked")
 
     def __init__(self, w1, b1, w2, b2, dtype, code, inp, hidden, output):
         tensors = (w1, b1, w2, b2)
         self.refs = tuple(weakref.ref(t) for t in tensors)
         self.versions = None if any(t.is_inference() for t in tensors) else tuple(t._version for t in tensors)
         self.dtype, self.code, self.input, self.hidden, self.output = dtype, code, inp, hidden, output
-        self.plans = {}
+        self.checked = {}
 
 
 def _sizes(shapes):
@@ -122,7 +122,7 @@ class Engine:
         handle = ctypes.c_void_p()
         _lib.check(lib, lib.rnnjit_engine_create(ctypes.byref(options), ctypes.byref(handle)))
         self._handle = handle.value
-        self._plans = {}  # non-torch arrays: (sizes, dtype, precision) -> _Plan
+        self._checked = {}  # non-torch arrays: (sizes, dtype, precision) -> _Checked
         self._weights = {}  # torch: weights' data pointers -> _Weights
         self._torch = None  # the torch module once a torch tensor was seen
         self._tensor_type = None  # torch.Tensor then
@@ -196,25 +196,25 @@ class Engine:
         if known is None or known.refs[0]() is not w1 or known.refs[1]() is not b1 or known.refs[2]() is not w2 \
                 or known.refs[3]() is not b2 or known.versions != (w1._version, b1._version, w2._version, b2._version):
             known = self._check_weights(w1, b1, w2, b2, ptrs)
-        plan = known.plans.get((x.shape, h.shape, precision))
-        if plan is None:
-            plan = self._plan_torch(known, x, h, precision)
+        checked = known.checked.get((x.shape, h.shape, precision))
+        if checked is None:
+            checked = self._check_torch(known, x, h, precision)
         dtype, dev = known.dtype, self.device
         if x.dtype is not dtype or h.dtype is not dtype or not x.is_contiguous() or not h.is_contiguous() or \
                 (self._check_devices and (x.get_device() != dev or h.get_device() != dev)):
             self._reject_torch(x, "x", x.shape, dtype)
             self._reject_torch(h, "h", h.shape, dtype)
         if h_out is None:
-            h_out = x.new_empty(plan.h_shape)
-        elif h_out is not h and (h_out.shape != plan.h_shape or h_out.dtype is not dtype or not h_out.is_contiguous()
+            h_out = x.new_empty(checked.h_shape)
+        elif h_out is not h and (h_out.shape != checked.h_shape or h_out.dtype is not dtype or not h_out.is_contiguous()
                                  or (self._check_devices and h_out.get_device() != dev)):
-            self._reject_torch(h_out, "h_out", plan.h_shape, dtype)
+            self._reject_torch(h_out, "h_out", checked.h_shape, dtype)
         if y is None:
-            y = x.new_empty(plan.y_shape)
-        elif y.shape != plan.y_shape or y.dtype is not dtype or not y.is_contiguous() or \
+            y = x.new_empty(checked.y_shape)
+        elif y.shape != checked.y_shape or y.dtype is not dtype or not y.is_contiguous() or \
                 (self._check_devices and y.get_device() != dev):
-            self._reject_torch(y, "y", plan.y_shape, dtype)
-        status = self._step(self._handle, plan.addr, ptrs[0], ptrs[1], ptrs[2], ptrs[3], x.data_ptr(), h.data_ptr(),
+            self._reject_torch(y, "y", checked.y_shape, dtype)
+        status = self._step(self._handle, checked.addr, ptrs[0], ptrs[1], ptrs[2], ptrs[3], x.data_ptr(), h.data_ptr(),
                             h_out.data_ptr(), y.data_ptr(), self._torch_stream(dev) if stream is None else
                             _stream_handle(stream))
         if status:
@@ -247,12 +247,12 @@ class Engine:
                                       f"{tuple(w2.shape)} (hidden {hidden}, output {output}) need {shape}")
         known = _Weights(w1, b1, w2, b2, dtype, code, w1.shape[1] - hidden, hidden, output)
         if not any(t.is_inference() for t in (w1, b1, w2, b2)):
-            if len(self._weights) >= _MAX_PLANS:
+            if len(self._weights) >= _MAX_CHECKED:
                 self._weights.clear()
             self._weights[ptrs] = known
         return known
 
-    def _plan_torch(self, known, x, h, precision):
+    def _check_torch(self, known, x, h, precision):
         if x.dim() != 2:
             raise InvalidArgument(f"x must be 2-D (batch, input), not of shape {tuple(x.shape)}")
         batch = x.shape[0]
@@ -261,11 +261,11 @@ class Engine:
                 raise InvalidArgument(f"{name} has shape {tuple(t.shape)} but the weights (w1 "
                                       f"{(known.hidden, known.input + known.hidden)}, w2 {(known.output, known.hidden)}) "
                                       f"and a batch of {batch} need {shape}")
-        plan = _Plan(batch, known.input, known.hidden, known.output, _precision_code(precision), known.code)
-        if len(known.plans) >= _MAX_PLANS:
-            known.plans.clear()
-        known.plans[(x.shape, h.shape, precision)] = plan
-        return plan
+        checked = _Checked(batch, known.input, known.hidden, known.output, _precision_code(precision), known.code)
+        if len(known.checked) >= _MAX_CHECKED:
+            known.checked.clear()
+        known.checked[(x.shape, h.shape, precision)] = checked
+        return checked
 
     def _reject_torch(self, t, name, shape, dtype):
         """Raises InvalidArgument for the first thing wrong with `t`; returns if nothing is."""
@@ -282,11 +282,11 @@ class Engine:
             raise InvalidArgument(f"{name} is not contiguous (strides {t.stride()}): pass {name}.contiguous()")
 
     def _remember(self, key, sizes, precision, dtype_code):
-        plan = _Plan(*sizes, _precision_code(precision), dtype_code)
-        if len(self._plans) >= _MAX_PLANS:
-            self._plans.clear()
-        self._plans[key] = plan
-        return plan
+        checked = _Checked(*sizes, _precision_code(precision), dtype_code)
+        if len(self._checked) >= _MAX_CHECKED:
+            self._checked.clear()
+        self._checked[key] = checked
+        return checked
 
     def _step_any(self, x, h, w1, b1, w2, b2, h_out, y, precision, stream):
         handle = self._live()
@@ -313,7 +313,7 @@ class Engine:
             if a.shape != shape:
                 raise InvalidArgument(f"{name} has shape {a.shape}, the step needs {shape}")
         key = ("any", batch, inp, hidden, output, dtype, precision)
-        plan = self._plans.get(key) or self._remember(key, (batch, inp, hidden, output), precision, dtype)
+        checked = self._checked.get(key) or self._remember(key, (batch, inp, hidden, output), precision, dtype)
         if explicit is not None:
             s = explicit
         else:
@@ -321,7 +321,7 @@ class Engine:
             # streams, which are also the driver's handles for them); None: nothing pending.
             s = arrays[0].stream or 0
         p = [a.ptr for a in arrays]
-        status = self._step(handle, plan.addr, p[2], p[3], p[4], p[5], p[0], p[1], p[6], p[7], s)
+        status = self._step(handle, checked.addr, p[2], p[3], p[4], p[5], p[0], p[1], p[6], p[7], s)
         del arrays  # DLPack capsules go after the call
         _lib.check(self._lib, status)
         return h_out, y

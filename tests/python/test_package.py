@@ -147,7 +147,7 @@ class FakeEngine(rnnjit.Engine):
 def fake_engine(device, status=0):
     e = object.__new__(FakeEngine)
     e._lib, e._handle, e._step, e.device = _lib.load(), 0xE, Recorder(status), device
-    e._plans, e._weights, e._torch, e._torch_stream, e._tensor_type = {}, {}, None, None, None
+    e._checked, e._weights, e._torch, e._torch_stream, e._tensor_type = {}, {}, None, None, None
     e._check_devices = True
     return e
 
