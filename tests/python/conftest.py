@@ -1,6 +1,7 @@
 """Shared helpers of the Python tests. GPU tests skip, with the reason, where there is no CUDA GPU;
 the no-driver tests run in a child process with RNNJIT_DRIVER_LIBRARY=/nonexistent (the driver is
 loaded once a process), so they run on every machine."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +17,15 @@ def run_python(code, **env):
     full = dict(os.environ, **env)
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full, capture_output=True, text=True,
                           timeout=300, cwd=REPO)
+
+
+def load_example():
+    """examples/kernelbench_model_new.py as a module (KernelBench's Model and ModelNew)."""
+    spec = importlib.util.spec_from_file_location("kernelbench_model_new",
+                                                  os.path.join(REPO, "examples", "kernelbench_model_new.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def gpu_skip_reason():

@@ -1,12 +1,10 @@
 """The package on a GPU: results against a float64 reference, the checks the engine makes, other
 frameworks' arrays, the cache, the custom op under torch.compile and in a CUDA graph, RNNCell
 against KernelBench's Model. Skipped, with the reason, without a CUDA GPU."""
-import importlib.util
-import os
 
 import pytest
 
-from conftest import REPO, gpu_skip_reason
+from conftest import gpu_skip_reason, load_example
 
 _reason = gpu_skip_reason()
 if _reason:
@@ -227,14 +225,6 @@ def test_autograd_through_rnnjit_is_a_clear_error():
         assert cell(x).shape == (2, 4)
     with torch.inference_mode():
         assert cell(x.detach()).shape == (2, 4)
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("kernelbench_model_new",
-                                                  os.path.join(REPO, "examples", "kernelbench_model_new.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_rnncell_matches_kernelbenchs_model_and_loads_its_state_dict():

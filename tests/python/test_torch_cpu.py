@@ -1,8 +1,6 @@
 """rnnjit.torch's PyTorch side without a GPU: the custom op's schema, fake implementation, autograd
 guard and torch.compile tracing, and RNNCell against KernelBench's Model, with the engine replaced
 by a stand-in that computes the step with torch on the CPU (test_gpu.py runs the real one)."""
-import importlib.util
-import os
 
 import pytest
 
@@ -11,7 +9,7 @@ torch = pytest.importorskip("torch")
 import rnnjit  # noqa: E402
 import rnnjit.torch  # noqa: E402
 
-from conftest import REPO  # noqa: E402
+from conftest import load_example  # noqa: E402
 
 
 class CpuEngine:
@@ -105,14 +103,6 @@ def test_rnncell_is_inference_only_but_runs_in_grad_mode(cpu_engine):
     cell.h2o.bias.requires_grad_(True)
     with pytest.raises(rnnjit.Unsupported, match="b2 requires grad"):
         cell(torch.randn(3, 6))
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("kernelbench_model_new",
-                                                  os.path.join(REPO, "examples", "kernelbench_model_new.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_modelnew_matches_kernelbenchs_model_from_the_same_seed(cpu_engine):
