@@ -413,8 +413,16 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     }
     const int m = m0 + r, n = n0 + col;
     if (m >= M) continue;
-    const float vals[4] = {v.x, v.y, v.z, v.w};
     float* out = c + static_cast<long long>(m) * N + n;
+    // Whole 16-byte chunks of C leave as one store: large-batch, small-K stages are bound by them.
+    if (N % 4 == 0 && aligned16(c) && aligned16(bias)) {
+      if (n >= N) continue;  // n and N multiples of 4: the chunk is whole or outside
+      const float4 b = *reinterpret_cast<const float4*>(bias + n);
+      *reinterpret_cast<float4*>(out) = make_float4(epilogue<EPI>(v.x + b.x), epilogue<EPI>(v.y + b.y),
+                                                    epilogue<EPI>(v.z + b.z), epilogue<EPI>(v.w + b.w));
+      continue;
+    }
+    const float vals[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int e = 0; e < 4; ++e)
       if (n + e < N) out[e] = epilogue<EPI>(vals[e] + bias[n + e]);

@@ -389,4 +389,25 @@ __device__ __forceinline__ void launch_dependents() { asm volatile("griddepcontr
 __device__ __forceinline__ void wait_for_prior_grid() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 #endif
 
+// Rows of [A1 | A2] (ROWS rows; A1's rows K1 floats apart, A2's K2) copied into rows of KP floats,
+// zeros past K1 + K2: a stage's operands in the packed layout TMA can read (engine/src/problem.hpp,
+// packed()). W is packed as A1 alone. One thread a float4 of the output, so a warp writes 512
+// contiguous bytes; its reads take any 4-byte alignment and meet in L1.
+template <int ROWS, int K1, int K2, int KP>
+__global__ void __launch_bounds__(256)
+    pack_rows(const float* __restrict__ a1, const float* __restrict__ a2, float4* __restrict__ out) {
+  static_assert(KP % 4 == 0 && KP >= K1 + K2 && KP < K1 + K2 + 4, "KP: K1 + K2 rounded up to a multiple of 4");
+  const long long g = blockIdx.x * 256ll + threadIdx.x;
+  if (g >= static_cast<long long>(ROWS) * (KP / 4)) return;
+  const long long r = g / (KP / 4);
+  const int k0 = static_cast<int>(g % (KP / 4)) * 4;
+  float v[4];
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const int k = k0 + e;
+    v[e] = k < K1 ? __ldg(a1 + r * K1 + k) : k < K1 + K2 ? __ldg(a2 + r * K2 + (k - K1)) : 0.f;
+  }
+  out[g] = make_float4(v[0], v[1], v[2], v[3]);
+}
+
 }  // namespace rnnjit_k

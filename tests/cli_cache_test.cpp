@@ -292,11 +292,24 @@ TEST_CASE("rnnjit-cache stats counts entries, binaries and bytes per GPU", "[cli
   CHECK_THAT(r.out, Catch::Contains("entries") && Catch::Contains("12000 bytes") && Catch::Contains(kH100));
 }
 
+TEST_CASE("rnnjit-cache list on a missing cache lists nothing, exits 0 and creates nothing", "[cli]") {
+  test::TempDir dir;
+  const std::string db = dir.file("absent.sqlite");
+  const auto r = tool({"--cache", db, "list"});
+  CHECK(r.code == 0);
+  CHECK(r.out == "0 entries: no cache at " + db + " yet\n");
+  CHECK(r.err.empty());
+  const auto j = tool({"--cache", db, "list", "--json", "--shape", "1,2,3,4"});
+  CHECK(j.code == 0);
+  CHECK(j.out == "[]\n");
+  CHECK(fs::is_empty(dir.path));
+}
+
 TEST_CASE("rnnjit-cache on a missing cache says so, exits 1 and creates nothing", "[cli]") {
   test::TempDir dir;
   const std::string db = dir.file("absent.sqlite");
   for (const auto& cmd : std::vector<std::vector<std::string>>{
-           {"list"}, {"show", "1"}, {"stats"}, {"verify"}, {"prune"}, {"rm", "--all"}, {"vacuum"}, {"export", dir.file("x.json")}}) {
+           {"show", "1"}, {"stats"}, {"verify"}, {"prune"}, {"rm", "--all"}, {"vacuum"}, {"export", dir.file("x.json")}}) {
     std::vector<std::string> args = {"--cache", db};
     args.insert(args.end(), cmd.begin(), cmd.end());
     const auto r = tool(args);

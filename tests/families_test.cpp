@@ -1,13 +1,21 @@
 // Every registered kernel family, walked through the descriptor interface: names round-trip,
-// can_implement screens, and NVRTC compiles every pool tile for sm_80, sm_89 and sm_90a where the
-// family claims it can run (no GPU needed).
+// can_implement screens, NVRTC compiles every pool tile for sm_80, sm_89 and sm_90a where the
+// family claims it can run, and what the tuner proposes for each described GPU compiles for its
+// arch without spills (no GPU needed).
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <future>
+#include <map>
+#include <thread>
+#include <regex>
 #include <variant>
 
 #include "config.hpp"
 #include "device_table.hpp"
 #include "jit.hpp"
+#include "plan.hpp"
+#include "tuner.hpp"
 
 namespace {
 
@@ -223,4 +231,52 @@ TEST_CASE("every family compiles for sm_89 where it claims to", "[families][nvrt
 }
 TEST_CASE("every family compiles for sm_90a where it claims to", "[families][nvrtc]") {
   compile_all_for(rnnjit::device_table::h100_sxm());
+}
+
+// The tuner's proposals for every GPU of the device table (A100, A10, L4, RTX 4090 and 3090, H100,
+// H200), at the anchors and at odd shapes, compile for that GPU's arch with no register spills that
+// ptxas reports: a spill would put local-memory traffic into the inner loops on cards no test runs.
+TEST_CASE("every described GPU's proposals compile for its arch without spills", "[families][nvrtc]") {
+  const Shape shapes[] = {{8, 1024, 256, 128}, {1, 4096, 4096, 4096}, {64, 2048, 2048, 1024}, {256, 16384, 16384, 8192},
+                          {257, 17, 4097, 33}, {31, 5290, 58, 826},   {3, 999, 17, 5},       {4097, 5, 7, 3}};
+  std::map<std::string, rnnjit::KernelSource> sources;  // by key: GPUs of one arch share most programs
+  for (const auto& known : rnnjit::device_table::all()) {
+    rnnjit::cache::Store store{"off"};
+    rnnjit::Jit jit{store};
+    rnnjit::Tuner tuner{known.info, jit, store};
+    for (Shape s : shapes)
+      for (auto precision : {rnnjit::Precision::TF32, rnnjit::Precision::FP32}) {
+        s.precision = precision;
+        for (const Config& c : tuner.propose(s))
+          for (rnnjit::KernelSource src : rnnjit::sources_of(c, s, known.info.arch)) {
+            src.options.push_back("--ptxas-options=-v");
+            src.label = std::string(known.id) + " " + src.label;
+            sources.emplace(src.key(), std::move(src));
+          }
+      }
+  }
+  // "N bytes spill stores, M bytes spill loads", one line a kernel.
+  const std::regex spill_line(R"((\d+) bytes spill stores, (\d+) bytes spill loads)");
+  // Compiled by one thread a core (NVRTC is thread-safe); Catch's assertions stay on this thread.
+  std::vector<const rnnjit::KernelSource*> todo;
+  for (const auto& entry : sources) todo.push_back(&entry.second);
+  std::vector<std::string> logs(todo.size());
+  std::atomic<std::size_t> next{0};
+  std::vector<std::future<void>> workers;
+  for (unsigned w = 0; w < std::max(1u, std::thread::hardware_concurrency()); ++w)
+    workers.push_back(std::async(std::launch::async, [&] {
+      for (std::size_t i; (i = next++) < todo.size();) logs[i] = todo[i]->label + "\n" + rnnjit::compile(*todo[i]).log;
+    }));
+  for (auto& w : workers) w.get();
+  int reports = 0;
+  for (const std::string& log : logs) {
+    INFO(log);
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), spill_line); it != std::sregex_iterator(); ++it) {
+      ++reports;
+      CHECK((*it)[1] == "0");
+      CHECK((*it)[2] == "0");
+    }
+  }
+  CHECK(sources.size() > 50);
+  CHECK(reports >= static_cast<int>(sources.size()));  // ptxas reported on every program
 }

@@ -7,7 +7,8 @@ using test::Step;
 using namespace test;
 
 // Every wgmma tile of the tuner's pool as both stages, at shapes with tails everywhere: M past
-// BM, N past BN, K segments ending inside a 32-float slice, more K splits than slices. tf32
+// BM, N past BN, K segments ending inside a 32-float slice, more K splits than slices; rows of x,
+// h and W not whole 16-byte units (both stages on packed copies, and i2h alone). tf32
 // truncates each operand here (gemm_wgmma.cu), ~1.2e-3 of error on its own; with y only 12
 // values long (3×4) cancellation took 2 % of random draws past 2e-3 (docs/tf32_error_model.py,
 // 20000 draws; 0 of 20000 with 3×20), so the smallest shape has 20 outputs.
@@ -15,7 +16,8 @@ TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
   rnnjit::Engine& engine = test::shared_engine();
   if (!runs_wgmma(engine)) return;
   std::mt19937 rng(15);
-  const rnnjit::Problem shapes[] = {{100, 36, 44, 20}, {3, 4, 8, 20}, {300, 132, 260, 72}, {64, 2048, 2048, 1024}};
+  const rnnjit::Problem shapes[] = {{100, 36, 44, 20},      {3, 4, 8, 20},   {300, 132, 260, 72},
+                                    {64, 2048, 2048, 1024}, {100, 37, 45, 21}, {70, 5, 44, 20}};
   int pinned = 0;
   for (Precision prec : {Precision::TF32, Precision::FP32})
     for (auto p : shapes) {
@@ -27,7 +29,21 @@ TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
         ++pinned;
       }
     }
-  CHECK(pinned > 40);
+  CHECK(pinned > 60);
+}
+
+// Packed stages take any 4-byte aligned pointer: A is always copied, W where its rows are whole
+// 16-byte units but its pointer is not (and where they are not, always).
+TEST_CASE("packed wgmma stages take pointers TMA cannot", "[gpu][wgmma]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  if (!runs_wgmma(engine)) return;
+  std::mt19937 rng(17);
+  for (Precision prec : {Precision::TF32, Precision::FP32})
+    for (const rnnjit::Problem p : {rnnjit::Problem{64, 255, 129, 64, prec}, rnnjit::Problem{64, 7, 129, 3, prec}}) {
+      engine.pin(p, "i2h_wgmma64x64g1s8k2.h2o_wgmma64x64g1s8k2");
+      check_step(engine, p, rng, 1);
+      check_step(engine, p, rng, 0);
+    }
 }
 
 // The one-launch steps, every pool tile: the grid step (h' handed over through L2 behind a grid
@@ -209,6 +225,11 @@ TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize
         engine.pin(p, name);
         check_step(engine, p, rng);
       }
+      // Packed copies: both stages, offset pointers.
+      const rnnjit::Problem odd{70, 37, 45, 21, prec};
+      engine.pin(odd, "i2h_wgmma128x128g2s3k1.h2o_wgmma64x64g1s8k2");
+      check_step(engine, odd, rng);
+      check_step(engine, odd, rng, 1);
     }
     Step s({9, 13, 21, 6, prec}, rng);
     engine.rnn_step(s.p, s.weights(), s.dx.get(), s.dh.get(), s.dh.get(), s.dy.get());

@@ -142,9 +142,15 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
       CHECK(w->bm <= 128);
       CHECK(rnnjit::geometry(*w, rnnjit::Stage::I2h, large32).smem <= 232448);
     }
-  // Rows of x not in multiples of 16 bytes: no TMA.
+  // Rows of x not in multiples of 16 bytes: i2h's wgmma runs on packed copies and takes any
+  // pointer, h2o (rows of h' in whole 16-byte units) reads its operands in place.
   const Shape odd{64, 2047, 2048, 1024};
-  for (const auto& c : tuner.propose(odd)) CHECK(!c.needs_aligned16(odd));
+  const auto odd_configs = tuner.propose(odd);
+  REQUIRE(first_op_is<rnnjit::WgmmaTile>(odd_configs.front()));
+  CHECK(rnnjit::geometry(odd_configs.front().ops[0].tile, rnnjit::Stage::I2h, odd).pack_k == 2048 + 2048);
+  CHECK(rnnjit::geometry(odd_configs.front().ops[1].tile, rnnjit::Stage::H2o, odd).pack_k == 0);
+  const Shape odd_h{64, 2047, 2045, 1024};
+  for (const auto& c : tuner.propose(odd_h)) CHECK(!c.needs_aligned16(odd_h));
 }
 
 TEST_CASE("wgmma tiles are proposed on sm_90a only, and the fallback never needs TMA", "[tuner]") {

@@ -48,7 +48,7 @@ std::optional<Config> Config::parse(std::string_view name) {
 
 bool Config::needs_aligned16(const Shape& s) const {
   for (const Op& op : ops)
-    if (operands(op.tile, s) != Operands::Pointers) return true;
+    if (operands(op.tile, s) != Operands::Pointers && geometry(op.tile, op.stage, s).pack_k == 0) return true;
   return false;
 }
 

@@ -33,7 +33,8 @@ struct Config {
   std::string name() const;
   /// Inverse of name(); nullopt for anything else (a row written by another version).
   static std::optional<Config> parse(std::string_view name);
-  /// Whether a launch takes TMA maps, which need 16-byte aligned operands.
+  /// Whether a launch reads operands in place through TMA maps, which need 16-byte aligned pointers
+  /// (a packed stage copies them first and takes any).
   bool needs_aligned16(const Shape& s) const;
   bool operator==(const Config&) const = default;
 };

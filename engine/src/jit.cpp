@@ -117,6 +117,7 @@ Binary compile(const KernelSource& source) {
   if (!log.empty()) support::log().debug("nvrtc log for [{}]:\n{}", source.label, log);
 
   Binary bin;
+  bin.log = log;
   for (const auto& e : source.name_expressions) {
     const char* lowered = nullptr;
     check(nvrtcGetLoweredName(prog.get(), e.c_str(), &lowered), "nvrtcGetLoweredName");

@@ -19,6 +19,7 @@ struct Binary {
   std::string key;
   std::vector<std::uint8_t> image;
   std::vector<std::string> lowered_names;
+  std::string log;  ///< NVRTC's log of this compile (ptxas' lines under --ptxas-options=-v); empty from a cache
 };
 
 /// "13.0"

@@ -60,9 +60,13 @@ StageOperands stage_operands(Stage s, const Args& a) {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
-// Bytes of A's cross copy a TensorMapsCross launch writes.
-std::size_t cross_bytes(Operands o, const Geometry& g, const Gemm& m) {
-  return o == Operands::TensorMapsCross ? std::size_t(g.cross_words) * m.m * 4 : 0;
+// One thread a float4 of `out`, ROWS rows of `cols` floats (pack_rows in rnnjit_device.cuh).
+void launch_pack(CUfunction fn, const void* a1, const void* a2, void* out, int rows, int cols, CUstream stream) {
+  Geometry g;
+  g.grid_x = static_cast<unsigned>((std::int64_t(rows) * (cols / 4) + 255) / 256);
+  g.threads = 256;
+  void* params[] = {&a1, &a2, &out};
+  launch(fn, g, params, stream);
 }
 
 }  // namespace
@@ -106,34 +110,55 @@ Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Bin
     l.operands = operands(op.tile, shape);
     l.geo = geometry(op.tile, op.stage, shape);
     if (op.stage != Stage::Step) l.gemm = gemm_of(op.stage, shape);
-    const std::size_t kernels = l.operands == Operands::TensorMapsCross ? 2 : 1;
+    if (l.geo.pack_k > 0) {
+      l.w_in_place = l.gemm.ldw == l.geo.pack_k;
+      l.gemm = packed(l.gemm);
+    }
+    const bool cross = l.operands == Operands::TensorMapsCross;
+    const std::size_t kernels = 1 + (cross ? 1 : 0) + (l.geo.pack_k > 0 ? 2 : 0);
     if (binaries[i]->lowered_names.size() != kernels)
       throw Error(ErrorCode::Internal, "binary of " + tile_name(op.tile) + " holds " +
                                            std::to_string(binaries[i]->lowered_names.size()) + " kernels");
     const Module& m = modules_.emplace_back(*binaries[i]);
     l.fn = m.function(0);
-    if (kernels == 2) l.cross_fn = m.function(1);
+    if (cross) l.cross_fn = m.function(1);
+    if (l.geo.pack_k > 0) {
+      l.pack_a_fn = m.function(kernels - 2);
+      l.pack_w_fn = m.function(kernels - 1);
+    }
     // Clusters beyond the portable 8 CTAs must be allowed explicitly.
     if (l.geo.cluster_ctas > 8) RNNJIT_CU(cuFuncSetAttribute(l.fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1));
     // Above 48 KiB a kernel must opt in to its dynamic shared memory.
     if (l.geo.smem > 48 * 1024)
       RNNJIT_CU(cuFuncSetAttribute(l.fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(l.geo.smem)));
-    cross_bytes_ = std::max(cross_bytes_, cross_bytes(l.operands, l.geo, l.gemm));
     launches_.push_back(l);
   }
 }
 
 bool Plan::accepts(const Args& a) const {
   for (const Launch& l : launches_) {
-    if (l.operands == Operands::Pointers) continue;
+    // Packed stages read A and W by scalars, copying W when its pointer is misaligned.
+    if (l.operands == Operands::Pointers || l.geo.pack_k > 0) continue;
     const StageOperands o = stage_operands(l.stage, a);
     if (!aligned16(o.a1) || !aligned16(o.w) || (l.gemm.k2 > 0 && !aligned16(o.a2))) return false;
   }
   return true;
 }
 
-// C = A·Wᵀ + bias through `l`; a TensorMapsCross launch first writes A's cross copy to `cross`.
-void Plan::launch_stage(const Launch& l, const Args& args, void* cross, CUstream stream) const {
+Plan::ScratchUse Plan::scratch_use(const Launch& l, const Args& args) {
+  ScratchUse u;
+  const Gemm& g = l.gemm;
+  if (l.operands == Operands::TensorMapsCross) u.cross = std::size_t(l.geo.cross_words) * g.m * 4;
+  if (l.geo.pack_k > 0) {
+    u.a = std::size_t(g.m) * l.geo.pack_k * 4;
+    if (!l.w_in_place || !aligned16(stage_operands(l.stage, args).w)) u.w = std::size_t(g.n) * l.geo.pack_k * 4;
+  }
+  return u;
+}
+
+// C = A·Wᵀ + bias through `l`: a packed stage first copies A (and W where needed) into `scratch`
+// after the cross copy's place, a TensorMapsCross stage then writes A's cross copy at its start.
+void Plan::launch_stage(const Launch& l, const Args& args, char* scratch, CUstream stream) const {
   StageOperands o = stage_operands(l.stage, args);
   if (l.operands == Operands::Pointers) {
     void* params[] = {&o.a1, &o.a2, &o.w, &o.bias, &o.c};
@@ -141,6 +166,19 @@ void Plan::launch_stage(const Launch& l, const Args& args, void* cross, CUstream
     return;
   }
   const Gemm& g = l.gemm;
+  const ScratchUse use = scratch_use(l, args);
+  void* cross = scratch;
+  if (l.geo.pack_k > 0) {
+    char* a = scratch + use.cross;
+    launch_pack(l.pack_a_fn, o.a1, o.a2 ? o.a2 : o.a1, a, g.m, g.k1, stream);
+    o.a1 = a;
+    o.a2 = nullptr;
+    if (use.w > 0) {
+      char* w = a + use.a;
+      launch_pack(l.pack_w_fn, o.w, o.w, w, g.n, g.k1, stream);
+      o.w = w;
+    }
+  }
   CUtensorMap a1_map = maps_.get(o.a1, g.k1, g.m, g.k1, l.geo.tma_box_a);
   // h2o has no second segment, tf32 no cross copy: the kernel never reads those maps.
   CUtensorMap a2_map = g.k2 > 0 ? maps_.get(o.a2, g.k2, g.m, g.k2, l.geo.tma_box_a) : a1_map;
@@ -161,13 +199,15 @@ void Plan::launch_stage(const Launch& l, const Args& args, void* cross, CUstream
 }
 
 void Plan::run(const Args& a, CUstream stream) const {
-  // Cross copies in stream-ordered scratch, one launch's after the other's.
+  // Cross copies and packed operands in stream-ordered scratch, one launch's after the other's.
+  std::size_t bytes = 0;
+  for (const Launch& l : launches_) bytes = std::max(bytes, scratch_use(l, a).total());
   CUdeviceptr scratch = 0;
-  if (cross_bytes_ > 0) RNNJIT_CU(cuMemAllocAsync(&scratch, cross_bytes_, stream));
+  if (bytes > 0) RNNJIT_CU(cuMemAllocAsync(&scratch, bytes, stream));
   try {
     for (const Launch& l : launches_) {
       if (l.stage != Stage::Step) {
-        launch_stage(l, a, reinterpret_cast<void*>(scratch), stream);
+        launch_stage(l, a, reinterpret_cast<char*>(scratch), stream);
         continue;
       }
       if ((l.geo.cooperative || l.geo.dependent) && !a.counters)

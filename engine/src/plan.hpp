@@ -69,17 +69,24 @@ class Plan {
   struct Launch {
     CUfunction fn = nullptr;
     CUfunction cross_fn = nullptr;  // TensorMapsCross: writes A's cross copy first
+    CUfunction pack_a_fn = nullptr, pack_w_fn = nullptr;  // geo.pack_k > 0: pack A, then W where needed
     Stage stage = Stage::Step;
     Operands operands = Operands::Pointers;
     Geometry geo;
-    Gemm gemm;
+    Gemm gemm;  // as the kernel runs it: over the packed copies when geo.pack_k > 0
+    bool w_in_place = false;  // packed: W's own rows are pack_k floats (K a multiple of 4)
   };
-  void launch_stage(const Launch& l, const Args& args, void* cross, CUstream stream) const;
+  // Scratch bytes a launch uses: A's cross copy, then the packed A and W.
+  struct ScratchUse {
+    std::size_t cross = 0, a = 0, w = 0;
+    std::size_t total() const { return cross + a + w; }
+  };
+  static ScratchUse scratch_use(const Launch& l, const Args& args);
+  void launch_stage(const Launch& l, const Args& args, char* scratch, CUstream stream) const;
 
   Config config_;
   std::vector<Module> modules_;
   std::vector<Launch> launches_;
-  std::size_t cross_bytes_ = 0;  // scratch a call allocates for the cross copies
   mutable TensorMapCache maps_;
 };
 

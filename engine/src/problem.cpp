@@ -17,4 +17,11 @@ Gemm gemm_of(Stage s, const Shape& p) {
   return {p.b, p.o, p.h, 0, p.h, rnnjit_k::kEpiBias};
 }
 
+bool tma_layout(const Gemm& g) { return g.k1 % 4 == 0 && g.k2 % 4 == 0 && g.ldw % 4 == 0; }
+
+Gemm packed(const Gemm& g) {
+  const int k = (g.k1 + g.k2 + 3) / 4 * 4;
+  return {g.m, g.n, k, 0, k, g.epi};
+}
+
 }  // namespace rnnjit

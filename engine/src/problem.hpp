@@ -41,4 +41,13 @@ struct Gemm {
 /// The product stage `s` (I2h or H2o) of `shape` computes.
 Gemm gemm_of(Stage s, const Shape& shape);
 
+/// Whether TMA can read the stage's operands where they lie: every row of A1, A2 and W a whole
+/// number of 16-byte units (pointers aside).
+bool tma_layout(const Gemm& g);
+
+/// The same product over packed copies: A = [A1 | A2] as one segment and W, each row padded with
+/// zeros to a multiple of 4 floats (16 bytes). W's rows are K long (ldw == k1 + k2), so where K is
+/// a multiple of 4 W's packed layout is its own and it is copied only for a misaligned pointer.
+Gemm packed(const Gemm& g);
+
 }  // namespace rnnjit

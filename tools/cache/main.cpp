@@ -307,7 +307,16 @@ int main(int argc, char** argv) {
     }
     // Only import makes a cache; every other command needs one.
     std::error_code ec;
-    if (!fs::exists(where, ec)) return fail(kExitFailure, "no cache at " + where);
+    if (!fs::exists(where, ec)) {
+      // A listing of a cache not made yet is empty, as `pip cache list` answers; the other commands
+      // (verify among them) need a cache.
+      if (!list_cmd->parsed()) return fail(kExitFailure, "no cache at " + where);
+      if (json)
+        std::printf("[]\n");
+      else
+        std::printf("0 entries: no cache at %s yet\n", where.c_str());
+      return 0;
+    }
     const bool writes = rm_cmd->parsed() || prune_cmd->parsed() || vacuum_cmd->parsed();
     Store store(where, writes ? Mode::Strict : Mode::ReadOnlyStrict);
 

@@ -55,6 +55,10 @@ struct Geometry {
   bool dependent = false;    ///< programmatic dependent launch: may start while the previous kernel ends
   unsigned tma_box_a = 0, tma_box_w = 0;  ///< TensorMaps: rows of A's and W's boxes
   int cross_words = 0;       ///< TensorMapsCross: 32-bit words a row of A's cross copy
+  /// TensorMaps*: > 0 when the stage runs on packed copies (problem.hpp, packed()) in scratch, rows
+  /// of pack_k floats: a launch copies A first (the binary's last-but-one kernel) and W (its last)
+  /// where W's rows or pointer are not 16-byte aligned.
+  int pack_k = 0;
 };
 
 /// The descriptor interface, checked at compile time for every registered family.

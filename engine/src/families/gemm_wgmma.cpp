@@ -10,6 +10,12 @@ using rnnjit_k::kWgmmaSliceFloats;
 
 namespace {
 
+// The product the kernel runs: the stage's own, or over packed copies where TMA cannot read it.
+Gemm run_gemm(Stage stage, const Shape& s) {
+  const Gemm g = gemm_of(stage, s);
+  return tma_layout(g) ? g : packed(g);
+}
+
 std::size_t ring_bytes(const WgmmaTile& t, const Shape& s) {
   return std::size_t(t.stages) * rnnjit_k::wgmma_slot_floats(t.bm, t.bn, math_arg(s.precision)) * sizeof(float);
 }
@@ -47,7 +53,6 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   const int acc = m_rows / groups / 64 * n / 2 * (fp32 ? 2 : 1);
   if (acc > 128) return std::to_string(acc) + " accumulator registers per thread, at most 128";
   if (std::size_t(bm) * (bn + 4) * sizeof(float) > ring_bytes(*this, s)) return "the C tile does not fit the ring it reuses";
-  if (s.i % 4 != 0 || s.h % 4 != 0) return "TMA needs rows of x, h and W in multiples of 16 bytes";
   // One grid dimension holds K_SPLIT × M tiles × N tiles.
   const Gemm g = gemm_of(stage, s);
   const std::int64_t ctas = std::int64_t(k_split) * ((g.m + bm - 1) / bm) * ((std::max(s.h, s.o) + bn - 1) / bn);
@@ -56,15 +61,19 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
 }
 
 std::vector<std::string> WgmmaTile::kernels(const Shape& s, Stage stage) const {
-  const Gemm g = gemm_of(stage, s);
+  const Gemm own = gemm_of(stage, s), g = run_gemm(stage, s);
   std::vector<std::string> out = {name_expression(
       "gemm_wgmma", {g.m, g.n, g.k1, g.k2, g.ldw, bm, bn, groups, stages, k_split, math_arg(s.precision), g.epi})};
   if (operands(s) == Operands::TensorMapsCross) out.push_back(name_expression("split_cross", {g.m, g.k1, g.k2}));
+  if (!tma_layout(own)) {
+    out.push_back(name_expression("pack_rows", {g.m, own.k1, own.k2, g.k1}));
+    out.push_back(name_expression("pack_rows", {g.n, own.ldw, 0, g.k1}));
+  }
   return out;
 }
 
 Geometry WgmmaTile::geometry(const Shape& s, Stage stage) const {
-  const Gemm g = gemm_of(stage, s);
+  const Gemm g = run_gemm(stage, s);
   Geometry geo;
   // One dimension: the kernel orders split, M tile, N tile itself.
   geo.grid_x = static_cast<unsigned>((g.n + bn - 1) / bn * ((g.m + bm - 1) / bm) * k_split);
@@ -77,6 +86,7 @@ Geometry WgmmaTile::geometry(const Shape& s, Stage stage) const {
   // Each K segment in whole slices.
   geo.cross_words = ((g.k1 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats + (g.k2 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats) *
                     kWgmmaSliceFloats;
+  if (!tma_layout(gemm_of(stage, s))) geo.pack_k = g.k1;
   return geo;
 }
 

@@ -1,7 +1,8 @@
 // Family wgmma (kernel_templates/gemm_wgmma.cu): a producer warpgroup's TMA loads (128-byte
 // swizzle) fill a STAGES-deep mbarrier ring of 32-float K slices, GROUPS consumer warpgroups run
 // wgmma on them; K optionally split over the K_SPLIT CTAs of a cluster, added through DSMEM in
-// rank order. sm_90a, rows of x, h and W in multiples of 16 bytes, 16-byte aligned pointers.
+// rank order. sm_90a, 16-byte aligned pointers; a stage whose rows are not whole 16-byte units runs
+// on packed copies of its operands (problem.hpp, packed()) that its launch writes first.
 #pragma once
 
 #include "family.hpp"
