@@ -139,7 +139,7 @@ Binary Jit::get(const KernelSource& source) {
   const std::string key = support::Fnv1a().add(source.key()).add(nvrtc).hex();
   if (auto rec = store_.find_binary(key)) {
     cache_hits_.fetch_add(1);
-    Binary bin{key, std::move(rec->cubin), decode_symbols(rec->symbols)};
+    Binary bin{key, std::move(rec->cubin), decode_symbols(rec->symbols), {}};  // no log: not compiled here
     if (bin.lowered_names.size() == source.name_expressions.size()) return bin;
     support::log().warn("cached binary {} lists {} kernels, expected {}; recompiling", key, bin.lowered_names.size(),
                         source.name_expressions.size());
