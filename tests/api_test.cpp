@@ -66,3 +66,35 @@ TEST_CASE("the C API clears its out-parameters when it fails", "[api]") {
   CHECK(rnnjit_engine_create(&o, &engine) == RNNJIT_INVALID_ARGUMENT);
   CHECK(engine == nullptr);
 }
+
+TEST_CASE("the C API rejects a tuning mode it does not know before touching the driver", "[api]") {
+  rnnjit_engine_options o{};
+  o.tuning = static_cast<rnnjit_tuning>(7);
+  rnnjit_engine* engine = reinterpret_cast<rnnjit_engine*>(0x1);
+  CHECK(rnnjit_engine_create(&o, &engine) == RNNJIT_INVALID_ARGUMENT);
+  CHECK(engine == nullptr);
+  CHECK_THAT(rnnjit_last_error(), Catch::Contains("tuning 7 is not a rnnjit_tuning"));
+  // Known modes and a system cache get as far as the driver.
+  o.tuning = RNNJIT_TUNING_BACKGROUND;
+  o.system_cache_path = "off";
+  CHECK(rnnjit_engine_create(&o, &engine) == RNNJIT_NO_DRIVER);
+  rnnjit::EngineOptions options;
+  options.tuning = rnnjit::TuningMode::Background;
+  options.system_cache_path = "off";
+  try {
+    rnnjit::Engine made(options);
+    FAIL("an engine was made without a driver");
+  } catch (const rnnjit::Error& e) {
+    CHECK(e.code() == rnnjit::ErrorCode::NoDriver);
+  }
+}
+
+TEST_CASE("rnnjit_engine_plan rejects a null engine and clears its out-parameters", "[api]") {
+  const rnnjit_problem p{8, 16, 16, 8, RNNJIT_PRECISION_TF32, RNNJIT_DTYPE_F32};
+  rnnjit_plan_state state = RNNJIT_PLAN_TUNED;
+  const char* config = "stale";
+  CHECK(rnnjit_engine_plan(nullptr, &p, &state, &config) == RNNJIT_INVALID_ARGUMENT);
+  CHECK(state == RNNJIT_PLAN_NONE);
+  CHECK(config == nullptr);
+  CHECK_THAT(rnnjit_last_error(), Catch::Contains("engine is null"));
+}

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -595,7 +596,7 @@ void expect_filled(test::Findings& f, Store& s, const std::string& when, std::si
 }
 }  // namespace
 
-TEST_CASE("a read-only cache serves every lookup; the engine's first write goes to memory with one warning",
+TEST_CASE("a read-only cache serves every lookup, and the engine's first write goes to memory with one warning",
           "[cache]") {
   test::TempDir dir;
   test::open_to_all(dir.path);
@@ -1227,4 +1228,212 @@ TEST_CASE("printable spells control characters and keeps the rest, UTF-8 include
   CHECK(printable(std::string("a\0b", 3)) == "a\\x00b");
   CHECK(printable("line\nnext\ttab\r", "\n\t") == "line\nnext\ttab\\x0d");
   CHECK(printable(std::string("\0", 1), "\n") == "\\x00");
+}
+
+// --- The system cache: a read-only layer under the engine's cache (Store's `system`). ---
+
+namespace {
+
+// Every file of `dir` with its bytes: what "nothing was written there" compares.
+std::map<std::string, std::string> contents(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    out[e.path().filename().string()] = e.is_directory() ? "<directory>" : read_file(e.path().string());
+  return out;
+}
+
+// A system cache as rnnjit-tune --system leaves it: written, then closed.
+void make_system(const std::string& path, const std::vector<TuningRecord>& tuning,
+                 const std::vector<BinaryRecord>& binaries) {
+  Store s(path, Mode::Strict);
+  s.import_records(tuning, binaries);
+}
+
+// record() of batch `b` won by cfg-a instead of cfg-b: what tells the system's entry from the cache's.
+TuningRecord won_by_a(std::int64_t b, const std::string& hash = "t1") {
+  TuningRecord r = record("gpu", b, hash);
+  r.winner = "cfg-a";
+  r.winner_us = 7.25;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("resolve_system_path follows the option, RNNJIT_SYSTEM_CACHE, then the install default", "[cache]") {
+  const ScopedEnv none("RNNJIT_SYSTEM_CACHE", nullptr);
+  CHECK(resolve_system_path(std::nullopt) == "/usr/local/share/rnnjit/system.sqlite");
+  CHECK(resolve_system_path(std::string("off")) == "off");
+  const ScopedEnv env("RNNJIT_SYSTEM_CACHE", "/opt/s.sqlite");
+  CHECK(resolve_system_path(std::nullopt) == "/opt/s.sqlite");
+  CHECK(resolve_system_path(std::string("/img/s.sqlite")) == "/img/s.sqlite");
+}
+
+TEST_CASE("the system cache answers where the cache misses, and an entry in both is the cache's", "[cache]") {
+  test::TempDir dir;
+  const std::string sys = dir.file("system.sqlite");
+  // The system holds b=8 (won by cfg-a), b=16, b=64 of the current templates, and binaries k3
+  // (other bytes than the cache's) and k9.
+  make_system(sys, {won_by_a(8), won_by_a(16), won_by_a(64)}, {binary("k3", 100), binary("k9")});
+  Store s(dir.file(), Mode::Resilient, sys);
+  s.put_tuning(record("gpu", 8));
+  s.put_tuning(record("gpu", 64, "t0"));  // the cache's b=64 is of other templates: stale
+  s.put_binary(binary("k3"));
+  WarningCounter warnings;
+  CHECK(s.find_tuning(record("gpu", 8).key, kVersion) == record("gpu", 8));
+  CHECK(s.find_tuning(won_by_a(16).key, kVersion) == won_by_a(16));
+  CHECK(s.find_tuning(won_by_a(64).key, kVersion) == won_by_a(64));
+  CHECK_FALSE(s.find_tuning(record("gpu", 32).key, kVersion));
+  CHECK_FALSE(s.find_tuning(won_by_a(16).key, "0.0.9"));  // the system's rows are another version's there
+  CHECK(s.find_binary("k3") == binary("k3"));
+  CHECK(s.find_binary("k9") == binary("k9"));
+  CHECK_FALSE(s.find_binary("k4"));
+  // The tools' calls see the cache alone.
+  CHECK(s.list_tuning().size() == 2);
+  CHECK(s.stats().binaries == 1);
+  CHECK(warnings.count() == 0);
+}
+
+TEST_CASE("the system cache is never written: its file and directory stay byte-identical", "[cache]") {
+  test::TempDir dir, sys_dir;
+  fs::permissions(dir.path, fs::perms::all);  // the cache's, written by whoever runs the child
+  const std::string sys = (sys_dir.path / "system.sqlite").string();
+  BinaryRecord bad = binary("bad");
+  bad.cubin[7] ^= 1;  // damaged after hashing: a read refuses it, and a writable store would delete it
+  make_system(sys, {won_by_a(16)}, {binary("k9")});
+  Raw(sys).must("INSERT INTO binaries VALUES ('bad', 'x', 'sm_90a', '13.0', 's', zeroblob(8), '" + bad.hash + "', 1)");
+  std::string kind;
+  SECTION("in a directory this process may write") {
+    kind = "writable";
+    fs::permissions(sys, fs::perms::all);
+    fs::permissions(sys_dir.path, fs::perms::all);
+  }
+  SECTION("in a read-only directory, itself read-only") {
+    kind = "read-only";
+    test::make_read_only(sys);
+    test::make_read_only(sys_dir.path);
+  }
+  INFO(kind);
+  const auto before = contents(sys_dir.path);
+  const std::string findings = test::unprivileged([&] {
+    test::Findings f;
+    WarningCounter warnings;
+    Store s(dir.file(), Mode::Resilient, sys);
+    f.expect(s.find_tuning(won_by_a(16).key, kVersion) == won_by_a(16), "the system's entry is not found");
+    f.expect(s.find_binary("k9") == binary("k9"), "the system's binary is not found");
+    f.expect(!s.find_binary("bad"), "a damaged binary of the system is returned");
+    f.expect(warnings.count() == 1, "no warning for the damaged binary");
+    // Writes go to the cache; the same key then answers from it.
+    s.put_tuning(record("gpu", 16));
+    s.put_binary(binary("bad"));
+    f.expect(s.find_tuning(record("gpu", 16).key, kVersion) == record("gpu", 16), "the cache's write is not found");
+    f.expect(s.find_binary("bad") == binary("bad"), "the cache's binary is not found");
+    f.expect(s.persistent() && s.path() == dir.file(), "the cache left its file");
+    return f.text;
+  });
+  CHECK(findings.empty());
+  INFO(findings);
+  CHECK(contents(sys_dir.path) == before);  // no -wal, -shm or journal beside it either
+  CHECK(Store(sys, Mode::System).find_binary("k9") == binary("k9"));
+}
+
+TEST_CASE("a missing system cache is no system cache, silently, and nothing is made there", "[cache]") {
+  test::TempDir dir;
+  const std::string sys = dir.file("absent/system.sqlite");
+  WarningCounter warnings;
+  Store s(dir.file(), Mode::Resilient, sys);
+  CHECK_FALSE(s.find_tuning(record().key, kVersion));
+  CHECK_FALSE(s.find_binary("k3"));
+  check_usable(s);
+  CHECK(warnings.count() == 0);
+  CHECK_FALSE(fs::exists(dir.file("absent")));
+}
+
+TEST_CASE("the system cache is opened at the first miss of the cache, not before", "[cache]") {
+  test::TempDir dir;
+  const std::string sys = dir.file("system.sqlite");
+  Store s(dir.file(), Mode::Resilient, sys);
+  s.put_tuning(record("gpu", 8));
+  CHECK(s.find_tuning(record("gpu", 8).key, kVersion));  // a hit: the system is not looked at
+  make_system(sys, {won_by_a(16)}, {});                  // made after the store
+  CHECK(s.find_tuning(won_by_a(16).key, kVersion) == won_by_a(16));
+}
+
+TEST_CASE("an unusable system cache is one warning and no system cache, and is left as it is", "[cache]") {
+  test::TempDir dir;
+  const std::string sys = dir.file("system.sqlite");
+  std::string why;
+  SECTION("garbage") {
+    why = "not a SQLite database";
+    write_file(sys, std::string(5000, 'z'));
+  }
+  SECTION("another application's database") {
+    why = "not an rnnjit cache";
+    Raw(sys).must("CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (42);");
+  }
+  SECTION("an older schema, which a read-only file cannot be migrated from") {
+    why = "schema version 1 is older";
+    Raw raw(sys);
+    raw.must(kSchemaV1);
+    raw.must("PRAGMA application_id = " + std::to_string(kApplicationId));
+  }
+  SECTION("a directory") {
+    why = "is a directory";
+    fs::create_directory(sys);
+  }
+  SECTION("damaged pages, found when a lookup reads them") {
+    why = "corrupt";
+    fill(sys);
+    std::string bytes = read_file(sys);
+    std::fill(bytes.begin() + 4096, bytes.end(), '\x5a');
+    write_file(sys, bytes);
+  }
+  INFO(why);
+  const auto before = contents(dir.path);
+  WarningCounter warnings;
+  {
+    Store s(dir.file(), Mode::Resilient, sys);
+    for (int i = 0; i < 3; ++i) {
+      CHECK_FALSE(s.find_tuning(record("gpu", 3).key, kVersion));
+      CHECK_FALSE(s.find_binary("k5"));
+    }
+    CHECK(warnings.count() == 1);
+    check_usable(s);
+    CHECK(s.persistent());
+  }
+  CHECK(warnings.count() == 1);
+  auto after = contents(dir.path);
+  for (const char* own : {"cache.sqlite", "cache.sqlite-wal", "cache.sqlite-shm"}) after.erase(own);
+  CHECK(after == before);
+  CHECK(corrupt_siblings(dir).empty());
+}
+
+TEST_CASE("a system store refuses writes", "[cache]") {
+  test::TempDir dir;
+  make_system(dir.file(), {won_by_a(16)}, {});
+  Store s(dir.file(), Mode::System);
+  CHECK(s.read_only());
+  CHECK_THROWS_WITH(s.put_tuning(record()), Catch::Contains("a system cache is only ever read"));
+  CHECK_THROWS_WITH(s.put_binary(binary("k")), Catch::Contains("a system cache is only ever read"));
+  CHECK(s.list_tuning() == std::vector<TuningRecord>{won_by_a(16)});
+}
+
+TEST_CASE("the engine's store runs quick_check before its first write, not at open", "[cache]") {
+  test::TempDir dir;
+  fill(dir.file());
+  // The last pages hold binaries' bytes, which no tuning lookup reads: damage there is found by
+  // quick_check only.
+  std::string bytes = read_file(dir.file());
+  std::fill(bytes.end() - 2 * 4096, bytes.end(), '\x5a');
+  write_file(dir.file(), bytes);
+  CHECK_THROWS_WITH(Store(dir.file(), Mode::Strict), Catch::Contains("quick_check"));
+  WarningCounter warnings;
+  Store s(dir.file());
+  CHECK(s.find_tuning(record("gpu", 3).key, kVersion) == record("gpu", 3));
+  CHECK(warnings.count() == 0);
+  CHECK(corrupt_siblings(dir).empty());
+  s.put_tuning(record("gpu", 500));  // quick_check: the file is moved aside, the write goes to a fresh one
+  CHECK(warnings.count() == 1);
+  CHECK(corrupt_siblings(dir).size() == 1);
+  CHECK(s.persistent());
+  CHECK(s.list_tuning() == std::vector<TuningRecord>{record("gpu", 500)});
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -28,8 +29,11 @@ using test::Result;
 
 namespace {
 
-Result tool(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+// No system cache unless a test gives one ($RNNJIT_SYSTEM_CACHE in `env`, whose first entries
+// win): list and show would show a system cache installed on this machine.
+Result tool(const std::vector<std::string>& args, std::vector<std::string> env = {},
             test::As as = test::As::Self) {
+  env.push_back("RNNJIT_SYSTEM_CACHE=off");
   return test::run(RNNJIT_CACHE_TOOL, args, env, as);
 }
 
@@ -885,4 +889,125 @@ TEST_CASE("rnnjit-cache --shape filters take the sizes the engine takes, and nam
     }
   }
   CHECK(f.json({"list", "--json", "--shape", " 8, 1024, 256, 128 "}).size() == 2);
+}
+
+namespace {
+
+// The Fixture and a system cache beside it holding the Fixture's current H100 batch-8 entry (the
+// same entry, which the cache overrides) and one of its own, H100 batch 32.
+struct Layered : Fixture {
+  std::string sys = dir.file("system.sqlite");
+  Layered() {
+    const TuningKey h100_8{kH100, {8, 1024, 256, 128, "tf32"}, rnnjit::template_hash()};
+    const auto same = Store(db, Mode::ReadOnlyStrict).find_tuning(h100_8, rnnjit::version());
+    REQUIRE(same);
+    TuningRecord own = *same;
+    own.key.problem.b = 32;
+    own.winner_us = 99.5;
+    Store(sys, Mode::Strict).import_records({*same, own}, {});
+  }
+  Result layered(std::vector<std::string> args, const std::string& cache) const {
+    args.insert(args.begin(), {"--cache", cache});
+    return tool(args, {"RNNJIT_SYSTEM_CACHE=" + sys});
+  }
+  Result layered(const std::vector<std::string>& args) const { return layered(args, db); }
+};
+
+// The files of `dir` but the cache's own, with their bytes.
+std::map<std::string, std::string> others(const Fixture& f) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(f.dir.path))
+    if (e.path().filename().string().rfind("cache.sqlite", 0) != 0) out[e.path().filename().string()] = read_file(e.path());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("rnnjit-cache list and show mark each row with the file it came from when a system cache exists", "[cli]") {
+  Layered f;
+  const auto before = others(f);
+  auto r = f.layered({"list"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto rows = lines(r.out);
+  REQUIRE(rows.size() == 8);  // header, 4 + 2 entries, the count
+  CHECK_THAT(rows[0], Catch::Matches("# +source +gpu +B,I,H,O +dtype .*"));
+  for (int i = 1; i <= 4; ++i) CHECK_THAT(rows[i], Catch::Matches("\\d +user +.*"));
+  CHECK_THAT(rows[5], Catch::Matches("5 +system, overridden +" + std::string(kH100) + " +8,1024,256,128 .*"));
+  CHECK_THAT(rows[6], Catch::Matches("6 +system +" + std::string(kH100) + " +32,1024,256,128 .*99\\.50.*"));
+  CHECK(rows[7] == "6 entries: 4 in " + f.db + " (user), 2 in " + f.sys + " (system)");
+  // Filtered, a row keeps its number, which show takes.
+  r = f.layered({"list", "--shape", "32,1024,256,128"});
+  CHECK_THAT(lines(r.out).at(1), Catch::StartsWith("6  system "));
+  r = f.layered({"show", "6"});
+  CHECK_THAT(r.out, Catch::StartsWith("source  system (" + f.sys + ")\n") && Catch::Contains("32,1024,256,128"));
+  // By key, the cache's entry first, as the engine looks.
+  r = f.layered({"show", std::string(kH100) + "/8,1024,256,128/tf32"});
+  CHECK_THAT(r.out, Catch::StartsWith("source  user (" + f.db + ")\n"));
+  r = f.layered({"show", std::string(kH100) + "/32,1024,256,128/f32/tf32", "--json"});
+  REQUIRE(r.code == 0);
+  CHECK(Json::parse(r.out)["source"] == "system");
+  const Json all = Json::parse(f.layered({"list", "--json"}).out);
+  REQUIRE(all.size() == 6);
+  CHECK(all[0]["source"] == "user");
+  CHECK(all[4]["source"] == "system, overridden");
+  CHECK(all[5]["source"] == "system");
+  CHECK(all[5]["winner_us"] == 99.5);
+  CHECK(others(f) == before);  // the system cache is only read
+  // Without a system cache file, no source column.
+  r = f.with({"list"});
+  CHECK_THAT(lines(r.out).at(0), Catch::StartsWith("#  gpu "));
+  CHECK(lines(r.out).back() == "4 entries in " + f.db);
+}
+
+TEST_CASE("rnnjit-cache lists the system cache's entries where no cache exists yet, and creates none", "[cli]") {
+  Layered f;
+  const std::string none = f.dir.file("none.sqlite");
+  auto r = f.layered({"list"}, none);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(lines(r.out).size() == 4);
+  CHECK(lines(r.out).back() == "2 entries: 0 in " + none + " (user), 2 in " + f.sys + " (system)");
+  r = f.layered({"show", "2"}, none);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("32,1024,256,128"));
+  CHECK(f.layered({"stats"}, none).code == 1);  // the other commands need the cache itself
+  CHECK_FALSE(fs::exists(none));
+}
+
+TEST_CASE("rnnjit-cache --system works on the system cache alone, and not with --cache", "[cli]") {
+  Layered f;
+  const std::vector<std::string> env = {"RNNJIT_SYSTEM_CACHE=" + f.sys};
+  auto r = tool({"--system", "path"}, env);
+  CHECK(r.out == f.sys + "\n");
+  r = tool({"--system", "list"}, env);
+  CHECK(r.code == 0);
+  CHECK_THAT(lines(r.out).at(0), Catch::StartsWith("#  gpu "));
+  CHECK(lines(r.out).back() == "2 entries in " + f.sys);
+  CHECK(tool({"--system", "verify"}, env).out == "ok\n");
+  r = tool({"--system", "--cache", f.db, "list"}, env);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--cache excludes --system"));
+  r = tool({"--system", "list"});
+  CHECK(r.code == 1);
+  CHECK(r.err == "rnnjit-cache: the system cache is off (off): there is nothing to list\n");
+  // import makes one, as for the cache.
+  write_import(f.dir);
+  const std::vector<std::string> fresh = {"RNNJIT_SYSTEM_CACHE=" + f.dir.file("new/system.sqlite")};
+  r = tool({"--system", "import", f.dir.file("in.json")}, fresh);
+  INFO(r.err);
+  CHECK(r.code == 0);
+  CHECK(lines(tool({"--system", "list"}, fresh).out).back() == "1 entry in " + f.dir.file("new/system.sqlite"));
+}
+
+TEST_CASE("rnnjit-cache with a damaged system cache warns, lists the cache and leaves the file", "[cli]") {
+  Layered f;
+  std::ofstream(f.sys, std::ios::trunc) << std::string(4000, 'q');
+  const auto before = others(f);
+  const auto r = f.layered({"list"});
+  CHECK(r.code == 0);
+  CHECK_THAT(r.err, Catch::Contains("cache " + f.sys + ": not a SQLite database") &&
+                        Catch::Contains("the system cache is not used"));
+  CHECK(lines(r.out).back() == "4 entries: 4 in " + f.db + " (user), 0 in " + f.sys + " (system)");
+  CHECK(others(f) == before);
 }

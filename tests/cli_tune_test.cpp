@@ -11,6 +11,7 @@
 #include "cli_support.hpp"
 #include "shapes.hpp"
 #include "temp_dir.hpp"
+#include "unprivileged.hpp"
 
 namespace {
 
@@ -143,4 +144,40 @@ TEST_CASE("rnnjit-bench --sweep draws the same spread of shapes for a seed, list
   CHECK(ones >= 3);
   CHECK(large >= 20);
   for (const char* bad : {"0", "-1", "x", "10001"}) CHECK(test::run(RNNJIT_BENCH, {"--sweep", bad}, kNoDriver).code == 2);
+}
+
+TEST_CASE("rnnjit-tune --system makes the system cache before tuning, and is bad usage with --cache or off", "[cli]") {
+  test::TempDir dir;
+  const std::string sys = dir.file("share/rnnjit/system.sqlite");
+  std::vector<std::string> env = kNoDriver;
+  env.push_back("RNNJIT_SYSTEM_CACHE=" + sys);
+  auto r = test::run(RNNJIT_TUNE_TOOL, {"--system", "--shape", "8,16,16,8"}, env);
+  CHECK(r.code == 1);  // made, then no driver to tune with
+  CHECK_THAT(r.err, Catch::Contains("no CUDA driver"));
+  // An rnnjit cache: a SQLite file with rnnjit's application_id (bytes 68-71 of the header).
+  const std::string bytes = test::read_file(sys);
+  REQUIRE(bytes.size() >= 100);
+  CHECK(bytes.compare(0, 16, std::string("SQLite format 3\0", 16)) == 0);
+  CHECK(bytes.substr(68, 4) == "rnnj");
+  r = test::run(RNNJIT_TUNE_TOOL, {"--system", "--cache", dir.file("c.sqlite"), "--shape", "8,16,16,8"}, env);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--cache excludes --system"));
+  env.back() = "RNNJIT_SYSTEM_CACHE=off";
+  r = test::run(RNNJIT_TUNE_TOOL, {"--system", "--shape", "8,16,16,8"}, env);
+  CHECK(r.code == 2);
+  CHECK(r.err == "rnnjit-tune: --system: the system cache is off ($RNNJIT_SYSTEM_CACHE=off)\n");
+  CHECK_FALSE(std::filesystem::exists(dir.file("c.sqlite")));
+}
+
+TEST_CASE("rnnjit-tune --system where the system cache cannot be written fails before tuning, exit 1", "[cli]") {
+  test::TempDir dir;
+  test::open_to_all(dir.path);
+  test::make_read_only(dir.path);  // as /usr/local/share is to a user
+  std::vector<std::string> env = kNoDriver;
+  env.push_back("RNNJIT_SYSTEM_CACHE=" + dir.file("rnnjit/system.sqlite"));
+  const auto r = test::run(RNNJIT_TUNE_TOOL, {"--system", "--shape", "8,16,16,8"}, env, test::As::Unprivileged);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::StartsWith("rnnjit-tune: cache " + dir.file("rnnjit/system.sqlite") + ": ") &&
+                        !Catch::Contains("no CUDA driver"));
+  CHECK(std::filesystem::is_empty(dir.path));
 }

@@ -2,7 +2,7 @@
 rnnjit_add_catch_test(NAME reference_test SOURCES reference_test.cpp LIBS rnnjit LABELS reference)
 # The engine's internals: engine/src, kernel_templates/ (rnnjit_shared.h) and the CUDA headers.
 set(RNNJIT_INTERNAL ${PROJECT_SOURCE_DIR}/engine/src ${PROJECT_SOURCE_DIR}/kernel_templates ${CUDAToolkit_INCLUDE_DIRS})
-foreach(module families tuner jit plan)
+foreach(module families tuner jit plan plan_cache)
   rnnjit_add_catch_test(NAME ${module}_test SOURCES ${module}_test.cpp LIBS rnnjit rnnjit_support LABELS ${module})
   target_include_directories(${module}_test PRIVATE ${RNNJIT_INTERNAL})
 endforeach()
@@ -11,7 +11,7 @@ endforeach()
 rnnjit_add_catch_test(NAME api_test SOURCES api_test.cpp LIBS rnnjit LABELS api
                       ENV "RNNJIT_DRIVER_LIBRARY=/nonexistent/libcuda.so.1")
 
-foreach(module engine families cache)
+foreach(module engine families cache background)
   rnnjit_add_catch_test(NAME gpu_${module}_test SOURCES gpu_${module}_test.cpp LIBS CUDA::cudart_static rnnjit_cache GPU)
   target_include_directories(gpu_${module}_test PRIVATE ${RNNJIT_INTERNAL})
 endforeach()

@@ -1,16 +1,20 @@
-// The tuner and the cache on a GPU: what the first call records, and a second process
-// that starts from the cache without NVRTC.
+// The tuner and the cache on a GPU: what the first call records, a second process that starts
+// from the cache (or from a system cache) without NVRTC, and processes that exit while background
+// tuning writes the cache.
 #include "temp_dir.hpp"
+#include "cli_support.hpp"
 #include "gpu_support.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "rnnjit/cache/store.hpp"
 
@@ -21,10 +25,11 @@ namespace {
 
 const rnnjit::Problem kProblem{8, 1024, 256, 128};
 
-// Runs this test binary again, in a fresh process, on the hidden test case below.
-std::string run_child(const fs::path& cache) {
-  const std::string cmd = "RNNJIT_CACHE='" + cache.string() + "' '" + fs::read_symlink("/proc/self/exe").string() +
-                          "' '[.child]' 2>&1";
+// Runs this test binary again, in a fresh process, on the hidden test case `tag` (below), with
+// `cache` as $RNNJIT_CACHE and `env` ("NAME='value' ...") added.
+std::string run_child(const fs::path& cache, const std::string& tag = "[.child]", const std::string& env = "") {
+  const std::string cmd = "RNNJIT_CACHE='" + cache.string() + "' " + env + " '" +
+                          fs::read_symlink("/proc/self/exe").string() + "' '" + tag + "' 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   REQUIRE(pipe);
   std::string out;
@@ -107,4 +112,68 @@ TEST_CASE("a cache file that is garbage never fails a step", "[gpu][cache]") {
   test::Step s(kProblem, rng);
   s.run(engine);
   CHECK(s.error(kProblem.batch) <= 2e-3);
+}
+
+TEST_CASE("a process with an empty cache starts from the system cache: no NVRTC, nothing written to it",
+          "[gpu][cache]") {
+  test::TempDir dir;
+  const fs::path tuned = dir.path / "tuned.sqlite";
+  run_child(tuned);  // tunes kProblem into it
+  // Shipped in a read-only directory, as an image's /usr/local/share would be.
+  const fs::path share = dir.path / "share";
+  fs::create_directory(share);
+  const fs::path sys = share / "system.sqlite";
+  fs::copy_file(tuned, sys);
+  fs::permissions(sys, fs::perms::owner_read);
+  fs::permissions(share, fs::perms::owner_read | fs::perms::owner_exec);
+  const std::string before = test::read_file(sys.string());
+
+  const fs::path user = dir.path / "user.sqlite";
+  const std::string out = run_child(user, "[.child]", "RNNJIT_SYSTEM_CACHE='" + sys.string() + "'");
+  CHECK_THAT(out, Catch::Contains("STATS compiles=0 ") && Catch::Contains(" tunings=0 tuning_hits=1"));
+  CHECK(test::read_file(sys.string()) == before);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(share)) names.push_back(e.path().filename().string());
+  CHECK(names == std::vector<std::string>{"system.sqlite"});
+  // The user cache holds no entry: the system's served, and nothing was tuned.
+  CHECK(rnnjit::cache::Store(user.string(), rnnjit::cache::Mode::ReadOnlyStrict).list_tuning().empty());
+  fs::permissions(share, fs::perms::owner_all);  // for the TempDir's removal
+}
+
+TEST_CASE("child: a background tuning cut short by std::exit, with the engine never destroyed", "[.child_exit]") {
+  auto* engine = new rnnjit::Engine;  // $RNNJIT_TUNING=background; never destroyed, as in a program that exits
+  std::mt19937 rng(23);
+  test::Step s({64, 2048, 2048, 1024}, rng);
+  s.run(*engine);
+  REQUIRE(s.error(s.check_rows()) <= 2e-3);
+  REQUIRE(engine->plan_info(s.p).state == rnnjit::PlanState::Tuning);
+  std::printf("EXITING\n");
+  std::fflush(stdout);
+  std::exit(0);
+}
+
+TEST_CASE("child: a background tuning cut short by _exit, its thread killed wherever it is", "[.child_kill]") {
+  rnnjit::Engine engine;  // $RNNJIT_TUNING=background
+  std::mt19937 rng(24);
+  test::Step s({8, 1024, 256, 128}, rng);
+  s.run(engine);
+  REQUIRE(s.error(s.check_rows()) <= 2e-3);
+  // Somewhere in the compiles, the timing or the write.
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1500)(rng)));
+  std::printf("EXITING\n");
+  std::fflush(stdout);
+  _exit(0);
+}
+
+TEST_CASE("a process that exits while background tuning runs leaves a valid cache, the next one uses it",
+          "[gpu][cache]") {
+  for (const char* tag : {"[.child_exit]", "[.child_kill]", "[.child_kill]", "[.child_kill]"}) {
+    INFO(tag);
+    test::TempDir dir;
+    const fs::path cache = dir.path / "cache.sqlite";
+    const std::string out = run_child(cache, tag, "RNNJIT_TUNING=background");
+    CHECK_THAT(out, Catch::Contains("EXITING"));
+    CHECK(rnnjit::cache::Store(cache.string(), rnnjit::cache::Mode::ReadOnlyStrict).verify().empty());
+    CHECK_THAT(run_child(cache), Catch::Contains("STATS "));  // a step from it, checked
+  }
 }

@@ -480,6 +480,12 @@ std::string printable(const std::string& text, const char* keep) {
   return out;
 }
 
+std::string resolve_system_path(const std::optional<std::string>& option) {
+  if (option) return *option;
+  if (const char* env = std::getenv("RNNJIT_SYSTEM_CACHE"); env && *env) return env;
+  return kDefaultSystemPath;
+}
+
 std::string resolve_path(const std::optional<std::string>& option) {
   if (option) return *option;
   if (const char* env = std::getenv("RNNJIT_CACHE"); env && *env) return env;
@@ -496,24 +502,32 @@ struct Store::Impl {
   const Mode mode;
   const std::string path;  // as requested
   const int busy = busy_ms();
-  std::unique_ptr<Connection> db;  // null only if even a memory database could not be made
+  // Null when there is no database: Mode::System's missing or unusable file, or (any other mode)
+  // not even a memory database could be made.
+  std::unique_ptr<Connection> db;
   std::unique_ptr<Statements> q;   // declared after db: finalized before it closes
   bool persistent = false;
   bool read_only = false;  // db is the file, opened read-only
+  bool checked = false;    // quick_check passed on db's file
   bool warned = false;
   std::optional<FileId> opened;  // the file behind db, when it is one
+  const std::string system_path;   // the system cache under this store, as requested
+  std::once_flag system_once;
+  std::unique_ptr<Store> system;   // opened at the first miss; null when there is none
 
-  Impl(std::string p, Mode m) : mode(m), path(std::move(p)) {}
+  Impl(std::string p, Mode m, std::string sys) : mode(m), path(std::move(p)), system_path(std::move(sys)) {}
 
   void close() {
     q.reset();
     db.reset();
     persistent = false;
     read_only = false;
+    checked = false;
     opened.reset();
   }
 
-  bool writes() const { return mode != Mode::ReadOnlyStrict && !read_only; }
+  bool writes() const { return mode != Mode::ReadOnlyStrict && mode != Mode::System && !read_only; }
+  bool strict() const { return mode == Mode::Strict || mode == Mode::ReadOnlyStrict; }
 
   [[noreturn]] static void foreign(const std::string& why) {
     throw Error(ErrorCode::CacheError, "not an rnnjit cache: " + why + "; it is left as it is, give another file");
@@ -558,10 +572,14 @@ struct Store::Impl {
     }
   }
 
+  // Reads every page: milliseconds for a cache of a few MB, more than the rest of a warm start.
+  // Hence at open only in the tools' strict modes; Resilient runs it before its first write
+  // (see Mode).
   void quick_check() {
     const auto lines = db->query_texts("PRAGMA quick_check");
-    if (lines.size() == 1 && lines[0] == "ok") return;
-    throw SqliteError(SQLITE_CORRUPT, "PRAGMA quick_check: " + (lines.empty() ? "no result" : lines[0]));
+    if (lines.size() != 1 || lines[0] != "ok")
+      throw SqliteError(SQLITE_CORRUPT, "PRAGMA quick_check: " + (lines.empty() ? "no result" : lines[0]));
+    checked = true;
   }
 
   // Switching to WAL needs the file to itself, and SQLite answers SQLITE_BUSY at once when
@@ -622,7 +640,7 @@ struct Store::Impl {
         // Before quick_check: another application's file is refused as such, never taken for
         // a damaged cache and moved aside.
         recognise(version, app);
-        quick_check();
+        if (strict()) quick_check();
       }
       snapshot.commit();
     }
@@ -660,8 +678,14 @@ struct Store::Impl {
     const std::string dir = directory_of(path);
     std::string name = path;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    // WAL needs the directory too, for the -wal and -shm files.
-    if (mode == Mode::ReadOnlyStrict || (exists && !(can_write(path) && can_write(dir)))) {
+    if (mode == Mode::System) {
+      // Immutable: no lock, no -shm or -wal, nothing written beside it, whoever may write there. A
+      // system cache is made once (rnnjit-tune --system) and then only read; a -wal left by a
+      // writer that died is not read, which at worst leaves out its last entries.
+      read_only = true;
+      flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+      name = immutable_uri(path);
+    } else if (mode == Mode::ReadOnlyStrict || (exists && !(can_write(path) && can_write(dir)))) {
       if (mode == Mode::Strict)
         throw SqliteError(SQLITE_READONLY, "this process may not write " + path + (can_write(path) ? "'s directory" : ""));
       read_only = true;
@@ -706,6 +730,12 @@ struct Store::Impl {
       if (ec) fs::remove(path + suffix, ec);
     }
     return target;
+  }
+
+  // System only: the file is left as it is and the store answers nothing from now on.
+  void drop_system(const std::string& what) {
+    close();
+    warn_once(what + "; the system cache is not used");
   }
 
   // Resilient only: a damaged file is moved aside and replaced by a fresh one (unless it was
@@ -779,7 +809,8 @@ struct Store::Impl {
     try {
       check_path(path);  // its message names the file already
     } catch (const Error& e) {
-      if (mode != Mode::Resilient) throw;
+      if (strict()) throw;
+      if (mode == Mode::System) return drop_system(e.message());
       warn_once(std::string(e.message()) + "; continuing with an in-memory cache");
       try {
         open_memory();
@@ -790,13 +821,18 @@ struct Store::Impl {
       return;
     }
     if (mode == Mode::ReadOnlyStrict && !fs::exists(path)) throw Error(ErrorCode::CacheError, "no cache at " + path);
+    if (mode == Mode::System && !fs::exists(path)) {
+      support::log().debug("cache {}: no system cache there", path);
+      return;
+    }
     try {
       open_file();
     } catch (const Error& e) {
-      if (mode != Mode::Resilient) {
+      if (strict()) {
         close();
         throw Error(ErrorCode::CacheError, describe(e));
       }
+      if (mode == Mode::System) return drop_system(describe(e));
       recover(e);
     }
   }
@@ -805,18 +841,26 @@ struct Store::Impl {
   // names the file and the cause. Resilient: a write to a read-only file moves to memory
   // first (see leave_read_only); a failure recovers (see recover) and `f` runs once more on
   // the new database, where a find simply misses; should that fail too, the call answers an
-  // empty value.
+  // empty value. System: a failure drops the file (see drop_system) and the call answers an
+  // empty value; a write is the caller's error.
   template <typename F>
   auto run(Access access, F&& f) -> std::invoke_result_t<F&, Connection&, Statements&> {
     using R = std::invoke_result_t<F&, Connection&, Statements&>;
+    if (access == Access::Write && mode == Mode::System)
+      throw Error(ErrorCode::CacheError, "cache " + path + ": a system cache is only ever read");
     std::lock_guard lock(mu);
     if (db && access == Access::Write && read_only && mode == Mode::Resilient) leave_read_only();
     if (db) {
       try {
+        // Nothing is written into a damaged file (see Mode).
+        if (access == Access::Write && persistent && !checked) quick_check();
         return f(*db, *q);
       } catch (const Error& e) {
-        if (mode != Mode::Resilient) throw Error(ErrorCode::CacheError, describe(e));
-        recover(e);
+        if (strict()) throw Error(ErrorCode::CacheError, describe(e));
+        if (mode == Mode::System)
+          drop_system(describe(e));
+        else
+          recover(e);
       }
     }
     if (db) {
@@ -830,7 +874,28 @@ struct Store::Impl {
   }
 };
 
-Store::Store(std::string path, Mode mode) : impl_(std::make_unique<Impl>(std::move(path), mode)) { impl_->open(); }
+Store::Store(std::string path, Mode mode, std::string system)
+    : impl_(std::make_unique<Impl>(std::move(path), mode, std::move(system))) {
+  impl_->open();
+}
+
+Store* Store::system_layer() {
+  Impl& im = *impl_;
+  std::call_once(im.system_once, [&] {
+    if (im.mode != Mode::Resilient || memory_path(im.system_path)) return;
+    std::error_code ec;
+    if (fs::equivalent(im.path, im.system_path, ec)) {
+      support::log().debug("cache {}: it is the system cache too; no system layer under it", im.path);
+      return;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    im.system = std::make_unique<Store>(im.system_path, Mode::System);
+    support::log().debug("start-up: system cache {} opened in {:.2f} ms ({})", im.system_path,
+                         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+                         im.system->persistent() ? "in use" : "none");
+  });
+  return im.system.get();
+}
 
 Store::~Store() = default;
 
@@ -850,7 +915,7 @@ bool Store::read_only() const {
 }
 
 std::optional<TuningRecord> Store::find_tuning(const TuningKey& key, const std::string& engine_version) {
-  return impl_->run(Access::Read, [&](Connection&, Statements& q) -> std::optional<TuningRecord> {
+  auto own = impl_->run(Access::Read, [&](Connection&, Statements& q) -> std::optional<TuningRecord> {
     Statement& s = q.find_tuning;
     const ResetOnExit done(s);
     const auto& p = key.problem;
@@ -861,6 +926,9 @@ std::optional<TuningRecord> Store::find_tuning(const TuningKey& key, const std::
     read_candidates(q, id, rec);
     return rec;
   });
+  if (own) return own;
+  Store* system = system_layer();
+  return system ? system->find_tuning(key, engine_version) : std::nullopt;
 }
 
 void Store::put_tuning(const TuningRecord& record) {
@@ -872,7 +940,7 @@ void Store::put_tuning(const TuningRecord& record) {
 }
 
 std::optional<BinaryRecord> Store::find_binary(const std::string& key) {
-  return impl_->run(Access::Read, [&](Connection&, Statements& q) -> std::optional<BinaryRecord> {
+  auto own = impl_->run(Access::Read, [&](Connection&, Statements& q) -> std::optional<BinaryRecord> {
     const bool may_write = impl_->writes();  // under the lock, like every use of impl_
     BinaryRecord b;
     {
@@ -892,6 +960,9 @@ std::optional<BinaryRecord> Store::find_binary(const std::string& key) {
     }
     return std::nullopt;
   });
+  if (own) return own;
+  Store* system = system_layer();
+  return system ? system->find_binary(key) : std::nullopt;
 }
 
 void Store::put_binary(const BinaryRecord& record) {

@@ -20,6 +20,7 @@ namespace {
 
 thread_local std::string last_error;
 thread_local std::string path_text;  // what rnnjit_engine_cache_path / rnnjit_cache_resolve_path return
+thread_local std::string config_text;  // what rnnjit_engine_plan returns
 
 template <typename F>
 rnnjit_status guarded(F&& f) {
@@ -61,6 +62,25 @@ rnnjit::DType dtype(rnnjit_dtype t) {
   throw rnnjit::Error(rnnjit::ErrorCode::InvalidArgument, "dtype " + std::to_string(int(t)) + " is not a rnnjit_dtype");
 }
 
+std::optional<rnnjit::TuningMode> tuning(rnnjit_tuning t) {
+  switch (t) {
+    case RNNJIT_TUNING_DEFAULT: return std::nullopt;
+    case RNNJIT_TUNING_BLOCKING: return rnnjit::TuningMode::Blocking;
+    case RNNJIT_TUNING_BACKGROUND: return rnnjit::TuningMode::Background;
+  }
+  throw rnnjit::Error(rnnjit::ErrorCode::InvalidArgument, "tuning " + std::to_string(int(t)) + " is not a rnnjit_tuning");
+}
+
+rnnjit_plan_state plan_state(rnnjit::PlanState s) {
+  switch (s) {
+    case rnnjit::PlanState::None: return RNNJIT_PLAN_NONE;
+    case rnnjit::PlanState::Untuned: return RNNJIT_PLAN_UNTUNED;
+    case rnnjit::PlanState::Tuning: return RNNJIT_PLAN_TUNING;
+    case rnnjit::PlanState::Tuned: return RNNJIT_PLAN_TUNED;
+  }
+  throw rnnjit::Error(rnnjit::ErrorCode::Internal, "plan state " + std::to_string(int(s)) + " has no C value");
+}
+
 rnnjit::Problem problem_of(const rnnjit_problem* p) {
   require(p, "problem");
   return {p->batch, p->input, p->hidden, p->output, precision(p->precision), dtype(p->dtype)};
@@ -94,6 +114,8 @@ rnnjit_status rnnjit_engine_create(const rnnjit_engine_options* options, rnnjit_
     if (options) {
       o.device = options->device;
       if (options->cache_path) o.cache_path = options->cache_path;
+      if (options->system_cache_path) o.system_cache_path = options->system_cache_path;
+      o.tuning = tuning(options->tuning);
       if (options->default_precision != RNNJIT_PRECISION_DEFAULT) o.default_precision = precision(options->default_precision);
       if (options->log_level < 0 || options->log_level > 6)
         throw rnnjit::Error(rnnjit::ErrorCode::InvalidArgument, "log_level " + std::to_string(options->log_level) + " is not 0..6");
@@ -119,6 +141,21 @@ rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, 
   return guarded([&] {
     require(engine, "engine");
     engine->engine.tune(problem_of(problem), force != 0);
+  });
+}
+
+rnnjit_status rnnjit_engine_plan(const rnnjit_engine* engine, const rnnjit_problem* problem, rnnjit_plan_state* state,
+                                 const char** config) {
+  return guarded([&] {
+    if (state) *state = RNNJIT_PLAN_NONE;  // first: whatever fails leaves NONE and NULL
+    if (config) *config = nullptr;
+    require(engine, "engine");
+    const rnnjit::PlanInfo info = engine->engine.plan_info(problem_of(problem));
+    if (state) *state = plan_state(info.state);
+    if (config) {
+      config_text = info.config;
+      *config = config_text.c_str();
+    }
   });
 }
 

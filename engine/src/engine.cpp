@@ -2,7 +2,8 @@
 // device.hpp (the device), validate.hpp (arguments), plan_cache.hpp (plans), tuner.hpp (tuning).
 #include <algorithm>
 #include <atomic>
-#include <cmath>
+#include <chrono>
+#include <exception>
 
 #include "plan_cache.hpp"
 #include "support/log.hpp"
@@ -23,13 +24,59 @@ spdlog::level::level_enum to_spdlog(LogLevel l) {
   return spdlog::level::warn;
 }
 
+// Logs at debug, when it goes, how long the scope took: the start-up profile
+// (docs/kernels.md, "Start-up and the background tuner").
+class Phase {
+ public:
+  explicit Phase(const char* what) : what_(what) {}
+  ~Phase() {
+    support::log().debug("start-up: {} {} {:.2f} ms", what_, std::uncaught_exceptions() > unwinding_ ? "failed after" : "in",
+                         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count());
+  }
+  Phase(const Phase&) = delete;
+  Phase& operator=(const Phase&) = delete;
+
+ private:
+  const char* what_;
+  const int unwinding_ = std::uncaught_exceptions();
+  const std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+};
+
+// `make()`, timed as a start-up phase; its value is built in place (the engine's parts do not move).
+template <class F>
+decltype(auto) timed(const char* what, F&& make) {
+  const Phase phase(what);
+  return make();
+}
+
+// The device's primary context, retained for the engine's life: the one the CUDA runtime uses,
+// so users' cudaMalloc'd pointers and streams are ours too.
+class PrimaryContext {
+ public:
+  explicit PrimaryContext(int ordinal) {
+    RNNJIT_CU(cuDeviceGet(&device_, ordinal));
+    RNNJIT_CU(cuDevicePrimaryCtxRetain(&ctx_, device_));
+  }
+  ~PrimaryContext() { driver::api().cuDevicePrimaryCtxRelease(device_); }
+  PrimaryContext(const PrimaryContext&) = delete;
+  PrimaryContext& operator=(const PrimaryContext&) = delete;
+  CUcontext get() const { return ctx_; }
+
+ private:
+  CUdevice device_ = 0;
+  CUcontext ctx_ = nullptr;
+};
+
 // The whole-step launches' counters (rnnjit_shared.h), zeroed once, a set of kCountersPerCall a
 // call in turn: two launches in flight share one only after kSets further calls.
 class LaunchCounters {
  public:
   LaunchCounters() : buffer_(kSets * rnnjit_k::kCountersPerCall) {
-    RNNJIT_CU(cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(buffer_.get()), 0, buffer_.size(), nullptr));
-    RNNJIT_CU(cuStreamSynchronize(nullptr));
+    // On a stream of the engine's own: the legacy stream would first wait for the caller's work
+    // queued on it, which the engine's creation has no need to.
+    const OwnStream stream;
+    RNNJIT_CU(cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(buffer_.get()), 0, buffer_.size(), stream.get()));
+    RNNJIT_CU(cuStreamSynchronize(stream.get()));
   }
   unsigned* next() {
     const unsigned set = next_.fetch_add(1, std::memory_order_relaxed) % kSets;
@@ -44,42 +91,46 @@ class LaunchCounters {
 
 }  // namespace
 
+// Where an engine is made, only what its first step needs happens: the system cache is opened at
+// the first miss of the cache (cache::Store), PRAGMA quick_check waits for the first write, and
+// the background tuner's thread for its first job.
 struct Engine::Impl {
   Precision default_precision;
+  TuningMode tuning;
   DeviceInfo device;
   PointerChecker pointers;
-  CUdevice cu_device = 0;
-  CUcontext ctx = nullptr;
+  PrimaryContext context;
   cache::Store store;
   Jit jit;
   Tuner tuner;
-  PlanCache plans;
   std::optional<LaunchCounters> counters;  // made in the engine's context
+  PlanCache plans;
 
   Impl(const EngineOptions& o, DeviceInfo dev)
       : default_precision(o.default_precision),
+        tuning(resolve_tuning_mode(o.tuning)),
         device(std::move(dev)),
         pointers(device.ordinal, o.check_pointers ? PointerChecks::Full : PointerChecks::Cheap),
-        store(cache::resolve_path(o.cache_path)),
+        context(timed("primary context retained", [&] { return PrimaryContext(device.ordinal); })),
+        store(timed("cache opened", [&] {
+          return cache::Store(cache::resolve_path(o.cache_path), cache::Mode::Resilient,
+                              cache::resolve_system_path(o.system_cache_path));
+        })),
         jit(store),
         tuner(device, jit, store),
-        plans(tuner) {
-    RNNJIT_CU(cuDeviceGet(&cu_device, device.ordinal));
-    // The primary context: the one the CUDA runtime uses, so users' cudaMalloc'd pointers and
-    // streams are ours too.
-    RNNJIT_CU(cuDevicePrimaryCtxRetain(&ctx, cu_device));
-    ContextScope scope(ctx);
+        plans(tuner, tuning, context.get()) {
+    ContextScope scope(context.get());
+    const Phase phase("launch counters zeroed");
     counters.emplace();
   }
 
   ~Impl() {
     try {
-      ContextScope scope(ctx);
-      plans.clear();
+      ContextScope scope(context.get());
+      plans.clear();  // stops the background tuner first
       counters.reset();
     } catch (...) {  // a dead driver: the modules die with the context anyway
     }
-    driver::api().cuDevicePrimaryCtxRelease(cu_device);
   }
 
   Shape shape_of(const Problem& p) const { return rnnjit::shape_of(p, default_precision); }
@@ -87,10 +138,12 @@ struct Engine::Impl {
 
 Engine::Engine(const EngineOptions& options) {
   if (options.log_level) support::log().set_level(to_spdlog(*options.log_level));
-  DeviceInfo dev = query_device(options.device);
+  const Phase all("engine made");
+  timed("driver loaded (dlopen, cuInit)", [] { return &driver::api(); });
+  DeviceInfo dev = timed("device queried", [&] { return query_device(options.device); });
   impl_ = std::make_unique<Impl>(options, std::move(dev));
-  support::log().debug("engine on device {} ({}, {}), cache {}", impl_->device.ordinal, impl_->device.name,
-                       impl_->device.arch, impl_->store.path());
+  support::log().debug("engine on device {} ({}, {}), cache {}, tuning {}", impl_->device.ordinal, impl_->device.name,
+                       impl_->device.arch, impl_->store.path(), tuning_mode_name(impl_->tuning));
 }
 
 Engine::~Engine() = default;
@@ -99,7 +152,9 @@ const DeviceInfo& Engine::device() const { return impl_->device; }
 std::string Engine::cache_path() const { return impl_->store.path(); }
 
 EngineStats Engine::stats() const {
-  return {impl_->jit.compiles(), impl_->jit.cache_hits(), impl_->tuner.tunings(), impl_->tuner.cache_hits()};
+  const Impl& im = *impl_;
+  return {im.jit.compiles(),     im.jit.cache_hits(),           im.tuner.tunings(),
+          im.tuner.cache_hits(), im.plans.background_tunings(), im.plans.background_pending()};
 }
 
 Problem Engine::resolve(const Problem& p) const {
@@ -114,11 +169,13 @@ std::vector<std::string> Engine::candidates(const Problem& problem) const {
   return out;
 }
 
+PlanInfo Engine::plan_info(const Problem& problem) const { return impl_->plans.info(impl_->shape_of(problem)); }
+
 void Engine::rnn_step(const Problem& problem, const Weights& w, const void* x, const void* h, void* h_out, void* y,
                       Stream stream) {
   Impl& im = *impl_;
   const Shape s = im.shape_of(problem);
-  ContextScope scope(im.ctx);
+  ContextScope scope(im.context.get());
   const HiddenAliasing aliasing = check_step_buffers(s, w, x, h, h_out, y, im.pointers);
   const Args args{x, h, h_out, y, w.w1, w.b1, w.w2, w.b2, im.counters->next()};
   const std::shared_ptr<Plan> plan = im.plans.plan(s, args, stream);
@@ -146,32 +203,10 @@ void Engine::rnn_step(const Problem& problem, const Weights& w, const void* x, c
 TuneReport Engine::tune(const Problem& problem, bool force) {
   Impl& im = *impl_;
   const Shape s = im.shape_of(problem);
-  ContextScope scope(im.ctx);
-  const std::size_t B = s.b, I = s.i, H = s.h, O = s.o;
-  // Random scratch inputs: prewarm runs before the user's data exists.
-  DeviceBuffer x(B * I), h(B * H), h_out(B * H), y(B * O), w1(H * (I + H)), b1(H), w2(O * H), b2(O);
-  CUstream stream = nullptr;
-  RNNJIT_CU(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
-  struct StreamGuard {
-    CUstream s;
-    ~StreamGuard() { driver::api().cuStreamDestroy(s); }
-  } guard{stream};
-  {
-    const Module fill(im.jit.get(fill_source(im.device.arch)));
-    CUfunction fn = fill.function(0);
-    unsigned seed = 1;
-    for (const DeviceBuffer* b : {&x, &h, &w1, &b1, &w2, &b2}) {
-      float* p = b->get();
-      unsigned long long n = b->size();
-      float scale = b == &x || b == &h ? 1.0f : 1.0f / std::sqrt(float(I + H));
-      unsigned sd = seed++;
-      void* params[] = {&p, &n, &sd, &scale};
-      RNNJIT_CU(cuLaunchKernel(fn, 1024, 1, 1, 256, 1, 1, 0, stream, params, nullptr));
-    }
-    RNNJIT_CU(cuStreamSynchronize(stream));
-  }
-  const Args args{x.get(), h.get(), h_out.get(), y.get(), w1.get(), b1.get(), w2.get(), b2.get(), im.counters->next()};
-  return im.plans.tune(s, args, stream, force ? CacheUse::Retune : CacheUse::Lookup);
+  ContextScope scope(im.context.get());
+  // Random scratch data: prewarm runs before the user's data exists.
+  const Scratch scratch(s, im.jit, im.device.arch);
+  return im.plans.tune(s, scratch.args(), scratch.stream(), force ? CacheUse::Retune : CacheUse::Lookup);
 }
 
 void Engine::pin(const Problem& problem, const std::string& config) {
@@ -181,14 +216,14 @@ void Engine::pin(const Problem& problem, const std::string& config) {
   if (!c) throw Error(ErrorCode::InvalidArgument, "'" + config + "' is not a config name");
   std::string why;
   if (!can_implement(*c, s, im.device, &why)) throw Error(ErrorCode::InvalidArgument, config + ": " + why);
-  ContextScope scope(im.ctx);
+  ContextScope scope(im.context.get());
   im.plans.pin(s, *c);
 }
 
 RnnCell::RnnCell(Engine& engine, const Problem& problem, const Weights& weights)
     : engine_(engine), problem_(engine.resolve(problem)), weights_(weights) {
   const Shape s = engine_.impl_->shape_of(problem_);
-  ContextScope scope(engine_.impl_->ctx);
+  ContextScope scope(engine_.impl_->context.get());
   const std::size_t n = std::size_t(s.b) * s.h * dtype_size(s.dtype);
   for (void*& buf : state_) {
     CUdeviceptr p = 0;
@@ -200,7 +235,7 @@ RnnCell::RnnCell(Engine& engine, const Problem& problem, const Weights& weights)
 
 RnnCell::~RnnCell() {
   try {
-    ContextScope scope(engine_.impl_->ctx);
+    ContextScope scope(engine_.impl_->context.get());
     for (void* buf : state_)
       if (buf) driver::api().cuMemFree(reinterpret_cast<CUdeviceptr>(buf));
   } catch (...) {  // never throw from a destructor
@@ -209,7 +244,7 @@ RnnCell::~RnnCell() {
 
 void RnnCell::reset(const void* h0, Stream stream) {
   const std::size_t e = dtype_size(problem_.dtype), n = std::size_t(problem_.batch) * problem_.hidden * e;
-  ContextScope scope(engine_.impl_->ctx);
+  ContextScope scope(engine_.impl_->context.get());
   const auto dst = reinterpret_cast<CUdeviceptr>(state_[current_]);
   if (h0) {
     engine_.impl_->pointers.check("h0", h0, n, e);

@@ -1,8 +1,132 @@
 #include "plan_cache.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
 #include "support/log.hpp"
 
 namespace rnnjit {
+namespace {
+
+// The queues alive in this process, stopped when it exits (see BackgroundQueue).
+struct LiveQueues {
+  std::mutex mu;
+  std::vector<BackgroundQueue*> queues;
+};
+
+LiveQueues& live_queues() {
+  static LiveQueues* const live = new LiveQueues;  // never destroyed: the exit handler uses it
+  return *live;
+}
+
+void stop_at_exit() {
+  LiveQueues& live = live_queues();
+  // Held while stopping: a queue being destroyed meanwhile waits here before it goes.
+  std::lock_guard lock(live.mu);
+  for (BackgroundQueue* q : live.queues) q->stop();
+}
+
+// Registers stop_at_exit once, when the first worker starts. Exit handlers and static destructors
+// run in the reverse order of their registration and construction, so the handler runs before
+// the destructors of the statics made before it: the logger, the driver's table, and what the
+// engine's first calls made (the template hash, the NVRTC version, the families' pools).
+void stop_at_exit_once() {
+  [[maybe_unused]] static const bool registered = [] {
+    support::log();  // made before the handler, so it outlives the jobs it stops
+    const bool ok = std::atexit(stop_at_exit) == 0;
+    if (!ok) support::log().warn("cannot register an exit handler: background tuning is not stopped at exit");
+    return ok;
+  }();
+}
+
+}  // namespace
+
+const char* tuning_mode_name(TuningMode m) noexcept {
+  return m == TuningMode::Background ? "background" : "blocking";
+}
+
+TuningMode resolve_tuning_mode(const std::optional<TuningMode>& option) {
+  if (option) return *option;
+  const char* env = std::getenv("RNNJIT_TUNING");
+  if (!env || !*env) return TuningMode::Blocking;
+  for (const TuningMode m : {TuningMode::Blocking, TuningMode::Background})
+    if (std::string(env) == tuning_mode_name(m)) return m;
+  support::log().warn("RNNJIT_TUNING='{}' is neither blocking nor background; tuning blocks", env);
+  return TuningMode::Blocking;
+}
+
+BackgroundQueue::BackgroundQueue() {
+  LiveQueues& live = live_queues();
+  std::lock_guard lock(live.mu);
+  live.queues.push_back(this);
+}
+
+BackgroundQueue::~BackgroundQueue() {
+  {
+    LiveQueues& live = live_queues();
+    std::lock_guard lock(live.mu);
+    live.queues.erase(std::find(live.queues.begin(), live.queues.end(), this));
+  }
+  stop();
+}
+
+bool BackgroundQueue::submit(Job job) {
+  std::lock_guard lock(mu_);
+  if (stopped_) return false;
+  jobs_.push_back(std::move(job));
+  if (!worker_) {
+    stop_at_exit_once();
+    owner_ = getpid();
+    worker_ = std::make_unique<std::jthread>([this](std::stop_token stop) { run(stop); });
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void BackgroundQueue::stop() {
+  std::lock_guard stopping(stop_mu_);
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    jobs_.clear();
+  }
+  if (!worker_) return;
+  if (owner_ != getpid()) {
+    // Forked: only the forking thread exists here, and joining another process's thread is
+    // undefined (glibc happens to return at once); the object is dropped, never joined.
+    static_cast<void>(worker_.release());
+    return;
+  }
+  worker_->request_stop();  // wakes the idle worker too: its wait takes the token
+  worker_->join();
+  worker_.reset();
+}
+
+std::int64_t BackgroundQueue::pending() const {
+  std::lock_guard lock(mu_);
+  return static_cast<std::int64_t>(jobs_.size()) + running_;
+}
+
+void BackgroundQueue::run(std::stop_token stop) {
+  std::unique_lock lock(mu_);
+  while (wake_.wait(lock, stop, [&] { return !jobs_.empty(); })) {
+    Job job = std::move(jobs_.front());
+    jobs_.pop_front();
+    ++running_;
+    lock.unlock();
+    // A thread of the library must not end the process: the job's failure is its own.
+    try {
+      job(stop);
+    } catch (const std::exception& e) {
+      support::log().warn("background job failed: {}", e.what());
+    }
+    lock.lock();
+    --running_;
+  }
+}
 
 std::size_t PlanCache::ShapeHash::operator()(const Shape& s) const noexcept {
   std::size_t h = static_cast<std::size_t>(s.precision) * 31u + static_cast<std::size_t>(s.dtype);
@@ -11,38 +135,93 @@ std::size_t PlanCache::ShapeHash::operator()(const Shape& s) const noexcept {
 }
 
 std::shared_ptr<Plan> PlanCache::plan(const Shape& s, const Args& args, CUstream stream) {
-  // The plan in the map, if it is tuned (or, while capturing, any).
+  // The plan in the map, unless it is a capture's untimed pick and this call may tune.
   auto cached = [&](bool capturing) -> std::shared_ptr<Plan> {
     std::shared_lock lock(plans_mu_);
     auto it = plans_.find(s);
-    return it != plans_.end() && (it->second.tuned || capturing) ? it->second.plan : nullptr;
+    return it != plans_.end() && (it->second.state != PlanState::Untuned || capturing) ? it->second.plan : nullptr;
   };
   if (auto p = cached(false)) return for_pointers(std::move(p), s, args);
   std::unique_lock tuning(tune_mu_);
   CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
   RNNJIT_CU(cuStreamIsCapturing(stream, &capture));
   const bool capturing = capture != CU_STREAM_CAPTURE_STATUS_NONE;
-  if (auto p = cached(capturing)) {
-    tuning.unlock();  // for_pointers may take it
-    return for_pointers(std::move(p), s, args);
-  }
-  Tuned t;
-  if (capturing) {
-    t = tuner_.plan_for(s, args, stream, Timing::HeuristicFirst, CacheUse::Lookup);
-  } else {
-    // Timing runs write only scratch, so the caller's outputs (and an h_out aliasing h) see
-    // exactly one run: the real one after tuning.
-    const std::size_t hb = std::size_t(s.b) * s.h, yb = std::size_t(s.b) * s.o;
-    DeviceBuffer scratch(hb + yb);
-    Args timing = args;
-    timing.h_out = scratch.get();
-    timing.y = scratch.get() + hb;
-    t = tuner_.plan_for(s, timing, stream, Timing::Measure, CacheUse::Lookup);
-    RNNJIT_CU(cuStreamSynchronize(stream));  // scratch is freed next
-  }
-  install(s, t.plan, !capturing || t.report.from_cache);
+  std::shared_ptr<Plan> p = cached(capturing);
+  if (!p) p = make_plan(s, args, stream, capturing);
   tuning.unlock();  // for_pointers may take it
-  return for_pointers(t.plan, s, args);
+  return for_pointers(std::move(p), s, args);
+}
+
+std::shared_ptr<Plan> PlanCache::make_plan(const Shape& s, const Args& args, CUstream stream, bool capturing) {
+  const bool background = mode_ == TuningMode::Background && !capturing;
+  if (background) {
+    // A capture's untimed pick (the only entry cached() passes over) runs on while it is tuned.
+    std::unique_lock lock(plans_mu_);
+    if (auto it = plans_.find(s); it != plans_.end()) {
+      it->second.state = PlanState::Tuning;
+      std::shared_ptr<Plan> p = it->second.plan;
+      lock.unlock();  // the job installs under it
+      start_background(s);
+      return p;
+    }
+  }
+  if (capturing || background) {
+    try {
+      Tuned t = tuner_.plan_for(s, args, stream, Timing::HeuristicFirst, CacheUse::Lookup);
+      const PlanState state = t.report.from_cache ? PlanState::Tuned : capturing ? PlanState::Untuned : PlanState::Tuning;
+      install(s, t.plan, state);
+      if (state == PlanState::Tuning) start_background(s);
+      return t.plan;
+    } catch (const Error& e) {
+      // A first candidate that cannot be built here is one failing candidate: this call tunes now,
+      // where every candidate's failure is data.
+      if (!background || (e.code() != ErrorCode::CompileFailed && e.code() != ErrorCode::LaunchFailed)) throw;
+      support::log().warn("{}: the heuristic's first candidate cannot run here ({}); tuning now", describe(s), e.what());
+    }
+  }
+  // Timing runs write only scratch, so the caller's outputs (and an h_out aliasing h) see
+  // exactly one run: the real one after tuning.
+  const std::size_t hb = std::size_t(s.b) * s.h, yb = std::size_t(s.b) * s.o;
+  DeviceBuffer scratch(hb + yb);
+  Args timing = args;
+  timing.h_out = scratch.get();
+  timing.y = scratch.get() + hb;
+  Tuned t = tuner_.plan_for(s, timing, stream, Timing::Measure, CacheUse::Lookup);
+  RNNJIT_CU(cuStreamSynchronize(stream));  // scratch is freed next
+  install(s, t.plan, PlanState::Tuned);
+  return t.plan;
+}
+
+void PlanCache::start_background(const Shape& s) {
+  if (!background_.submit([this, s](std::stop_token stop) { tune_in_background(s, stop); })) {
+    support::log().debug("{}: the engine is going, no background tuning", describe(s));
+    return;
+  }
+  background_tunings_.fetch_add(1);
+}
+
+void PlanCache::tune_in_background(const Shape& s, std::stop_token stop) {
+  const ContextScope scope(ctx_);  // first: the plans below unload in it
+  std::optional<Tuned> t;
+  try {
+    t = tuner_.tune_aside(s, stop);
+  } catch (const std::exception& e) {
+    // The heuristic's pick runs on, as tuned, so that no later call starts another job.
+    support::log().warn("background tuning of {} failed ({}); its first candidate stays", describe(s), e.what());
+    std::unique_lock lock(plans_mu_);
+    if (auto it = plans_.find(s); it != plans_.end() && it->second.state == PlanState::Tuning)
+      it->second.state = PlanState::Tuned;
+    return;
+  }
+  if (!t) return;  // stopped: the engine is going
+  std::unique_lock lock(plans_mu_);
+  auto it = plans_.find(s);
+  // tune() or pin() replaced the heuristic's pick meanwhile: theirs stays.
+  if (it == plans_.end() || it->second.state != PlanState::Tuning) return;
+  support::log().debug("{}: background tuning installs {} in place of {}", describe(s), t->report.winner,
+                       it->second.plan->config().name());
+  retired_.push_back(std::move(it->second.plan));
+  it->second = {std::move(t->plan), PlanState::Tuned};
 }
 
 std::shared_ptr<Plan> PlanCache::for_pointers(std::shared_ptr<Plan> plan, const Shape& s, const Args& args) {
@@ -56,8 +235,7 @@ std::shared_ptr<Plan> PlanCache::for_pointers(std::shared_ptr<Plan> plan, const 
   std::lock_guard tuning(tune_mu_);  // one build per problem; steps of other problems go on
   if (auto p = cached()) return p;
   auto built = tuner_.build(tuner_.fallback(s), s);
-  support::log().info("B={} I={} H={} O={}: pointers not 16-byte aligned, using {}", s.b, s.i, s.h, s.o,
-                      built->config().name());
+  support::log().info("{}: pointers not 16-byte aligned, using {}", describe(s), built->config().name());
   std::unique_lock lock(plans_mu_);
   return unaligned_[s] = std::move(built);
 }
@@ -66,16 +244,24 @@ TuneReport PlanCache::tune(const Shape& s, const Args& args, CUstream stream, Ca
   std::lock_guard tuning(tune_mu_);
   Tuned t = tuner_.plan_for(s, args, stream, Timing::Measure, cache);
   RNNJIT_CU(cuStreamSynchronize(stream));
-  install(s, t.plan, true);
+  install(s, t.plan, PlanState::Tuned);
   return t.report;
 }
 
 void PlanCache::pin(const Shape& s, const Config& config) {
   std::lock_guard tuning(tune_mu_);
-  install(s, tuner_.build(config, s), true);
+  install(s, tuner_.build(config, s), PlanState::Tuned);
+}
+
+PlanInfo PlanCache::info(const Shape& s) const {
+  std::shared_lock lock(plans_mu_);
+  auto it = plans_.find(s);
+  if (it == plans_.end()) return {};
+  return {it->second.state, it->second.plan->config().name()};
 }
 
 void PlanCache::clear() {
+  background_.stop();  // before the locks: the job installs under plans_mu_
   std::lock_guard tuning(tune_mu_);
   std::unique_lock lock(plans_mu_);
   plans_.clear();
@@ -83,11 +269,11 @@ void PlanCache::clear() {
   retired_.clear();
 }
 
-void PlanCache::install(const Shape& s, std::shared_ptr<Plan> plan, bool tuned) {
+void PlanCache::install(const Shape& s, std::shared_ptr<Plan> plan, PlanState state) {
   std::unique_lock lock(plans_mu_);
   Entry& e = plans_[s];
   if (e.plan) retired_.push_back(e.plan);
-  e = {std::move(plan), tuned};
+  e = {std::move(plan), state};
 }
 
 }  // namespace rnnjit

@@ -73,6 +73,46 @@ double time_plan(const Plan& plan, const Args& args, CUstream stream, int max_gr
   return times[groups / 2];
 }
 
+std::string describe(const Shape& s) {
+  return "B=" + std::to_string(s.b) + " I=" + std::to_string(s.i) + " H=" + std::to_string(s.h) +
+         " O=" + std::to_string(s.o) + " " + precision_name(s.precision);
+}
+
+OwnStream::OwnStream() { RNNJIT_CU(cuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING)); }
+
+OwnStream::~OwnStream() {
+  // Errors are ignored: a destructor has nobody to tell, and a dead context frees everything.
+  driver::api().cuStreamSynchronize(stream_);
+  driver::api().cuStreamDestroy(stream_);
+}
+
+Scratch::Scratch(const Shape& s, Jit& jit, const std::string& arch)
+    : x_(std::size_t(s.b) * s.i),
+      h_(std::size_t(s.b) * s.h),
+      h_out_(std::size_t(s.b) * s.h),
+      y_(std::size_t(s.b) * s.o),
+      w1_(std::size_t(s.h) * (s.i + s.h)),
+      b1_(s.h),
+      w2_(std::size_t(s.o) * s.h),
+      b2_(s.o),
+      counters_(rnnjit_k::kCountersPerCall),
+      args_{x_.get(), h_.get(), h_out_.get(), y_.get(), w1_.get(), b1_.get(), w2_.get(), b2_.get(),
+            reinterpret_cast<unsigned*>(counters_.get())} {
+  RNNJIT_CU(cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(counters_.get()), 0, counters_.size(), stream()));
+  const Module fill(jit.get(fill_source(arch)));
+  CUfunction fn = fill.function(0);
+  unsigned seed = 1;
+  for (const DeviceBuffer* b : {&x_, &h_, &w1_, &b1_, &w2_, &b2_}) {
+    float* p = b->get();
+    unsigned long long n = b->size();
+    float scale = b == &x_ || b == &h_ ? 1.0f : 1.0f / std::sqrt(float(s.i + s.h));
+    unsigned sd = seed++;
+    void* params[] = {&p, &n, &sd, &scale};
+    RNNJIT_CU(cuLaunchKernel(fn, 1024, 1, 1, 256, 1, 1, 0, stream(), params, nullptr));
+  }
+  RNNJIT_CU(cuStreamSynchronize(stream()));  // the module is unloaded next
+}
+
 std::vector<Config> Tuner::propose(const Shape& s) const {
   std::vector<Config> out;
   auto add = [&](const Config& c) {
@@ -153,22 +193,26 @@ Tuned Tuner::plan_for(const Shape& s, const Args& args, CUstream stream, Timing 
   const auto t0 = std::chrono::steady_clock::now();
   Tuned out;
   out.report.problem = {s.b, s.i, s.h, s.o, s.precision, s.dtype};
-  const cache::TuningKey k = key(s);
 
   if (cache == CacheUse::Lookup) {
-    if (auto rec = store_.find_tuning(k, version())) {
+    auto rec = store_.find_tuning(key(s), version());
+    support::log().debug("plan for {}: cache lookup {:.2f} ms ({})", describe(s), 1e3 * seconds_since(t0),
+                         rec ? "hit" : "miss");
+    if (rec) {
       const auto config = Config::parse(rec->winner);
       std::string why;
       if (config && can_implement(*config, s, device_, &why)) {
         cache_hits_.fetch_add(1);
+        const auto t_build = std::chrono::steady_clock::now();
         out.plan = build(*config, s);
+        support::log().debug("plan for {}: cached {}, binaries fetched and modules loaded in {:.2f} ms", describe(s),
+                             rec->winner, 1e3 * seconds_since(t_build));
         out.report.winner = rec->winner;
         out.report.winner_us = rec->winner_us;
         for (const auto& c : rec->candidates)
           out.report.candidates.push_back({c.config, c.time_us, parse_disposition(c.disposition), c.message});
         out.report.from_cache = true;
         out.report.seconds = seconds_since(t0);
-        support::log().debug("plan for {}: cached {}", rec->key.problem.precision, rec->winner);
         return out;
       }
       support::log().warn("cached winner '{}' is unusable here ({}); retuning", rec->winner, why);
@@ -180,13 +224,22 @@ Tuned Tuner::plan_for(const Shape& s, const Args& args, CUstream stream, Timing 
     throw Error(ErrorCode::Unsupported, "no kernel config can run B=" + std::to_string(s.b) + " I=" + std::to_string(s.i) +
                                             " H=" + std::to_string(s.h) + " O=" + std::to_string(s.o) + " on " + device_.name);
   if (timing == Timing::HeuristicFirst) {
-    support::log().debug("stream is capturing: using the heuristic's first candidate {} untimed", configs[0].name());
     out.plan = build(configs[0], s);
+    support::log().debug("plan for {}: the heuristic's first candidate {}, untimed, built in {:.2f} ms", describe(s),
+                         configs[0].name(), 1e3 * seconds_since(t0));
     out.report.winner = configs[0].name();
     out.report.seconds = seconds_since(t0);
     return out;
   }
+  // Nothing stops a blocking tuning: measure() answers.
+  Tuned measured = std::move(*measure(s, configs, args, stream));
+  measured.report.seconds = seconds_since(t0);
+  return measured;
+}
 
+std::optional<Tuned> Tuner::measure(const Shape& s, const std::vector<Config>& configs, const Args& args,
+                                    CUstream stream, int rounds, std::stop_token stop) {
+  const auto t0 = std::chrono::steady_clock::now();
   // Compile in parallel (NVRTC is CPU work and thread-safe), at most one job per core,
   // while this thread already times the candidates whose stages are ready; candidates often
   // share a stage, which is compiled once.
@@ -213,58 +266,84 @@ Tuned Tuner::plan_for(const Shape& s, const Args& args, CUstream stream, Timing 
     compiling.push_back(std::async(std::launch::async, [&, i] {
       slots.acquire();
       try {
-        sources[i].binary = jit_.get(sources[i].source);
+        // A stopped tuning's results are dropped: what has not started is not compiled.
+        if (!stop.stop_requested()) sources[i].binary = jit_.get(sources[i].source);
       } catch (const std::exception& e) {
         sources[i].error = e.what();
       }
       slots.release();
     }));
 
-  cache::TuningRecord rec;
-  rec.key = k;
-  rec.engine_version = version();
+  Tuned out;
+  out.report.problem = {s.b, s.i, s.h, s.o, s.precision, s.dtype};
+  const double budget_ms = kTimingBudgetMs / rounds;
   std::vector<std::shared_ptr<Plan>> plans(configs.size());
-  double best = std::numeric_limits<double>::infinity();
-  std::size_t best_i = 0;
+  std::vector<std::string> binary_keys(configs.size());
+  // Times plans[i] once more, keeping its fastest time. A launch failure is the candidate's: it
+  // is recorded and the plan dropped; any other error is the engine's, and escapes.
+  auto time_candidate = [&](std::size_t i, CandidateReport& c) {
+    try {
+      c.time_us = std::min(c.time_us, time_plan(*plans[i], args, stream, 20, budget_ms));
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::LaunchFailed) throw;
+      c.disposition = Disposition::LaunchFailed;
+      c.message = e.what();
+      c.time_us = std::numeric_limits<double>::infinity();
+      plans[i].reset();
+    }
+  };
   for (std::size_t i = 0; i < configs.size(); ++i) {
+    if (stop.stop_requested()) return std::nullopt;
     // A failing candidate is data: a disposition and time +inf, recorded like the others.
     CandidateReport c{configs[i].name(), std::numeric_limits<double>::infinity(), Disposition::Ok, ""};
-    std::string binary_key;
     std::vector<const Binary*> binaries;
     for (std::size_t j : stages[i]) {
       compiling[j].wait();
       if (!sources[j].error.empty() && c.message.empty()) c.message = sources[j].error;
-      binary_key += (binary_key.empty() ? "" : ",") + sources[j].binary.key;
+      binary_keys[i] += (binary_keys[i].empty() ? "" : ",") + sources[j].binary.key;
       binaries.push_back(&sources[j].binary);
     }
+    if (stop.stop_requested()) return std::nullopt;
     if (!c.message.empty()) {
       c.disposition = Disposition::CompileFailed;
-      binary_key.clear();
+      binary_keys[i].clear();
     } else {
       try {
         plans[i] = std::make_shared<Plan>(configs[i], s, binaries);
-        if (plans[i]->accepts(args)) {
-          c.time_us = time_plan(*plans[i], args, stream);
-        } else {
-          c.disposition = Disposition::NotSupported;
-          c.message = "TMA needs 16-byte aligned x, h, h_out and weights; these are not";
-          plans[i].reset();
-        }
       } catch (const Error& e) {
-        // A launch failure is the candidate's; any other error is the engine's, and escapes.
         if (e.code() != ErrorCode::LaunchFailed) throw;
         c.disposition = Disposition::LaunchFailed;
         c.message = e.what();
+      }
+      if (plans[i] && !plans[i]->accepts(args)) {
+        c.disposition = Disposition::NotSupported;
+        c.message = "TMA needs 16-byte aligned x, h, h_out and weights; these are not";
         plans[i].reset();
       }
+      if (plans[i]) time_candidate(i, c);
     }
+    out.report.candidates.push_back(c);
+  }
+  for (int round = 1; round < rounds; ++round)
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      if (stop.stop_requested()) return std::nullopt;
+      if (plans[i]) time_candidate(i, out.report.candidates[i]);
+    }
+
+  cache::TuningRecord rec;
+  rec.key = key(s);
+  rec.engine_version = version();
+  double best = std::numeric_limits<double>::infinity();
+  std::size_t best_i = 0;
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const CandidateReport& c = out.report.candidates[i];
     support::log().debug("candidate {}: {:.1f} us ({}{}{})", c.config, c.time_us, disposition_name(c.disposition),
                          c.message.empty() ? "" : ": ", c.message);
     if (c.disposition == Disposition::CompileFailed || c.disposition == Disposition::LaunchFailed)
       support::log().warn("candidate {} failed: {}", c.config, c.message);
     if (c.time_us < best) best = c.time_us, best_i = i;
-    rec.candidates.push_back({c.config, c.time_us, disposition_name(c.disposition), c.message, binary_key});
-    out.report.candidates.push_back(c);
+    rec.candidates.push_back({c.config, c.time_us, disposition_name(c.disposition), c.message,
+                              c.disposition == Disposition::CompileFailed ? std::string() : binary_keys[i]});
   }
   if (!std::isfinite(best)) {
     std::string all;
@@ -281,9 +360,14 @@ Tuned Tuner::plan_for(const Shape& s, const Args& args, CUstream stream, Timing 
   out.report.winner = rec.winner;
   out.report.winner_us = best;
   out.report.seconds = seconds_since(t0);
-  support::log().info("tuned B={} I={} H={} O={} {}: {} at {:.1f} us ({} candidates, {:.2f} s)", s.b, s.i, s.h, s.o,
-                      rec.key.problem.precision, rec.winner, best, configs.size(), out.report.seconds);
+  support::log().info("tuned {}: {} at {:.1f} us ({} candidates, {} round{}, {:.2f} s)", describe(s), rec.winner, best,
+                      configs.size(), rounds, rounds == 1 ? "" : "s", out.report.seconds);
   return out;
+}
+
+std::optional<Tuned> Tuner::tune_aside(const Shape& s, std::stop_token stop) {
+  const Scratch scratch(s, jit_, device_.arch);
+  return measure(s, propose(s), scratch.args(), scratch.stream(), kBackgroundRounds, stop);
 }
 
 }  // namespace rnnjit

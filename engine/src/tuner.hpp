@@ -1,9 +1,12 @@
 // The first-call tuner: propose 3-4 configs for a shape, compile them in parallel, time them on the
-// caller's stream, remember the winner in the cache.
+// caller's stream (or, in the background, on a stream of its own), remember the winner in the cache.
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
 #include <vector>
 
 #include "config.hpp"
@@ -21,14 +24,53 @@ struct Tuned {
 
 /// Whether plan_for may time candidates on the caller's stream.
 enum class Timing {
-  Measure,         ///< compile and time every candidate (outputs must be scratch)
-  HeuristicFirst,  ///< no timing (a stream capturing a graph): the heuristic's first candidate, not persisted
+  Measure,  ///< compile and time every candidate (outputs must be scratch)
+  /// No timing (a stream capturing a graph, or background tuning's first call): the heuristic's
+  /// first candidate, not persisted.
+  HeuristicFirst,
 };
 
 /// Whether plan_for consults the cache first.
 enum class CacheUse {
   Lookup,  ///< a cached winner ends the search
   Retune,  ///< time the candidates even if a winner is cached
+};
+
+/// "B=8 I=1024 H=256 O=128 tf32": a problem in the logs.
+std::string describe(const Shape& s);
+
+/// A non-blocking stream of the engine's own, in the current context: nothing it runs waits for
+/// the caller's streams (the legacy default stream among them), nor they for it.
+class OwnStream {
+ public:
+  /// Throws LaunchFailed.
+  OwnStream();
+  /// Waits for the stream's work, then destroys it; the context must be current.
+  ~OwnStream();
+  OwnStream(const OwnStream&) = delete;
+  OwnStream& operator=(const OwnStream&) = delete;
+  CUstream get() const { return stream_; }
+
+ private:
+  CUstream stream_ = nullptr;
+};
+
+/// Random buffers of one problem (inputs like torch.rand, weights scaled as nn.Linear's, outputs,
+/// launch counters) on a stream of their own: where candidates are timed apart from the caller's
+/// buffers and streams (prewarm, background tuning). Made in the current context, which must be
+/// current when it goes.
+class Scratch {
+ public:
+  /// Allocates and fills the buffers, and waits for them. Throws LaunchFailed, OutOfMemory.
+  Scratch(const Shape& s, Jit& jit, const std::string& arch);
+
+  CUstream stream() const { return stream_.get(); }
+  const Args& args() const { return args_; }
+
+ private:
+  DeviceBuffer x_, h_, h_out_, y_, w1_, b1_, w2_, b2_, counters_;
+  OwnStream stream_;  // after the buffers: its work is done before they are freed
+  Args args_;
 };
 
 class Tuner {
@@ -48,6 +90,20 @@ class Tuner {
   /// when a plan does not accept the caller's pointers.
   Config fallback(const Shape& shape) const;
 
+  /// Compiles `configs` in parallel (one NVRTC job a core) and times each on `stream` with `args`
+  /// (whose outputs must be scratch) as soon as its stages are built; with `rounds` > 1 the ones
+  /// that ran are timed again, in turn, each round within 1/rounds of one timing's GPU budget, and
+  /// each keeps its fastest round. A failing candidate is data (its disposition, time +inf). Persists
+  /// the record and returns the winner loaded; nullopt once `stop` is requested (seen between
+  /// compiles and between timings). Throws CompileFailed when every candidate failed.
+  std::optional<Tuned> measure(const Shape& shape, const std::vector<Config>& configs, const Args& args, CUstream stream,
+                               int rounds = 1, std::stop_token stop = {});
+
+  /// Background tuning of `shape`: measure() of its candidates in kBackgroundRounds rounds on a
+  /// Scratch (stream and buffers) of its own, beside whatever the caller's streams run; nothing
+  /// waits on the caller's streams. The engine's context must be current.
+  std::optional<Tuned> tune_aside(const Shape& shape, std::stop_token stop);
+
   /// Compiles (or fetches) and loads one config.
   std::shared_ptr<Plan> build(const Config& config, const Shape& shape);
 
@@ -64,10 +120,18 @@ class Tuner {
   std::atomic<std::int64_t> cache_hits_{0};
 };
 
+/// GPU time that timing one candidate takes, about (time_plan's budget).
+constexpr double kTimingBudgetMs = 20;
+
+/// Rounds of background tuning: the caller's kernels may run beside it, so a candidate is timed
+/// three times, interleaved with the others, and keeps its fastest round (see measure()).
+constexpr int kBackgroundRounds = 3;
+
 /// Time in µs of one call of `plan` back to back on `stream` (the median over at most `max_groups`
 /// event pairs, each around up to 16 consecutive calls: a recurrent loop's steady state, where a
 /// dependent launch overlaps the one before it), after a warm-up call; about `budget_ms` of GPU
 /// time. Throws LaunchFailed.
-double time_plan(const Plan& plan, const Args& args, CUstream stream, int max_groups = 20, double budget_ms = 20);
+double time_plan(const Plan& plan, const Args& args, CUstream stream, int max_groups = 20,
+                 double budget_ms = kTimingBudgetMs);
 
 }  // namespace rnnjit

@@ -100,11 +100,17 @@ class Engine:
     """The JIT engine of one CUDA device (thread-safe; one per device is enough).
 
     cache: None for $RNNJIT_CACHE or ~/.cache/rnnjit/cache.sqlite, "off" for memory only, or a
-    path. log_level: None ($RNNJIT_LOG_LEVEL, default warn) or "trace".."off". check_pointers=False
-    skips the driver's per-pointer checks (~0.2 µs each) for loops whose buffers are known good.
+    path. system_cache: the read-only cache consulted where `cache` misses; None for
+    $RNNJIT_SYSTEM_CACHE or /usr/local/share/rnnjit/system.sqlite, "off" for none, or a path.
+    tuning: what the first call for an untuned problem does; None ($RNNJIT_TUNING, default
+    "blocking": compile and time the candidates, then run the winner) or "background" (run the
+    heuristic's first candidate at once; the engine times the others on a thread and stream of its
+    own, then swaps in the winner; see plan()). log_level: None ($RNNJIT_LOG_LEVEL, default warn)
+    or "trace".."off". check_pointers=False skips the driver's per-pointer checks (~0.2 µs each)
+    for loops whose buffers are known good.
     Raises NoDriver / NoDevice where there is no CUDA driver or no such device."""
 
-    def __init__(self, device=0, cache=None, *, log_level=None, check_pointers=True):
+    def __init__(self, device=0, cache=None, *, system_cache=None, tuning=None, log_level=None, check_pointers=True):
         self._handle = None
         lib = _lib.load()
         self._lib = lib
@@ -114,6 +120,12 @@ class Engine:
         options.device = self.device
         if cache is not None:
             options.cache_path = os.fsencode(cache)
+        if system_cache is not None:
+            options.system_cache_path = os.fsencode(system_cache)
+        if tuning is not None:
+            if tuning not in _lib.TUNING:
+                raise InvalidArgument(f"tuning {tuning!r} is not one of {', '.join(map(repr, _lib.TUNING))}")
+            options.tuning = _lib.TUNING[tuning]
         if log_level is not None:
             if log_level not in _lib.LOG_LEVELS:
                 raise InvalidArgument(f"log_level {log_level!r} is not one of {', '.join(_lib.LOG_LEVELS)}")
@@ -343,6 +355,19 @@ class Engine:
                     (batch, input, hidden, output, precision, dtype) and not entry.stale:
                 return entry
         return None
+
+    def plan(self, batch, input, hidden, output, precision="tf32", dtype="f32"):
+        """(state, config) of the plan this problem runs now: state "none" (not called yet),
+        "untuned" (picked inside graph capture), "tuning" (tuning="background": the heuristic's
+        first candidate runs while the others are timed) or "tuned"; config its name ("" for none)."""
+        handle = self._live()
+        if dtype not in _lib.DTYPES:
+            raise InvalidArgument(f"dtype {dtype!r} is not one of {', '.join(map(repr, _lib.DTYPES))}")
+        problem = _lib.Problem(batch, input, hidden, output, _precision_code(precision), _lib.DTYPES[dtype])
+        state, config = ctypes.c_int(), ctypes.c_char_p()
+        _lib.check(self._lib, self._lib.rnnjit_engine_plan(handle, ctypes.addressof(problem), ctypes.byref(state),
+                                                           ctypes.byref(config)))
+        return _lib.PLAN_STATES[state.value], config.value.decode()
 
     @property
     def cache_path(self):

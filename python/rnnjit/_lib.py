@@ -33,12 +33,15 @@ class Problem(ctypes.Structure):
 class Options(ctypes.Structure):
     """rnnjit_engine_options."""
     _fields_ = [("device", ctypes.c_int), ("cache_path", ctypes.c_char_p), ("default_precision", ctypes.c_int),
-                ("log_level", ctypes.c_int), ("no_pointer_checks", ctypes.c_int)]
+                ("log_level", ctypes.c_int), ("no_pointer_checks", ctypes.c_int),
+                ("system_cache_path", ctypes.c_char_p), ("tuning", ctypes.c_int)]
 
 
 PRECISIONS = {"default": 0, "fp32": 1, "tf32": 2, "bf16": 3}
 DTYPES = {"f32": 0, "bf16": 1}
 LOG_LEVELS = {"trace": 1, "debug": 2, "info": 3, "warn": 4, "error": 5, "off": 6}
+TUNING = {"blocking": 1, "background": 2}  # rnnjit_tuning; 0 is $RNNJIT_TUNING's
+PLAN_STATES = ("none", "untuned", "tuning", "tuned")  # rnnjit_plan_state, by value
 
 _vp = ctypes.c_void_p
 _SIGNATURES = {
@@ -51,6 +54,7 @@ _SIGNATURES = {
     # The problem goes as its address (an int), the hot path's cheapest argument.
     "rnnjit_step": (ctypes.c_int, [_vp] * 11),
     "rnnjit_tune": (ctypes.c_int, [_vp, _vp, ctypes.c_int]),
+    "rnnjit_engine_plan": (ctypes.c_int, [_vp, _vp, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_char_p)]),
     "rnnjit_engine_cache_path": (ctypes.c_int, [_vp, ctypes.POINTER(ctypes.c_char_p)]),
     "rnnjit_engine_device": (ctypes.c_int, [_vp] + [ctypes.POINTER(ctypes.c_char_p)] * 3),
     "rnnjit_cache_resolve_path": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]),

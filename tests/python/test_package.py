@@ -114,7 +114,7 @@ def test_a_missing_library_is_a_clear_library_error():
 def test_options_are_checked_before_the_driver():
     r = run_python("""
         import rnnjit
-        for kw in ({"log_level": "loud"}, {"device": "cpu"}):
+        for kw in ({"log_level": "loud"}, {"device": "cpu"}, {"tuning": "later"}):
             try:
                 rnnjit.Engine(**kw)
             except rnnjit.InvalidArgument as e:
@@ -123,6 +123,28 @@ def test_options_are_checked_before_the_driver():
     assert r.returncode == 0, r.stderr
     assert "log_level 'loud' is not one of trace" in r.stdout
     assert "device 'cpu' is not a CUDA device" in r.stdout
+    assert "tuning 'later' is not one of 'blocking', 'background'" in r.stdout
+
+
+def test_the_options_struct_is_the_c_apis():
+    # The C library reads the fields the Python struct sets: a tuning code it does not know is refused
+    # by name, before the driver; known ones and a system cache path get as far as the driver.
+    r = run_python("""
+        import ctypes, rnnjit
+        from rnnjit import _lib
+        lib = _lib.load()
+        handle = ctypes.c_void_p()
+        options = _lib.Options(tuning=7)
+        print(lib.rnnjit_engine_create(ctypes.byref(options), ctypes.byref(handle)), _lib.last_error(lib))
+        try:
+            rnnjit.Engine(system_cache="/nonexistent/system.sqlite", tuning="background")
+        except rnnjit.NoDriver as e:
+            print("NoDriver:", e)
+    """, **NO_DRIVER)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "1 invalid_argument: tuning 7 is not a rnnjit_tuning"
+    assert lines[1].startswith("NoDriver: ")
 
 
 # --- the step's argument handling, on a fake engine whose rnnjit_step records its call ---------

@@ -1,10 +1,12 @@
 // rnnjit-cache: inspects and maintains the rnnjit tuning cache. Needs no GPU.
 //
-//   rnnjit-cache [--cache PATH] path|list|show|stats|export|import|rm|prune|verify|vacuum
+//   rnnjit-cache [--cache PATH | --system] path|list|show|stats|export|import|rm|prune|verify|vacuum
 //
 // Exit codes: 0 success, 1 failure (a missing, damaged or foreign cache, a bad import file, a
 // problem found by verify), 2 bad usage. The cache is opened strictly: a damaged file is
-// reported, never moved aside or replaced; read commands open it read-only.
+// reported, never moved aside or replaced; read commands open it read-only. list and show also
+// show the system cache's entries, which the engine uses where the cache has none, each row
+// marked with the file it came from; --system makes the system cache the one every command works on.
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <cmath>
@@ -14,6 +16,8 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
 #include "rnnjit/cache/exchange.hpp"
 #include "rnnjit/cache/store.hpp"
@@ -119,49 +123,127 @@ void print_table(std::vector<std::vector<std::string>> rows) {
 
 const char* plural(std::int64_t n, const char* one, const char* many) { return n == 1 ? one : many; }
 
-// The row numbers of `list` (1-based, over the whole cache) that `show` accepts.
-std::map<std::string, std::size_t> row_numbers(const std::vector<TuningRecord>& all) {
-  std::map<std::string, std::size_t> out;
-  for (std::size_t i = 0; i < all.size(); ++i) out[entry_name(all[i].key) + "/" + all[i].key.template_hash] = i + 1;
+// What list and show read: the cache (when its file exists) and the system cache under it (when
+// one is in view), each a read-only Store.
+struct Sources {
+  std::optional<Store> user;
+  std::optional<Store> system;
+  std::string user_path, system_path;
+};
+
+// A row of list and show: a record and the file it came from.
+struct Listed {
+  TuningRecord record;
+  // "user"; "system"; "system, overridden" where the cache holds the same entry, which is the
+  // one the engine uses (it looks in the system cache only where the cache misses).
+  std::string source;
+};
+
+// The records `filter` matches, the cache's first: the order of list's row numbers.
+std::vector<Listed> collect(Sources& from, const Filter& filter = {}) {
+  std::vector<Listed> out;
+  if (from.user)
+    for (auto& r : from.user->list_tuning(filter)) out.push_back({std::move(r), "user"});
+  if (!from.system) return out;
+  // The entries the engine finds in the cache (its key, templates and version), filtered out or not.
+  std::set<std::string> in_user;
+  const auto id = [](const TuningRecord& r) {
+    return entry_name(r.key) + "/" + r.key.template_hash + "/" + r.engine_version;
+  };
+  if (from.user)
+    for (const auto& r : from.user->list_tuning()) in_user.insert(id(r));
+  for (auto& r : from.system->list_tuning(filter)) {
+    const bool overridden = in_user.count(id(r)) > 0;
+    out.push_back({std::move(r), overridden ? "system, overridden" : "system"});
+  }
   return out;
 }
 
-int list(Store& store, const Filter& filter, bool filtered, bool json, const std::string& where) {
-  const auto rows = store.list_tuning(filter);
+// What tells rows apart from one listing to the next: the file, the entry and its templates.
+std::string row_id(const Listed& r) {
+  return (r.source == "user" ? "user/" : "system/") + entry_name(r.record.key) + "/" + r.record.key.template_hash;
+}
+
+// A record's JSON form (exchange.hpp) and its source: how list and show print a row of both caches.
+Json with_source(const Listed& r) {
+  Json j = Json::parse(to_json(r.record));
+  j["source"] = r.source;
+  return j;
+}
+
+int list(Sources& from, const Filter& filter, bool filtered, bool json) {
+  const bool layered = from.system.has_value();
+  const auto rows = collect(from, filter);
   if (json) {
-    std::cout << to_json(rows) << "\n";
+    if (!layered) {
+      std::vector<TuningRecord> records;
+      for (const auto& r : rows) records.push_back(r.record);
+      std::cout << to_json(records) << "\n";
+    } else {
+      Json out = Json::array();
+      for (const auto& r : rows) out.push_back(with_source(r));
+      std::cout << out.dump(2) << "\n";
+    }
     return 0;
   }
-  const auto numbers = row_numbers(filtered ? store.list_tuning() : rows);
-  std::vector<std::vector<std::string>> table = {{"#", "gpu", "B,I,H,O", "dtype", "precision", "winner", "winner µs",
-                                                  "candidates", "engine", "stale", "created"}};
-  for (const auto& r : rows)
-    table.push_back({std::to_string(numbers.at(entry_name(r.key) + "/" + r.key.template_hash)), r.key.gpu,
-                     shape_text(r.key.problem), r.key.problem.dtype, r.key.problem.precision, r.winner,
-                     micros(r.winner_us),
-                     std::to_string(r.candidates.size()), r.engine_version, stale(r) ? "yes" : "no",
-                     iso_time(r.created_at)});
+  std::map<std::string, std::size_t> numbers;  // the row numbers of the unfiltered list, which show takes
+  {
+    const auto all = filtered ? collect(from) : rows;
+    for (std::size_t i = 0; i < all.size(); ++i) numbers[row_id(all[i])] = i + 1;
+  }
+  std::vector<std::string> header = {"#", "gpu", "B,I,H,O", "dtype", "precision", "winner", "winner µs",
+                                     "candidates", "engine", "stale", "created"};
+  if (layered) header.insert(header.begin() + 1, "source");
+  std::vector<std::vector<std::string>> table = {header};
+  std::size_t from_user = 0;
+  for (const auto& listed : rows) {
+    const auto& [r, source] = listed;
+    from_user += source == "user";
+    std::vector<std::string> row = {std::to_string(numbers.at(row_id(listed))),
+                                    r.key.gpu,
+                                    shape_text(r.key.problem),
+                                    r.key.problem.dtype,
+                                    r.key.problem.precision,
+                                    r.winner,
+                                    micros(r.winner_us),
+                                    std::to_string(r.candidates.size()),
+                                    r.engine_version,
+                                    stale(r) ? "yes" : "no",
+                                    iso_time(r.created_at)};
+    if (layered) row.insert(row.begin() + 1, source);
+    table.push_back(std::move(row));
+  }
   if (!rows.empty()) print_table(table);
-  std::printf("%zu %s in %s\n", rows.size(), plural(static_cast<std::int64_t>(rows.size()), "entry", "entries"),
-              where.c_str());
+  const auto count = [](std::size_t n) {
+    return std::to_string(n) + " " + plural(static_cast<std::int64_t>(n), "entry", "entries");
+  };
+  if (layered)
+    std::printf("%s: %zu in %s (user), %zu in %s (system)\n", count(rows.size()).c_str(), from_user,
+                from.user_path.c_str(), rows.size() - from_user, from.system_path.c_str());
+  else
+    std::printf("%s in %s\n", count(rows.size()).c_str(), from.user_path.c_str());
   return 0;
 }
 
-int show(Store& store, const std::string& key, bool json) {
-  const auto rows = store.list_tuning();
-  const TuningRecord* found = nullptr;
+int show(Sources& from, const std::string& key, bool json) {
+  const bool layered = from.system.has_value();
+  const auto rows = collect(from);
+  const Listed* found = nullptr;
   if (const auto n = positive(key)) {
     if (*n <= static_cast<std::int64_t>(rows.size())) found = &rows[static_cast<std::size_t>(*n - 1)];
   } else {
+    // The user cache's entry first, as the engine looks; among one file's rows, the last.
     for (const auto& r : rows)
-      if (named(r, key)) found = &r;
+      if (named(r.record, key) && (!found || found->source != "user" || r.source == "user")) found = &r;
   }
   if (!found) throw std::runtime_error("no entry '" + key + "' (see rnnjit-cache list)");
   if (json) {
-    std::cout << to_json(*found) << "\n";
+    std::cout << (layered ? with_source(*found).dump(2) : to_json(found->record)) << "\n";
     return 0;
   }
-  const TuningRecord& r = *found;
+  const TuningRecord& r = found->record;
+  if (layered)
+    print_table({{"source", found->source + " (" + (found->source == "user" ? from.user_path : from.system_path) + ")"}});
   print_table({{"gpu", r.key.gpu},
                {"shape B,I,H,O", shape_text(r.key.problem)},
                {"dtype", r.key.problem.dtype},
@@ -237,8 +319,14 @@ int main(int argc, char** argv) {
   CLI::App app{"rnnjit-cache: inspect and maintain the rnnjit tuning cache", "rnnjit-cache"};
   app.require_subcommand(1);
   std::string cache;
-  app.add_option("--cache", cache, "cache file (default: $RNNJIT_CACHE, else $XDG_CACHE_HOME/rnnjit/cache.sqlite)")
-      ->type_name("PATH");
+  bool system = false;
+  auto* cache_opt =
+      app.add_option("--cache", cache, "cache file (default: $RNNJIT_CACHE, else $XDG_CACHE_HOME/rnnjit/cache.sqlite)")
+          ->type_name("PATH");
+  app.add_flag("--system", system,
+               "work on the system cache ($RNNJIT_SYSTEM_CACHE, else " + std::string(kDefaultSystemPath) +
+                   ") instead of the cache")
+      ->excludes(cache_opt);
   app.set_version_flag("--version", rnnjit::version());
 
   FilterArgs filters;
@@ -282,7 +370,8 @@ int main(int argc, char** argv) {
   }
 
   try {
-    const std::string where = resolve_path(cache.empty() ? std::nullopt : std::optional<std::string>(cache));
+    const std::string where = system ? resolve_system_path(std::nullopt)
+                                     : resolve_path(cache.empty() ? std::nullopt : std::optional<std::string>(cache));
     // A SQLite URI is refused by every command alike, path included: a cache is named by its path.
     if (where.rfind("file:", 0) == 0) check_path(where);
     if (path_cmd->parsed()) {
@@ -290,7 +379,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (where == "off" || where == ":memory:")
-      return fail(kExitFailure, "the cache is off (" + where + "): there is nothing to " + app.get_subcommands()[0]->get_name());
+      return fail(kExitFailure, std::string(system ? "the system cache" : "the cache") + " is off (" + where +
+                                    "): there is nothing to " + app.get_subcommands()[0]->get_name());
     check_path(where);  // a directory or a FIFO: said before anything opens it, for every command
     if (rm_cmd->parsed() && !filters.any() && !all)
       throw Usage("rm needs a filter (--gpu, --shape, --dtype, --precision) or --all");
@@ -305,9 +395,21 @@ int main(int argc, char** argv) {
                   plural(static_cast<std::int64_t>(in.binaries.size()), "binary", "binaries"), where.c_str());
       return 0;
     }
-    // Only import makes a cache; every other command needs one.
+    // list and show see the system cache under the cache, as the engine does: when its file
+    // exists and is another file. Opened as the engine opens it (Mode::System): only read, and one
+    // that is unusable is a warning and no rows.
+    Sources from;
+    from.user_path = where;
     std::error_code ec;
-    if (!fs::exists(where, ec)) {
+    if (!system && (list_cmd->parsed() || show_cmd->parsed())) {
+      from.system_path = resolve_system_path(std::nullopt);
+      if (from.system_path != "off" && from.system_path != ":memory:" && fs::exists(from.system_path, ec) &&
+          !fs::equivalent(where, from.system_path, ec))
+        from.system.emplace(from.system_path, Mode::System);
+    }
+    // Only import makes a cache; every other command needs one (list and show a system cache at least).
+    const bool exists = fs::exists(where, ec);
+    if (!exists && !from.system) {
       // A listing of a cache not made yet is empty, as `pip cache list` answers; the other commands
       // (verify among them) need a cache.
       if (!list_cmd->parsed()) return fail(kExitFailure, "no cache at " + where);
@@ -317,11 +419,12 @@ int main(int argc, char** argv) {
         std::printf("0 entries: no cache at %s yet\n", where.c_str());
       return 0;
     }
+    if (list_cmd->parsed() || show_cmd->parsed()) {
+      if (exists) from.user.emplace(where, Mode::ReadOnlyStrict);
+      return list_cmd->parsed() ? list(from, filter, filters.any(), json) : show(from, key, json);
+    }
     const bool writes = rm_cmd->parsed() || prune_cmd->parsed() || vacuum_cmd->parsed();
     Store store(where, writes ? Mode::Strict : Mode::ReadOnlyStrict);
-
-    if (list_cmd->parsed()) return list(store, filter, filters.any(), json, where);
-    if (show_cmd->parsed()) return show(store, key, json);
     if (stats_cmd->parsed()) return stats(store, json, where);
     if (export_cmd->parsed()) return export_file(store, file, with_binaries);
     if (rm_cmd->parsed()) {

@@ -1,4 +1,5 @@
-// rnnjit-tune: prewarms the tuning cache for the shapes a deployment will run.
+// rnnjit-tune: prewarms the tuning cache for the shapes a deployment will run, or writes the
+// system cache an image ships (--system).
 //
 //   rnnjit-tune --shape 8,1024,256,128 --shape 64,2048,2048,1024 --precision all --check
 #include <cuda_runtime.h>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "rnnjit/cache/store.hpp"
 #include "rnnjit/rnnjit.hpp"
 #include "shapes.hpp"
 
@@ -91,12 +93,16 @@ int main(int argc, char** argv) {
   std::vector<std::string> shapes_text;
   std::string shapes_file, precision = "tf32", cache;
   int device = 0;
-  bool force = false, do_check = false, json = false;
+  bool force = false, do_check = false, json = false, system = false;
   app.add_option("--shape", shapes_text, "a problem B,I,H,O (repeatable)");
   app.add_option("--shapes", shapes_file, "a file of problems: CSV lines B,I,H,O or a JSON list")->check(CLI::ExistingFile);
   app.add_option("--precision", precision, "fp32, tf32 or all")->check(CLI::IsMember({"fp32", "tf32", "all"}));
   app.add_option("--device", device, "CUDA device ordinal")->check(CLI::NonNegativeNumber);
-  app.add_option("--cache", cache, "cache file (default: $RNNJIT_CACHE, else the XDG cache)");
+  auto* cache_opt = app.add_option("--cache", cache, "cache file (default: $RNNJIT_CACHE, else the XDG cache)");
+  app.add_flag("--system", system,
+               "tune into the system cache ($RNNJIT_SYSTEM_CACHE, else " + std::string(rnnjit::cache::kDefaultSystemPath) +
+                   "), creating it")
+      ->excludes(cache_opt);
   app.add_flag("--force", force, "retune problems the cache already holds");
   app.add_flag("--check", do_check, "compare each winner with the float64 reference");
   app.add_flag("--json", json, "print the summary as JSON");
@@ -121,6 +127,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rnnjit-tune: %s\n", e.what());
     return 2;
   }
+  // The file tuned into, unless the engine resolves it: a system cache is made here, before any
+  // tuning, so that a path this process cannot write fails at once.
+  std::optional<std::string> target = cache.empty() ? std::nullopt : std::optional<std::string>(cache);
+  if (system) {
+    target = rnnjit::cache::resolve_system_path(std::nullopt);
+    if (*target == "off" || *target == ":memory:") {
+      std::fprintf(stderr, "rnnjit-tune: --system: the system cache is off ($RNNJIT_SYSTEM_CACHE=%s)\n", target->c_str());
+      return 2;
+    }
+    try {
+      rnnjit::cache::Store made(*target, rnnjit::cache::Mode::Strict);
+    } catch (const rnnjit::Error& e) {
+      std::fprintf(stderr, "rnnjit-tune: %s\n", e.message());
+      return 1;
+    }
+  }
   std::vector<rnnjit::Precision> precisions;
   if (precision != "fp32") precisions.push_back(rnnjit::Precision::TF32);
   if (precision != "tf32") precisions.push_back(rnnjit::Precision::FP32);
@@ -128,7 +150,8 @@ int main(int argc, char** argv) {
   try {
     rnnjit::EngineOptions o;
     o.device = device;
-    if (!cache.empty()) o.cache_path = cache;
+    o.cache_path = target;
+    if (system) o.system_cache_path = "off";  // the file is the cache itself: nothing under it
     rnnjit::Engine engine(o);
     const bool tty = isatty(STDERR_FILENO);
     Json rows = Json::array();

@@ -44,15 +44,33 @@ typedef struct rnnjit_problem {
   rnnjit_dtype dtype;
 } rnnjit_problem;
 
-/** Zero-initialise, then set what you need: device 0, cache from the environment,
- *  tf32 default, log level from the environment. */
+/** What the first call for an untuned problem does (rnnjit::TuningMode). */
+typedef enum rnnjit_tuning {
+  RNNJIT_TUNING_DEFAULT = 0,    /**< $RNNJIT_TUNING, else blocking */
+  RNNJIT_TUNING_BLOCKING = 1,   /**< compile and time the candidates, then run the winner */
+  RNNJIT_TUNING_BACKGROUND = 2  /**< run the heuristic's first candidate; time the others on a thread of the engine */
+} rnnjit_tuning;
+
+/** Zero-initialise, then set what you need: device 0, caches from the environment,
+ *  tf32 default, log level and tuning mode from the environment. Fields are only ever
+ *  appended: a caller built against an older rnnjit.h must be rebuilt against this one. */
 typedef struct rnnjit_engine_options {
   int device;
   const char* cache_path;               /**< NULL: $RNNJIT_CACHE or the default; "off": memory */
   rnnjit_precision default_precision;   /**< DEFAULT means tf32 */
   int log_level;                        /**< 0: environment; 1 trace .. 6 off */
   int no_pointer_checks;                /**< nonzero: skip the driver's pointer checks (EngineOptions::check_pointers) */
+  const char* system_cache_path;        /**< NULL: $RNNJIT_SYSTEM_CACHE or /usr/local/share/rnnjit/system.sqlite; "off": none */
+  rnnjit_tuning tuning;                 /**< DEFAULT: $RNNJIT_TUNING, else blocking */
 } rnnjit_engine_options;
+
+/** Where a problem's plan stands in an engine (rnnjit::PlanState). */
+typedef enum rnnjit_plan_state {
+  RNNJIT_PLAN_NONE = 0,     /**< no call has needed it yet */
+  RNNJIT_PLAN_UNTUNED = 1,  /**< picked untimed inside graph capture; the next uncaptured call tunes */
+  RNNJIT_PLAN_TUNING = 2,   /**< background tuning: the heuristic's first candidate runs meanwhile */
+  RNNJIT_PLAN_TUNED = 3     /**< tuned, cached or pinned */
+} rnnjit_plan_state;
 
 typedef struct rnnjit_engine rnnjit_engine;
 typedef struct rnnjit_cell rnnjit_cell;
@@ -76,6 +94,11 @@ rnnjit_status rnnjit_step(rnnjit_engine* engine, const rnnjit_problem* problem, 
                           void* stream);
 /** Tunes now on random scratch data; force != 0 retunes a cached problem. */
 rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, int force);
+
+/** The plan `problem` runs with now: *state and the config's name (*config, "" for NONE; valid until
+ *  the calling thread's next call of this function); either out-pointer may be NULL. */
+rnnjit_status rnnjit_engine_plan(const rnnjit_engine* engine, const rnnjit_problem* problem, rnnjit_plan_state* state,
+                                 const char** config);
 
 /** The SQLite file the engine's cache uses, or ":memory:". *path stays valid until the calling
  *  thread's next call of this function. */

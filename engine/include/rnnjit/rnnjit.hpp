@@ -77,12 +77,28 @@ struct Weights {
 
 enum class LogLevel { Trace, Debug, Info, Warn, Error, Off };
 
+/// What the first uncaptured call for a problem no cache knows does.
+enum class TuningMode {
+  /// Compiles the candidates and times them on the caller's stream, then runs the winner: the
+  /// call takes about a second, every later call runs the tuned plan. The default.
+  Blocking,
+  /// Compiles only the heuristic's first candidate and runs it at once; a thread of the engine
+  /// compiles the others and times them on a stream and scratch buffers of its own, beside the
+  /// caller's work, then later calls run the winner (persisted as Blocking's is).
+  Background,
+};
+
 /// How an Engine is made.
 struct EngineOptions {
   int device = 0;                          ///< CUDA device ordinal
   std::optional<std::string> cache_path;   ///< overrides $RNNJIT_CACHE; "off" = memory only
+  /// The read-only system cache consulted where the cache misses: overrides
+  /// $RNNJIT_SYSTEM_CACHE, else /usr/local/share/rnnjit/system.sqlite; "off" = none.
+  std::optional<std::string> system_cache_path;
   Precision default_precision = Precision::TF32;
   std::optional<LogLevel> log_level;       ///< overrides $RNNJIT_LOG_LEVEL (default warn)
+  /// Overrides $RNNJIT_TUNING ("blocking" or "background"); default Blocking.
+  std::optional<TuningMode> tuning;
   /// Ask the driver, on every call, that each pointer is device memory of this device with
   /// room for its operand (~0.2 µs a pointer, 8 a call). Off: null, alignment and overlap
   /// checks only, for latency-bound loops whose buffers are known good.
@@ -138,6 +154,22 @@ struct EngineStats {
   std::int64_t binary_cache_hits = 0;
   std::int64_t tunings = 0;          ///< problems timed
   std::int64_t tuning_cache_hits = 0;
+  std::int64_t background_tunings = 0;  ///< problems handed to the background tuner
+  std::int64_t background_pending = 0;  ///< of those, not finished yet
+};
+
+/// Where a problem's plan stands in an engine.
+enum class PlanState {
+  None,     ///< no call has needed the problem yet
+  Untuned,  ///< the heuristic's first candidate, picked inside graph capture; the next uncaptured call tunes
+  Tuning,   ///< TuningMode::Background: the heuristic's first candidate runs while the others are timed
+  Tuned,    ///< the tuned winner, a cached one, or a pinned config
+};
+
+/// The plan an engine runs for a problem now.
+struct PlanInfo {
+  PlanState state = PlanState::None;
+  std::string config;  ///< its config's name; empty for None
 };
 
 /// One per device. Thread-safe: any number of threads may call rnn_step concurrently.
@@ -168,6 +200,10 @@ class Engine {
 
   /// The candidates the heuristic proposes for `problem` on this device, in order.
   std::vector<std::string> candidates(const Problem& problem) const;
+
+  /// The plan `problem` runs with now (pointers TMA cannot take aside, which run the best config
+  /// without TMA): how a caller sees background tuning finish.
+  PlanInfo plan_info(const Problem& problem) const;
 
   const DeviceInfo& device() const;
   /// The SQLite file in use, or ":memory:".

@@ -100,7 +100,17 @@ struct PruneResult {
 /// moves to memory with the file's entries. Strict (the tools'): every problem is an
 /// rnnjit::Error(CacheError) with a clear message, a read-only file one of them.
 /// ReadOnlyStrict (the tools' read commands): Strict, and the file is only ever read.
-enum class Mode { Resilient, Strict, ReadOnlyStrict };
+/// System (a system cache, the read-only layer under a Resilient store): the file is opened
+/// immutable and only ever read, never migrated, moved or written; a missing file is an empty
+/// cache, silently, and an unusable one (damaged, foreign, another schema) logs one warning and
+/// is an empty cache from then on.
+///
+/// When corruption is found: the strict modes run PRAGMA quick_check at open. Resilient and
+/// System do not, since it reads every page of the file and a warm start reads a few: SQLite
+/// reports a damaged page when a lookup reads it (then Resilient moves the file aside), a binary's
+/// bytes are checked against their hash on every read, and Resilient runs quick_check before its
+/// first write to a file, so that nothing is written into a damaged one.
+enum class Mode { Resilient, Strict, ReadOnlyStrict, System };
 
 /// PRAGMA application_id of every cache this build creates ("rnnj"): how rnnjit tells its own
 /// files from other SQLite databases. Caches made before it carry 0 and are recognised by their
@@ -129,6 +139,15 @@ std::string printable(const std::string& text, const char* keep = "");
 /// "off" (or ":memory:") means memory only.
 std::string resolve_path(const std::optional<std::string>& option);
 
+/// Where an install keeps its system cache: <prefix>/share/rnnjit/system.sqlite of the usual
+/// prefix. A fixed path, not the build's install prefix, so that a wheel built in a scratch
+/// directory and an install look in one place.
+inline constexpr const char* kDefaultSystemPath = "/usr/local/share/rnnjit/system.sqlite";
+
+/// Where the system cache lives: `option` if given, else $RNNJIT_SYSTEM_CACHE, else
+/// kDefaultSystemPath. "off" (or ":memory:") means none.
+std::string resolve_system_path(const std::optional<std::string>& option);
+
 /// The schema version this build writes (PRAGMA user_version). 2: dtype in the tuning key.
 constexpr int kSchemaVersion = 2;
 
@@ -146,7 +165,13 @@ void validate(const std::vector<TuningRecord>& tuning, const std::vector<BinaryR
 /// file: WAL, a busy timeout, BEGIN IMMEDIATE for every write, each write one transaction.
 class Store {
  public:
-  explicit Store(std::string path, Mode mode = Mode::Resilient);
+  /// `system`: a system cache under this one (as MIOpen ships a system database beside the
+  /// user's), or "off" (":memory:") for none. find_tuning and find_binary consult it, in
+  /// Mode::System, where this store has no entry, so that an entry in both is this store's; it
+  /// is opened at the first such miss (a warm start never opens it) and never written. Every
+  /// other call sees this store alone. Only a Resilient store takes one; a system path naming
+  /// this store's own file is ignored.
+  explicit Store(std::string path, Mode mode = Mode::Resilient, std::string system = "off");
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -160,12 +185,14 @@ class Store {
   /// entries into memory and goes on there.
   bool read_only() const;
 
+  /// This store's current record for `key`, else the system cache's.
   std::optional<TuningRecord> find_tuning(const TuningKey& key, const std::string& engine_version);
   /// UPSERT; also deletes stale rows (other template_hash or engine version) for the same
   /// gpu+problem, in the same transaction.
   void put_tuning(const TuningRecord& record);
 
-  /// Returns the binary only if its bytes still hash to `hash`; a damaged row is deleted.
+  /// Returns the binary only if its bytes still hash to `hash`; a damaged row is deleted (never
+  /// in a file opened read-only). This store's, else the system cache's.
   std::optional<BinaryRecord> find_binary(const std::string& key);
   void put_binary(const BinaryRecord& record);
 
@@ -186,6 +213,8 @@ class Store {
   void import_records(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries);
 
  private:
+  // The system cache, opened at the first call; null when there is none.
+  Store* system_layer();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
