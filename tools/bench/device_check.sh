@@ -53,7 +53,7 @@ if part python; then
 fi
 
 if part tests; then
-  for t in engine families cache; do
+  for t in engine families cache background; do
     RNNJIT_CACHE=off timeout 400 "$BIN/gpu_${t}_test" > "$OUT/gpu_${t}_test.log" 2>&1
     note "gpu_${t}_test rc=$?: $(tail -n 2 "$OUT/gpu_${t}_test.log" | tr -s '\n' ' ')"
   done
