@@ -4,7 +4,8 @@
 #   tools/bench/device_check.sh BIN [BASE] [SEED]
 # BASE: a directory with an earlier build's rnnjit-bench, timed beside BIN's on the same card.
 # SEED: the seed's seed_triton_rnn.py for the side-by-side. PARTS (comma-separated, default
-# tests,bench): tests (GPU tests, compute-sanitizer, tools, cold and warm first calls), bench
+# tests,bench): tests (GPU tests, compute-sanitizer, tools, cold and warm first calls), start (the
+# start-up table of start_times.py, each case in a fresh process), bench
 # (the bench, BASE beside it, the side-by-side), tc (the portable tensor-core family pinned at the
 # anchors), racecheck (compute-sanitizer racecheck on SANITIZE, default "[sanitize]"), python (the
 # package from a carried wheel: pytest, the KernelBench example, host overhead), soak (rnnjit-soak
@@ -96,6 +97,15 @@ for name, m, n, k in (("kb-large i2h", 256, 16384, 32768), ("kb-large h2o", 256,
     t = triton.testing.do_bench(lambda: torch.nn.functional.linear(a, w), warmup=50, rep=300, return_mode="median") * 1000
     print(f"cuBLAS tf32 {name} {m}x{n}x{k}: {t:.1f} us, {2 * m * n * k / t / 1e6:.1f} TFLOP/s")
 PY
+fi
+
+if part start; then
+  # Issue 23's start-up table: each case in a fresh process (tools/bench/start_times.py).
+  for shapes in kb-v0,b1-4k mid,kb-large; do
+    timeout ${START_S:-280} python3 "$(dirname "$0")/start_times.py" --lib "$BIN/librnnjit_c.so" --shapes $shapes --phases \
+      >> "$OUT/start_times.txt" 2>&1
+    note "start_times $shapes rc=$?"
+  done
 fi
 
 if part sweep; then
