@@ -19,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "scoped_env.hpp"
 #include "temp_dir.hpp"
 #include "unprivileged.hpp"
 #include "rnnjit/cache/exchange.hpp"
@@ -54,29 +55,6 @@ class WarningCounter {
   std::shared_ptr<Sink> sink_;
 };
 
-// Sets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      setenv(name, value, 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      setenv(name_, old_->c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 const char* const kVersion = "0.1.0";
 
@@ -672,7 +650,7 @@ TEST_CASE("a read-only cache serves every lookup, and the engine's first write g
 TEST_CASE("a database locked past the busy timeout: writes go on in memory with correct results", "[cache]") {
   test::TempDir dir;
   fill(dir.file());
-  const ScopedEnv busy("RNNJIT_CACHE_BUSY_MS", "100");
+  const test::ScopedEnv busy("RNNJIT_CACHE_BUSY_MS", "100");
   Raw other(dir.file());
   other.must("BEGIN EXCLUSIVE");
   WarningCounter warnings;
@@ -690,7 +668,7 @@ TEST_CASE("a database locked past the busy timeout: writes go on in memory with 
 
 TEST_CASE("a database locked at open continues in memory, and strict mode says it is locked", "[cache]") {
   test::TempDir dir;
-  const ScopedEnv busy("RNNJIT_CACHE_BUSY_MS", "100");
+  const test::ScopedEnv busy("RNNJIT_CACHE_BUSY_MS", "100");
   Raw other(dir.file());
   // A rollback-journal database under an exclusive lock cannot even be read.
   other.must("CREATE TABLE unrelated (x); BEGIN EXCLUSIVE; INSERT INTO unrelated VALUES (1);");
@@ -995,16 +973,16 @@ TEST_CASE("an import that fails halfway through writing leaves the file as it wa
 }
 
 TEST_CASE("resolve_path follows the option, RNNJIT_CACHE, XDG_CACHE_HOME, then HOME", "[cache]") {
-  const ScopedEnv cache("RNNJIT_CACHE", nullptr), xdg("XDG_CACHE_HOME", "/x"), home("HOME", "/h");
+  const test::ScopedEnv cache("RNNJIT_CACHE", nullptr), xdg("XDG_CACHE_HOME", "/x"), home("HOME", "/h");
   CHECK(resolve_path(std::string("/opt/c.sqlite")) == "/opt/c.sqlite");
   CHECK(resolve_path(std::nullopt) == "/x/rnnjit/cache.sqlite");
   {
-    const ScopedEnv no_xdg("XDG_CACHE_HOME", nullptr);
+    const test::ScopedEnv no_xdg("XDG_CACHE_HOME", nullptr);
     CHECK(resolve_path(std::nullopt) == "/h/.cache/rnnjit/cache.sqlite");
-    const ScopedEnv no_home("HOME", nullptr);
+    const test::ScopedEnv no_home("HOME", nullptr);
     CHECK(resolve_path(std::nullopt) == "off");
   }
-  const ScopedEnv off("RNNJIT_CACHE", "off");
+  const test::ScopedEnv off("RNNJIT_CACHE", "off");
   CHECK(resolve_path(std::nullopt) == "off");
   CHECK(resolve_path(std::string("/opt/c.sqlite")) == "/opt/c.sqlite");
 }
@@ -1260,10 +1238,10 @@ TuningRecord won_by_a(std::int64_t b, const std::string& hash = "t1") {
 }  // namespace
 
 TEST_CASE("resolve_system_path follows the option, RNNJIT_SYSTEM_CACHE, then the install default", "[cache]") {
-  const ScopedEnv none("RNNJIT_SYSTEM_CACHE", nullptr);
+  const test::ScopedEnv none("RNNJIT_SYSTEM_CACHE", nullptr);
   CHECK(resolve_system_path(std::nullopt) == "/usr/local/share/rnnjit/system.sqlite");
   CHECK(resolve_system_path(std::string("off")) == "off");
-  const ScopedEnv env("RNNJIT_SYSTEM_CACHE", "/opt/s.sqlite");
+  const test::ScopedEnv env("RNNJIT_SYSTEM_CACHE", "/opt/s.sqlite");
   CHECK(resolve_system_path(std::nullopt) == "/opt/s.sqlite");
   CHECK(resolve_system_path(std::string("/img/s.sqlite")) == "/img/s.sqlite");
 }

@@ -21,6 +21,7 @@
 
 #include "device_table.hpp"
 #include "plan_cache.hpp"
+#include "scoped_env.hpp"
 #include "temp_dir.hpp"
 
 namespace {
@@ -28,29 +29,6 @@ namespace {
 using namespace std::chrono_literals;
 using rnnjit::BackgroundQueue;
 
-// Sets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      setenv(name, value, 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      setenv(name_, old_->c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // Waits up to 10 s for `done`; a hung queue fails the test instead of hanging it.
 template <class F>
@@ -182,21 +160,21 @@ TEST_CASE("the tuning mode is the option's, else $RNNJIT_TUNING's, else blocking
   using rnnjit::TuningMode;
   const auto resolve = rnnjit::resolve_tuning_mode;
   {
-    const ScopedEnv none("RNNJIT_TUNING", nullptr);
+    const test::ScopedEnv none("RNNJIT_TUNING", nullptr);
     CHECK(resolve(std::nullopt) == TuningMode::Blocking);
     CHECK(resolve(TuningMode::Background) == TuningMode::Background);
   }
   {
-    const ScopedEnv env("RNNJIT_TUNING", "background");
+    const test::ScopedEnv env("RNNJIT_TUNING", "background");
     CHECK(resolve(std::nullopt) == TuningMode::Background);
     CHECK(resolve(TuningMode::Blocking) == TuningMode::Blocking);
   }
   {
-    const ScopedEnv env("RNNJIT_TUNING", "blocking");
+    const test::ScopedEnv env("RNNJIT_TUNING", "blocking");
     CHECK(resolve(std::nullopt) == TuningMode::Blocking);
   }
   for (const char* bad : {"Background", "later", " background"}) {
-    const ScopedEnv env("RNNJIT_TUNING", bad);
+    const test::ScopedEnv env("RNNJIT_TUNING", bad);
     CHECK(resolve(std::nullopt) == TuningMode::Blocking);
   }
   CHECK(std::string(rnnjit::tuning_mode_name(TuningMode::Background)) == "background");
