@@ -1385,6 +1385,34 @@ TEST_CASE("an unusable system cache is one warning and no system cache, and is l
   CHECK(corrupt_siblings(dir).empty());
 }
 
+TEST_CASE("a system cache in a directory this process may not search is one warning and no system cache",
+          "[cache]") {
+  test::TempDir dir, sys_dir;
+  fs::permissions(dir.path, fs::perms::all);  // the cache's, written by whoever runs the child
+  const std::string sys = (sys_dir.path / "system.sqlite").string();
+  make_system(sys, {won_by_a(16)}, {});
+  // No search permission: stat() of the file fails with EACCES, which the throwing
+  // fs::exists turned into a std::filesystem_error out of a cold lookup.
+  fs::permissions(sys_dir.path, fs::perms::none);
+  const std::string findings = test::unprivileged([&] {
+    test::Findings f;
+    WarningCounter warnings;
+    Store s(dir.file(), Mode::Resilient, sys);
+    for (int i = 0; i < 3; ++i) {
+      f.expect(!s.find_tuning(won_by_a(16).key, kVersion), "an entry came from an unreadable system cache");
+      f.expect(!s.find_binary("k5"), "a binary came from an unreadable system cache");
+    }
+    f.expect(warnings.count() == 1, "warnings: " + std::to_string(warnings.count()) + ", not 1");
+    s.put_tuning(record("gpu", 16));
+    f.expect(s.find_tuning(record("gpu", 16).key, kVersion) == record("gpu", 16), "the cache's write is not found");
+    f.expect(s.persistent() && s.path() == dir.file(), "the cache left its file");
+    return f.text;
+  });
+  fs::permissions(sys_dir.path, fs::perms::owner_all);
+  INFO(findings);
+  CHECK(findings.empty());
+}
+
 TEST_CASE("a system store refuses writes", "[cache]") {
   test::TempDir dir;
   make_system(dir.file(), {won_by_a(16)}, {});

@@ -820,8 +820,15 @@ struct Store::Impl {
       }
       return;
     }
-    if (mode == Mode::ReadOnlyStrict && !fs::exists(path)) throw Error(ErrorCode::CacheError, "no cache at " + path);
-    if (mode == Mode::System && !fs::exists(path)) {
+    // The non-throwing overload: a directory this process may not search (EACCES) must end
+    // as an rnnjit::Error or "no system cache", never as a std::filesystem_error.
+    std::error_code ec;
+    const bool exists = fs::exists(path, ec);
+    if (mode == Mode::ReadOnlyStrict && ec)
+      throw Error(ErrorCode::CacheError, "cache " + path + ": cannot be looked at: " + ec.message());
+    if (mode == Mode::ReadOnlyStrict && !exists) throw Error(ErrorCode::CacheError, "no cache at " + path);
+    if (mode == Mode::System && ec) return drop_system("cache " + path + ": cannot be looked at: " + ec.message());
+    if (mode == Mode::System && !exists) {
       support::log().debug("cache {}: no system cache there", path);
       return;
     }
@@ -889,7 +896,21 @@ Store* Store::system_layer() {
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    im.system = std::make_unique<Store>(im.system_path, Mode::System);
+    // The system layer is an optional extra: whatever goes wrong opening it means "no system
+    // layer" (one warning), never an exception out of a cold call. Catching here also lets
+    // call_once complete, so the attempt is not repeated on every call.
+    try {
+      im.system = std::make_unique<Store>(im.system_path, Mode::System);
+    } catch (const std::exception& e) {
+      im.system.reset();
+      support::log().warn("cache {}: the system cache {} cannot be opened ({}); it is not used", im.path,
+                          im.system_path, e.what());
+      return;
+    } catch (...) {
+      im.system.reset();
+      support::log().warn("cache {}: the system cache {} cannot be opened; it is not used", im.path, im.system_path);
+      return;
+    }
     support::log().debug("start-up: system cache {} opened in {:.2f} ms ({})", im.system_path,
                          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
                          im.system->persistent() ? "in use" : "none");
