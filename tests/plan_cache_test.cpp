@@ -121,6 +121,7 @@ TEST_CASE("a job that throws does not end the queue: the next one runs", "[plan_
   BackgroundQueue q;
   std::atomic<bool> next{false};
   q.submit([](std::stop_token) { throw rnnjit::Error(rnnjit::ErrorCode::LaunchFailed, "a job's own failure"); });
+  q.submit([](std::stop_token) { throw 42; });  // not a std::exception: must not reach std::terminate
   q.submit([&](std::stop_token) { next = true; });
   CHECK(eventually([&] { return next.load(); }));
 }
@@ -242,4 +243,30 @@ TEST_CASE("a process forked while the worker runs exits without waiting for the 
   gate.release = true;
   CHECK(eventually([&] { return q.pending() == 0; }));
   CHECK_FALSE(gate.saw_stop);  // the child's exit did not touch the parent's job
+}
+
+// In a forked child the parent's worker does not exist and the queue's mutex may be held for
+// good: submit, pending and stop answer without it, and no job is queued to never run.
+TEST_CASE("in a forked process the queue refuses jobs and stops without locking", "[plan_cache]") {
+  BackgroundQueue q;
+  Gate gate;
+  q.submit(gate.job());
+  REQUIRE(eventually([&] { return gate.started.load(); }));
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int code = 0;
+    if (q.submit([](std::stop_token) {})) code |= 1;
+    if (q.pending() != 0) code |= 2;
+    q.stop();
+    _exit(code);
+  }
+  int status = 0;
+  const bool exited = eventually([&] { return waitpid(pid, &status, WNOHANG) == pid; });
+  if (!exited) kill(pid, SIGKILL);
+  CHECK(exited);
+  INFO("1: submit queued a job, 2: pending counted the parent's job");
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  gate.release = true;
+  CHECK(eventually([&] { return q.pending() == 0; }));
 }

@@ -74,19 +74,35 @@ BackgroundQueue::~BackgroundQueue() {
 }
 
 bool BackgroundQueue::submit(Job job) {
+  // A forked child has no worker (and mu_ may be held by the parent's worker, frozen at the
+  // fork): a job queued here would never run, so none is.
+  if (forked()) return false;
   std::lock_guard lock(mu_);
   if (stopped_) return false;
   jobs_.push_back(std::move(job));
   if (!worker_) {
     stop_at_exit_once();
-    owner_ = getpid();
+    owner_.store(getpid());
     worker_ = std::make_unique<std::jthread>([this](std::stop_token stop) { run(stop); });
   }
   wake_.notify_one();
   return true;
 }
 
+bool BackgroundQueue::forked() const {
+  const pid_t owner = owner_.load();
+  return owner != 0 && owner != getpid();
+}
+
 void BackgroundQueue::stop() {
+  if (forked()) {
+    // Checked before any lock: the parent's worker may have held mu_ (or a stop() stop_mu_)
+    // when the process forked, and no thread here will ever release it. Only the forking
+    // thread exists here, and joining another process's thread is undefined (glibc happens to
+    // return at once); the object is dropped, never joined, and submit() refuses from now on.
+    static_cast<void>(worker_.release());
+    return;
+  }
   std::lock_guard stopping(stop_mu_);
   {
     std::lock_guard lock(mu_);
@@ -94,18 +110,13 @@ void BackgroundQueue::stop() {
     jobs_.clear();
   }
   if (!worker_) return;
-  if (owner_ != getpid()) {
-    // Forked: only the forking thread exists here, and joining another process's thread is
-    // undefined (glibc happens to return at once); the object is dropped, never joined.
-    static_cast<void>(worker_.release());
-    return;
-  }
   worker_->request_stop();  // wakes the idle worker too: its wait takes the token
   worker_->join();
   worker_.reset();
 }
 
 std::int64_t BackgroundQueue::pending() const {
+  if (forked()) return 0;  // nothing runs here; and mu_ may be held for good (see stop)
   std::lock_guard lock(mu_);
   return static_cast<std::int64_t>(jobs_.size()) + running_;
 }
@@ -122,6 +133,8 @@ void BackgroundQueue::run(std::stop_token stop) {
       job(stop);
     } catch (const std::exception& e) {
       support::log().warn("background job failed: {}", e.what());
+    } catch (...) {
+      support::log().warn("background job failed with an exception that is not a std::exception");
     }
     lock.lock();
     --running_;
@@ -194,34 +207,42 @@ std::shared_ptr<Plan> PlanCache::make_plan(const Shape& s, const Args& args, CUs
 
 void PlanCache::start_background(const Shape& s) {
   if (!background_.submit([this, s](std::stop_token stop) { tune_in_background(s, stop); })) {
-    support::log().debug("{}: the engine is going, no background tuning", describe(s));
+    support::log().debug("{}: no background tuning (the engine is going, or this is a forked process)", describe(s));
+    settle(s);  // no job will: the entry must not stay Tuning
     return;
   }
   background_tunings_.fetch_add(1);
 }
 
+void PlanCache::settle(const Shape& s) {
+  std::unique_lock lock(plans_mu_);
+  if (auto it = plans_.find(s); it != plans_.end() && it->second.state == PlanState::Tuning)
+    it->second.state = PlanState::Tuned;
+}
+
 void PlanCache::tune_in_background(const Shape& s, std::stop_token stop) {
-  const ContextScope scope(ctx_);  // first: the plans below unload in it
-  std::optional<Tuned> t;
+  // Everything inside the try, the context's push first: a failure anywhere (the push included)
+  // settles the entry instead of leaving it Tuning, and the plans unload in the context.
   try {
-    t = tuner_.tune_aside(s, stop);
+    const ContextScope scope(ctx_);
+    std::optional<Tuned> t = tuner_.tune_aside(s, stop);
+    if (!t) return settle(s);  // stopped: the engine is going
+    std::unique_lock lock(plans_mu_);
+    auto it = plans_.find(s);
+    // tune() or pin() replaced the heuristic's pick meanwhile: theirs stays.
+    if (it == plans_.end() || it->second.state != PlanState::Tuning) return;
+    support::log().debug("{}: background tuning installs {} in place of {}", describe(s), t->report.winner,
+                         it->second.plan->config().name());
+    retired_.push_back(std::move(it->second.plan));
+    it->second = {std::move(t->plan), PlanState::Tuned};
   } catch (const std::exception& e) {
     // The heuristic's pick runs on, as tuned, so that no later call starts another job.
     support::log().warn("background tuning of {} failed ({}); its first candidate stays", describe(s), e.what());
-    std::unique_lock lock(plans_mu_);
-    if (auto it = plans_.find(s); it != plans_.end() && it->second.state == PlanState::Tuning)
-      it->second.state = PlanState::Tuned;
-    return;
+    settle(s);
+  } catch (...) {
+    support::log().warn("background tuning of {} failed; its first candidate stays", describe(s));
+    settle(s);
   }
-  if (!t) return;  // stopped: the engine is going
-  std::unique_lock lock(plans_mu_);
-  auto it = plans_.find(s);
-  // tune() or pin() replaced the heuristic's pick meanwhile: theirs stays.
-  if (it == plans_.end() || it->second.state != PlanState::Tuning) return;
-  support::log().debug("{}: background tuning installs {} in place of {}", describe(s), t->report.winner,
-                       it->second.plan->config().name());
-  retired_.push_back(std::move(it->second.plan));
-  it->second = {std::move(t->plan), PlanState::Tuned};
 }
 
 std::shared_ptr<Plan> PlanCache::for_pointers(std::shared_ptr<Plan> plan, const Shape& s, const Args& args) {

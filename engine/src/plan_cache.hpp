@@ -39,7 +39,7 @@ const char* tuning_mode_name(TuningMode m) noexcept;
 /// it. So does the end of the process (std::exit, or main returning) for every queue still alive:
 /// an engine never destroyed does not leave its thread running into the library's static
 /// destructors. In a process forked from the one that started the worker there is no such thread:
-/// stop() drops the queue without waiting.
+/// stop() drops the queue without waiting or locking, pending() is 0 and submit() refuses.
 class BackgroundQueue {
  public:
   using Job = std::function<void(std::stop_token)>;
@@ -49,7 +49,7 @@ class BackgroundQueue {
   BackgroundQueue(const BackgroundQueue&) = delete;
   BackgroundQueue& operator=(const BackgroundQueue&) = delete;
 
-  /// Queues `job`; false (and the job dropped) once stop() was called.
+  /// Queues `job`; false (and the job dropped) once stop() was called, or in a forked process.
   bool submit(Job job);
   /// See the class comment; idempotent. Never call it from a job.
   void stop();
@@ -58,6 +58,8 @@ class BackgroundQueue {
 
  private:
   void run(std::stop_token stop);
+  // True in a process forked from the one that started the worker; takes no lock.
+  bool forked() const;
 
   std::mutex stop_mu_;  // one stop() at a time: the engine's and the exit handler's may meet
   // Guards what follows but owner_ and worker_, which only submit (before stopped_) and stop() touch.
@@ -66,7 +68,7 @@ class BackgroundQueue {
   std::deque<Job> jobs_;
   std::int64_t running_ = 0;
   bool stopped_ = false;
-  pid_t owner_ = 0;  // the process that started the worker
+  std::atomic<pid_t> owner_{0};  // the process that started the worker; read without a lock
   std::unique_ptr<std::jthread> worker_;  // last: joined first
 };
 
@@ -119,6 +121,9 @@ class PlanCache {
   void install(const Shape& s, std::shared_ptr<Plan> plan, PlanState state);  // under tune_mu_
   // Under tune_mu_ with `s`'s entry Tuning: queues the job that tunes it.
   void start_background(const Shape& s);
+  // `s`'s entry, if Tuning, becomes Tuned (the heuristic's pick runs on): for every way a job
+  // ends without installing, so that no entry stays Tuning for good.
+  void settle(const Shape& s);
   // The background job: times `s`'s candidates and installs the winner unless the entry was
   // replaced meanwhile (tune, pin).
   void tune_in_background(const Shape& s, std::stop_token stop);
