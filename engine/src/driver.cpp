@@ -71,7 +71,14 @@ const Api& api() {
 
 bool available() { return loaded().error.empty(); }
 
+namespace {
+thread_local CUresult last = CUDA_SUCCESS;  // see last_failure
+}  // namespace
+
+CUresult last_failure() noexcept { return last; }
+
 void fail(CUresult result, const char* call, const char* file, int line, ErrorCode code) {
+  last = result;
   const char* name = nullptr;
   const char* text = nullptr;
   const Api& a = loaded().api;

@@ -24,7 +24,7 @@ namespace rnnjit::driver {
   X(cuPointerGetAttributes) X(cuStreamIsCapturing) X(cuStreamSynchronize)                \
   X(cuStreamCreate) X(cuStreamDestroy) X(cuEventCreate) X(cuEventDestroy)                \
   X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime) X(cuLaunchHostFunc)       \
-  X(cuTensorMapEncodeTiled)
+  X(cuTensorMapEncodeTiled) X(cuThreadExchangeStreamCaptureMode)
 
 /// Function pointers into libcuda.so.1, filled once.
 struct Api {
@@ -38,6 +38,10 @@ const Api& api();
 
 /// True if the driver loads and initializes; never throws.
 bool available();
+
+/// The CUresult of this thread's last fail(): the cause an Error's code does not tell
+/// (RNNJIT_CU maps nearly every result to LaunchFailed). CUDA_SUCCESS if none yet.
+CUresult last_failure() noexcept;
 
 /// Throws Error(code) naming the call, the driver's error name and its description.
 [[noreturn]] void fail(CUresult result, const char* call, const char* file, int line,

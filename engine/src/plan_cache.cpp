@@ -42,6 +42,26 @@ void stop_at_exit_once() {
   }();
 }
 
+// Sets this thread's stream capture mode to relaxed for its life, then restores it. A caller's
+// capture in global mode (CUDA's default) forbids "unsafe" calls such as cuMemAlloc and
+// cuModuleLoadData on every thread of the process: the background job's would fail and
+// invalidate the caller's graph. Relaxed mode on this thread exempts the job's calls; they touch
+// only the job's own stream and buffers, never the captured one.
+class RelaxedCapture {
+ public:
+  RelaxedCapture() { RNNJIT_CU(cuThreadExchangeStreamCaptureMode(&previous_)); }
+  ~RelaxedCapture() {
+    const CUresult r = driver::api().cuThreadExchangeStreamCaptureMode(&previous_);
+    if (r != CUDA_SUCCESS)
+      support::log().warn("cannot restore the worker's stream capture mode (CUresult {})", static_cast<int>(r));
+  }
+  RelaxedCapture(const RelaxedCapture&) = delete;
+  RelaxedCapture& operator=(const RelaxedCapture&) = delete;
+
+ private:
+  CUstreamCaptureMode previous_ = CU_STREAM_CAPTURE_MODE_RELAXED;  // in: the mode to set; out: the old one
+};
+
 }  // namespace
 
 const char* tuning_mode_name(TuningMode m) noexcept {
@@ -225,16 +245,23 @@ void PlanCache::tune_in_background(const Shape& s, std::stop_token stop) {
   // settles the entry instead of leaving it Tuning, and the plans unload in the context.
   try {
     const ContextScope scope(ctx_);
+    const RelaxedCapture relaxed;
     std::optional<Tuned> t = tuner_.tune_aside(s, stop);
     if (!t) return settle(s);  // stopped: the engine is going
-    std::unique_lock lock(plans_mu_);
-    auto it = plans_.find(s);
-    // tune() or pin() replaced the heuristic's pick meanwhile: theirs stays.
-    if (it == plans_.end() || it->second.state != PlanState::Tuning) return;
-    support::log().debug("{}: background tuning installs {} in place of {}", describe(s), t->report.winner,
-                         it->second.plan->config().name());
-    retired_.push_back(std::move(it->second.plan));
-    it->second = {std::move(t->plan), PlanState::Tuned};
+    // Under tune_mu_ from the check to the write, so that a tune() or pin() cannot come between:
+    // theirs is persisted after this one, or this one is not persisted at all.
+    std::lock_guard tuning(tune_mu_);
+    {
+      std::unique_lock lock(plans_mu_);
+      auto it = plans_.find(s);
+      // tune() or pin() replaced the heuristic's pick meanwhile: theirs stays, in the cache too.
+      if (it == plans_.end() || it->second.state != PlanState::Tuning) return;
+      support::log().debug("{}: background tuning installs {} in place of {}", describe(s), t->report.winner,
+                           it->second.plan->config().name());
+      retired_.push_back(std::move(it->second.plan));
+      it->second = {std::move(t->plan), PlanState::Tuned};
+    }
+    tuner_.persist(*t);  // after plans_mu_: the steps of other problems do not wait on SQLite
   } catch (const std::exception& e) {
     // The heuristic's pick runs on, as tuned, so that no later call starts another job.
     support::log().warn("background tuning of {} failed ({}); its first candidate stays", describe(s), e.what());

@@ -233,12 +233,13 @@ Tuned Tuner::plan_for(const Shape& s, const Args& args, CUstream stream, Timing 
   }
   // Nothing stops a blocking tuning: measure() answers.
   Tuned measured = std::move(*measure(s, configs, args, stream));
+  persist(measured);
   measured.report.seconds = seconds_since(t0);
   return measured;
 }
 
 std::optional<Tuned> Tuner::measure(const Shape& s, const std::vector<Config>& configs, const Args& args,
-                                    CUstream stream, int rounds, std::stop_token stop) {
+                                    CUstream stream, int rounds, std::stop_token stop, bool aside) {
   const auto t0 = std::chrono::steady_clock::now();
   // Compile in parallel (NVRTC is CPU work and thread-safe), at most one job per core,
   // while this thread already times the candidates whose stages are ready; candidates often
@@ -279,13 +280,29 @@ std::optional<Tuned> Tuner::measure(const Shape& s, const std::vector<Config>& c
   const double budget_ms = kTimingBudgetMs / rounds;
   std::vector<std::shared_ptr<Plan>> plans(configs.size());
   std::vector<std::string> binary_keys(configs.size());
+  // RNNJIT_CU maps almost every driver error to LaunchFailed. Background tuning records only the
+  // candidate's own failures for good: one caused by a capture on another thread, by memory, or
+  // by a sticky fault of the context (which may be another kernel's, and fails every later call
+  // anyway) escapes, so that the job ends and nothing is written.
+  auto rethrow_unless_own = [&](const Error& e) {
+    if (e.code() != ErrorCode::LaunchFailed) throw;
+    if (!aside) return;
+    const CUresult cause = driver::last_failure();
+    const bool environment = cause == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED ||
+                             cause == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED ||
+                             cause == CUDA_ERROR_STREAM_CAPTURE_IMPLICIT || cause == CUDA_ERROR_OUT_OF_MEMORY;
+    // A sticky error answers every call in the context, this synchronize included.
+    if (environment || driver::api().cuStreamSynchronize(stream) != CUDA_SUCCESS)
+      throw Error(ErrorCode::LaunchFailed,
+                  std::string("not the candidate's own failure, nothing recorded: ") + e.what());
+  };
   // Times plans[i] once more, keeping its fastest time. A launch failure is the candidate's: it
   // is recorded and the plan dropped; any other error is the engine's, and escapes.
   auto time_candidate = [&](std::size_t i, CandidateReport& c) {
     try {
       c.time_us = std::min(c.time_us, time_plan(*plans[i], args, stream, 20, budget_ms));
     } catch (const Error& e) {
-      if (e.code() != ErrorCode::LaunchFailed) throw;
+      rethrow_unless_own(e);
       c.disposition = Disposition::LaunchFailed;
       c.message = e.what();
       c.time_us = std::numeric_limits<double>::infinity();
@@ -311,7 +328,7 @@ std::optional<Tuned> Tuner::measure(const Shape& s, const std::vector<Config>& c
       try {
         plans[i] = std::make_shared<Plan>(configs[i], s, binaries);
       } catch (const Error& e) {
-        if (e.code() != ErrorCode::LaunchFailed) throw;
+        rethrow_unless_own(e);
         c.disposition = Disposition::LaunchFailed;
         c.message = e.what();
       }
@@ -354,20 +371,22 @@ std::optional<Tuned> Tuner::measure(const Shape& s, const std::vector<Config>& c
   rec.winner = configs[best_i].name();
   rec.winner_us = best;
   rec.created_at = static_cast<std::int64_t>(std::time(nullptr));
-  store_.put_tuning(rec);
 
   out.plan = plans[best_i];
   out.report.winner = rec.winner;
   out.report.winner_us = best;
+  out.record = std::move(rec);
   out.report.seconds = seconds_since(t0);
-  support::log().info("tuned {}: {} at {:.1f} us ({} candidates, {} round{}, {:.2f} s)", describe(s), rec.winner, best,
-                      configs.size(), rounds, rounds == 1 ? "" : "s", out.report.seconds);
+  support::log().info("tuned {}: {} at {:.1f} us ({} candidates, {} round{}, {:.2f} s)", describe(s),
+                      out.report.winner, best, configs.size(), rounds, rounds == 1 ? "" : "s", out.report.seconds);
   return out;
 }
 
 std::optional<Tuned> Tuner::tune_aside(const Shape& s, std::stop_token stop) {
   const Scratch scratch(s, jit_, device_.arch);
-  return measure(s, propose(s), scratch.args(), scratch.stream(), kBackgroundRounds, stop);
+  return measure(s, propose(s), scratch.args(), scratch.stream(), kBackgroundRounds, stop, true);
 }
+
+void Tuner::persist(const Tuned& tuned) { store_.put_tuning(tuned.record); }
 
 }  // namespace rnnjit

@@ -20,6 +20,9 @@ namespace rnnjit {
 struct Tuned {
   std::shared_ptr<Plan> plan;
   TuneReport report;
+  /// measure()'s result as the cache keeps it; persisted by plan_for, by persist() for a
+  /// background tuning (only once its plan is installed). Empty otherwise.
+  cache::TuningRecord record;
 };
 
 /// Whether plan_for may time candidates on the caller's stream.
@@ -93,15 +96,22 @@ class Tuner {
   /// Compiles `configs` in parallel (one NVRTC job a core) and times each on `stream` with `args`
   /// (whose outputs must be scratch) as soon as its stages are built; with `rounds` > 1 the ones
   /// that ran are timed again, in turn, each round within 1/rounds of one timing's GPU budget, and
-  /// each keeps its fastest round. A failing candidate is data (its disposition, time +inf). Persists
-  /// the record and returns the winner loaded; nullopt once `stop` is requested (seen between
-  /// compiles and between timings). Throws CompileFailed when every candidate failed.
+  /// each keeps its fastest round. A failing candidate is data (its disposition, time +inf). Returns
+  /// the winner loaded and the record (not persisted: see Tuned::record); nullopt once `stop` is
+  /// requested (seen between compiles and between timings). Throws CompileFailed when every
+  /// candidate failed. With `aside` (background tuning), a driver failure that is not the
+  /// candidate's own (the context in a sticky error, a capture forbidding the call, memory) ends
+  /// the measure with that Error instead of being recorded against the candidate.
   std::optional<Tuned> measure(const Shape& shape, const std::vector<Config>& configs, const Args& args, CUstream stream,
-                               int rounds = 1, std::stop_token stop = {});
+                               int rounds = 1, std::stop_token stop = {}, bool aside = false);
+
+  /// Writes `tuned`'s record (from measure()) to the cache.
+  void persist(const Tuned& tuned);
 
   /// Background tuning of `shape`: measure() of its candidates in kBackgroundRounds rounds on a
   /// Scratch (stream and buffers) of its own, beside whatever the caller's streams run; nothing
-  /// waits on the caller's streams. The engine's context must be current.
+  /// waits on the caller's streams. The engine's context must be current. Not persisted: the
+  /// caller persists the result if it uses it.
   std::optional<Tuned> tune_aside(const Shape& shape, std::stop_token stop);
 
   /// Compiles (or fetches) and loads one config.
