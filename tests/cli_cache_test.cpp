@@ -37,6 +37,12 @@ Result tool(const std::vector<std::string>& args, std::vector<std::string> env =
   return test::run(RNNJIT_CACHE_TOOL, args, env, as);
 }
 
+// list --json's records as an export holds them: without the source list gives each.
+Json without_source(Json records) {
+  for (Json& e : records) e.erase("source");
+  return records;
+}
+
 // Every command that opens the cache, with arguments that would succeed on a healthy one.
 std::vector<std::vector<std::string>> every_command(const test::TempDir& dir) {
   return {{"list"},           {"list", "--json"}, {"show", "1"}, {"stats"},  {"verify"},
@@ -211,7 +217,7 @@ TEST_CASE("rnnjit-cache list prints an aligned table, stale rows marked", "[cli]
   CHECK_THAT(rows[1], Catch::Contains(kA100) && Catch::Contains("8,1024,256,128") && Catch::Contains("19.50"));
 }
 
-TEST_CASE("rnnjit-cache list --json gives the full records", "[cli]") {
+TEST_CASE("rnnjit-cache list --json gives the full records, each with its source", "[cli]") {
   Fixture f;
   const Json j = f.json({"list", "--json"});
   const auto records = Store(f.db, Mode::ReadOnlyStrict).list_tuning();
@@ -219,6 +225,7 @@ TEST_CASE("rnnjit-cache list --json gives the full records", "[cli]") {
   for (std::size_t i = 0; i < records.size(); ++i) {
     const auto& r = records[i];
     const Json& e = j[i];
+    CHECK(e["source"] == "user");  // without a system cache too: one schema on every host
     CHECK(e["gpu"] == r.key.gpu);
     CHECK(e["shape"] == Json({r.key.problem.b, r.key.problem.i, r.key.problem.h, r.key.problem.o}));
     CHECK(e["dtype"] == "f32");
@@ -373,7 +380,7 @@ TEST_CASE("rnnjit-cache export then import into a fresh cache reproduces it", "[
     CHECK(exported["format"] == "rnnjit-cache");
     CHECK(exported["version"] == 2);
     CHECK(exported["engine_version"] == rnnjit::version());
-    CHECK(exported["tuning"] == before);
+    CHECK(exported["tuning"] == without_source(before));
     CHECK(exported["binaries"].size() == (with_binaries ? 4u : 0u));
 
     const std::string other = f.dir.file(with_binaries ? "b.sqlite" : "a.sqlite");
@@ -471,7 +478,7 @@ TEST_CASE("rnnjit-cache export replaces its file through a fresh temporary name,
   const auto r = f.with({"export", file});
   INFO(r.err);
   REQUIRE(r.code == 0);
-  CHECK(Json::parse(read_file(file))["tuning"] == f.json({"list", "--json"}));
+  CHECK(Json::parse(read_file(file))["tuning"] == without_source(f.json({"list", "--json"})));
   CHECK(names() == before);
 }
 
@@ -614,8 +621,8 @@ TEST_CASE("rnnjit-cache export from two processes onto one file: both succeed, t
       s.put_binary(bin);
     }
   }
-  const Json tuning_a = Json::parse(tool({"--cache", a, "list", "--json"}).out);
-  const Json tuning_b = Json::parse(tool({"--cache", b, "list", "--json"}).out);
+  const Json tuning_a = without_source(Json::parse(tool({"--cache", a, "list", "--json"}).out));
+  const Json tuning_b = without_source(Json::parse(tool({"--cache", b, "list", "--json"}).out));
   REQUIRE(tuning_a != tuning_b);
   for (int round = 0; round < 12; ++round) {
     INFO("round " << round);
@@ -684,7 +691,7 @@ TEST_CASE("rnnjit-cache reads a cache in a read-only directory with every read c
   const std::string exported = out_dir.file("export.json");
   r = as_reader({"export", exported, "--with-binaries"});
   CHECK(r.code == 0);
-  CHECK(Json::parse(read_file(exported))["tuning"] == entries);
+  CHECK(Json::parse(read_file(exported))["tuning"] == without_source(entries));
   for (const auto& cmd : std::vector<std::vector<std::string>>{{"rm", "--all"}, {"prune"}, {"vacuum"}, {"import", exported}}) {
     r = as_reader(cmd);
     INFO(cmd[0] << ": " << r.err);

@@ -4,11 +4,23 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "rnnjit/rnnjit.hpp"
 
 int main(int argc, char** argv) {
+  // A test's result must not depend on the host: an installed system cache or $RNNJIT_TUNING
+  // would change what the engine finds and when it tunes. The test process runs with neither;
+  // the marker tells the children it starts (whose commands set what they test, e.g.
+  // RNNJIT_TUNING=background) not to undo their settings. Set here, not as CTest ENVIRONMENT:
+  // catch_discover_tests flattens a list-valued property, so only one variable gets through.
+  if (!std::getenv("RNNJIT_TEST_HOST_ISOLATED") &&
+      (setenv("RNNJIT_SYSTEM_CACHE", "off", 1) != 0 || setenv("RNNJIT_TUNING", "blocking", 1) != 0 ||
+       setenv("RNNJIT_TEST_HOST_ISOLATED", "1", 1) != 0)) {
+    std::perror("setenv");
+    return 1;
+  }
   bool listing = false;
   for (int i = 1; i < argc; ++i) listing |= std::string(argv[i]).rfind("--list", 0) == 0;
   if (!listing) {

@@ -175,15 +175,10 @@ int list(Sources& from, const Filter& filter, bool filtered, bool json) {
   const bool layered = from.system.has_value();
   const auto rows = collect(from, filter);
   if (json) {
-    if (!layered) {
-      std::vector<TuningRecord> records;
-      for (const auto& r : rows) records.push_back(r.record);
-      std::cout << to_json(records) << "\n";
-    } else {
-      Json out = Json::array();
-      for (const auto& r : rows) out.push_back(with_source(r));
-      std::cout << out.dump(2) << "\n";
-    }
+    // Every record has its source, system cache or not: one schema for scripts, whatever the host.
+    Json out = Json::array();
+    for (const auto& r : rows) out.push_back(with_source(r));
+    std::cout << out.dump(2) << "\n";
     return 0;
   }
   std::map<std::string, std::size_t> numbers;  // the row numbers of the unfiltered list, which show takes
