@@ -124,8 +124,8 @@ class PlanCache {
   // `s`'s entry, if Tuning, becomes Tuned (the heuristic's pick runs on): for every way a job
   // ends without installing, so that no entry stays Tuning for good.
   void settle(const Shape& s);
-  // The background job: times `s`'s candidates and installs the winner unless the entry was
-  // replaced meanwhile (tune, pin).
+  // The background job: times `s`'s candidates and installs and persists the winner unless the
+  // entry was replaced meanwhile (tune, pin), in which case nothing is written.
   void tune_in_background(const Shape& s, std::stop_token stop);
 
   Tuner& tuner_;
