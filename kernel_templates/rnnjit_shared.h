@@ -59,4 +59,10 @@ RNNJIT_HD constexpr int wgmma_slot_floats(int bm, int bn, int math) {
 // fp32 split happens in registers, so the precision costs no shared memory.
 RNNJIT_HD constexpr int gemm_tc_smem_bytes(int bm, int bn, int bk, int stages) { return stages * (bm + bn) * bk * 4; }
 
+// generic (prebuilt, every size an argument): CTAs of kGenericThreads; up to kGenericRowsMaxM rows of
+// A a warp takes a column of C each, above it a CTA takes a kGenericTile×kGenericTile tile of C.
+constexpr int kGenericThreads = 256;
+constexpr int kGenericRowsMaxM = 16;
+constexpr int kGenericTile = 64;
+
 }  // namespace rnnjit_k

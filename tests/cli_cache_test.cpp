@@ -277,6 +277,7 @@ TEST_CASE("rnnjit-cache show prints every field and candidate, by key or row num
   const Json j = f.json({"show", key, "--json"});
   CHECK(j["shape"][0] == 64);
   CHECK(j["dtype"] == "f32");
+  CHECK(j["source"] == "user");  // without a system cache too, as list --json
   CHECK(f.json({"show", std::string(kH100) + "/64,1024,256,128/f32/tf32", "--json"}) == j);
   // Row 4 of list is the H100's b=64 entry (sorted by gpu, then shape).
   CHECK(f.json({"show", "4", "--json"}) == j);

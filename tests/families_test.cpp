@@ -64,7 +64,7 @@ void compile_all_for(const rnnjit::DeviceInfo& device) {
           // Each lowered name is its name expression's kernel.
           for (std::size_t k = 0; k < src.name_expressions.size(); ++k) {
             const std::string& e = src.name_expressions[k];
-            const std::string kernel = e.substr(10, e.find('<') - 10);  // after "rnnjit_k::"
+            const std::string kernel = e.starts_with("rnnjit_k::") ? e.substr(10, e.find('<') - 10) : e;
             CHECK(bin.lowered_names[k].find(kernel) != std::string::npos);
           }
           ++compiled;
@@ -221,6 +221,38 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
     CHECK_FALSE(rnnjit::can_implement(Config::pair(rnnjit::GemvTile{1, 4, 4}, ok), {17, 8, 8, 8}, dev, &why));
     CHECK_THAT(why, Catch::Contains("batch ≤ 16"));
   }
+}
+
+TEST_CASE("the generic family is prebuilt: the jit hands out nvcc's fatbin, compiling nothing", "[families]") {
+  const Shape s{3, 999, 257, 5};
+  const Tile t = rnnjit::GenericTile{};
+  rnnjit::cache::Store store{"off"};
+  rnnjit::Jit jit(store);
+  for (const auto& device : {rnnjit::device_table::a100_80gb(), rnnjit::device_table::rtx_4090(), rnnjit::device_table::h100_sxm()})
+    for (Stage stage : {Stage::I2h, Stage::H2o}) {
+      const rnnjit::KernelSource src = rnnjit::specialize(t, stage, s, device.arch);
+      REQUIRE(src.prebuilt.size() > 1000);
+      const rnnjit::Binary bin = jit.get(src);
+      // A fatbin: its header's magic number, 0xBA55ED50, little-endian.
+      REQUIRE(bin.image.size() == src.prebuilt.size());
+      CHECK(bin.image[0] == 0x50);
+      CHECK(bin.image[1] == 0xED);
+      CHECK(bin.image[2] == 0x55);
+      CHECK(bin.image[3] == 0xBA);
+      CHECK(bin.lowered_names == std::vector<std::string>{"rnnjit_generic_stage"});
+    }
+  CHECK(jit.compiles() == 0);
+  CHECK(jit.cache_hits() == 0);
+  // No other template is prebuilt: the families NVRTC specializes stay specialized.
+  for_each_pool_tile([&](const Tile& tile) {
+    if (!std::holds_alternative<rnnjit::GenericTile>(tile))
+      CHECK(rnnjit::specialize(tile, stages_of(tile)[0], s, "sm_90a").prebuilt.empty());
+  });
+  // The tuner never proposes it: it runs while the candidates are timed, it is not one of them.
+  rnnjit::Tuner tuner(rnnjit::device_table::h100_sxm(), jit, store);
+  for (const Shape& p : {Shape{8, 1024, 256, 128}, Shape{3, 999, 257, 5}, Shape{256, 4096, 4096, 1024}})
+    for (const Config& c : tuner.propose(p))
+      for (const auto& op : c.ops) CHECK_FALSE(std::holds_alternative<rnnjit::GenericTile>(op.tile));
 }
 
 TEST_CASE("every family compiles for sm_80 where it claims to", "[families][nvrtc]") {

@@ -154,6 +154,22 @@ TEST_CASE("tc tiles match the reference at odd shapes and alignments", "[gpu][tc
   CHECK(pinned >= 40);
 }
 
+// The prebuilt generic plan (built by nvcc with the library, sizes as arguments): the warp-a-column
+// path (batch ≤ 16) and the tiled one (batch 17 and up, tails in M, N and K), odd rows and pointers
+// offset by 1 float, both precisions, K long enough that fp32's bound needs short sums.
+TEST_CASE("the prebuilt generic plan matches the reference at any shape and alignment", "[gpu][generic][sanitize]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(23);
+  for (Precision prec : {Precision::TF32, Precision::FP32})
+    for (rnnjit::Problem p : {rnnjit::Problem{1, 1, 1, 1}, rnnjit::Problem{3, 999, 17, 5}, rnnjit::Problem{16, 37, 45, 21},
+                              rnnjit::Problem{17, 36, 44, 20}, rnnjit::Problem{70, 9, 130, 65}, rnnjit::Problem{65, 4099, 33, 7}}) {
+      p.precision = prec;
+      engine.pin(p, "i2h_generic.h2o_generic");
+      REQUIRE(engine.plan_info(p).config == "i2h_generic.h2o_generic");
+      for (std::size_t offset : {0, 1}) check_step(engine, p, rng, offset);
+    }
+}
+
 TEST_CASE("a wgmma plan given pointers TMA cannot take runs its fallback", "[gpu][wgmma]") {
   rnnjit::Engine& engine = test::shared_engine();
   if (!runs_wgmma(engine)) return;

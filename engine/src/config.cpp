@@ -47,8 +47,10 @@ std::optional<Config> Config::parse(std::string_view name) {
 }
 
 bool Config::needs_aligned16(const Shape& s) const {
-  for (const Op& op : ops)
-    if (operands(op.tile, s) != Operands::Pointers && geometry(op.tile, op.stage, s).pack_k == 0) return true;
+  for (const Op& op : ops) {
+    const Operands o = operands(op.tile, s);
+    if (o != Operands::Pointers && o != Operands::PointersAndSizes && geometry(op.tile, op.stage, s).pack_k == 0) return true;
+  }
   return false;
 }
 

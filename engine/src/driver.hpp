@@ -19,10 +19,11 @@ namespace rnnjit::driver {
   X(cuCtxPushCurrent) X(cuCtxPopCurrent) X(cuCtxGetCurrent)                              \
   X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction)                           \
   X(cuFuncSetAttribute) X(cuFuncGetAttribute) X(cuLaunchKernel) X(cuLaunchKernelEx)      \
-  X(cuMemAlloc) X(cuMemFree) X(cuMemAllocAsync) X(cuMemFreeAsync)                        \
+  X(cuMemAlloc) X(cuMemFree) X(cuMemAllocAsync) X(cuMemFreeAsync) X(cuMemGetInfo)        \
   X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemcpyDtoDAsync) X(cuMemsetD32Async) X(cuMemsetD8Async) \
   X(cuPointerGetAttributes) X(cuStreamIsCapturing) X(cuStreamSynchronize)                \
-  X(cuStreamCreate) X(cuStreamDestroy) X(cuEventCreate) X(cuEventDestroy)                \
+  X(cuStreamCreate) X(cuStreamCreateWithPriority) X(cuCtxGetStreamPriorityRange)          \
+  X(cuStreamDestroy) X(cuEventCreate) X(cuEventDestroy)                                  \
   X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime) X(cuLaunchHostFunc)       \
   X(cuTensorMapEncodeTiled) X(cuThreadExchangeStreamCaptureMode)
 

@@ -134,6 +134,10 @@ Binary compile(const KernelSource& source) {
 }
 
 Binary Jit::get(const KernelSource& source) {
+  // Built with the library: nothing to compile, nothing to cache.
+  if (!source.prebuilt.empty())
+    return {"prebuilt " + source.file, std::vector<std::uint8_t>(source.prebuilt.begin(), source.prebuilt.end()),
+            source.name_expressions, {}};
   // The NVRTC version is part of the key: another compiler may make other bytes.
   static const std::string nvrtc = nvrtc_version();
   const std::string key = support::Fnv1a().add(source.key()).add(nvrtc).hex();

@@ -15,6 +15,14 @@ std::string KernelSource::key() const {
   return h.hex();
 }
 
+std::string_view find_prebuilt(std::string_view file) {
+  if (!file.ends_with(".cu")) return {};
+  const std::string fatbin = std::string(file.substr(0, file.size() - 3)) + ".fatbin";
+  for (const EmbeddedFile& f : embedded_prebuilt())
+    if (f.name == fatbin) return f.text;
+  return {};
+}
+
 KernelSource fill_source(const std::string& arch) {
   KernelSource src;
   src.file = "fill.cu";

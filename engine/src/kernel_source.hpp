@@ -18,10 +18,16 @@ struct KernelSource {
   std::vector<std::string> options;
   std::string arch;                           ///< "sm_90a"; "compute_XY" means PTX
   std::string label;                          ///< for logs and the cache
+  /// A fatbin nvcc built from `file` with the library (every size a launch argument), which the
+  /// jit loads instead of compiling; empty for the templates NVRTC specializes.
+  std::string_view prebuilt;
 
   /// Hash of everything that shapes the compiled bytes except the NVRTC version.
   std::string key() const;
 };
+
+/// The fatbin built from the template `file` with the library, or empty if it has none.
+std::string_view find_prebuilt(std::string_view file);
 
 /// The program of rnnjit_k::fill_uniform (kernel_templates/fill.cu) for `arch`.
 KernelSource fill_source(const std::string& arch);

@@ -138,7 +138,7 @@ Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Bin
 bool Plan::accepts(const Args& a) const {
   for (const Launch& l : launches_) {
     // Packed stages read A and W by scalars, copying W when its pointer is misaligned.
-    if (l.operands == Operands::Pointers || l.geo.pack_k > 0) continue;
+    if (l.operands == Operands::Pointers || l.operands == Operands::PointersAndSizes || l.geo.pack_k > 0) continue;
     const StageOperands o = stage_operands(l.stage, a);
     if (!aligned16(o.a1) || !aligned16(o.w) || (l.gemm.k2 > 0 && !aligned16(o.a2))) return false;
   }
@@ -160,12 +160,18 @@ Plan::ScratchUse Plan::scratch_use(const Launch& l, const Args& args) {
 // after the cross copy's place, a TensorMapsCross stage then writes A's cross copy at its start.
 void Plan::launch_stage(const Launch& l, const Args& args, char* scratch, CUstream stream) const {
   StageOperands o = stage_operands(l.stage, args);
+  const Gemm& g = l.gemm;
   if (l.operands == Operands::Pointers) {
     void* params[] = {&o.a1, &o.a2, &o.w, &o.bias, &o.c};
     launch(l.fn, l.geo, params, stream);
     return;
   }
-  const Gemm& g = l.gemm;
+  if (l.operands == Operands::PointersAndSizes) {
+    int m = g.m, n = g.n, k1 = g.k1, k2 = g.k2, ldw = g.ldw, epi = g.epi;
+    void* params[] = {&o.a1, &o.a2, &o.w, &o.bias, &o.c, &m, &n, &k1, &k2, &ldw, &epi};
+    launch(l.fn, l.geo, params, stream);
+    return;
+  }
   const ScratchUse use = scratch_use(l, args);
   void* cross = scratch;
   if (l.geo.pack_k > 0) {

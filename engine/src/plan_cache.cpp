@@ -200,16 +200,20 @@ std::shared_ptr<Plan> PlanCache::make_plan(const Shape& s, const Args& args, CUs
   }
   if (capturing || background) {
     try {
-      Tuned t = tuner_.plan_for(s, args, stream, Timing::HeuristicFirst, CacheUse::Lookup);
+      // Outside a capture the prebuilt generic plan runs while the candidates compile; a graph
+      // keeps its plan, so a capture gets the heuristic's pick.
+      Tuned t = tuner_.plan_for(s, args, stream, capturing ? Timing::HeuristicFirst : Timing::Prebuilt, CacheUse::Lookup);
       const PlanState state = t.report.from_cache ? PlanState::Tuned : capturing ? PlanState::Untuned : PlanState::Tuning;
       install(s, t.plan, state);
       if (state == PlanState::Tuning) start_background(s);
       return t.plan;
     } catch (const Error& e) {
-      // A first candidate that cannot be built here is one failing candidate: this call tunes now,
-      // where every candidate's failure is data.
-      if (!background || (e.code() != ErrorCode::CompileFailed && e.code() != ErrorCode::LaunchFailed)) throw;
-      support::log().warn("{}: the heuristic's first candidate cannot run here ({}); tuning now", describe(s), e.what());
+      // A first plan that cannot be built here (the prebuilt one on a GPU older than it) is one
+      // failing candidate: this call tunes now, where every candidate's failure is data.
+      const ErrorCode c = e.code();
+      if (!background || (c != ErrorCode::CompileFailed && c != ErrorCode::LaunchFailed && c != ErrorCode::Unsupported))
+        throw;
+      support::log().warn("{}: the first plan cannot run here ({}); tuning now", describe(s), e.what());
     }
   }
   // Timing runs write only scratch, so the caller's outputs (and an h_out aliasing h) see

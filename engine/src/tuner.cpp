@@ -78,7 +78,11 @@ std::string describe(const Shape& s) {
          " O=" + std::to_string(s.o) + " " + precision_name(s.precision);
 }
 
-OwnStream::OwnStream() { RNNJIT_CU(cuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING)); }
+OwnStream::OwnStream(bool highest) {
+  int least = 0, greatest = 0;
+  if (highest) RNNJIT_CU(cuCtxGetStreamPriorityRange(&least, &greatest));
+  RNNJIT_CU(cuStreamCreateWithPriority(&stream_, CU_STREAM_NON_BLOCKING, greatest));
+}
 
 OwnStream::~OwnStream() {
   // Errors are ignored: a destructor has nobody to tell, and a dead context frees everything.
@@ -111,6 +115,12 @@ Scratch::Scratch(const Shape& s, Jit& jit, const std::string& arch)
     RNNJIT_CU(cuLaunchKernel(fn, 1024, 1, 1, 256, 1, 1, 0, stream(), params, nullptr));
   }
   RNNJIT_CU(cuStreamSynchronize(stream()));  // the module is unloaded next
+}
+
+std::size_t Scratch::bytes(const Shape& s) {
+  const std::size_t floats = std::size_t(s.b) * (s.i + 2 * s.h + s.o) + std::size_t(s.h) * (s.i + s.h) + s.h +
+                             std::size_t(s.o) * s.h + s.o;
+  return floats * sizeof(float) + rnnjit_k::kCountersPerCall * sizeof(unsigned);
 }
 
 std::vector<Config> Tuner::propose(const Shape& s) const {
@@ -223,6 +233,17 @@ Tuned Tuner::plan_for(const Shape& s, const Args& args, CUstream stream, Timing 
   if (configs.empty())
     throw Error(ErrorCode::Unsupported, "no kernel config can run B=" + std::to_string(s.b) + " I=" + std::to_string(s.i) +
                                             " H=" + std::to_string(s.h) + " O=" + std::to_string(s.o) + " on " + device_.name);
+  if (timing == Timing::Prebuilt) {
+    const Config generic = Config::pair(GenericTile{}, GenericTile{});
+    std::string why;
+    if (!can_implement(generic, s, device_, &why)) throw Error(ErrorCode::Unsupported, generic.name() + ": " + why);
+    out.plan = build(generic, s);
+    support::log().debug("plan for {}: {} (prebuilt) loaded in {:.2f} ms", describe(s), generic.name(),
+                         1e3 * seconds_since(t0));
+    out.report.winner = generic.name();
+    out.report.seconds = seconds_since(t0);
+    return out;
+  }
   if (timing == Timing::HeuristicFirst) {
     out.plan = build(configs[0], s);
     support::log().debug("plan for {}: the heuristic's first candidate {}, untimed, built in {:.2f} ms", describe(s),
@@ -383,6 +404,14 @@ std::optional<Tuned> Tuner::measure(const Shape& s, const std::vector<Config>& c
 }
 
 std::optional<Tuned> Tuner::tune_aside(const Shape& s, std::stop_token stop) {
+  // A second copy of the problem (3.2 GB at B=256 I=H=16384 O=8192), made while the caller's
+  // process runs on: where it would take over half of the free memory, the caller's own
+  // allocations could fail for it, and the heuristic's pick is kept instead.
+  std::size_t free = 0, total = 0;
+  RNNJIT_CU(cuMemGetInfo(&free, &total));
+  if (Scratch::bytes(s) > free / 2)
+    throw Error(ErrorCode::OutOfMemory, "timing apart needs " + std::to_string(Scratch::bytes(s) >> 20) + " MiB, over half of the " +
+                                            std::to_string(free >> 20) + " MiB free");
   const Scratch scratch(s, jit_, device_.arch);
   return measure(s, propose(s), scratch.args(), scratch.stream(), kBackgroundRounds, stop, true);
 }

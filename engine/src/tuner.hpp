@@ -28,9 +28,11 @@ struct Tuned {
 /// Whether plan_for may time candidates on the caller's stream.
 enum class Timing {
   Measure,  ///< compile and time every candidate (outputs must be scratch)
-  /// No timing (a stream capturing a graph, or background tuning's first call): the heuristic's
-  /// first candidate, not persisted.
+  /// No timing (a stream capturing a graph): the heuristic's first candidate, not persisted.
   HeuristicFirst,
+  /// No timing, no NVRTC (background tuning's first call): the generic family's prebuilt
+  /// binary, which runs any problem while the candidates are timed; not persisted.
+  Prebuilt,
 };
 
 /// Whether plan_for consults the cache first.
@@ -46,8 +48,9 @@ std::string describe(const Shape& s);
 /// the caller's streams (the legacy default stream among them), nor they for it.
 class OwnStream {
  public:
-  /// Throws LaunchFailed.
-  OwnStream();
+  /// `highest`: the context's highest stream priority, whose CTAs the GPU dispatches before those
+  /// of other streams waiting for room. Throws LaunchFailed.
+  explicit OwnStream(bool highest = false);
   /// Waits for the stream's work, then destroys it; the context must be current.
   ~OwnStream();
   OwnStream(const OwnStream&) = delete;
@@ -67,12 +70,17 @@ class Scratch {
   /// Allocates and fills the buffers, and waits for them. Throws LaunchFailed, OutOfMemory.
   Scratch(const Shape& s, Jit& jit, const std::string& arch);
 
+  /// Bytes of device memory a Scratch of `s` allocates.
+  static std::size_t bytes(const Shape& s);
+
   CUstream stream() const { return stream_.get(); }
   const Args& args() const { return args_; }
 
  private:
   DeviceBuffer x_, h_, h_out_, y_, w1_, b1_, w2_, b2_, counters_;
-  OwnStream stream_;  // after the buffers: its work is done before they are freed
+  // After the buffers: its work is done before they are freed. The highest priority: timing
+  // beside a busy caller (background tuning), a candidate's CTAs go before the caller's waiting ones.
+  OwnStream stream_{true};
   Args args_;
 };
 

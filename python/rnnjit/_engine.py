@@ -103,9 +103,9 @@ class Engine:
     path. system_cache: the read-only cache consulted where `cache` misses; None for
     $RNNJIT_SYSTEM_CACHE or /usr/local/share/rnnjit/system.sqlite, "off" for none, or a path.
     tuning: what the first call for an untuned problem does; None ($RNNJIT_TUNING, default
-    "blocking": compile and time the candidates, then run the winner) or "background" (run the
-    heuristic's first candidate at once; the engine times the others on a thread and stream of its
-    own, then swaps in the winner; see plan()). log_level: None ($RNNJIT_LOG_LEVEL, default warn)
+    "blocking": compile and time the candidates, then run the winner) or "background" (run a generic
+    plan built with the library at once; the engine times the candidates on a thread and stream of
+    its own, then swaps in the winner; see plan()). log_level: None ($RNNJIT_LOG_LEVEL, default warn)
     or "trace".."off". check_pointers=False skips the driver's per-pointer checks (~0.2 µs each)
     for loops whose buffers are known good.
     Raises NoDriver / NoDevice where there is no CUDA driver or no such device."""
@@ -358,8 +358,8 @@ class Engine:
 
     def plan(self, batch, input, hidden, output, precision="tf32", dtype="f32"):
         """(state, config) of the plan this problem runs now: state "none" (not called yet),
-        "untuned" (picked inside graph capture), "tuning" (tuning="background": the heuristic's
-        first candidate runs while the others are timed) or "tuned"; config its name ("" for none)."""
+        "untuned" (picked inside graph capture), "tuning" (tuning="background": a first plan,
+        the generic one, runs while the candidates are timed) or "tuned"; config its name ("" for none)."""
         handle = self._live()
         if dtype not in _lib.DTYPES:
             raise InvalidArgument(f"dtype {dtype!r} is not one of {', '.join(map(repr, _lib.DTYPES))}")

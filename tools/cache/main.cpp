@@ -233,7 +233,7 @@ int show(Sources& from, const std::string& key, bool json) {
   }
   if (!found) throw std::runtime_error("no entry '" + key + "' (see rnnjit-cache list)");
   if (json) {
-    std::cout << (layered ? with_source(*found).dump(2) : to_json(found->record)) << "\n";
+    std::cout << with_source(*found).dump(2) << "\n";  // source always, as list --json: one schema
     return 0;
   }
   const TuningRecord& r = found->record;

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <optional>
 #include <cstdio>
 #include <iostream>
 #include <limits>
@@ -23,6 +25,12 @@ namespace {
 
 using Json = nlohmann::json;
 using rnnjit::tools::Shape;
+
+// Removes a copy that was not published, with what SQLite left beside it.
+void discard(const std::string& path) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + suffix, ec);
+}
 
 std::string fmt_us(double us) {
   if (!std::isfinite(us)) return "failed";
@@ -130,16 +138,28 @@ int main(int argc, char** argv) {
   // The file tuned into, unless the engine resolves it: a system cache is made here, before any
   // tuning, so that a path this process cannot write fails at once.
   std::optional<std::string> target = cache.empty() ? std::nullopt : std::optional<std::string>(cache);
+  std::optional<std::string> published;  // --system: the file the tuned copy replaces at the end
   if (system) {
     target = rnnjit::cache::resolve_system_path(std::nullopt);
     if (*target == "off" || *target == ":memory:") {
       std::fprintf(stderr, "rnnjit-tune: --system: the system cache is off ($RNNJIT_SYSTEM_CACHE=%s)\n", target->c_str());
       return 2;
     }
+    // Engines may be reading the system cache immutable, which trusts the file never to change
+    // under them: this run tunes a copy beside it and renames the copy over it at the end.
+    published = *target;
+    target = *published + ".tmp-" + std::to_string(getpid());
     try {
+      std::error_code ec;
+      if (std::filesystem::exists(*published, ec)) std::filesystem::copy_file(*published, *target);
       rnnjit::cache::Store made(*target, rnnjit::cache::Mode::Strict);
     } catch (const rnnjit::Error& e) {
       std::fprintf(stderr, "rnnjit-tune: %s\n", e.message());
+      discard(*target);
+      return 1;
+    } catch (const std::exception& e) {  // copying the system cache
+      std::fprintf(stderr, "rnnjit-tune: %s\n", e.what());
+      discard(*target);
       return 1;
     }
   }
@@ -152,7 +172,8 @@ int main(int argc, char** argv) {
     o.device = device;
     o.cache_path = target;
     if (system) o.system_cache_path = "off";  // the file is the cache itself: nothing under it
-    rnnjit::Engine engine(o);
+    std::optional<rnnjit::Engine> engine_slot(std::in_place, o);
+    rnnjit::Engine& engine = *engine_slot;
     const bool tty = isatty(STDERR_FILENO);
     Json rows = Json::array();
     const std::size_t total = shapes.size() * precisions.size();
@@ -192,8 +213,13 @@ int main(int argc, char** argv) {
     progress(tty, done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "done");
     if (tty) std::fprintf(stderr, "\n");
 
+    const std::string device_name = engine.device().name, cache_path = published.value_or(engine.cache_path());
+    if (published) {
+      engine_slot.reset();  // closes the copy, its WAL checkpointed into it, before it is published
+      std::filesystem::rename(*target, *published);
+    }
     if (json) {
-      std::cout << Json{{"device", engine.device().name}, {"cache", engine.cache_path()}, {"results", rows}}.dump(2)
+      std::cout << Json{{"device", device_name}, {"cache", cache_path}, {"results", rows}}.dump(2)
                 << "\n";
     } else {
       std::printf("%-26s %-5s %-50s %10s %10s %8s %7s%s\n", "problem B,I,H,O", "prec", "winner", "winner us",
@@ -215,14 +241,16 @@ int main(int argc, char** argv) {
                     r["from_cache"].get<bool>() ? "-" : fmt_us(r["slowest_us"].get<double>()).c_str(), speed,
                     r["from_cache"].get<bool>() ? "yes" : "no", err);
       }
-      std::printf("device: %s\ncache: %s\n", engine.device().name.c_str(), engine.cache_path().c_str());
+      std::printf("device: %s\ncache: %s\n", device_name.c_str(), cache_path.c_str());
     }
     return all_ok ? 0 : 1;
   } catch (const rnnjit::Error& e) {
     std::fprintf(stderr, "rnnjit-tune: %s\n", e.what());
+    if (published) discard(*target);
     return e.code() == rnnjit::ErrorCode::InvalidArgument ? 2 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rnnjit-tune: %s\n", e.what());
+    if (published) discard(*target);
     return 1;
   }
 }

@@ -48,7 +48,7 @@ typedef struct rnnjit_problem {
 typedef enum rnnjit_tuning {
   RNNJIT_TUNING_DEFAULT = 0,    /**< $RNNJIT_TUNING, else blocking */
   RNNJIT_TUNING_BLOCKING = 1,   /**< compile and time the candidates, then run the winner */
-  RNNJIT_TUNING_BACKGROUND = 2  /**< run the heuristic's first candidate; time the others on a thread of the engine */
+  RNNJIT_TUNING_BACKGROUND = 2  /**< run a prebuilt generic plan at once; time the candidates on a thread of the engine */
 } rnnjit_tuning;
 
 /** Zero-initialise, then set what you need: device 0, caches from the environment,
@@ -68,7 +68,7 @@ typedef struct rnnjit_engine_options {
 typedef enum rnnjit_plan_state {
   RNNJIT_PLAN_NONE = 0,     /**< no call has needed it yet */
   RNNJIT_PLAN_UNTUNED = 1,  /**< picked untimed inside graph capture; the next uncaptured call tunes */
-  RNNJIT_PLAN_TUNING = 2,   /**< background tuning: the heuristic's first candidate runs meanwhile */
+  RNNJIT_PLAN_TUNING = 2,   /**< background tuning: a first plan (the generic one) runs meanwhile */
   RNNJIT_PLAN_TUNED = 3     /**< tuned, cached or pinned */
 } rnnjit_plan_state;
 

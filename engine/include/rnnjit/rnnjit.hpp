@@ -82,9 +82,10 @@ enum class TuningMode {
   /// Compiles the candidates and times them on the caller's stream, then runs the winner: the
   /// call takes about a second, every later call runs the tuned plan. The default.
   Blocking,
-  /// Compiles only the heuristic's first candidate and runs it at once; a thread of the engine
-  /// compiles the others and times them on a stream and scratch buffers of its own, beside the
-  /// caller's work, then later calls run the winner (persisted as Blocking's is).
+  /// Runs at once a generic plan built with the library (no NVRTC; inside graph capture, the
+  /// heuristic's first candidate); a thread of the engine compiles the candidates and times them
+  /// on a stream and scratch buffers of its own, beside the caller's work, then later calls run
+  /// the winner (persisted as Blocking's is).
   Background,
 };
 
@@ -162,7 +163,7 @@ struct EngineStats {
 enum class PlanState {
   None,     ///< no call has needed the problem yet
   Untuned,  ///< the heuristic's first candidate, picked inside graph capture; the next uncaptured call tunes
-  Tuning,   ///< TuningMode::Background: the heuristic's first candidate runs while the others are timed
+  Tuning,   ///< TuningMode::Background: a first plan (the generic one) runs while the candidates are timed
   Tuned,    ///< the tuned winner, a cached one, or a pinned config
 };
 

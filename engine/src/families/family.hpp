@@ -41,6 +41,7 @@ enum class Scope {
 /// How a launch takes its arguments.
 enum class Operands {
   Pointers,         ///< device pointers: (a1, a2, w, bias, c) for a stage, the step's eight and its counters for a step
+  PointersAndSizes, ///< a stage's pointers, then its Gemm's sizes as ints: (m, n, k1, k2, ldw, epi)
   TensorMaps,       ///< TMA maps of A1, A2, W (and a cross-copy map) by value, then bias and c
   TensorMapsCross,  ///< the same, after a first kernel that writes A's cross copy to scratch
 };

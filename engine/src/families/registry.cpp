@@ -66,6 +66,7 @@ KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::s
       },
       t);
   src.text = find_template(src.file);
+  src.prebuilt = find_prebuilt(src.file);
   src.options = {"--std=c++17", "--gpu-architecture=" + arch, "--extra-device-vectorization"};
   src.arch = arch;
   src.label = std::string(stage_name(stage)) + " " + tile_name(t);

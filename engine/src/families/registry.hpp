@@ -12,6 +12,7 @@
 #include "fused_grid.hpp"
 #include "gemm_tc.hpp"
 #include "gemm_wgmma.hpp"
+#include "generic.hpp"
 #include "gemv.hpp"
 #include "grid_mma.hpp"
 #include "grid_stream.hpp"
@@ -19,7 +20,7 @@
 namespace rnnjit {
 
 /// One launch's tile of any family: the registry.
-using Tile = std::variant<TcTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile>;
+using Tile = std::variant<TcTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile, GenericTile>;
 
 /// The tile's procedural name (the family's name()).
 std::string tile_name(const Tile& t);
