@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <optional>
 
 #include "plan_cache.hpp"
 #include "support/log.hpp"
@@ -105,6 +106,7 @@ struct Engine::Impl {
   Tuner tuner;
   std::optional<LaunchCounters> counters;  // made in the engine's context
   PlanCache plans;
+  std::atomic<bool> stepped{false};  // the first rnn_step is the last start-up phase
 
   Impl(const EngineOptions& o, DeviceInfo dev)
       : default_precision(o.default_precision),
@@ -174,6 +176,8 @@ PlanInfo Engine::plan_info(const Problem& problem) const { return impl_->plans.i
 void Engine::rnn_step(const Problem& problem, const Weights& w, const void* x, const void* h, void* h_out, void* y,
                       Stream stream) {
   Impl& im = *impl_;
+  std::optional<Phase> first;  // its host side: checks, the plan, the launches enqueued
+  if (!im.stepped.exchange(true, std::memory_order_relaxed)) first.emplace("first step enqueued");
   const Shape s = im.shape_of(problem);
   ContextScope scope(im.context.get());
   const HiddenAliasing aliasing = check_step_buffers(s, w, x, h, h_out, y, im.pointers);
