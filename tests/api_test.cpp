@@ -31,8 +31,13 @@ TEST_CASE("the C API rejects null handles with INVALID_ARGUMENT", "[api]") {
   CHECK_THAT(rnnjit_last_error(), Catch::Contains("engine is null"));
   CHECK(rnnjit_step(nullptr, &p, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr) ==
         RNNJIT_INVALID_ARGUMENT);
+  CHECK(rnnjit_sequence(nullptr, &p, 4, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                        nullptr) == RNNJIT_INVALID_ARGUMENT);
+  CHECK_THAT(rnnjit_last_error(), Catch::Contains("engine is null"));
   CHECK(rnnjit_tune(nullptr, &p, 0) == RNNJIT_INVALID_ARGUMENT);
   CHECK(rnnjit_cell_step(nullptr, nullptr, nullptr, nullptr) == RNNJIT_INVALID_ARGUMENT);
+  CHECK(rnnjit_cell_sequence(nullptr, 4, nullptr, nullptr, nullptr, nullptr) == RNNJIT_INVALID_ARGUMENT);
+  CHECK_THAT(rnnjit_last_error(), Catch::Contains("cell is null"));
   CHECK(rnnjit_cell_reset(nullptr, nullptr, nullptr) == RNNJIT_INVALID_ARGUMENT);
   CHECK(rnnjit_cell_hidden(nullptr) == nullptr);
   rnnjit_engine_destroy(nullptr);

@@ -137,6 +137,16 @@ rnnjit_status rnnjit_step(rnnjit_engine* engine, const rnnjit_problem* problem, 
   });
 }
 
+rnnjit_status rnnjit_sequence(rnnjit_engine* engine, const rnnjit_problem* problem, int64_t steps, const void* w1,
+                              const void* b1, const void* w2, const void* b2, const void* x, const void* h0, void* y,
+                              void* h_n, void* h_all, void* stream) {
+  return guarded([&] {
+    require(engine, "engine");
+    engine->engine.rnn_sequence(problem_of(problem), steps, {w1, b1, w2, b2}, x, h0, y, h_n, h_all,
+                                static_cast<rnnjit::Stream>(stream));
+  });
+}
+
 rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, int force) {
   return guarded([&] {
     require(engine, "engine");
@@ -214,6 +224,13 @@ rnnjit_status rnnjit_cell_step(rnnjit_cell* cell, const void* x, void* y, void* 
   return guarded([&] {
     require(cell, "cell");
     cell->cell.step(x, y, static_cast<rnnjit::Stream>(stream));
+  });
+}
+
+rnnjit_status rnnjit_cell_sequence(rnnjit_cell* cell, int64_t steps, const void* x, void* y, void* h_all, void* stream) {
+  return guarded([&] {
+    require(cell, "cell");
+    cell->cell.sequence(steps, x, y, h_all, static_cast<rnnjit::Stream>(stream));
   });
 }
 

@@ -204,6 +204,41 @@ void Engine::rnn_step(const Problem& problem, const Weights& w, const void* x, c
   RNNJIT_CU(cuMemFreeAsync(staged, stream));
 }
 
+void Engine::rnn_sequence(const Problem& problem, std::int64_t steps, const Weights& w, const void* x, const void* h0,
+                          void* y, void* h_n, void* h_all, Stream stream) {
+  Impl& im = *impl_;
+  const Shape s = im.shape_of(problem);
+  ContextScope scope(im.context.get());
+  check_sequence_buffers(s, steps, w, x, h0, y, h_n, h_all, im.pointers);
+  const std::size_t e = dtype_size(s.dtype), x_bytes = std::size_t(s.b) * s.i * e, h_bytes = std::size_t(s.b) * s.h * e,
+                    y_bytes = std::size_t(s.b) * s.o * e;
+  // Without h_all the states take turns in two scratch buffers. Either way h_n is written last,
+  // from the last state, after every read of h0: it may alias h0.
+  const std::size_t slot = (h_bytes + 255) / 256 * 256;
+  CUdeviceptr turns = 0;
+  if (!h_all) RNNJIT_CU(cuMemAllocAsync(&turns, 2 * slot, stream));
+  try {
+    auto state = [&](std::int64_t t) -> char* {  // where h_{t+1} goes
+      return h_all ? static_cast<char*>(h_all) + t * h_bytes : reinterpret_cast<char*>(turns) + (t % 2) * slot;
+    };
+    unsigned* counters = im.counters->next();  // the steps share one stream: each waits for the last
+    std::shared_ptr<Plan> plan;
+    for (std::int64_t t = 0; t < steps; ++t) {
+      const Args a{static_cast<const char*>(x) + t * x_bytes, t == 0 ? h0 : state(t - 1), state(t),
+                   static_cast<char*>(y) + t * y_bytes, w.w1, w.b1, w.w2, w.b2, counters};
+      // The offsets of later steps may lose the alignment TMA needs: the plan follows the pointers.
+      if (!plan || !plan->accepts(a)) plan = im.plans.plan(s, a, stream);
+      plan->run(a, stream);
+    }
+    RNNJIT_CU(cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(h_n), reinterpret_cast<CUdeviceptr>(state(steps - 1)),
+                                h_bytes, stream));
+  } catch (...) {
+    if (turns) driver::api().cuMemFreeAsync(turns, stream);
+    throw;
+  }
+  if (turns) RNNJIT_CU(cuMemFreeAsync(turns, stream));
+}
+
 TuneReport Engine::tune(const Problem& problem, bool force) {
   Impl& im = *impl_;
   const Shape s = im.shape_of(problem);
@@ -260,6 +295,11 @@ void RnnCell::reset(const void* h0, Stream stream) {
 
 void RnnCell::step(const void* x, void* y, Stream stream) {
   engine_.rnn_step(problem_, weights_, x, state_[current_], state_[1 - current_], y, stream);
+  current_ = 1 - current_;
+}
+
+void RnnCell::sequence(std::int64_t steps, const void* x, void* y, void* h_all, Stream stream) {
+  engine_.rnn_sequence(problem_, steps, weights_, x, state_[current_], y, state_[1 - current_], h_all, stream);
   current_ = 1 - current_;
 }
 

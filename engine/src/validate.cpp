@@ -63,6 +63,30 @@ void PointerChecker::check(const char* name, const void* p, std::size_t bytes, s
                                     std::to_string(v[2] + v[3] - begin) + " bytes after it"));
 }
 
+void check_sequence_buffers(const Shape& s, std::int64_t steps, const Weights& w, const void* x, const void* h0,
+                            const void* y, const void* h_n, const void* h_all, const PointerChecker& checker) {
+  if (steps < 1 || steps > kMaxSteps)
+    throw Error(ErrorCode::InvalidArgument,
+                arg_error("steps", "= " + std::to_string(steps) + " is out of range 1.." + std::to_string(kMaxSteps)));
+  const std::size_t e = dtype_size(s.dtype), T = static_cast<std::size_t>(steps), B = s.b, I = s.i, H = s.h, O = s.o;
+  const Span spans[] = {{"x", reinterpret_cast<std::uintptr_t>(x), T * B * I * e},
+                        {"h0", reinterpret_cast<std::uintptr_t>(h0), B * H * e},
+                        {"y", reinterpret_cast<std::uintptr_t>(y), T * B * O * e},
+                        {"h_n", reinterpret_cast<std::uintptr_t>(h_n), B * H * e},
+                        {"h_all", reinterpret_cast<std::uintptr_t>(h_all), h_all ? T * B * H * e : 0},
+                        {"weights.w1", reinterpret_cast<std::uintptr_t>(w.w1), H * (I + H) * e},
+                        {"weights.b1", reinterpret_cast<std::uintptr_t>(w.b1), H * e},
+                        {"weights.w2", reinterpret_cast<std::uintptr_t>(w.w2), O * H * e},
+                        {"weights.b2", reinterpret_cast<std::uintptr_t>(w.b2), O * e}};
+  for (const Span& sp : spans)
+    if (sp.bytes > 0 || &sp != &spans[4]) checker.check(sp.name, reinterpret_cast<const void*>(sp.begin), sp.bytes, e);
+  // The outputs: y and h_all overlap nothing; h_n nothing but h0, which it may replace.
+  for (const Span* out : {&spans[2], &spans[4], &spans[3]})
+    for (const Span& o : spans)
+      if (&o != out && !(out == &spans[3] && &o == &spans[1]) && out->overlaps(o))
+        throw Error(ErrorCode::InvalidArgument, std::string(out->name) + " overlaps " + o.name);
+}
+
 HiddenAliasing check_step_buffers(const Shape& s, const Weights& w, const void* x, const void* h, const void* h_out,
                                   const void* y, const PointerChecker& checker) {
   const std::size_t e = dtype_size(s.dtype), B = s.b, I = s.i, H = s.h, O = s.o;

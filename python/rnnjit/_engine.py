@@ -191,6 +191,47 @@ class Engine:
             return self._step_torch(x, h, w1, b1, w2, b2, h_out, y, precision, stream)
         return self._step_any(x, h, w1, b1, w2, b2, h_out, y, precision, stream)
 
+    def rnn_sequence(self, x, h0, w1, b1, w2, b2, *, y=None, h_n=None, h_all=None, precision="tf32", stream=None):
+        """T steps in one call, as nn.RNN runs a sequence: for each t, h_{t+1} = tanh([x_t, h_t] W1ᵀ
+        + b1) and y_t = h_{t+1} W2ᵀ + b2. Returns (y, h_n), or (y, h_n, h_all) when h_all is given.
+
+        PyTorch tensors: x T×B×I (time-major, contiguous), h0 B×H, the weights as rnn_step takes
+        them. y (T×B×O) and h_n (B×H, may be h0) are allocated when not given; h_all=True
+        allocates T×B×H for every state, a tensor is written in place. precision, stream: as
+        rnn_step's.
+        """
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(x, torch.Tensor):
+            raise InvalidArgument("rnn_sequence takes PyTorch tensors")
+        if self._torch is None:
+            self._bind_torch(torch)
+        ptrs = (w1.data_ptr(), b1.data_ptr(), w2.data_ptr(), b2.data_ptr())
+        known = self._check_weights(w1, b1, w2, b2, ptrs)
+        if x.dim() != 3 or x.shape[2] != known.input:
+            raise InvalidArgument(f"x has shape {tuple(x.shape)}; a sequence's x is (steps, batch, {known.input})")
+        steps, batch = x.shape[0], x.shape[1]
+        dtype = known.dtype
+        self._reject_torch(x, "x", (steps, batch, known.input), dtype)
+        self._reject_torch(h0, "h0", (batch, known.hidden), dtype)
+        outs = {"y": (y, (steps, batch, known.output)), "h_n": (h_n, (batch, known.hidden)),
+                "h_all": (None if h_all is True else h_all, (steps, batch, known.hidden))}
+        made = {}
+        for name, (t, shape) in outs.items():
+            if t is None and (name != "h_all" or h_all is True):
+                t = x.new_empty(shape)
+            elif t is not None:
+                self._reject_torch(t, name, shape, dtype)
+            made[name] = t
+        checked = _Checked(batch, known.input, known.hidden, known.output, _precision_code(precision), known.code)
+        status = self._lib.rnnjit_sequence(
+            self._live(), checked.addr, steps, ptrs[0], ptrs[1], ptrs[2], ptrs[3], x.data_ptr(), h0.data_ptr(),
+            made["y"].data_ptr(), made["h_n"].data_ptr(), made["h_all"].data_ptr() if made["h_all"] is not None else None,
+            self._torch_stream(self.device) if stream is None else _stream_handle(stream))
+        _lib.check(self._lib, status)
+        if made["h_all"] is None:
+            return made["y"], made["h_n"]
+        return made["y"], made["h_n"], made["h_all"]
+
     def _bind_torch(self, torch):
         raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)  # what Inductor's generated code calls
         self._torch_stream = raw if raw is not None else (lambda d: torch.cuda.current_stream(d).cuda_stream)

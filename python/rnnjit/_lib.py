@@ -53,6 +53,7 @@ _SIGNATURES = {
     "rnnjit_engine_destroy": (None, [_vp]),
     # The problem goes as its address (an int), the hot path's cheapest argument.
     "rnnjit_step": (ctypes.c_int, [_vp] * 11),
+    "rnnjit_sequence": (ctypes.c_int, [_vp, _vp, ctypes.c_int64] + [_vp] * 10),
     "rnnjit_tune": (ctypes.c_int, [_vp, _vp, ctypes.c_int]),
     "rnnjit_engine_plan": (ctypes.c_int, [_vp, _vp, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_char_p)]),
     "rnnjit_engine_cache_path": (ctypes.c_int, [_vp, ctypes.POINTER(ctypes.c_char_p)]),

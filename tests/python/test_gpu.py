@@ -146,6 +146,30 @@ def test_tune_the_cache_path_and_the_entries(engine):
         assert memory.cache_path == ":memory:" and memory.entries() == []
 
 
+@pytest.mark.parametrize("precision", ["tf32", "fp32"])
+def test_a_sequence_matches_the_float64_recurrence(engine, precision):
+    T, B, I, H, O = 7, 3, 37, 45, 29
+    x0, h0, w1, b1, w2, b2 = operands(B, I, H, O, seed=5)
+    x = torch.rand(T, B, I, device="cuda") * 2 - 1
+    y, h_n, h_all = engine.rnn_sequence(x, h0, w1, b1, w2, b2, h_all=True, precision=precision)
+    assert y.shape == (T, B, O) and h_n.shape == (B, H) and h_all.shape == (T, B, H)
+    h, ys, hs = h0, [], []
+    for t in range(T):
+        h, y_t = reference(x[t], h, w1, b1, w2, b2)
+        ys.append(y_t)
+        hs.append(h)
+    assert rel_err(y, torch.stack(ys)) < BOUND[precision]
+    assert rel_err(h_all, torch.stack(hs)) < BOUND[precision]
+    assert torch.equal(h_n, h_all[-1])
+    # h_n replacing h0, outputs given: the same bits.
+    h_again, y_again = h0.clone(), torch.empty_like(y)
+    out = engine.rnn_sequence(x, h_again, w1, b1, w2, b2, y=y_again, h_n=h_again, precision=precision)
+    assert out[0] is y_again and out[1] is h_again and len(out) == 2
+    assert torch.equal(y_again, y) and torch.equal(h_again, h_n)
+    with pytest.raises(rnnjit.InvalidArgument, match="a sequence's x is"):
+        engine.rnn_sequence(x[0], h0, w1, b1, w2, b2)
+
+
 def test_background_tuning_runs_the_generic_plan_then_the_winner():
     with rnnjit.Engine(cache="off", system_cache="off", tuning="background") as e:
         ops = operands(8, 1024, 256, 128)

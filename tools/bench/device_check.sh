@@ -54,7 +54,7 @@ if part python; then
 fi
 
 if part tests; then
-  for t in engine families cache background; do
+  for t in engine families cache background sequence; do
     RNNJIT_CACHE=off timeout 400 "$BIN/gpu_${t}_test" > "$OUT/gpu_${t}_test.log" 2>&1
     note "gpu_${t}_test rc=$?: $(tail -n 2 "$OUT/gpu_${t}_test.log" | tr -s '\n' ' ')"
   done

@@ -4,6 +4,10 @@
     python3 tools/bench/side_by_side.py [--lib build/engine/librnnjit_c.so] \
         --seed .anchors/seed_triton_rnn.py [--shapes kb-v0,b1-4k,mid,kb-large] [--png out.png]
     python3 tools/bench/side_by_side.py --sweep 60 --seed-sweep 7 --bench build/tools/bench/rnnjit-bench
+    python3 tools/bench/side_by_side.py --sequences kb-seq,mid-seq,large-seq
+
+--sequences times whole sequences (Engine.rnn_sequence) beside cuDNN's nn.RNN(tanh) + Linear,
+tf32 allowed and fp32 with tf32 off, and beside the same steps as rnn_step calls in a CUDA graph.
 
 --sweep times rnnjit against PyTorch on N random shapes (the bench's `--sweep N --seed S
 --list-shapes`: the same shapes as `rnnjit-bench --sweep`), tf32 against eager tf32 in a CUDA
@@ -29,6 +33,8 @@ import triton.testing
 SHAPES = {"kb-v0": (8, 1024, 256, 128), "b1-4k": (1, 4096, 4096, 4096),
           "mid": (64, 2048, 2048, 1024), "kb-large": (256, 16384, 16384, 8192)}
 SETS = 4
+SEQUENCES = {"kb-seq": (256, 8, 1024, 256, 128), "mid-seq": (64, 64, 1024, 1024, 512),
+             "large-seq": (64, 1, 4096, 4096, 4096)}  # T, B, I, H, O
 
 
 def reference(x, h, w1, b1, w2, b2, rows):
@@ -49,15 +55,99 @@ def eager(x, h, w1, b1, w2, b2, dtype=torch.float32):
     return hn, torch.nn.functional.linear(hn, w2, b2)
 
 
-def run(args):
-    torch.manual_seed(0)
-    if args.lib:  # before the package loads its library
-        os.environ["RNNJIT_LIBRARY"] = os.path.abspath(args.lib)
+def import_rnnjit(lib):
+    if lib:  # before the package loads its library
+        os.environ["RNNJIT_LIBRARY"] = os.path.abspath(lib)
     try:
         import rnnjit
     except ImportError:  # not installed: the source tree's package over --lib's library
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "python"))
         import rnnjit
+    return rnnjit
+
+
+def set_tf32(on):
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+
+
+def sequences(args):
+    """Whole sequences: rnnjit's rnn_sequence, cuDNN's nn.RNN(tanh) + Linear, and the steps as
+    rnn_step calls in a CUDA graph; y over all T checked against a float64 recurrence."""
+    torch.manual_seed(0)
+    rj = import_rnnjit(args.lib).Engine()
+    rows = []
+    for name in args.sequences.split(","):
+        T, B, I, H, O = SEQUENCES[name]
+        rnn = torch.nn.RNN(I, H, nonlinearity="tanh").cuda()
+        lin = torch.nn.Linear(H, O).cuda()
+        with torch.no_grad():
+            rnn.bias_hh_l0.zero_()  # rnnjit has one bias, b1
+            w1 = torch.cat([rnn.weight_ih_l0, rnn.weight_hh_l0], 1).contiguous()
+            b1, w2, b2 = rnn.bias_ih_l0.detach().contiguous(), lin.weight.detach().contiguous(), lin.bias.detach().contiguous()
+        x = torch.rand(T, B, I, device="cuda")
+        h0 = torch.rand(B, H, device="cuda")
+        with torch.no_grad():
+            hd, ref = h0.double(), []
+            for t in range(T):
+                hd = torch.tanh(torch.cat([x[t].double(), hd], 1) @ w1.double().T + b1.double())
+                ref.append(hd @ w2.double().T + b2.double())
+            ref = torch.stack(ref)
+        y, h_n = torch.empty(T, B, O, device="cuda"), torch.empty(B, H, device="cuda")
+        hs = [torch.empty(B, H, device="cuda") for _ in range(2)]
+        y_steps = torch.empty(T, B, O, device="cuda")
+
+        def cudnn():
+            with torch.no_grad():
+                out, _ = rnn(x, h0.unsqueeze(0))
+                return lin(out)
+
+        def steps(prec):
+            h = h0
+            for t in range(T):
+                rj.rnn_step(x[t], h, w1, b1, w2, b2, h_out=hs[t % 2], y=y_steps[t], precision=prec)
+                h = hs[t % 2]
+            return y_steps
+
+        results = {}
+        for prec in ("tf32", "fp32"):
+            set_tf32(prec == "tf32")
+            steps(prec)  # tunes the step outside the capture
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                steps(prec)
+            methods = {"cuDNN nn.RNN + Linear": cudnn,
+                       "rnnjit rnn_sequence": lambda: rj.rnn_sequence(x, h0, w1, b1, w2, b2, y=y, h_n=h_n,
+                                                                      precision=prec)[0],
+                       "rnnjit steps in a graph": lambda: (graph.replay(), y_steps)[1]}
+            for mname, fn in methods.items():
+                out = fn()
+                torch.cuda.synchronize()
+                err = rel_err(out, ref)
+                t_us = triton.testing.do_bench(fn, warmup=20, rep=200, return_mode="median") * 1000.0
+                results[(mname, prec)] = (t_us, err)
+            del graph
+        set_tf32(False)
+        for prec in ("tf32", "fp32"):
+            mine = results[("rnnjit rnn_sequence", prec)][0]
+            for mname in ("cuDNN nn.RNN + Linear", "rnnjit rnn_sequence", "rnnjit steps in a graph"):
+                t_us, err = results[(mname, prec)]
+                rows.append((name, mname, prec, t_us, err, t_us / mine))
+        torch.cuda.empty_cache()
+    print("\nsequence   method                    prec    time us   us/step    error   time/rnn_sequence")
+    bad = []
+    for name, mname, prec, t_us, err, ratio in rows:
+        print(f"{name:10s} {mname:25s} {prec:5s} {t_us:10.1f} {t_us / SEQUENCES[name][0]:9.2f} {err:9.1e}   {ratio:6.2f}x")
+        if mname.startswith("rnnjit") and not err <= BOUND[prec]:
+            bad.append(f"{name} {mname} {prec}: error {err:.1e}")
+    for line in bad:
+        print("ERROR past the bound:", line)
+    return 1 if bad else 0
+
+
+def run(args):
+    torch.manual_seed(0)
+    rnnjit = import_rnnjit(args.lib)
     rj = rnnjit.Engine()
     seed = None
     if args.seed:
@@ -89,10 +179,6 @@ def run(args):
                 counter[0] += 1
                 return fn(k)
             return call
-
-        def set_tf32(on):
-            torch.backends.cuda.matmul.allow_tf32 = on
-            torch.backends.cudnn.allow_tf32 = on
 
         methods["eager fp32"] = ("fp32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), False)
         if not args.sweep:  # the sweep's anchors are eager fp32 and eager tf32 in a graph
@@ -203,4 +289,6 @@ if __name__ == "__main__":
     p.add_argument("--sweep", type=int, default=0, help="time N random shapes instead (rnnjit-bench --sweep N)")
     p.add_argument("--seed-sweep", type=int, default=1, help="the sweep's seed")
     p.add_argument("--bench", default="build/tools/bench/rnnjit-bench", help="the rnnjit-bench that lists the sweep's shapes")
-    sys.exit(run(p.parse_args()))
+    p.add_argument("--sequences", help="time these sequences instead (" + ",".join(SEQUENCES) + ")")
+    parsed = p.parse_args()
+    sys.exit(sequences(parsed) if parsed.sequences else run(parsed))

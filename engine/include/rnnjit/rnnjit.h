@@ -92,6 +92,11 @@ void rnnjit_engine_destroy(rnnjit_engine* engine);
 rnnjit_status rnnjit_step(rnnjit_engine* engine, const rnnjit_problem* problem, const void* w1, const void* b1,
                           const void* w2, const void* b2, const void* x, const void* h, void* h_out, void* y,
                           void* stream);
+/** `steps` steps in one call (rnnjit::Engine::rnn_sequence): x steps×B×I time-major, h0 B×H,
+ *  y steps×B×O, h_n B×H (may alias h0), h_all steps×B×H or NULL. */
+rnnjit_status rnnjit_sequence(rnnjit_engine* engine, const rnnjit_problem* problem, int64_t steps, const void* w1,
+                              const void* b1, const void* w2, const void* b2, const void* x, const void* h0, void* y,
+                              void* h_n, void* h_all, void* stream);
 /** Tunes now on random scratch data; force != 0 retunes a cached problem. */
 rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, int force);
 
@@ -117,6 +122,8 @@ rnnjit_status rnnjit_cell_create(rnnjit_engine* engine, const rnnjit_problem* pr
 void rnnjit_cell_destroy(rnnjit_cell* cell);
 rnnjit_status rnnjit_cell_reset(rnnjit_cell* cell, const void* h0, void* stream);
 rnnjit_status rnnjit_cell_step(rnnjit_cell* cell, const void* x, void* y, void* stream);
+/** `steps` steps from the cell's state (rnnjit::RnnCell::sequence); h_all may be NULL. */
+rnnjit_status rnnjit_cell_sequence(rnnjit_cell* cell, int64_t steps, const void* x, void* y, void* h_all, void* stream);
 /** The current B×H state, or NULL for a NULL cell. */
 const void* rnnjit_cell_hidden(const rnnjit_cell* cell);
 

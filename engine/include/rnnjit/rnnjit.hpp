@@ -66,6 +66,8 @@ struct Problem {
 
 /// Largest accepted dimension (index arithmetic is 64-bit where products can exceed 2³¹).
 constexpr std::int64_t kMaxDim = 1 << 20;
+/// The most steps one Engine::rnn_sequence call runs.
+constexpr std::int64_t kMaxSteps = 1 << 24;
 
 /// Device pointers to the parameters, of the problem's DType; W1 is H×(I+H), W2 is O×H, row-major.
 struct Weights {
@@ -190,6 +192,17 @@ class Engine {
   void rnn_step(const Problem& problem, const Weights& weights, const void* x, const void* h, void* h_out,
                 void* y, Stream stream = nullptr);
 
+  /// `steps` steps in one call, as an RNN layer runs a sequence: for t = 0..steps−1,
+  /// h_{t+1} = tanh([x_t, h_t]·W1ᵀ + b1) and y_t = h_{t+1}·W2ᵀ + b2. x is steps×B×I (time-major,
+  /// contiguous, as nn.RNN takes it), h0 B×H, y steps×B×O; h_n (B×H) gets the last state and may
+  /// alias h0; h_all (steps×B×H, or nullptr) gets every state h_1..h_steps. The step's tuning
+  /// serves every length. Each step runs the step's plan, enqueued in one call: no per-step
+  /// checks, one launch counter set, capturable in a graph. Throws InvalidArgument, leaving the
+  /// outputs untouched, as rnn_step does, and for steps outside 1..kMaxSteps or y, h_all or h_n
+  /// overlapping another buffer (h_n may overlap h0).
+  void rnn_sequence(const Problem& problem, std::int64_t steps, const Weights& weights, const void* x, const void* h0,
+                    void* y, void* h_n, void* h_all = nullptr, Stream stream = nullptr);
+
   /// Tunes `problem` now (the tools' prewarm): times the candidates on scratch buffers
   /// filled with random data, persists the winner. `force` retunes a cached problem.
   TuneReport tune(const Problem& problem, bool force = false);
@@ -233,6 +246,9 @@ class RnnCell {
   void reset(const void* h0 = nullptr, Stream stream = nullptr);
   /// h ← tanh([x, h]·W1ᵀ + b1); y ← h·W2ᵀ + b2 (y: B×O device memory).
   void step(const void* x, void* y, Stream stream = nullptr);
+  /// `steps` steps from the current state (Engine::rnn_sequence): x steps×B×I, y steps×B×O,
+  /// h_all steps×B×H or nullptr; the state becomes the last one.
+  void sequence(std::int64_t steps, const void* x, void* y, void* h_all = nullptr, Stream stream = nullptr);
   /// The current state (B×H device memory, valid until the next step or reset).
   const void* hidden() const;
   const Problem& problem() const;

@@ -1,0 +1,254 @@
+// Engine::rnn_sequence on the GPU: against a float64 recurrence at odd sizes and lengths 1, 2, 3
+// and 1000; the bits of T calls of rnn_step; without h_all and with h_n replacing h0; in a CUDA
+// graph; RnnCell::sequence; bad arguments rejected with nothing written.
+#include "gpu_support.hpp"
+
+#include <cstdint>
+#include <functional>
+
+using rnnjit::Precision;
+using rnnjit::Problem;
+
+namespace {
+
+// One random sequence problem: a step's weights and h0 (test::Step), x for `steps` steps, and the
+// outputs, poisoned before each run.
+struct Sequence {
+  test::Step step;
+  std::int64_t steps;
+  std::vector<float> xs;
+  test::DevBuf dxs, dy, dh_n, dh_all;
+
+  Sequence(const Problem& p, std::int64_t t, std::mt19937& rng)
+      : step(p, rng),
+        steps(t),
+        dxs(std::size_t(t * p.batch * p.input)),
+        dy(std::size_t(t * p.batch * p.output)),
+        dh_n(std::size_t(p.batch * p.hidden)),
+        dh_all(std::size_t(t * p.batch * p.hidden)) {
+    std::uniform_real_distribution<float> d(0, 1);
+    xs.resize(std::size_t(t * p.batch * p.input));
+    for (float& v : xs) v = d(rng);
+    dxs.upload(xs);
+  }
+
+  void poison() {
+    dy.poison();
+    dh_n.poison();
+    dh_all.poison();
+  }
+
+  void run(rnnjit::Engine& e, bool with_all = true, cudaStream_t s = nullptr) {
+    poison();
+    e.rnn_sequence(step.p, steps, step.weights(), dxs.get(), step.dh.get(), dy.get(), dh_n.get(),
+                   with_all ? dh_all.get() : nullptr, s);
+    CUDA_OK(cudaStreamSynchronize(s));
+  }
+
+  // The float64 recurrence: every y_t and h_t, each step from the float64 state before it.
+  void reference(std::vector<double>& ys, std::vector<double>& hs) const {
+    const Problem& p = step.p;
+    std::vector<float> x_t;
+    std::vector<double> h_out, y;
+    ys.clear();
+    hs.clear();
+    std::vector<double> h64(step.h.begin(), step.h.end());
+    for (std::int64_t t = 0; t < steps; ++t) {
+      x_t.assign(xs.begin() + t * p.batch * p.input, xs.begin() + (t + 1) * p.batch * p.input);
+      reference_step64(x_t, h64, h_out, y);
+      ys.insert(ys.end(), y.begin(), y.end());
+      hs.insert(hs.end(), h_out.begin(), h_out.end());
+      h64 = h_out;
+    }
+  }
+
+  // One step in float64 from a float64 state (rnnjit::reference_step takes a float state).
+  void reference_step64(const std::vector<float>& x, const std::vector<double>& h, std::vector<double>& h_out,
+                        std::vector<double>& y) const {
+    const Problem& p = step.p;
+    const std::int64_t K = p.input + p.hidden;
+    h_out.assign(std::size_t(p.batch * p.hidden), 0);
+    y.assign(std::size_t(p.batch * p.output), 0);
+    for (std::int64_t b = 0; b < p.batch; ++b) {
+      for (std::int64_t n = 0; n < p.hidden; ++n) {
+        double acc = step.b1[n];
+        for (std::int64_t k = 0; k < p.input; ++k) acc += double(x[b * p.input + k]) * step.w1[n * K + k];
+        for (std::int64_t k = 0; k < p.hidden; ++k) acc += h[b * p.hidden + k] * step.w1[n * K + p.input + k];
+        h_out[b * p.hidden + n] = std::tanh(acc);
+      }
+      for (std::int64_t o = 0; o < p.output; ++o) {
+        double acc = step.b2[o];
+        for (std::int64_t k = 0; k < p.hidden; ++k) acc += h_out[b * p.hidden + k] * step.w2[o * p.hidden + k];
+        y[b * p.output + o] = acc;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a sequence matches the float64 recurrence at odd sizes and lengths 1, 2, 3 and 1000", "[gpu][sequence]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(51);
+  for (Precision prec : {Precision::TF32, Precision::FP32}) {
+    std::vector<std::pair<Problem, std::int64_t>> cases;
+    for (std::int64_t t : {1, 2, 3})
+      for (Problem p : {Problem{3, 9, 7, 5}, Problem{17, 33, 65, 9}, Problem{8, 1024, 256, 128}, Problem{70, 37, 45, 21}})
+        cases.push_back({p, t});
+    cases.push_back({Problem{2, 5, 7, 3}, 1000});
+    cases.push_back({Problem{8, 64, 32, 16}, 1000});
+    for (auto [p, t] : cases) {
+      p.precision = prec;
+      INFO("B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " T=" << t << " "
+                << rnnjit::precision_name(prec));
+      Sequence s(p, t, rng);
+      s.run(engine);
+      std::vector<double> ys, hs;
+      s.reference(ys, hs);
+      CHECK(rnnjit::relative_error(s.dy.download(), ys) <= test::bound(prec));
+      CHECK(rnnjit::relative_error(s.dh_all.download(), hs) <= test::bound(prec));
+      // h_n is the last state, h_all's last row, bit for bit.
+      const auto all = s.dh_all.download();
+      const std::vector<float> last(all.end() - p.batch * p.hidden, all.end());
+      CHECK(test::same_bits(s.dh_n.download(), last));
+      // Run to run, the same bits.
+      const auto y1 = s.dy.download();
+      s.run(engine);
+      CHECK(test::same_bits(s.dy.download(), y1));
+    }
+  }
+}
+
+TEST_CASE("a sequence has the bits of T calls of rnn_step, with or without h_all, h_n replacing h0",
+          "[gpu][sequence]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(52);
+  for (Problem p : {Problem{8, 1024, 256, 128}, Problem{3, 999, 17, 5}, Problem{70, 37, 45, 21, Precision::FP32}}) {
+    INFO("B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output);
+    constexpr std::int64_t kSteps = 5;
+    Sequence s(p, kSteps, rng);
+    s.run(engine);
+    const auto ys = s.dy.download(), h_n = s.dh_n.download();
+    // The same steps one call each, h' into the next step's h.
+    test::DevBuf h(std::size_t(p.batch * p.hidden)), y(std::size_t(p.batch * p.output));
+    CUDA_OK(cudaMemcpy(h.get(), s.step.dh.get(), p.batch * p.hidden * sizeof(float), cudaMemcpyDeviceToDevice));
+    for (std::int64_t t = 0; t < kSteps; ++t) {
+      engine.rnn_step(p, s.step.weights(), s.dxs.get() + t * p.batch * p.input, h.get(), h.get(), y.get());
+      const auto yt = y.download();
+      CHECK(test::same_bits(yt, std::vector<float>(ys.begin() + t * p.batch * p.output,
+                                                   ys.begin() + (t + 1) * p.batch * p.output)));
+    }
+    CHECK(test::same_bits(h.download(), h_n));
+    // Without h_all: the same y and h_n.
+    s.run(engine, false);
+    CHECK(test::same_bits(s.dy.download(), ys));
+    CHECK(test::same_bits(s.dh_n.download(), h_n));
+    for (float v : s.dh_all.download()) REQUIRE(std::isnan(v));  // untouched: still the poison
+    // h_n replacing h0, as a loop over chunks of a long sequence does.
+    for (bool with_all : {true, false}) {
+      CUDA_OK(cudaMemcpy(h.get(), s.step.dh.get(), p.batch * p.hidden * sizeof(float), cudaMemcpyDeviceToDevice));
+      s.poison();
+      engine.rnn_sequence(p, kSteps, s.step.weights(), s.dxs.get(), h.get(), s.dy.get(), h.get(),
+                          with_all ? s.dh_all.get() : nullptr);
+      CUDA_OK(cudaDeviceSynchronize());
+      CHECK(test::same_bits(s.dy.download(), ys));
+      CHECK(test::same_bits(h.download(), h_n));
+    }
+  }
+}
+
+TEST_CASE("a sequence captured in a CUDA graph replays with the bits of an uncaptured one", "[gpu][sequence]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(53);
+  const Problem p{8, 1024, 256, 128};
+  Sequence s(p, 16, rng);
+  s.run(engine);  // tunes (never inside a capture)
+  const auto ys = s.dy.download(), h_n = s.dh_n.download();
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  s.poison();
+  cudaGraph_t graph;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  engine.rnn_sequence(p, s.steps, s.step.weights(), s.dxs.get(), s.step.dh.get(), s.dy.get(), s.dh_n.get(), nullptr,
+                      stream);
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int replay = 0; replay < 3; ++replay) {
+    s.poison();
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    CUDA_OK(cudaStreamSynchronize(stream));
+    CHECK(test::same_bits(s.dy.download(), ys));
+    CHECK(test::same_bits(s.dh_n.download(), h_n));
+  }
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+  CUDA_OK(cudaStreamDestroy(stream));
+}
+
+TEST_CASE("RnnCell::sequence advances the state as its steps do", "[gpu][sequence]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(54);
+  const Problem p{5, 7, 33, 3, Precision::FP32};
+  Sequence s(p, 7, rng);
+  rnnjit::RnnCell by_steps(engine, p, s.step.weights()), by_sequence(engine, p, s.step.weights());
+  by_steps.reset(s.step.dh.get());
+  by_sequence.reset(s.step.dh.get());
+  test::DevBuf y(std::size_t(p.batch * p.output));
+  std::vector<float> ys;
+  for (std::int64_t t = 0; t < s.steps; ++t) {
+    by_steps.step(s.dxs.get() + t * p.batch * p.input, y.get());
+    const auto yt = y.download();
+    ys.insert(ys.end(), yt.begin(), yt.end());
+  }
+  s.poison();
+  by_sequence.sequence(3, s.dxs.get(), s.dy.get());
+  by_sequence.sequence(4, s.dxs.get() + 3 * p.batch * p.input, s.dy.get() + 3 * p.batch * p.output);
+  CUDA_OK(cudaDeviceSynchronize());
+  CHECK(test::same_bits(s.dy.download(), ys));
+  std::vector<float> a(std::size_t(p.batch * p.hidden)), b(a.size());
+  CUDA_OK(cudaMemcpy(a.data(), by_steps.hidden(), a.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  CUDA_OK(cudaMemcpy(b.data(), by_sequence.hidden(), b.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  CHECK(test::same_bits(a, b));
+}
+
+TEST_CASE("a sequence with bad arguments is rejected with a clear error and nothing is written", "[gpu][sequence]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(55);
+  const Problem p{3, 9, 7, 5};
+  Sequence s(p, 4, rng);
+  const rnnjit::Weights w = s.step.weights();
+  const float* x = s.dxs.get();
+  const float* h0 = s.step.dh.get();
+  float *y = s.dy.get(), *h_n = s.dh_n.get(), *h_all = s.dh_all.get();
+  struct Bad {
+    const char* message;
+    std::function<void()> call;
+  };
+  const Bad bad[] = {
+      {"steps = 0 is out of range", [&] { engine.rnn_sequence(p, 0, w, x, h0, y, h_n, h_all); }},
+      {"steps = 16777217 is out of range", [&] { engine.rnn_sequence(p, rnnjit::kMaxSteps + 1, w, x, h0, y, h_n, h_all); }},
+      {"x is null", [&] { engine.rnn_sequence(p, 4, w, nullptr, h0, y, h_n, h_all); }},
+      {"h_n is null", [&] { engine.rnn_sequence(p, 4, w, x, h0, y, nullptr, h_all); }},
+      // x holds 4 steps: 5 need more than its allocation.
+      {"x needs", [&] { engine.rnn_sequence(p, 5, w, x, h0, y, h_n, nullptr); }},
+      {"y overlaps x", [&] { engine.rnn_sequence(p, 1, w, x, h0, const_cast<float*>(x), h_n, h_all); }},
+      {"y overlaps h_all", [&] { engine.rnn_sequence(p, 4, w, x, h0, h_all, h_n, h_all); }},
+      {"h_n overlaps x", [&] { engine.rnn_sequence(p, 4, w, x, h0, y, const_cast<float*>(x), h_all); }},
+      {"h_all overlaps h_n", [&] { engine.rnn_sequence(p, 4, w, x, h0, y, h_all, h_all); }},
+  };
+  for (const Bad& b : bad) {
+    INFO(b.message);
+    s.poison();
+    try {
+      b.call();
+      FAIL("accepted");
+    } catch (const rnnjit::Error& e) {
+      CHECK(e.code() == rnnjit::ErrorCode::InvalidArgument);
+      CHECK_THAT(e.message(), Catch::Contains(b.message));
+    }
+    CUDA_OK(cudaDeviceSynchronize());
+    for (const auto* out : {&s.dy, &s.dh_n, &s.dh_all})
+      for (float v : out->download()) REQUIRE(std::isnan(v));
+  }
+}
