@@ -2,7 +2,7 @@
 rnnjit_add_catch_test(NAME reference_test SOURCES reference_test.cpp LIBS rnnjit LABELS reference)
 # The engine's internals: engine/src, kernel_templates/ (rnnjit_shared.h) and the CUDA headers.
 set(RNNJIT_INTERNAL ${PROJECT_SOURCE_DIR}/engine/src ${PROJECT_SOURCE_DIR}/kernel_templates ${CUDAToolkit_INCLUDE_DIRS})
-foreach(module families tuner jit plan plan_cache)
+foreach(module families tuner jit plan plan_cache validate)
   rnnjit_add_catch_test(NAME ${module}_test SOURCES ${module}_test.cpp LIBS rnnjit rnnjit_support LABELS ${module})
   target_include_directories(${module}_test PRIVATE ${RNNJIT_INTERNAL})
 endforeach()

@@ -322,3 +322,31 @@ TEST_CASE("background: destroying the engine while tuning is in flight returns p
   s.run(blocking);
   CHECK(s.error(s.check_rows()) <= test::bound(Precision::FP32));
 }
+
+TEST_CASE("background: a job with no memory to time apart leaves the heuristic's pick, untimed, not the generic plan",
+          "[gpu][background]") {
+  rnnjit::Engine engine(background());
+  // Weights of 0.5 GB; all but 1.5 copies of the problem taken first, so that timing apart
+  // (a copy, and room for packed copies as large again, within half of what is free) cannot.
+  const rnnjit::Problem p{1, 8192, 8192, 8, Precision::TF32};
+  std::mt19937 rng(36);
+  test::Step s(p, rng);
+  const std::size_t need = rnnjit::Scratch::bytes(rnnjit::shape_of(p, Precision::TF32));
+  std::size_t free = 0, total = 0;
+  CUDA_OK(cudaMemGetInfo(&free, &total));
+  REQUIRE(free > 3 * need);
+  void* hog = nullptr;
+  CUDA_OK(cudaMalloc(&hog, free - 3 * need / 2));
+  s.run(engine);
+  CHECK(s.error(p.batch) <= test::bound(Precision::TF32));
+  CHECK(engine.plan_info(p).config == "i2h_generic.h2o_generic");
+  const auto t0 = Clock::now();
+  while (engine.stats().background_pending != 0 && Clock::now() - t0 < kLimit) std::this_thread::yield();
+  CUDA_OK(cudaFree(hog));
+  const rnnjit::PlanInfo info = engine.plan_info(p);
+  CHECK(info.state == PlanState::Tuned);
+  CHECK(info.config == engine.candidates(p).at(0));
+  CHECK(engine.stats().tunings == 0);  // nothing was timed
+  s.run(engine);
+  CHECK(s.error(p.batch) <= test::bound(Precision::TF32));
+}

@@ -232,7 +232,7 @@ std::shared_ptr<Plan> PlanCache::make_plan(const Shape& s, const Args& args, CUs
 void PlanCache::start_background(const Shape& s) {
   if (!background_.submit([this, s](std::stop_token stop) { tune_in_background(s, stop); })) {
     support::log().debug("{}: no background tuning (the engine is going, or this is a forked process)", describe(s));
-    settle(s);  // no job will: the entry must not stay Tuning
+    settle_untimed(s);  // no job will: the entry must not stay Tuning, nor run the generic plan for good
     return;
   }
   background_tunings_.fetch_add(1);
@@ -244,13 +244,41 @@ void PlanCache::settle(const Shape& s) {
     it->second.state = PlanState::Tuned;
 }
 
+void PlanCache::settle_untimed(const Shape& s) {
+  std::shared_ptr<Plan> pick;
+  try {
+    const std::vector<Config> configs = tuner_.propose(s);
+    if (!configs.empty()) pick = tuner_.build(configs[0], s);
+  } catch (const std::exception& e) {
+    support::log().warn("{}: the heuristic's first candidate cannot be built either ({}); the first plan stays",
+                        describe(s), e.what());
+  }
+  std::unique_lock lock(plans_mu_);
+  auto it = plans_.find(s);
+  if (it == plans_.end() || it->second.state != PlanState::Tuning) return;  // tune() or pin() came first
+  if (pick) {
+    retired_.push_back(std::move(it->second.plan));
+    it->second.plan = std::move(pick);
+  }
+  it->second.state = PlanState::Tuned;
+}
+
 void PlanCache::tune_in_background(const Shape& s, std::stop_token stop) {
-  // Everything inside the try, the context's push first: a failure anywhere (the push included)
-  // settles the entry instead of leaving it Tuning, and the plans unload in the context.
+  // Everything inside the outer try, the context's push first: a failure anywhere (the push
+  // included) settles the entry instead of leaving it Tuning, and the plans unload in the context.
   try {
     const ContextScope scope(ctx_);
     const RelaxedCapture relaxed;
-    std::optional<Tuned> t = tuner_.tune_aside(s, stop);
+    std::optional<Tuned> t;
+    try {
+      t = tuner_.tune_aside(s, stop);
+    } catch (const std::exception& e) {
+      // No winner (no memory to time apart, every candidate failed): the heuristic's pick
+      // replaces the generic plan, untimed, and no later call starts another job.
+      support::log().warn("background tuning of {} failed ({}); the heuristic's first candidate runs, untimed",
+                          describe(s), e.what());
+      return settle_untimed(s);
+    }
     if (!t) return settle(s);  // stopped: the engine is going
     // Under tune_mu_ from the check to the write, so that a tune() or pin() cannot come between:
     // theirs is persisted after this one, or this one is not persisted at all.
@@ -267,11 +295,11 @@ void PlanCache::tune_in_background(const Shape& s, std::stop_token stop) {
     }
     tuner_.persist(*t);  // after plans_mu_: the steps of other problems do not wait on SQLite
   } catch (const std::exception& e) {
-    // The heuristic's pick runs on, as tuned, so that no later call starts another job.
-    support::log().warn("background tuning of {} failed ({}); its first candidate stays", describe(s), e.what());
+    // The plan it runs goes on, as tuned, so that no later call starts another job.
+    support::log().warn("background tuning of {} failed ({}); the plan it runs stays", describe(s), e.what());
     settle(s);
   } catch (...) {
-    support::log().warn("background tuning of {} failed; its first candidate stays", describe(s));
+    support::log().warn("background tuning of {} failed; the plan it runs stays", describe(s));
     settle(s);
   }
 }

@@ -121,9 +121,13 @@ class PlanCache {
   void install(const Shape& s, std::shared_ptr<Plan> plan, PlanState state);  // under tune_mu_
   // Under tune_mu_ with `s`'s entry Tuning: queues the job that tunes it.
   void start_background(const Shape& s);
-  // `s`'s entry, if Tuning, becomes Tuned (the heuristic's pick runs on): for every way a job
-  // ends without installing, so that no entry stays Tuning for good.
+  // `s`'s entry, if Tuning, becomes Tuned with the plan it runs: for every way a job ends without
+  // installing, so that no entry stays Tuning for good.
   void settle(const Shape& s);
+  // No job will time `s`: the heuristic's first candidate, built untimed and not persisted,
+  // replaces the first plan (the slow generic one) and the entry, if still Tuning, becomes Tuned;
+  // where it cannot be built the first plan stays. In the engine's context.
+  void settle_untimed(const Shape& s);
   // The background job: times `s`'s candidates and installs and persists the winner unless the
   // entry was replaced meanwhile (tune, pin), in which case nothing is written.
   void tune_in_background(const Shape& s, std::stop_token stop);

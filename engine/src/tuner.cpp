@@ -404,13 +404,15 @@ std::optional<Tuned> Tuner::measure(const Shape& s, const std::vector<Config>& c
 }
 
 std::optional<Tuned> Tuner::tune_aside(const Shape& s, std::stop_token stop) {
-  // A second copy of the problem (3.2 GB at B=256 I=H=16384 O=8192), made while the caller's
-  // process runs on: where it would take over half of the free memory, the caller's own
-  // allocations could fail for it, and the heuristic's pick is kept instead.
+  // A second copy of the problem (3.2 GB at B=256 I=H=16384 O=8192) and room for a candidate's
+  // packed copies of it (as large again, at most), made while the caller's process runs on: where
+  // that would take over half of the free memory, the caller's own allocations could fail for it,
+  // and the heuristic's pick runs untimed instead.
   std::size_t free = 0, total = 0;
   RNNJIT_CU(cuMemGetInfo(&free, &total));
-  if (Scratch::bytes(s) > free / 2)
-    throw Error(ErrorCode::OutOfMemory, "timing apart needs " + std::to_string(Scratch::bytes(s) >> 20) + " MiB, over half of the " +
+  const std::size_t need = 2 * Scratch::bytes(s);
+  if (need > free / 2)
+    throw Error(ErrorCode::OutOfMemory, "timing apart needs " + std::to_string(need >> 20) + " MiB, over half of the " +
                                             std::to_string(free >> 20) + " MiB free");
   const Scratch scratch(s, jit_, device_.arch);
   return measure(s, propose(s), scratch.args(), scratch.stream(), kBackgroundRounds, stop, true);

@@ -1,5 +1,6 @@
 #include "validate.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -69,6 +70,10 @@ void check_sequence_buffers(const Shape& s, std::int64_t steps, const Weights& w
     throw Error(ErrorCode::InvalidArgument,
                 arg_error("steps", "= " + std::to_string(steps) + " is out of range 1.." + std::to_string(kMaxSteps)));
   const std::size_t e = dtype_size(s.dtype), T = static_cast<std::size_t>(steps), B = s.b, I = s.i, H = s.h, O = s.o;
+  // Each size below within limits, T·B·max(I, H, O) elements can still pass 2⁶⁴ bytes.
+  if (T > SIZE_MAX / e / B / std::max({I, H, O}))
+    throw Error(ErrorCode::InvalidArgument, "steps = " + std::to_string(steps) + " with batch " + std::to_string(B) +
+                                                " makes buffers larger than the address space");
   const Span spans[] = {{"x", reinterpret_cast<std::uintptr_t>(x), T * B * I * e},
                         {"h0", reinterpret_cast<std::uintptr_t>(h0), B * H * e},
                         {"y", reinterpret_cast<std::uintptr_t>(y), T * B * O * e},

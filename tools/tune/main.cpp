@@ -214,10 +214,10 @@ int main(int argc, char** argv) {
     if (tty) std::fprintf(stderr, "\n");
 
     const std::string device_name = engine.device().name, cache_path = published.value_or(engine.cache_path());
-    if (published) {
-      engine_slot.reset();  // closes the copy, its WAL checkpointed into it, before it is published
-      std::filesystem::rename(*target, *published);
-    }
+    // --system publishes only a whole, checked copy: a store that could not write it went on in
+    // memory (its path says so), and a winner past its bound is not shipped.
+    const bool written = engine.cache_path() != ":memory:";
+    if (published) engine_slot.reset();  // closes the copy, its WAL checkpointed into it
     if (json) {
       std::cout << Json{{"device", device_name}, {"cache", cache_path}, {"results", rows}}.dump(2)
                 << "\n";
@@ -242,6 +242,16 @@ int main(int argc, char** argv) {
                     r["from_cache"].get<bool>() ? "yes" : "no", err);
       }
       std::printf("device: %s\ncache: %s\n", device_name.c_str(), cache_path.c_str());
+    }
+    if (published) {
+      if (!written || !all_ok) {
+        std::fprintf(stderr, "rnnjit-tune: %s; %s is left as it was\n",
+                     written ? "a winner failed --check" : "the copy of the system cache could not be written",
+                     published->c_str());
+        discard(*target);
+        return 1;
+      }
+      std::filesystem::rename(*target, *published);
     }
     return all_ok ? 0 : 1;
   } catch (const rnnjit::Error& e) {
