@@ -23,12 +23,13 @@ not sit in L2 from the previous call. Ratios are anchor time / rnnjit time.
 import argparse
 import importlib.util
 import math
-import os
 import subprocess
 import sys
 
 import torch
 import triton.testing
+
+from bench_support import BOUND, import_rnnjit
 
 SHAPES = {"kb-v0": (8, 1024, 256, 128), "b1-4k": (1, 4096, 4096, 4096),
           "mid": (64, 2048, 2048, 1024), "kb-large": (256, 16384, 16384, 8192)}
@@ -53,17 +54,6 @@ def rel_err(out, ref):
 def eager(x, h, w1, b1, w2, b2, dtype=torch.float32):
     hn = torch.tanh(torch.nn.functional.linear(torch.cat([x, h], 1).to(dtype), w1, b1))
     return hn, torch.nn.functional.linear(hn, w2, b2)
-
-
-def import_rnnjit(lib):
-    if lib:  # before the package loads its library
-        os.environ["RNNJIT_LIBRARY"] = os.path.abspath(lib)
-    try:
-        import rnnjit
-    except ImportError:  # not installed: the source tree's package over --lib's library
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "python"))
-        import rnnjit
-    return rnnjit
 
 
 def set_tf32(on):
@@ -234,9 +224,6 @@ def run(args):
               f"{('%.2fx' % ratio) if not mname.startswith('rnnjit') else '-':>8s}")
     if args.png:
         chart(rows_out, args.png)
-
-
-BOUND = {"tf32": 2e-3, "fp32": 1e-5}
 
 
 def sweep_summary(rows):

@@ -30,21 +30,11 @@ import sys
 import tempfile
 import time
 
+from bench_support import BOUND, import_rnnjit
+
 SHAPES = {"kb-v0": (8, 1024, 256, 128), "b1-4k": (1, 4096, 4096, 4096),
           "mid": (64, 2048, 2048, 1024), "kb-large": (256, 16384, 16384, 8192)}
-BOUND = {"tf32": 2e-3, "fp32": 1e-5}  # README: relative error bounds of the precisions
 MODES = ("blocking", "background", "warm", "system")
-
-
-def import_rnnjit(lib):
-    if lib:  # before the package loads its library
-        os.environ["RNNJIT_LIBRARY"] = os.path.abspath(lib)
-    try:
-        import rnnjit
-    except ImportError:  # not installed: the source tree's package
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "python"))
-        import rnnjit
-    return rnnjit
 
 
 def child(args):

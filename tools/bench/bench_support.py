@@ -1,0 +1,18 @@
+"""What the Python bench scripts of tools/bench/ share: the error bounds and loading rnnjit."""
+import os
+import sys
+
+BOUND = {"tf32": 2e-3, "fp32": 1e-5}  # README: relative error bounds of the precisions
+
+
+def import_rnnjit(lib):
+    """The rnnjit package, over `lib` (a librnnjit_c.so) when given: the installed package, else
+    the source tree's python/."""
+    if lib:  # before the package loads its library
+        os.environ["RNNJIT_LIBRARY"] = os.path.abspath(lib)
+    try:
+        import rnnjit
+    except ImportError:  # not installed: the source tree's package
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "python"))
+        import rnnjit
+    return rnnjit
