@@ -177,7 +177,9 @@ void Engine::rnn_step(const Problem& problem, const Weights& w, const void* x, c
                       Stream stream) {
   Impl& im = *impl_;
   std::optional<Phase> first;  // its host side: checks, the plan, the launches enqueued
-  if (!im.stepped.exchange(true, std::memory_order_relaxed)) first.emplace("first step enqueued");
+  // A load first: every call writing the flag would bounce its cache line between the callers' threads.
+  if (!im.stepped.load(std::memory_order_relaxed) && !im.stepped.exchange(true, std::memory_order_relaxed))
+    first.emplace("first step enqueued");
   const Shape s = im.shape_of(problem);
   ContextScope scope(im.context.get());
   const HiddenAliasing aliasing = check_step_buffers(s, w, x, h, h_out, y, im.pointers);
