@@ -1,11 +1,13 @@
 #include "tuner.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <ctime>
 #include <future>
 #include <limits>
+#include <numeric>
 #include <semaphore>
 #include <thread>
 
@@ -90,15 +92,25 @@ OwnStream::~OwnStream() {
   driver::api().cuStreamDestroy(stream_);
 }
 
+namespace {
+
+// Floats of Scratch's buffers, in the order of its members: x, h, h_out, y, w1, b1, w2, b2.
+std::array<std::size_t, 8> scratch_floats(const Shape& s) {
+  const std::size_t B = s.b, I = s.i, H = s.h, O = s.o;
+  return {B * I, B * H, B * H, B * O, H * (I + H), H, O * H, O};
+}
+
+}  // namespace
+
 Scratch::Scratch(const Shape& s, Jit& jit, const std::string& arch)
-    : x_(std::size_t(s.b) * s.i),
-      h_(std::size_t(s.b) * s.h),
-      h_out_(std::size_t(s.b) * s.h),
-      y_(std::size_t(s.b) * s.o),
-      w1_(std::size_t(s.h) * (s.i + s.h)),
-      b1_(s.h),
-      w2_(std::size_t(s.o) * s.h),
-      b2_(s.o),
+    : x_(scratch_floats(s)[0]),
+      h_(scratch_floats(s)[1]),
+      h_out_(scratch_floats(s)[2]),
+      y_(scratch_floats(s)[3]),
+      w1_(scratch_floats(s)[4]),
+      b1_(scratch_floats(s)[5]),
+      w2_(scratch_floats(s)[6]),
+      b2_(scratch_floats(s)[7]),
       counters_(rnnjit_k::kCountersPerCall),
       args_{x_.get(), h_.get(), h_out_.get(), y_.get(), w1_.get(), b1_.get(), w2_.get(), b2_.get(),
             reinterpret_cast<unsigned*>(counters_.get())} {
@@ -118,9 +130,9 @@ Scratch::Scratch(const Shape& s, Jit& jit, const std::string& arch)
 }
 
 std::size_t Scratch::bytes(const Shape& s) {
-  const std::size_t floats = std::size_t(s.b) * (s.i + 2 * s.h + s.o) + std::size_t(s.h) * (s.i + s.h) + s.h +
-                             std::size_t(s.o) * s.h + s.o;
-  return floats * sizeof(float) + rnnjit_k::kCountersPerCall * sizeof(unsigned);
+  const auto floats = scratch_floats(s);
+  return std::accumulate(floats.begin(), floats.end(), std::size_t(0)) * sizeof(float) +
+         rnnjit_k::kCountersPerCall * sizeof(unsigned);
 }
 
 std::vector<Config> Tuner::propose(const Shape& s) const {
