@@ -59,6 +59,19 @@ RNNJIT_HD constexpr int wgmma_slot_floats(int bm, int bn, int math) {
 // fp32 split happens in registers, so the precision costs no shared memory.
 RNNJIT_HD constexpr int gemm_tc_smem_bytes(int bm, int bn, int bk, int stages) { return stages * (bm + bn) * bk * 4; }
 
+// recur: rows of h a CTA takes, a row of h or W_hh in shared memory (zero-padded to whole float4s),
+// batch rows of h_t in shared memory at once (all of them for a cluster, which keeps h_t there), and
+// the launch's shared memory: W_hh's rows when held, h_t (two buffers taking turns for a cluster),
+// and a cluster CTA's new rows (M×R) before it pushes them.
+RNNJIT_HD constexpr int recur_rows(int h, int ctas) { return (h + ctas - 1) / ctas; }
+RNNJIT_HD constexpr int recur_row_floats(int h) { return (h + 3) / 4 * 4; }
+RNNJIT_HD constexpr int recur_staged(int m, int mb, bool cluster) { return cluster || mb > m ? m : mb; }
+RNNJIT_HD constexpr long long recur_smem_floats(int m, int h, int ctas, int mb, bool cluster, bool w_smem) {
+  return (w_smem ? 1ll * recur_rows(h, ctas) * recur_row_floats(h) : 0) +
+         (cluster ? 2ll * m * recur_row_floats(h) + 1ll * m * recur_rows(h, ctas)
+                  : 1ll * recur_staged(m, mb, cluster) * recur_row_floats(h));
+}
+
 // generic (prebuilt, every size an argument): CTAs of kGenericThreads; up to kGenericRowsMaxM rows of
 // A a warp takes a column of C each, above it a CTA takes a kGenericTile×kGenericTile tile of C.
 constexpr int kGenericThreads = 256;

@@ -57,7 +57,7 @@ struct Model {
     for (const auto& r : in.tuning) entries[entry_name(r.key)] = r;
     for (const auto& b : in.binaries) binaries[b.key] = b;
   }
-  // `list`'s order: gpu, b, i, h, o, dtype, precision, template_hash.
+  // `list`'s order: gpu, b, i, h, o, dtype, precision, steps, template_hash.
   std::vector<TuningRecord> tuning(const std::string& gpu_prefix = "") const {
     std::vector<TuningRecord> out;
     for (const auto& [name, r] : entries)
@@ -65,7 +65,7 @@ struct Model {
     std::sort(out.begin(), out.end(), [](const TuningRecord& x, const TuningRecord& y) {
       const auto key = [](const TuningRecord& r) {
         const auto& p = r.key.problem;
-        return std::tie(r.key.gpu, p.b, p.i, p.h, p.o, p.dtype, p.precision, r.key.template_hash);
+        return std::tie(r.key.gpu, p.b, p.i, p.h, p.o, p.dtype, p.precision, p.steps, r.key.template_hash);
       };
       return key(x) < key(y);
     });
@@ -109,7 +109,12 @@ struct Worker {
   ProblemKey problem() {
     static const std::int64_t sizes[][4] = {{1, 16, 16, 8}, {8, 1024, 256, 128}, {64, 32, 32, 32}};
     const auto& s = sizes[pick(3)];
-    return {s[0], s[1], s[2], s[3], chance(0.5) ? "tf32" : "fp32", chance(0.8) ? "f32" : "bf16"};
+    return {s[0], s[1], s[2], s[3], chance(0.5) ? "tf32" : "fp32", chance(0.8) ? "f32" : "bf16", steps()};
+  }
+  // A step, or a sequence of one of the chunk sizes an engine tunes.
+  std::int64_t steps() {
+    static const std::int64_t chunks[] = {16, 64, 256};
+    return chance(0.7) ? 0 : chunks[pick(3)];
   }
   std::string gpu() { return gpu_prefix() + (chance(0.5) ? "GPU-A;cc=9.0" : "GPU-B;cc=8.0"); }
   std::string binary_key() { return key_prefix() + "k" + std::to_string(pick(6)); }
@@ -166,7 +171,7 @@ struct Worker {
     auto& t = j["tuning"];
     auto& b = j["binaries"];
     std::vector<int> ways = {0, 1};
-    if (!t.empty()) ways.insert(ways.end(), {2, 3, 4, 5, 6, 7, 8, 9, 10});
+    if (!t.empty()) ways.insert(ways.end(), {2, 3, 4, 5, 6, 7, 8, 9, 10, 14});
     if (!b.empty()) ways.insert(ways.end(), {11, 12, 13});
     const int way = ways[pick(ways.size())];
     auto& r = t.empty() ? t : t[pick(t.size())];
@@ -185,6 +190,7 @@ struct Worker {
       case 11: b[pick(b.size())]["hash"] = "0000"; break;
       case 12: b[pick(b.size())]["cubin_base64"] = "@@@@"; break;
       case 13: b.push_back(b[pick(b.size())]); break;
+      case 14: r["steps"] = std::vector<Json>{-1, kMaxSteps + 1, 2.5, "64"}[pick(4)]; break;
     }
     return j.dump(1);
   }
@@ -194,7 +200,8 @@ bool matches(const TuningRecord& r, const Filter& f) {
   const auto& p = r.key.problem;
   return (!f.gpu || r.key.gpu.find(*f.gpu) != std::string::npos) &&
          (!f.shape || (p.b == f.shape->b && p.i == f.shape->i && p.h == f.shape->h && p.o == f.shape->o)) &&
-         (!f.precision || p.precision == *f.precision) && (!f.dtype || p.dtype == *f.dtype);
+         (!f.precision || p.precision == *f.precision) && (!f.dtype || p.dtype == *f.dtype) &&
+         (!f.steps || p.steps == *f.steps);
 }
 
 std::string records_json(const std::vector<TuningRecord>& v) { return Json::parse(to_json(v)).dump(); }
@@ -247,6 +254,10 @@ std::string work(Worker& w, Model& model, int ops, bool first_import) {
       if (w.chance(0.3)) {
         f.dtype = w.chance(0.5) ? "f32" : "bf16";
         args.insert(args.end(), {"--dtype", *f.dtype});
+      }
+      if (w.chance(0.3)) {
+        f.steps = w.steps();
+        args.insert(args.end(), {"--steps", std::to_string(*f.steps)});
       }
       std::int64_t n = 0;
       for (auto it = model.entries.begin(); it != model.entries.end();)

@@ -156,6 +156,27 @@ CREATE TABLE binaries (
 PRAGMA user_version = 1;
 )sql";
 
+// Schema version 2 as it was released (its last build stamped the application_id as well).
+const char* const kSchemaV2 = R"sql(
+CREATE TABLE tuning (
+  id INTEGER PRIMARY KEY,
+  gpu TEXT NOT NULL, b INTEGER NOT NULL, i INTEGER NOT NULL, h INTEGER NOT NULL, o INTEGER NOT NULL,
+  dtype TEXT NOT NULL DEFAULT 'f32',
+  precision TEXT NOT NULL, template_hash TEXT NOT NULL, engine_version TEXT NOT NULL,
+  winner TEXT NOT NULL, winner_us REAL NOT NULL, created_at INTEGER NOT NULL,
+  UNIQUE (gpu, b, i, h, o, dtype, precision, template_hash));
+CREATE TABLE candidates (
+  tuning_id INTEGER NOT NULL REFERENCES tuning(id) ON DELETE CASCADE,
+  rank INTEGER NOT NULL, config TEXT NOT NULL,
+  time_us REAL,  -- NULL: the candidate failed (+infinity)
+  disposition TEXT NOT NULL, message TEXT NOT NULL, binary_key TEXT NOT NULL,
+  PRIMARY KEY (tuning_id, rank));
+CREATE TABLE binaries (
+  key TEXT PRIMARY KEY, kernel TEXT NOT NULL, arch TEXT NOT NULL, nvrtc_version TEXT NOT NULL,
+  symbols TEXT NOT NULL, cubin BLOB NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+PRAGMA user_version = 2;
+)sql";
+
 std::vector<std::string> names_in(const test::TempDir& dir) {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir.path)) out.push_back(e.path().filename().string());
@@ -316,15 +337,66 @@ INSERT INTO candidates VALUES (9, 0, 'cfg-a', 7.25, 'ok', '', 'k1,k2'), (9, 1, '
   }
   CHECK(warnings.count() == 0);
   Raw raw(dir.file());
-  CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{"2"});
+  CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{std::to_string(kSchemaVersion)});
   CHECK(raw.texts("PRAGMA application_id") == std::vector<std::string>{std::to_string(kApplicationId)});
-  CHECK(raw.texts("SELECT id || ' ' || dtype FROM tuning WHERE dtype = 'f32' ORDER BY id") ==
-        std::vector<std::string>{"5 f32", "9 f32"});
+  CHECK(raw.texts("SELECT id || ' ' || dtype || ' ' || steps FROM tuning WHERE dtype = 'f32' ORDER BY id") ==
+        std::vector<std::string>{"5 f32 0", "9 f32 0"});
   CHECK(raw.texts("PRAGMA foreign_key_check").empty());
   CHECK(raw.texts("SELECT count(*) FROM candidates") == std::vector<std::string>{"9"});
   // The candidates still belong to the rebuilt table: removing a row takes its candidates.
   Store(dir.file(), Mode::Strict).remove_tuning({{}, ProblemKey{16, 1024, 256, 128, ""}, {}, {}});
   CHECK(raw.texts("SELECT count(*) FROM candidates") == std::vector<std::string>{"6"});
+}
+
+TEST_CASE("a version 2 cache is migrated: its rows kept, as one step, with their ids and candidates", "[cache]") {
+  test::TempDir dir;
+  {
+    // Schema version 2 as it was released, and rows as that build wrote them: an f32 and a bf16
+    // entry of one problem, and another problem.
+    Raw raw(dir.file());
+    raw.must(kSchemaV2);
+    raw.must("PRAGMA application_id = " + std::to_string(kApplicationId));
+    raw.must(R"sql(
+INSERT INTO tuning VALUES (5, 'gpu', 8, 1024, 256, 128, 'f32', 'tf32', 't1', '0.1.0', 'cfg-b', 3.5, 1700000000);
+INSERT INTO tuning VALUES (7, 'gpu', 8, 1024, 256, 128, 'bf16', 'tf32', 't1', '0.1.0', 'cfg-b', 3.5, 1700000000);
+INSERT INTO tuning VALUES (9, 'gpu', 16, 1024, 256, 128, 'f32', 'tf32', 't1', '0.1.0', 'cfg-b', 3.5, 1700000000);
+)sql");
+    for (const char* id : {"5", "7", "9"})
+      raw.must(std::string("INSERT INTO candidates VALUES (") + id + ", 0, 'cfg-a', 7.25, 'ok', '', 'k1,k2'), (" + id +
+               ", 1, 'cfg-b', 3.5, 'ok', '', 'k3'), (" + id + ", 2, 'cfg-c', NULL, 'compile_failed', 'NVRTC said no', '');");
+  }
+  auto bf16 = record("gpu", 8);
+  bf16.key.problem.dtype = "bf16";
+  WarningCounter warnings;
+  {
+    Store s(dir.file());
+    CHECK(s.persistent());
+    const auto rows = s.list_tuning();
+    CHECK(rows == std::vector<TuningRecord>{bf16, record("gpu", 8), record("gpu", 16)});
+    for (const auto& r : rows) CHECK(r.key.problem.steps == 0);
+    CHECK(s.find_tuning(record("gpu", 16).key, kVersion) == record("gpu", 16));
+    CHECK(s.find_tuning(bf16.key, kVersion) == bf16);
+    // The new key: a sequence entry of the same problem is another row, not a replacement.
+    auto sequence = record("gpu", 8);
+    sequence.key.problem.steps = 64;
+    sequence.winner = "cfg-a";
+    sequence.winner_us = 7.25;
+    s.put_tuning(sequence);
+    CHECK(s.list_tuning().size() == 4);
+    CHECK(s.find_tuning(record("gpu", 8).key, kVersion) == record("gpu", 8));
+    CHECK(s.find_tuning(sequence.key, kVersion) == sequence);
+  }
+  CHECK(warnings.count() == 0);
+  Raw raw(dir.file());
+  CHECK(raw.texts("PRAGMA user_version") == std::vector<std::string>{"3"});
+  CHECK(raw.texts("PRAGMA application_id") == std::vector<std::string>{std::to_string(kApplicationId)});
+  CHECK(raw.texts("SELECT id || ' ' || dtype || ' ' || steps FROM tuning WHERE id IN (5, 7, 9) ORDER BY id") ==
+        std::vector<std::string>{"5 f32 0", "7 bf16 0", "9 f32 0"});
+  CHECK(raw.texts("PRAGMA foreign_key_check").empty());
+  CHECK(raw.texts("SELECT count(*) FROM candidates") == std::vector<std::string>{"12"});
+  // The candidates still belong to the rebuilt table: removing a row takes its candidates.
+  CHECK(Store(dir.file(), Mode::Strict).remove_tuning({{}, ProblemKey{16, 1024, 256, 128, ""}, {}, {}}) == 1);
+  CHECK(raw.texts("SELECT count(*) FROM candidates") == std::vector<std::string>{"9"});
 }
 
 TEST_CASE("an empty file is a database without tables: it becomes a cache, silently", "[cache]") {
@@ -1011,10 +1083,61 @@ TEST_CASE("an f32 and a bf16 entry of one gpu, shape and precision are kept apar
   CHECK(s.list_tuning() == std::vector<TuningRecord>{bf16, old_f32});
 }
 
+TEST_CASE("a step entry and sequence entries of one gpu, shape, dtype and precision are kept apart", "[cache]") {
+  test::TempDir dir;
+  Store s(dir.file(), Mode::Strict);
+  const TuningRecord step = record();
+  auto seq64 = record();
+  seq64.key.problem.steps = 64;
+  seq64.winner = "cfg-a";
+  seq64.winner_us = 7.25;
+  auto seq16 = seq64;
+  seq16.key.problem.steps = 16;
+  seq16.winner_us = 7.5;
+  seq16.candidates[0].time_us = 7.5;
+  // Named apart in every message; the step entry as it always was.
+  CHECK(entry_name(step.key) == "H100;cc=9.0/8,1024,256,128/f32/tf32");
+  CHECK(entry_name(seq64.key) == "H100;cc=9.0/8,1024,256,128/seq64/f32/tf32");
+  CHECK(shape_text(seq64.key.problem) == "8,1024,256,128");
+  CHECK_NOTHROW(validate({step, seq64, seq16}, {}));  // three entries, not one twice
+  s.put_tuning(step);
+  s.put_tuning(seq64);  // not a stale row of the step entry, nor its replacement
+  s.put_tuning(seq16);
+  CHECK(s.find_tuning(step.key, kVersion) == step);
+  CHECK(s.find_tuning(seq64.key, kVersion) == seq64);
+  CHECK(s.find_tuning(seq16.key, kVersion) == seq16);
+  auto seq32 = step.key;
+  seq32.problem.steps = 32;
+  CHECK_FALSE(s.find_tuning(seq32, kVersion));
+  CHECK(s.list_tuning() == std::vector<TuningRecord>{step, seq16, seq64});
+  Filter only;
+  only.steps = 0;
+  CHECK(s.list_tuning(only) == std::vector<TuningRecord>{step});
+  only.steps = 64;
+  CHECK(s.list_tuning(only) == std::vector<TuningRecord>{seq64});
+  only.dtype = "bf16";
+  CHECK(s.list_tuning(only).empty());
+  only.dtype.reset();
+  CHECK(s.remove_tuning(only) == 1);
+  CHECK(s.list_tuning() == std::vector<TuningRecord>{step, seq16});
+  // Staleness is per key too: a sequence put removes no step row, not even one of another version.
+  const auto old_step = record("H100;cc=9.0", 8, "t1", "0.0.9");
+  s.put_tuning(old_step);
+  s.put_tuning(seq16);
+  CHECK(s.list_tuning() == std::vector<TuningRecord>{old_step, seq16});
+  // A put of a sequence entry of new templates replaces its own stale row.
+  auto seq16_new = seq16;
+  seq16_new.key.template_hash = "t2";
+  s.put_tuning(seq16_new);
+  CHECK(s.list_tuning() == std::vector<TuningRecord>{old_step, seq16_new});
+  CHECK_FALSE(s.find_tuning(seq16.key, kVersion));
+}
+
 TEST_CASE("an export file gives back every record, binaries of every length byte for byte", "[cache]") {
   test::TempDir dir;
-  Exchange out{"0.1.0", {record("gpu", 8), record("gpu", 16)}, {}};
+  Exchange out{"0.1.0", {record("gpu", 8), record("gpu", 16), record("gpu", 8)}, {}};
   out.tuning[1].key.problem.dtype = "bf16";
+  out.tuning[2].key.problem.steps = 64;
   for (std::size_t size : {1, 2, 3, 4, 5, 4096}) out.binaries.push_back(binary(std::to_string(size) + "-byte", size));
   const std::string file = dir.file("export.json");
   write_exchange(file, out, dir.file());
@@ -1023,7 +1146,12 @@ TEST_CASE("an export file gives back every record, binaries of every length byte
   CHECK(back.engine_version == "0.1.0");
   CHECK(back.tuning == out.tuning);
   CHECK(back.binaries == out.binaries);
-  CHECK_THAT(read_file(file), Catch::Contains("\"version\": 2"));
+  CHECK(back.tuning[2].key.problem.steps == 64);
+  const std::string text = read_file(file);
+  CHECK_THAT(text, Catch::Contains("\"version\": 3"));
+  // Every record says its steps, a step's 0 too.
+  CHECK_THAT(text, Catch::Contains("\"steps\": 64"));
+  CHECK_THAT(to_json(out.tuning[0]), Catch::Contains("\"steps\": 0"));
 }
 
 TEST_CASE("an export file of format version 1 is read, its records f32", "[cache]") {
@@ -1041,6 +1169,32 @@ TEST_CASE("an export file of format version 1 is read, its records f32", "[cache
   REQUIRE(in.tuning.size() == 1);
   CHECK(in.tuning[0] == record());
   CHECK(in.tuning[0].key.problem.dtype == "f32");
+  CHECK(in.tuning[0].key.problem.steps == 0);
+}
+
+TEST_CASE("an export file of format version 2 is read, its records one step; version 3 needs steps", "[cache]") {
+  test::TempDir dir;
+  const std::string file = dir.file("v2.json");
+  const std::string v2 = R"({"format": "rnnjit-cache", "version": 2, "engine_version": "0.1.0", "binaries": [],
+    "tuning": [{"gpu": "H100;cc=9.0", "shape": [8, 1024, 256, 128], "dtype": "bf16", "precision": "tf32",
+                "template_hash": "t1", "engine_version": "0.1.0", "winner": "cfg-b", "winner_us": 3.5,
+                "created_at": 1700000000, "candidates": [
+                  {"config": "cfg-a", "time_us": 7.25, "disposition": "ok", "message": "", "binary_key": "k1,k2"},
+                  {"config": "cfg-b", "time_us": 3.5, "disposition": "ok", "message": "", "binary_key": "k3"},
+                  {"config": "cfg-c", "time_us": null, "disposition": "compile_failed",
+                   "message": "NVRTC said no", "binary_key": ""}]}]})";
+  write_file(file, v2);
+  auto expect = record();
+  expect.key.problem.dtype = "bf16";
+  const Exchange in = read_exchange(file);
+  REQUIRE(in.tuning.size() == 1);
+  CHECK(in.tuning[0] == expect);
+  CHECK(in.tuning[0].key.problem.steps == 0);
+  // The same record as version 3 lacks its steps.
+  std::string v3 = v2;
+  v3.replace(v3.find("\"version\": 2"), 12, "\"version\": 3");
+  write_file(file, v3);
+  CHECK_THROWS_WITH(read_exchange(file), Catch::Contains(file + ": tuning record 0: field 'steps' is missing"));
 }
 
 TEST_CASE("an export onto the cache itself is refused before anything is written", "[cache]") {
@@ -1073,6 +1227,10 @@ TEST_CASE("a bad record is refused by the same rule on import and on reading an 
     bad.key.problem.dtype = "fp32";
     rule = "tuning record 1 (gpu/500,1024,256,128/fp32/tf32): dtype 'fp32' is neither f32 nor bf16";
   }
+  SECTION("negative steps") {
+    bad.key.problem.steps = -1;
+    rule = "tuning record 1 (gpu/500,1024,256,128/seq-1/f32/tf32): steps -1 is outside 0..16777216";
+  }
   const std::vector<TuningRecord> tuning = {record("gpu", 400), bad};
   CHECK_THROWS_WITH(validate(tuning, {}), Catch::EndsWith(rule));
   {
@@ -1102,6 +1260,14 @@ TEST_CASE("records are refused for meaning by the engine's rules, on import, on 
   SECTION("a size past the engine's limit") {
     r.key.problem.h = kMaxDim + 1;
     rule = "shape 500,1024,1048577,128 has a size outside 1..1048576";
+  }
+  SECTION("negative steps") {
+    r.key.problem.steps = std::numeric_limits<std::int64_t>::min();
+    rule = "steps -9223372036854775808 is outside 0..16777216";
+  }
+  SECTION("steps past the engine's limit") {
+    r.key.problem.steps = kMaxSteps + 1;
+    rule = "steps 16777217 is outside 0..16777216";
   }
   SECTION("a negative time") {
     r.candidates[0].time_us = -1;
@@ -1168,18 +1334,20 @@ TEST_CASE("records are refused for meaning by the engine's rules, on import, on 
   CHECK_THROWS_WITH(read_exchange(file), Catch::Contains(file + ": ") && Catch::Contains(rule));
 }
 
-TEST_CASE("a control character or an unknown precision written behind the cache's back is found by verify",
+TEST_CASE("a control character, an unknown precision or bad steps written behind the cache's back is found by verify",
           "[cache]") {
   test::TempDir dir;
   fill(dir.file());
   Raw(dir.file()).must("UPDATE tuning SET precision = 'fp64' WHERE b = 2; UPDATE tuning SET gpu = 'g' || char(27) || "
-                       "'[31m' WHERE b = 3; UPDATE tuning SET created_at = -5 WHERE b = 4;");
+                       "'[31m' WHERE b = 3; UPDATE tuning SET created_at = -5 WHERE b = 4;"
+                       "UPDATE tuning SET steps = -2 WHERE b = 5;");
   Store s(dir.file(), Mode::ReadOnlyStrict);
   const auto problems = s.verify();
-  REQUIRE(problems.size() == 3);
+  REQUIRE(problems.size() == 4);
   CHECK_THAT(problems[0], Catch::Contains("gpu/2,1024,256,128/f32/fp64") && Catch::Contains("precision 'fp64'"));
   CHECK_THAT(problems[1], Catch::Contains("(g\\x1b[31m/3,1024,256,128/f32/tf32): gpu 'g\\x1b[31m' holds a control"));
   CHECK_THAT(problems[2], Catch::Contains("created_at -5"));
+  CHECK_THAT(problems[3], Catch::EndsWith("(gpu/5,1024,256,128/seq-2/f32/tf32): steps -2 is outside 0..16777216"));
 }
 
 TEST_CASE("one import file holds each entry and each binary once: a second is refused, naming both", "[cache]") {

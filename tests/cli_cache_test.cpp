@@ -156,7 +156,8 @@ TEST_CASE("rnnjit-cache --help and --version exit 0", "[cli]") {
     CHECK_THAT(r.out, Catch::Contains(cmd));
   r = tool({"list", "--help"});
   CHECK(r.code == 0);
-  CHECK_THAT(r.out, Catch::Contains("--shape") && Catch::Contains("--dtype") && Catch::Contains("--json"));
+  CHECK_THAT(r.out, Catch::Contains("--shape") && Catch::Contains("--dtype") && Catch::Contains("--steps") &&
+                        Catch::Contains("--json"));
   r = tool({"--version"});
   CHECK(r.code == 0);
   CHECK(r.out == rnnjit::version() + "\n");
@@ -172,7 +173,10 @@ TEST_CASE("rnnjit-cache bad usage exits 2 with a message on stderr", "[cli]") {
                                                                 {"export"},
                                                                 {"--cache", f.db, "list", "--shape", "8,1024"},
                                                                 {"--cache", f.db, "list", "--shape", "8,1024,256,x"},
-                                                                {"--cache", f.db, "rm", "--shape", "0,1,1,1"}}) {
+                                                                {"--cache", f.db, "rm", "--shape", "0,1,1,1"},
+                                                                {"--cache", f.db, "list", "--steps", "-1"},
+                                                                {"--cache", f.db, "rm", "--steps", "16777217"},
+                                                                {"--cache", f.db, "list", "--steps", "8x"}}) {
     const auto r = tool(args);
     INFO("args: " << Json(args).dump());
     CHECK(r.code == 2);
@@ -229,6 +233,7 @@ TEST_CASE("rnnjit-cache list --json gives the full records, each with its source
     CHECK(e["gpu"] == r.key.gpu);
     CHECK(e["shape"] == Json({r.key.problem.b, r.key.problem.i, r.key.problem.h, r.key.problem.o}));
     CHECK(e["dtype"] == "f32");
+    CHECK(e["steps"] == 0);  // always there, a step's 0 too: one schema for scripts
     CHECK(e["precision"] == r.key.problem.precision);
     CHECK(e["template_hash"] == r.key.template_hash);
     CHECK(e["engine_version"] == r.engine_version);
@@ -379,7 +384,7 @@ TEST_CASE("rnnjit-cache export then import into a fresh cache reproduces it", "[
     REQUIRE(r.code == 0);
     const Json exported = Json::parse(read_file(file));
     CHECK(exported["format"] == "rnnjit-cache");
-    CHECK(exported["version"] == 2);
+    CHECK(exported["version"] == 3);
     CHECK(exported["engine_version"] == rnnjit::version());
     CHECK(exported["tuning"] == without_source(before));
     CHECK(exported["binaries"].size() == (with_binaries ? 4u : 0u));
@@ -434,6 +439,14 @@ TEST_CASE("rnnjit-cache import rejects a file with one malformed record and impo
   SECTION("no dtype in a version 2 file") {
     j["tuning"][3].erase("dtype");
     expect = "tuning record 3: field 'dtype' is missing";
+  }
+  SECTION("no steps in a version 3 file") {
+    j["tuning"][2].erase("steps");
+    expect = "tuning record 2: field 'steps' is missing";
+  }
+  SECTION("steps that are not an integer") {
+    j["tuning"][1]["steps"] = 6.5;
+    expect = "tuning record 1: field 'steps' must be an integer";
   }
   SECTION("a dtype that is not a storage type (the cache's own rule, as for import_records)") {
     j["tuning"][0]["dtype"] = "fp32";
@@ -499,10 +512,13 @@ TEST_CASE("rnnjit-cache export refuses to write onto the cache file, however it 
 TEST_CASE("rnnjit-cache import reads a version 1 export file: its entries are f32", "[cli]") {
   Fixture f;
   const Json current = f.json({"list", "--json"});
-  // A version 1 file is a version 2 file without dtypes.
+  // A version 1 file is a version 3 file without dtypes and steps.
   Json v1{{"format", "rnnjit-cache"}, {"version", 1}, {"engine_version", "0.0.9"}, {"binaries", Json::array()}};
-  v1["tuning"] = current;
-  for (auto& e : v1["tuning"]) e.erase("dtype");
+  v1["tuning"] = without_source(current);
+  for (auto& e : v1["tuning"]) {
+    e.erase("dtype");
+    e.erase("steps");
+  }
   const std::string file = f.dir.file("v1.json");
   std::ofstream(file, std::ios::binary) << v1.dump(1);
   const std::string other = f.dir.file("other.sqlite");
@@ -513,6 +529,30 @@ TEST_CASE("rnnjit-cache import reads a version 1 export file: its entries are f3
   const Json imported = Json::parse(tool({"--cache", other, "list", "--json"}).out);
   CHECK(imported == current);
   for (const auto& e : imported) CHECK(e["dtype"] == "f32");
+}
+
+TEST_CASE("rnnjit-cache import reads a version 2 export file: its entries are one step", "[cli]") {
+  Fixture f;
+  const Json current = f.json({"list", "--json"});
+  // A version 2 file is a version 3 file without steps; a bf16 entry keeps its dtype.
+  Json v2{{"format", "rnnjit-cache"}, {"version", 2}, {"engine_version", "0.1.0"}, {"binaries", Json::array()}};
+  v2["tuning"] = without_source(current);
+  for (auto& e : v2["tuning"]) e.erase("steps");
+  v2["tuning"][0]["dtype"] = "bf16";
+  const std::string file = f.dir.file("v2.json");
+  std::ofstream(file, std::ios::binary) << v2.dump(1);
+  const std::string other = f.dir.file("other.sqlite");
+  const auto r = tool({"--cache", other, "import", file});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("imported 4 entries"));
+  const Json imported = Json::parse(tool({"--cache", other, "list", "--json"}).out);
+  REQUIRE(imported.size() == 4);
+  for (const auto& e : imported) CHECK(e["steps"] == 0);
+  CHECK(imported[0]["dtype"] == "bf16");
+  Json expect = current;
+  expect[0]["dtype"] = "bf16";
+  CHECK(imported == expect);
 }
 
 TEST_CASE("rnnjit-cache keeps an f32 and a bf16 entry of one problem apart", "[cli]") {
@@ -543,11 +583,59 @@ TEST_CASE("rnnjit-cache keeps an f32 and a bf16 entry of one problem apart", "[c
   CHECK(f.json({"list", "--json", "--dtype", "bf16"}).empty());
 }
 
+TEST_CASE("rnnjit-cache keeps a step and a sequence entry of one problem apart", "[cli]") {
+  Fixture f;
+  {
+    Store s(f.db, Mode::Strict);
+    auto sequence = s.list_tuning({std::string(kH100), ProblemKey{8, 1024, 256, 128, ""}, {}, {}}).at(0);
+    REQUIRE(sequence.key.problem.steps == 0);
+    sequence.key.problem.steps = 64;
+    sequence.winner_us = sequence.candidates[0].time_us = 6.25;
+    s.put_tuning(sequence);
+  }
+  CHECK(f.json({"list", "--json"}).size() == 5);
+  CHECK(f.json({"list", "--json", "--steps", "0"}).size() == 4);
+  const Json only = f.json({"list", "--json", "--steps", "64"});
+  REQUIRE(only.size() == 1);
+  CHECK(only[0]["steps"] == 64);
+  CHECK(only[0]["winner_us"] == 6.25);
+  CHECK(f.json({"list", "--json", "--steps", "16"}).empty());
+  // With a sequence listed, a steps column after the shape: its steps, "-" for a step entry.
+  const auto table = lines(f.with({"list", "--gpu", "H100"}).out);
+  REQUIRE(table.size() == 5);  // header, 3 entries, the count
+  CHECK_THAT(table[0], Catch::Matches("# +gpu +B,I,H,O +steps +dtype +precision +winner .*"));
+  CHECK_THAT(table[1], Catch::Matches("\\d +" + std::string(kH100) + " +8,1024,256,128 +- +f32 +tf32 .*19\\.50.*"));
+  CHECK_THAT(table[2], Catch::Matches("\\d +" + std::string(kH100) + " +8,1024,256,128 +64 +f32 +tf32 .*6\\.25.*"));
+  CHECK_THAT(table[3], Catch::Matches("\\d +" + std::string(kH100) + " +64,1024,256,128 +- +f32 .*"));
+  // Without one, the table as it always was.
+  CHECK_THAT(lines(f.with({"list", "--steps", "0"}).out).at(0), Catch::Matches("# +gpu +B,I,H,O +dtype .*"));
+  // show: the sequence by its name; the names of the step entry, old and new, never give the sequence.
+  const std::string problem = std::string(kH100) + "/8,1024,256,128/";
+  const Json seq = f.json({"show", problem + "seq64/f32/tf32", "--json"});
+  CHECK(seq["steps"] == 64);
+  CHECK(seq["winner_us"] == 6.25);
+  CHECK(f.json({"show", problem + "f32/tf32", "--json"})["steps"] == 0);
+  CHECK(f.json({"show", problem + "tf32", "--json"})["steps"] == 0);
+  CHECK(f.with({"show", problem + "seq16/f32/tf32"}).code == 1);
+  const auto shown = lines(f.with({"show", problem + "seq64/f32/tf32"}).out);
+  const auto shape =
+      std::find_if(shown.begin(), shown.end(), [](const std::string& l) { return l.rfind("shape", 0) == 0; });
+  REQUIRE(shape != shown.end());
+  REQUIRE(shape + 1 != shown.end());
+  CHECK_THAT(*(shape + 1), Catch::Matches("steps +64 \\(a sequence, tuned for chunks of 64 steps\\)"));
+  CHECK_THAT(f.with({"show", problem + "f32/tf32"}).out, !Catch::Contains("steps"));
+  // A row number names it too: list sorts it right after its step entry.
+  CHECK(f.json({"show", "4", "--json"}) == seq);
+  CHECK(f.with({"rm", "--steps", "64"}).out == "removed 1 entry\n");
+  CHECK(f.json({"list", "--json"}).size() == 4);
+  CHECK(f.json({"list", "--json", "--steps", "64"}).empty());
+}
+
 TEST_CASE("rnnjit-cache import rejects a file that is not an export", "[cli]") {
   Fixture f;
   const std::string file = f.dir.file("other.json");
   for (const std::string& text : {std::string("not json"), std::string("[1, 2]"),
-                                  std::string(R"({"format":"rnnjit-cache","version":3,"tuning":[],"binaries":[]})"),
+                                  std::string(R"({"format":"rnnjit-cache","version":4,"tuning":[],"binaries":[]})"),
                                   std::string(R"({"format":"rnnjit-cache","version":0,"tuning":[],"binaries":[]})"),
                                   std::string(R"({"format":"rnnjit-cache","version":1,"tuning":{}})")}) {
     std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
@@ -610,10 +698,10 @@ TEST_CASE("rnnjit-cache export from two processes onto one file: both succeed, t
       TuningRecord r;
       r.key = {db == a ? kH100 : kA100, {n, 1024, 256, 128, "tf32"}, rnnjit::template_hash()};
       r.engine_version = rnnjit::version();
-      r.winner = "w";
-      r.winner_us = n;
       const std::string key = "bin" + std::to_string(n);
       r.candidates = {{"w", double(n), "ok", "", key}};
+      r.winner = r.candidates[0].config;
+      r.winner_us = r.candidates[0].time_us;
       r.created_at = 1764000000;
       s.put_tuning(r);
       BinaryRecord bin{key, "gemv.cu", "sm_90a", "13.0", "", std::vector<std::uint8_t>(65536, std::uint8_t(n)), "",
@@ -818,6 +906,11 @@ TEST_CASE("rnnjit-cache import refuses records that are well formed but mean not
     j["tuning"][0]["shape"][2] = 1048577;
     expect = "tuning record 0 (" + std::string(kA100) + "/8,1024,1048577,128/f32/tf32): shape 8,1024,1048577,128 has "
              "a size outside 1..1048576";
+  }
+  SECTION("negative steps") {
+    j["tuning"][0]["steps"] = -64;
+    expect = "tuning record 0 (" + std::string(kA100) + "/8,1024,256,128/seq-64/f32/tf32): steps -64 is outside "
+             "0..16777216";
   }
   SECTION("a size of 8.5") {
     j["tuning"][0]["shape"][0] = 8.5;

@@ -34,13 +34,24 @@ void for_each_pool_tile(F&& f) {
   }(static_cast<Tile*>(nullptr));
 }
 
-// The stages a tile runs: the whole step, or each GEMM stage.
+// The stages a tile runs: the whole step, each GEMM stage, or a sequence's recurrence.
 std::vector<Stage> stages_of(const Tile& t) {
-  return rnnjit::scope_of(t) == rnnjit::Scope::Step ? std::vector{Stage::Step} : std::vector{Stage::I2h, Stage::H2o};
+  switch (rnnjit::scope_of(t)) {
+    case rnnjit::Scope::Step: return {Stage::Step};
+    case rnnjit::Scope::Recurrence: return {Stage::Recur};
+    case rnnjit::Scope::Stage: break;
+  }
+  return {Stage::I2h, Stage::H2o, Stage::XProj};
 }
 
 Config config_of(const Tile& t) {
-  return rnnjit::scope_of(t) == rnnjit::Scope::Step ? Config::whole(t) : Config::pair(t, t);
+  const Tile gemm = rnnjit::TcTile{64, 64, 32, 2, 2, 4};
+  switch (rnnjit::scope_of(t)) {
+    case rnnjit::Scope::Step: return Config::whole(t);
+    case rnnjit::Scope::Recurrence: return Config::sequence(gemm, t, gemm);
+    case rnnjit::Scope::Stage: break;
+  }
+  return Config::pair(t, t);
 }
 
 void compile_all_for(const rnnjit::DeviceInfo& device) {
@@ -53,6 +64,8 @@ void compile_all_for(const rnnjit::DeviceInfo& device) {
         Shape s = base;
         s.precision = precision;
         for (Stage stage : stages_of(t)) {
+          // Sequence chunks of 4 steps: the projections over 4·B rows, the recurrence.
+          s.steps = stage == Stage::XProj || stage == Stage::Recur ? 4 : 0;
           // What the family claims it can run here; other targets are never asked to.
           if (!rnnjit::rejects(t, stage, s, device).empty()) continue;
           const rnnjit::KernelSource src = rnnjit::specialize(t, stage, s, device.arch);
@@ -219,7 +232,32 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
   }
   SECTION("gemv beyond batch 16") {
     CHECK_FALSE(rnnjit::can_implement(Config::pair(rnnjit::GemvTile{1, 4, 4}, ok), {17, 8, 8, 8}, dev, &why));
-    CHECK_THAT(why, Catch::Contains("batch ≤ 16"));
+    CHECK_THAT(why, Catch::Contains("at most 16 rows"));
+  }
+  SECTION("a sequence's recurrence: clusters from sm_90, chunks of sequences only") {
+    Shape seq{8, 1024, 256, 128};
+    seq.steps = 16;
+    const Tile cluster = rnnjit::RecurTile{16, 8, 8, 2, 2, 64, 1, 1}, grid = rnnjit::RecurTile{64, 8, 8, 4, 2, 32, 0, 1};
+    CHECK(rnnjit::can_implement(Config::sequence(ok, cluster, ok), seq, dev, &why));
+    auto ampere = dev;
+    ampere.cc_major = 8;
+    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, cluster, ok), seq, ampere, &why));
+    CHECK_THAT(why, Catch::Contains("recur tile") && Catch::Contains("clusters"));
+    CHECK(rnnjit::can_implement(Config::sequence(ok, grid, ok), seq, ampere, &why));
+    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, grid, ok), shape, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, rnnjit::RecurTile{16, 8, 8, 4, 4, 64, 1, 1}, ok), seq, dev, &why));
+    CHECK_THAT(why, Catch::Contains("rows×batch ≤ lanes"));
+    // W_hh held over 64 CTAs at H = 4096: 1 MiB a CTA.
+    Shape wide = seq;
+    wide.h = 4096;
+    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, grid, ok), wide, dev, &why));
+    CHECK_THAT(why, Catch::Contains("shared memory"));
+    // TMA cannot read x's rows of 1023 floats, and a packed W copies whole rows, not W1's first I columns.
+    Shape odd = seq;
+    odd.i = 1023;
+    const Tile wgmma = rnnjit::WgmmaTile{128, 128, 2, 4, 1};
+    CHECK_FALSE(rnnjit::can_implement(Config::sequence(wgmma, grid, ok), odd, dev, &why));
+    CHECK_THAT(why, Catch::Contains("xproj tile") && Catch::Contains("whole rows"));
   }
 }
 
@@ -269,8 +307,11 @@ TEST_CASE("every family compiles for sm_90a where it claims to", "[families][nvr
 // H200), at the anchors and at odd shapes, compile for that GPU's arch with no register spills that
 // ptxas reports: a spill would put local-memory traffic into the inner loops on cards no test runs.
 TEST_CASE("every described GPU's proposals compile for its arch without spills", "[families][nvrtc]") {
-  const Shape shapes[] = {{8, 1024, 256, 128}, {1, 4096, 4096, 4096}, {64, 2048, 2048, 1024}, {256, 16384, 16384, 8192},
-                          {257, 17, 4097, 33}, {31, 5290, 58, 826},   {3, 999, 17, 5},       {4097, 5, 7, 3}};
+  // Then sequences in chunks of 64 and 2 steps: kb-seq, mid-seq, large-seq and odd sizes.
+  const Shape shapes[] = {{8, 1024, 256, 128},     {1, 4096, 4096, 4096},   {64, 2048, 2048, 1024},
+                          {256, 16384, 16384, 8192}, {257, 17, 4097, 33},     {31, 5290, 58, 826},
+                          {3, 999, 17, 5},         {4097, 5, 7, 3},         {8, 1024, 256, 128, {}, {}, 64},
+                          {64, 1024, 1024, 512, {}, {}, 64}, {1, 4096, 4096, 4096, {}, {}, 64}, {3, 999, 257, 5, {}, {}, 2}};
   std::map<std::string, rnnjit::KernelSource> sources;  // by key: GPUs of one arch share most programs
   for (const auto& known : rnnjit::device_table::all()) {
     rnnjit::cache::Store store{"off"};

@@ -339,7 +339,10 @@ TEST_CASE("background: a job with no memory to time apart leaves the heuristic's
   CUDA_OK(cudaMalloc(&hog, free - 3 * need / 2));
   s.run(engine);
   CHECK(s.error(p.batch) <= test::bound(Precision::TF32));
-  CHECK(engine.plan_info(p).config == "i2h_generic.h2o_generic");
+  // The generic plan ran the first step; the job may already have failed and replaced it (it
+  // did under compute-sanitizer, where the step is slow).
+  const std::string first = engine.plan_info(p).config;
+  CHECK((first == "i2h_generic.h2o_generic" || first == engine.candidates(p).at(0)));
   const auto t0 = Clock::now();
   while (engine.stats().background_pending != 0 && Clock::now() - t0 < kLimit) std::this_thread::yield();
   CUDA_OK(cudaFree(hog));

@@ -11,6 +11,7 @@ namespace {
 
 using rnnjit::Config;
 using rnnjit::Shape;
+using rnnjit::Stage;
 
 template <class F>
 bool first_op_is(const Config& c) {
@@ -36,7 +37,9 @@ TEST_CASE("a config's name parses back to the same config", "[tuner]") {
                           Config::pair(WgmmaTile{256, 128, 2, 4, 1}, WgmmaTile{64, 64, 1, 8, 8}),
                           Config::whole(rnnjit::FusedTile{128, 8, 8}), Config::whole(rnnjit::GridTile{128, 8}),
                           Config::whole(rnnjit::StreamTile{128, 16, 2, 4, 8}),
-                          Config::whole(rnnjit::GridMmaTile{128, 16, 2, 2, 1})}) {
+                          Config::whole(rnnjit::GridMmaTile{128, 16, 2, 2, 1}),
+                          Config::sequence(WgmmaTile{128, 128, 2, 4, 1}, rnnjit::RecurTile{16, 8, 8, 2, 2, 64, 1, 1},
+                                           TcTile{64, 64, 32, 2, 2, 4})}) {
     const auto back = Config::parse(c.name());
     REQUIRE(back);
     CHECK(*back == c);
@@ -46,6 +49,39 @@ TEST_CASE("a config's name parses back to the same config", "[tuner]") {
   CHECK(Config::whole(rnnjit::StreamTile{128, 16, 2, 4, 8}).name() == "stream_c128w16r2u4p8");
   CHECK(Config::pair(WgmmaTile{256, 128, 2, 4, 1}, WgmmaTile{64, 64, 1, 8, 8}).name() ==
         "i2h_wgmma256x128g2s4k1.h2o_wgmma64x64g1s8k8");
+  CHECK(Config::sequence(TcTile{64, 64, 32, 2, 2, 4}, rnnjit::RecurTile{128, 8, 32, 4, 1, 16, 0, 0},
+                         TcTile{64, 64, 32, 2, 2, 4})
+            .name() == "xproj_tc64x64x32w2x2s4.recur_rec_c128w8k32t4x1b16l0s0.h2o_tc64x64x32w2x2s4");
+}
+
+// A sequence shape gets xproj, recur and h2o configs and nothing else, a step shape never those;
+// the chunk size is part of the cache key.
+TEST_CASE("sequences in chunks get their own proposals, configs and cache keys", "[tuner]") {
+  Fixture f(rnnjit::device_table::h100_sxm());
+  Shape step{8, 1024, 256, 128};
+  Shape seq = step;
+  seq.steps = 64;
+  for (const Config& c : f.tuner.propose(seq)) {
+    CHECK(c.is_sequence());
+    CHECK(rnnjit::can_implement(c, seq, f.device, nullptr));
+    std::string why;
+    CHECK_FALSE(rnnjit::can_implement(c, step, f.device, &why));
+    CHECK_THAT(why, Catch::Contains("sequences only"));
+  }
+  CHECK(f.tuner.propose(seq).size() >= 3);
+  // Small H on Hopper: a cluster keeps W_hh and h_t on chip, and the estimate ranks it first.
+  const auto first = Config::parse(f.tuner.propose(seq).at(0).name());
+  REQUIRE(first);
+  CHECK(std::get<rnnjit::RecurTile>(first->ops[1].tile).cluster == 1);
+  for (const Config& c : f.tuner.propose(step)) CHECK_FALSE(c.is_sequence());
+  CHECK(rnnjit::sequence_chunk(1) == 1);
+  CHECK(rnnjit::sequence_chunk(3) == 2);
+  CHECK(rnnjit::sequence_chunk(64) == 64);
+  CHECK(rnnjit::sequence_chunk(1000) == 64);
+  CHECK(rnnjit::gemm_of(Stage::XProj, seq).m == 512);
+  CHECK(rnnjit::gemm_of(Stage::XProj, seq).ldw == 1280);
+  CHECK(rnnjit::gemm_of(Stage::H2o, seq).m == 512);
+  CHECK(rnnjit::gemm_of(Stage::H2o, step).m == 8);
 }
 
 TEST_CASE("config parsing rejects other text", "[tuner]") {
@@ -59,7 +95,10 @@ TEST_CASE("config parsing rejects other text", "[tuner]") {
                           "i2h_gridmma_c128w16b2u2p1.h2o_gridmma_c128w16b2u2p1", "i2h_wgmma256x128g2s4.h2o_wgmma64x64g1s8k8",
                           "i2h_wgmma256x128g2s4k1x.h2o_wgmma64x64g1s8k8", "h2o_gemv_r2w4u4.i2h_gemv_r2w4u4",
                           "i2h_gemv_r2w4u4.h2o_gemv_r2w4u4.", "i2h_gemv_r2w4u4.h2o_gemv_r2w4u4.h2o_gemv_r2w4u4",
-                          "mma64x128x32w2x4s3", "step_fused_c128k8w8"})
+                          "mma64x128x32w2x4s3", "step_fused_c128k8w8",
+                          "xproj_tc64x64x32w2x2s4.h2o_tc64x64x32w2x2s4", "recur_rec_c128w8k32t4x1b16l0s0",
+                          "xproj_tc64x64x32w2x2s4.recur_tc64x64x32w2x2s4.h2o_tc64x64x32w2x2s4",
+                          "recur_rec_c128w8k32t4x1b16l0s0.xproj_tc64x64x32w2x2s4.h2o_tc64x64x32w2x2s4"})
     CHECK_FALSE(Config::parse(bad));
 }
 
@@ -168,7 +207,10 @@ TEST_CASE("wgmma tiles are proposed on sm_90a only, and the fallback never needs
 TEST_CASE("every described GPU gets 3-4 implementable proposals for the anchors and odd shapes", "[tuner]") {
   const Shape shapes[] = {{8, 1024, 256, 128}, {1, 4096, 4096, 4096}, {64, 2048, 2048, 1024}, {256, 16384, 16384, 8192},
                           {257, 17, 4097, 33}, {31, 5290, 58, 826},   {3, 999, 17, 5},       {4097, 5, 7, 3},
-                          {1, 1, 1, 1},        {16, 8191, 3, 8190}};
+                          {1, 1, 1, 1},        {16, 8191, 3, 8190},
+                          // sequences in chunks: kb-seq, mid-seq, large-seq, odd sizes, a chunk of one step
+                          {8, 1024, 256, 128, {}, {}, 64}, {64, 1024, 1024, 512, {}, {}, 64}, {1, 4096, 4096, 4096, {}, {}, 64},
+                          {3, 999, 257, 5, {}, {}, 2},     {1, 1, 1, 1, {}, {}, 1}};
   for (const auto& known : rnnjit::device_table::all()) {
     Fixture f(known.info);
     for (Shape s : shapes)

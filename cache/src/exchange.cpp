@@ -38,6 +38,7 @@ Json tuning_json(const TuningRecord& r) {
           {"shape", {p.b, p.i, p.h, p.o}},
           {"dtype", p.dtype},
           {"precision", p.precision},
+          {"steps", p.steps},
           {"template_hash", r.key.template_hash},
           {"engine_version", r.engine_version},
           {"winner", r.winner},
@@ -134,7 +135,8 @@ double time_field(const Json& j, const std::string& name, const std::string& pat
   return v.get<double>();
 }
 
-// `version`: of the file; version 1 has no "dtype", and its records are f32.
+// `version`: of the file; version 1 has no "dtype", and its records are f32; versions 1 and 2
+// have no "steps", and their records are one step.
 TuningRecord tuning_from_json(const Json& j, int version) {
   TuningRecord r;
   r.key.gpu = text_field(j, "gpu");
@@ -146,6 +148,7 @@ TuningRecord tuning_from_json(const Json& j, int version) {
   r.key.problem = {int_value(shape[0], "shape[0]"), int_value(shape[1], "shape[1]"), int_value(shape[2], "shape[2]"),
                    int_value(shape[3], "shape[3]"), text_field(j, "precision")};
   if (version >= 2) r.key.problem.dtype = text_field(j, "dtype");
+  if (version >= 3) r.key.problem.steps = int_field(j, "steps");
   r.key.template_hash = text_field(j, "template_hash");
   r.engine_version = text_field(j, "engine_version");
   r.winner = text_field(j, "winner");

@@ -71,6 +71,25 @@ INSERT INTO tuning_v2 (id, gpu, b, i, h, o, precision, template_hash, engine_ver
 DROP TABLE tuning;
 ALTER TABLE tuning_v2 RENAME TO tuning;
 )sql",
+    // 3: the steps a sequence entry is tuned for join the key (0: one step, what every row so far
+    // is). Rebuilt with the same ids, as for 2.
+    R"sql(
+CREATE TABLE tuning_v3 (
+  id INTEGER PRIMARY KEY,
+  gpu TEXT NOT NULL, b INTEGER NOT NULL, i INTEGER NOT NULL, h INTEGER NOT NULL, o INTEGER NOT NULL,
+  dtype TEXT NOT NULL DEFAULT 'f32',
+  precision TEXT NOT NULL,
+  steps INTEGER NOT NULL DEFAULT 0,
+  template_hash TEXT NOT NULL, engine_version TEXT NOT NULL,
+  winner TEXT NOT NULL, winner_us REAL NOT NULL, created_at INTEGER NOT NULL,
+  UNIQUE (gpu, b, i, h, o, dtype, precision, steps, template_hash));
+INSERT INTO tuning_v3 (id, gpu, b, i, h, o, dtype, precision, template_hash, engine_version, winner, winner_us,
+                       created_at)
+  SELECT id, gpu, b, i, h, o, dtype, precision, template_hash, engine_version, winner, winner_us, created_at
+  FROM tuning;
+DROP TABLE tuning;
+ALTER TABLE tuning_v3 RENAME TO tuning;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
@@ -199,19 +218,22 @@ std::string joined(const std::vector<std::string>& v) {
 struct Statements {
   explicit Statements(Connection& db)
       : find_tuning(db,
-                    "SELECT id, gpu, b, i, h, o, dtype, precision, template_hash, engine_version, winner,"
+                    "SELECT id, gpu, b, i, h, o, dtype, precision, steps, template_hash, engine_version, winner,"
                     " winner_us, created_at FROM tuning WHERE gpu = ?1 AND b = ?2 AND i = ?3 AND h = ?4"
-                    " AND o = ?5 AND dtype = ?6 AND precision = ?7 AND template_hash = ?8 AND engine_version = ?9"),
+                    " AND o = ?5 AND dtype = ?6 AND precision = ?7 AND steps = ?8 AND template_hash = ?9"
+                    " AND engine_version = ?10"),
         read_candidates(db,
                         "SELECT config, time_us, disposition, message, binary_key FROM candidates"
                         " WHERE tuning_id = ?1 ORDER BY rank"),
         delete_stale(db,
                      "DELETE FROM tuning WHERE gpu = ?1 AND b = ?2 AND i = ?3 AND h = ?4 AND o = ?5"
-                     " AND dtype = ?6 AND precision = ?7 AND (template_hash <> ?8 OR engine_version <> ?9)"),
+                     " AND dtype = ?6 AND precision = ?7 AND steps = ?8"
+                     " AND (template_hash <> ?9 OR engine_version <> ?10)"),
         upsert_tuning(db,
-                      "INSERT INTO tuning (gpu, b, i, h, o, dtype, precision, template_hash, engine_version,"
-                      " winner, winner_us, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                      " ON CONFLICT (gpu, b, i, h, o, dtype, precision, template_hash) DO UPDATE SET"
+                      "INSERT INTO tuning (gpu, b, i, h, o, dtype, precision, steps, template_hash, engine_version,"
+                      " winner, winner_us, created_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                      " ON CONFLICT (gpu, b, i, h, o, dtype, precision, steps, template_hash) DO UPDATE SET"
                       " engine_version = excluded.engine_version, winner = excluded.winner,"
                       " winner_us = excluded.winner_us, created_at = excluded.created_at RETURNING id"),
         clear_candidates(db, "DELETE FROM candidates WHERE tuning_id = ?1"),
@@ -237,7 +259,7 @@ struct Statements {
 const char* const kFilterWhere =
     " WHERE (?1 IS NULL OR instr(gpu, ?1) > 0) AND (?2 IS NULL OR b = ?2) AND (?3 IS NULL OR i = ?3)"
     " AND (?4 IS NULL OR h = ?4) AND (?5 IS NULL OR o = ?5) AND (?6 IS NULL OR precision = ?6)"
-    " AND (?7 IS NULL OR dtype = ?7)";
+    " AND (?7 IS NULL OR dtype = ?7) AND (?8 IS NULL OR steps = ?8)";
 
 void bind_filter(Statement& s, const Filter& f) {
   s.bind(1, f.gpu);
@@ -245,24 +267,24 @@ void bind_filter(Statement& s, const Filter& f) {
     return f.shape ? std::optional<std::int64_t>((*f.shape).*m) : std::nullopt;
   };
   s.bind(2, dim(&ProblemKey::b)).bind(3, dim(&ProblemKey::i)).bind(4, dim(&ProblemKey::h)).bind(5, dim(&ProblemKey::o));
-  s.bind(6, f.precision).bind(7, f.dtype);
+  s.bind(6, f.precision).bind(7, f.dtype).bind(8, f.steps);
 }
 
 const char* const kTuningColumns =
-    "SELECT id, gpu, b, i, h, o, dtype, precision, template_hash, engine_version, winner, winner_us, created_at"
-    " FROM tuning";
+    "SELECT id, gpu, b, i, h, o, dtype, precision, steps, template_hash, engine_version, winner, winner_us,"
+    " created_at FROM tuning";
 
 // A row of kTuningColumns (or of Statements::find_tuning): its id and the record without candidates.
 std::pair<std::int64_t, TuningRecord> read_tuning_row(const Statement& s) {
   TuningRecord r;
   r.key.gpu = s.column_text(1);
-  r.key.problem = {s.column_int(2), s.column_int(3), s.column_int(4), s.column_int(5), s.column_text(7),
-                   s.column_text(6)};
-  r.key.template_hash = s.column_text(8);
-  r.engine_version = s.column_text(9);
-  r.winner = s.column_text(10);
-  r.winner_us = s.column_double(11);
-  r.created_at = s.column_int(12);
+  r.key.problem = {s.column_int(2), s.column_int(3), s.column_int(4), s.column_int(5),
+                   s.column_text(7), s.column_text(6), s.column_int(8)};
+  r.key.template_hash = s.column_text(9);
+  r.engine_version = s.column_text(10);
+  r.winner = s.column_text(11);
+  r.winner_us = s.column_double(12);
+  r.created_at = s.column_int(13);
   return {s.column_int(0), std::move(r)};
 }
 
@@ -289,15 +311,15 @@ void write_tuning(Connection& db, Statements& q, const TuningRecord& r) {
     Statement& s = q.delete_stale;
     const ResetOnExit done(s);
     s.bind(1, k.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.dtype).bind(7, p.precision);
-    s.bind(8, k.template_hash).bind(9, r.engine_version).run();
+    s.bind(8, p.steps).bind(9, k.template_hash).bind(10, r.engine_version).run();
   }
   std::int64_t id = 0;
   {
     Statement& s = q.upsert_tuning;
     const ResetOnExit done(s);
     s.bind(1, k.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.dtype).bind(7, p.precision);
-    s.bind(8, k.template_hash).bind(9, r.engine_version).bind(10, r.winner).bind(11, r.winner_us);
-    s.bind(12, r.created_at);
+    s.bind(8, p.steps).bind(9, k.template_hash).bind(10, r.engine_version).bind(11, r.winner);
+    s.bind(12, r.winner_us).bind(13, r.created_at);
     if (!s.step()) db.fail(SQLITE_ERROR, "the upsert of a tuning row returned no id");
     id = s.column_int(0);
     s.run();
@@ -369,6 +391,8 @@ std::string invalid(const TuningRecord& r) {
       return "shape " + shape_text(p) + " has a size outside 1.." + std::to_string(kMaxDim);
   if (!kPrecisions.count(p.precision)) return "precision '" + printable(p.precision) + "' is none of fp32, tf32, bf16";
   if (!kDTypes.count(p.dtype)) return "dtype '" + printable(p.dtype) + "' is neither f32 nor bf16";
+  if (p.steps < 0 || p.steps > kMaxSteps)
+    return "steps " + std::to_string(p.steps) + " is outside 0.." + std::to_string(kMaxSteps);
   if (!std::isfinite(r.winner_us) || r.winner_us < 0)
     return "winner_us " + number(r.winner_us) + " is not a finite, non-negative time";
   if (std::string why = bad_created_at(r.created_at); !why.empty()) return why;
@@ -424,7 +448,10 @@ std::string shape_text(const ProblemKey& p) {
 }
 
 std::string entry_name(const TuningKey& k) {
-  return k.gpu + "/" + shape_text(k.problem) + "/" + k.problem.dtype + "/" + k.problem.precision;
+  const ProblemKey& p = k.problem;
+  // Any steps but 0, so that verify names a row of bad steps by its value.
+  const std::string sequence = p.steps != 0 ? "/seq" + std::to_string(p.steps) : "";
+  return k.gpu + "/" + shape_text(p) + sequence + "/" + p.dtype + "/" + p.precision;
 }
 
 void validate(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries) {
@@ -941,7 +968,7 @@ std::optional<TuningRecord> Store::find_tuning(const TuningKey& key, const std::
     const ResetOnExit done(s);
     const auto& p = key.problem;
     s.bind(1, key.gpu).bind(2, p.b).bind(3, p.i).bind(4, p.h).bind(5, p.o).bind(6, p.dtype).bind(7, p.precision);
-    s.bind(8, key.template_hash).bind(9, engine_version);
+    s.bind(8, p.steps).bind(9, key.template_hash).bind(10, engine_version);
     if (!s.step()) return std::nullopt;
     auto [id, rec] = read_tuning_row(s);
     read_candidates(q, id, rec);
@@ -997,7 +1024,7 @@ void Store::put_binary(const BinaryRecord& record) {
 std::vector<TuningRecord> Store::list_tuning(const Filter& filter) {
   return impl_->run(Access::Read, [&](Connection& db, Statements& q) {
     Statement s(db, std::string(kTuningColumns) + kFilterWhere +
-                        " ORDER BY gpu, b, i, h, o, dtype, precision, template_hash");
+                        " ORDER BY gpu, b, i, h, o, dtype, precision, steps, template_hash");
     bind_filter(s, filter);
     std::vector<TuningRecord> out;
     while (s.step()) {

@@ -7,6 +7,8 @@ bool valid_sequence(const std::vector<Op>& ops) {
     return ops[i].stage == stage && scope_of(ops[i].tile) == scope;
   };
   if (ops.size() == 1) return is(0, Stage::Step, Scope::Step);
+  if (ops.size() == 3)
+    return is(0, Stage::XProj, Scope::Stage) && is(1, Stage::Recur, Scope::Recurrence) && is(2, Stage::H2o, Scope::Stage);
   return ops.size() == 2 && is(0, Stage::I2h, Scope::Stage) && is(1, Stage::H2o, Scope::Stage);
 }
 
@@ -31,7 +33,7 @@ std::optional<Config> Config::parse(std::string_view name) {
       const std::size_t dot = name.find('.');
       const std::string_view op = name.substr(0, dot);
       std::optional<Stage> stage;
-      for (Stage s : {Stage::I2h, Stage::H2o})
+      for (Stage s : {Stage::I2h, Stage::H2o, Stage::XProj, Stage::Recur})
         if (op.rfind(std::string(stage_name(s)) + "_", 0) == 0) stage = s;
       if (!stage) return std::nullopt;
       const auto t = parse_tile(op.substr(std::string_view(stage_name(*stage)).size() + 1));
@@ -56,7 +58,11 @@ bool Config::needs_aligned16(const Shape& s) const {
 
 bool can_implement(const Config& config, const Shape& shape, const DeviceInfo& device, std::string* why) {
   if (!valid_sequence(config.ops)) {
-    if (why) *why = "a config is one whole-step launch, or an i2h then an h2o stage";
+    if (why) *why = "a config is one whole-step launch, an i2h then an h2o stage, or xproj, recur and h2o";
+    return false;
+  }
+  if (config.is_sequence() != (shape.steps > 0)) {
+    if (why) *why = shape.steps > 0 ? "a sequence runs xproj, recur and h2o" : "xproj, recur and h2o run sequences only";
     return false;
   }
   for (const Op& op : config.ops) {

@@ -19,7 +19,8 @@ struct Op {
 };
 
 /// The launches of a plan, in order. A step is two GEMM stages (i2h, then h2o) or one whole-step
-/// launch; a new kind of plan adds its stages (problem.hpp) and its sequence to valid_sequence().
+/// launch; a sequence chunk is its input projection, its recurrence and its output projection. A
+/// new kind of plan adds its stages (problem.hpp) and its sequence to valid_sequence().
 struct Config {
   std::vector<Op> ops;
 
@@ -27,6 +28,12 @@ struct Config {
   static Config whole(const Tile& t) { return {{{Stage::Step, t}}}; }
   /// i2h with `i2h`, then h2o with `h2o`.
   static Config pair(const Tile& i2h, const Tile& h2o) { return {{{Stage::I2h, i2h}, {Stage::H2o, h2o}}}; }
+  /// A sequence chunk: xproj with `xproj`, the recurrence with `recur`, then h2o with `h2o`.
+  static Config sequence(const Tile& xproj, const Tile& recur, const Tile& h2o) {
+    return {{{Stage::XProj, xproj}, {Stage::Recur, recur}, {Stage::H2o, h2o}}};
+  }
+  /// Whether it runs a sequence chunk (a Shape with steps > 0).
+  bool is_sequence() const { return ops.size() == 3; }
 
   /// "i2h_tc64x64x32w2x2s4.h2o_gemv_r2w4u4" (each op "<stage>_<tile>", joined by '.'), or the
   /// tile's name alone for a whole-step launch ("fused_c128k8w8").
@@ -39,7 +46,8 @@ struct Config {
   bool operator==(const Config&) const = default;
 };
 
-/// Whether `ops` is a sequence a plan runs: [step] or [i2h, h2o], each op's tile of the matching scope.
+/// Whether `ops` is a list of launches a plan runs: [step], [i2h, h2o] or [xproj, recur, h2o], each
+/// op's tile of the matching scope.
 bool valid_sequence(const std::vector<Op>& ops);
 
 /// Whether `config` can run `shape` on `device`; if not, `*why` (when given) says which op's tile

@@ -171,6 +171,16 @@ std::vector<std::string> Engine::candidates(const Problem& problem) const {
   return out;
 }
 
+std::vector<std::string> Engine::sequence_candidates(const Problem& problem, std::int64_t steps) const {
+  if (steps < 1 || steps > kMaxSteps)
+    throw Error(ErrorCode::InvalidArgument, "steps = " + std::to_string(steps) + " is out of range 1.." + std::to_string(kMaxSteps));
+  Shape s = impl_->shape_of(problem);
+  s.steps = sequence_chunk(steps);
+  std::vector<std::string> out;
+  for (const Config& c : impl_->tuner.propose(s)) out.push_back(c.name());
+  return out;
+}
+
 PlanInfo Engine::plan_info(const Problem& problem) const { return impl_->plans.info(impl_->shape_of(problem)); }
 
 void Engine::rnn_step(const Problem& problem, const Weights& w, const void* x, const void* h, void* h_out, void* y,
@@ -209,36 +219,48 @@ void Engine::rnn_step(const Problem& problem, const Weights& w, const void* x, c
 void Engine::rnn_sequence(const Problem& problem, std::int64_t steps, const Weights& w, const void* x, const void* h0,
                           void* y, void* h_n, void* h_all, Stream stream) {
   Impl& im = *impl_;
-  const Shape s = im.shape_of(problem);
+  Shape s = im.shape_of(problem);
   ContextScope scope(im.context.get());
   check_sequence_buffers(s, steps, w, x, h0, y, h_n, h_all, im.pointers);
+  // Chunks of C steps (one tuning a chunk size): projections over the chunk's C·B rows, then its
+  // recurrence. A last partial chunk of R < C steps takes the C steps ending at the last: its
+  // projections cover C steps again, its recurrence runs only the R new ones.
+  s.steps = sequence_chunk(steps);
+  const std::int64_t chunk = s.steps, full = steps / chunk, rest = steps % chunk, chunks = full + (rest > 0);
   const std::size_t e = dtype_size(s.dtype), x_bytes = std::size_t(s.b) * s.i * e, h_bytes = std::size_t(s.b) * s.h * e,
-                    y_bytes = std::size_t(s.b) * s.o * e;
-  // Without h_all the states take turns in two scratch buffers. Either way h_n is written last,
-  // from the last state, after every read of h0: it may alias h0.
-  const std::size_t slot = (h_bytes + 255) / 256 * 256;
-  CUdeviceptr turns = 0;
-  if (!h_all) RNNJIT_CU(cuMemAllocAsync(&turns, 2 * slot, stream));
+                    y_bytes = std::size_t(s.b) * s.o * e, chunk_h = chunk * h_bytes;
+  // Scratch: the chunk's projection, and without h_all the states in two regions of C steps. The
+  // last chunk's region is the second, the one before it the first, and so on back: the partial
+  // chunk's C states then run on from the previous chunk's in one block.
+  const std::size_t proj_bytes = (chunk_h + 255) / 256 * 256;
+  CUdeviceptr scratch = 0;
+  RNNJIT_CU(cuMemAllocAsync(&scratch, proj_bytes + (h_all ? 0 : 2 * chunk_h), stream));
+  char* const proj = reinterpret_cast<char*>(scratch);
+  char* const regions = proj + proj_bytes;
+  auto state = [&](std::int64_t t) -> char* {  // where h_{t+1} goes
+    if (h_all) return static_cast<char*>(h_all) + t * h_bytes;
+    const std::int64_t j = t / chunk;
+    return regions + ((chunks - 1 - j) % 2 == 0 ? chunk_h : 0) + (t % chunk) * h_bytes;
+  };
   try {
-    auto state = [&](std::int64_t t) -> char* {  // where h_{t+1} goes
-      return h_all ? static_cast<char*>(h_all) + t * h_bytes : reinterpret_cast<char*>(turns) + (t % 2) * slot;
-    };
-    unsigned* counters = im.counters->next();  // the steps share one stream: each waits for the last
+    unsigned* counters = im.counters->next();  // the launches share one stream: each waits for the last
     std::shared_ptr<Plan> plan;
-    for (std::int64_t t = 0; t < steps; ++t) {
-      const Args a{static_cast<const char*>(x) + t * x_bytes, t == 0 ? h0 : state(t - 1), state(t),
-                   static_cast<char*>(y) + t * y_bytes, w.w1, w.b1, w.w2, w.b2, counters};
-      // The offsets of later steps may lose the alignment TMA needs: the plan follows the pointers.
+    for (std::int64_t j = 0; j < chunks; ++j) {
+      const std::int64_t fresh = j < full ? chunk : rest, first = j * chunk, begin = first + fresh - chunk;
+      Args a{static_cast<const char*>(x) + begin * x_bytes, first == 0 ? h0 : state(first - 1), state(begin),
+             static_cast<char*>(y) + begin * y_bytes, w.w1, w.b1, w.w2, w.b2, counters, proj, static_cast<int>(fresh)};
+      // The offsets of later chunks may lose the alignment TMA needs: the plan follows the pointers.
       if (!plan || !plan->accepts(a)) plan = im.plans.plan(s, a, stream);
       plan->run(a, stream);
     }
+    // h_n last, after every read of h0: it may alias h0.
     RNNJIT_CU(cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(h_n), reinterpret_cast<CUdeviceptr>(state(steps - 1)),
                                 h_bytes, stream));
   } catch (...) {
-    if (turns) driver::api().cuMemFreeAsync(turns, stream);
+    driver::api().cuMemFreeAsync(scratch, stream);
     throw;
   }
-  if (turns) RNNJIT_CU(cuMemFreeAsync(turns, stream));
+  RNNJIT_CU(cuMemFreeAsync(scratch, stream));
 }
 
 TuneReport Engine::tune(const Problem& problem, bool force) {
@@ -256,7 +278,10 @@ void Engine::pin(const Problem& problem, const std::string& config) {
   const auto c = Config::parse(config);
   if (!c) throw Error(ErrorCode::InvalidArgument, "'" + config + "' is not a config name");
   std::string why;
-  if (!can_implement(*c, s, im.device, &why)) throw Error(ErrorCode::InvalidArgument, config + ": " + why);
+  // A sequence config must take the largest chunk's projections.
+  Shape chunked = s;
+  if (c->is_sequence()) chunked.steps = kMaxChunk;
+  if (!can_implement(*c, chunked, im.device, &why)) throw Error(ErrorCode::InvalidArgument, config + ": " + why);
   ContextScope scope(im.context.get());
   im.plans.pin(s, *c);
 }

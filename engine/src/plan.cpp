@@ -55,6 +55,7 @@ struct StageOperands {
 
 StageOperands stage_operands(Stage s, const Args& a) {
   if (s == Stage::I2h) return {a.x, a.h, a.w1, a.b1, a.h_out};
+  if (s == Stage::XProj) return {a.x, nullptr, a.w1, a.b1, a.proj};
   return {a.h_out, nullptr, a.w2, a.b2, a.y};
 }
 
@@ -100,7 +101,7 @@ std::vector<KernelSource> sources_of(const Config& config, const Shape& shape, c
   return out;
 }
 
-Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Binary*>& binaries) : config_(config) {
+Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Binary*>& binaries) : config_(config), shape_(shape) {
   if (binaries.size() != config.ops.size())
     throw Error(ErrorCode::Internal, "plan " + config.name() + " got " + std::to_string(binaries.size()) + " binaries");
   for (std::size_t i = 0; i < config.ops.size(); ++i) {
@@ -109,7 +110,7 @@ Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Bin
     l.stage = op.stage;
     l.operands = operands(op.tile, shape);
     l.geo = geometry(op.tile, op.stage, shape);
-    if (op.stage != Stage::Step) l.gemm = gemm_of(op.stage, shape);
+    if (op.stage != Stage::Step && op.stage != Stage::Recur) l.gemm = gemm_of(op.stage, shape);
     if (l.geo.pack_k > 0) {
       l.w_in_place = l.gemm.ldw == l.geo.pack_k;
       l.gemm = packed(l.gemm);
@@ -204,6 +205,24 @@ void Plan::launch_stage(const Launch& l, const Args& args, char* scratch, CUstre
   launch(l.fn, l.geo, params, stream);
 }
 
+// The chunk's last a.steps steps: their projections and states start that many steps before the end.
+void Plan::launch_recurrence(const Launch& l, const Args& a, CUstream stream) const {
+  const int chunk = shape_.steps;
+  if (a.steps < 1 || a.steps > chunk || !a.proj)
+    throw Error(ErrorCode::Internal, config_.name() + " runs 1 to " + std::to_string(chunk) + " steps of a chunk with a projection buffer, not " +
+                                         std::to_string(a.steps));
+  if (l.geo.cooperative && !a.counters) throw Error(ErrorCode::Internal, config_.name() + " needs launch counters");
+  const std::size_t skip = std::size_t(chunk - a.steps) * shape_.b * shape_.h * sizeof(float);
+  const void* proj = static_cast<const char*>(a.proj) + skip;
+  void* states = static_cast<char*>(a.h_out) + skip;
+  const void* h0 = a.h;
+  const void* w1 = a.w1;
+  int steps = a.steps;
+  unsigned* counters = a.counters;
+  void* params[] = {&proj, &h0, &w1, &states, &steps, &counters};
+  launch(l.fn, l.geo, params, stream);
+}
+
 void Plan::run(const Args& a, CUstream stream) const {
   // Cross copies and packed operands in stream-ordered scratch, one launch's after the other's.
   std::size_t bytes = 0;
@@ -212,6 +231,10 @@ void Plan::run(const Args& a, CUstream stream) const {
   if (bytes > 0) RNNJIT_CU(cuMemAllocAsync(&scratch, bytes, stream));
   try {
     for (const Launch& l : launches_) {
+      if (l.stage == Stage::Recur) {
+        launch_recurrence(l, a, stream);
+        continue;
+      }
       if (l.stage != Stage::Step) {
         launch_stage(l, a, reinterpret_cast<char*>(scratch), stream);
         continue;

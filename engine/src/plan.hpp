@@ -29,6 +29,12 @@ struct Args {
   /// set a call), for the whole-step launches: the grid barrier uses the first, the fused step one a
   /// rank of its clusters. Zeroed once, each launch leaves them ready for the next.
   unsigned* counters = nullptr;
+  /// A sequence chunk (a Shape with steps = C): x and y hold its C steps' rows, h_out its C states
+  /// (C·B×H), h the state before the first step the recurrence runs; `proj` C·B×H floats of
+  /// scratch for the input projection. The recurrence runs the chunk's last `steps` steps (≤ C):
+  /// the projections cover all C, and rows of earlier steps are rewritten with what they hold.
+  void* proj = nullptr;
+  int steps = 0;
 };
 
 /// Tensor maps already encoded, for the few buffers an RNN loop cycles through: encoding one costs
@@ -83,8 +89,10 @@ class Plan {
   };
   static ScratchUse scratch_use(const Launch& l, const Args& args);
   void launch_stage(const Launch& l, const Args& args, char* scratch, CUstream stream) const;
+  void launch_recurrence(const Launch& l, const Args& args, CUstream stream) const;
 
   Config config_;
+  Shape shape_;
   std::vector<Module> modules_;
   std::vector<Launch> launches_;
   mutable TensorMapCache maps_;

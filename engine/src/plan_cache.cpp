@@ -163,7 +163,7 @@ void BackgroundQueue::run(std::stop_token stop) {
 
 std::size_t PlanCache::ShapeHash::operator()(const Shape& s) const noexcept {
   std::size_t h = static_cast<std::size_t>(s.precision) * 31u + static_cast<std::size_t>(s.dtype);
-  for (int v : {s.b, s.i, s.h, s.o}) h = h * 1000003u ^ static_cast<std::size_t>(v);
+  for (int v : {s.b, s.i, s.h, s.o, s.steps}) h = h * 1000003u ^ static_cast<std::size_t>(v);
   return h;
 }
 
@@ -186,6 +186,19 @@ std::shared_ptr<Plan> PlanCache::plan(const Shape& s, const Args& args, CUstream
 }
 
 std::shared_ptr<Plan> PlanCache::make_plan(const Shape& s, const Args& args, CUstream stream, bool capturing) {
+  if (s.steps > 0) {
+    std::optional<Config> pinned;
+    {
+      std::shared_lock lock(plans_mu_);
+      const auto it = pinned_sequences_.find(Shape{s.b, s.i, s.h, s.o, s.precision, s.dtype});
+      if (it != pinned_sequences_.end()) pinned = it->second;
+    }
+    if (pinned) {
+      auto p = tuner_.build(*pinned, s);
+      install(s, p, PlanState::Tuned);
+      return p;
+    }
+  }
   const bool background = mode_ == TuningMode::Background && !capturing;
   if (background) {
     // A capture's untimed pick (the only entry cached() passes over) runs on while it is tuned.
@@ -217,12 +230,14 @@ std::shared_ptr<Plan> PlanCache::make_plan(const Shape& s, const Args& args, CUs
     }
   }
   // Timing runs write only scratch, so the caller's outputs (and an h_out aliasing h) see
-  // exactly one run: the real one after tuning.
-  const std::size_t hb = std::size_t(s.b) * s.h, yb = std::size_t(s.b) * s.o;
+  // exactly one run: the real one after tuning. A sequence chunk is timed whole: its states and
+  // y rows for every step of the chunk (its x holds them all).
+  const std::size_t rows = std::size_t(s.b) * std::max(s.steps, 1), hb = rows * s.h, yb = rows * s.o;
   DeviceBuffer scratch(hb + yb);
   Args timing = args;
   timing.h_out = scratch.get();
   timing.y = scratch.get() + hb;
+  if (s.steps > 0) timing.steps = s.steps;
   Tuned t = tuner_.plan_for(s, timing, stream, Timing::Measure, CacheUse::Lookup);
   RNNJIT_CU(cuStreamSynchronize(stream));  // scratch is freed next
   install(s, t.plan, PlanState::Tuned);
@@ -330,7 +345,24 @@ TuneReport PlanCache::tune(const Shape& s, const Args& args, CUstream stream, Ca
 
 void PlanCache::pin(const Shape& s, const Config& config) {
   std::lock_guard tuning(tune_mu_);
-  install(s, tuner_.build(config, s), PlanState::Tuned);
+  if (!config.is_sequence()) return install(s, tuner_.build(config, s), PlanState::Tuned);
+  // Every chunk size of the problem's sequences, each built at its first use (make_plan).
+  std::unique_lock lock(plans_mu_);
+  pinned_sequences_[s] = config;
+  auto of_problem = [&](const Shape& k) { return k.steps > 0 && Shape{k.b, k.i, k.h, k.o, k.precision, k.dtype} == s; };
+  for (auto it = plans_.begin(); it != plans_.end();) {
+    if (!of_problem(it->first)) {
+      ++it;
+      continue;
+    }
+    retired_.push_back(std::move(it->second.plan));
+    it = plans_.erase(it);
+  }
+  std::erase_if(unaligned_, [&](auto& e) {
+    if (!of_problem(e.first)) return false;
+    retired_.push_back(std::move(e.second));
+    return true;
+  });
 }
 
 PlanInfo PlanCache::info(const Shape& s) const {
@@ -346,6 +378,7 @@ void PlanCache::clear() {
   std::unique_lock lock(plans_mu_);
   plans_.clear();
   unaligned_.clear();
+  pinned_sequences_.clear();
   retired_.clear();
 }
 

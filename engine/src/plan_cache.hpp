@@ -89,7 +89,8 @@ class PlanCache {
   /// now on.
   TuneReport tune(const Shape& s, const Args& args, CUstream stream, CacheUse cache);
 
-  /// Runs `s` with `config` from now on, untimed.
+  /// Runs `s` with `config` from now on, untimed. A sequence config (xproj, recur, h2o) runs the
+  /// sequences of the problem `s` (steps 0), every chunk size.
   void pin(const Shape& s, const Config& config);
 
   /// What runs `s` now.
@@ -138,6 +139,7 @@ class PlanCache {
   mutable std::shared_mutex plans_mu_;  // guards the maps
   std::unordered_map<Shape, Entry, ShapeHash> plans_;
   std::unordered_map<Shape, std::shared_ptr<Plan>, ShapeHash> unaligned_;  // built on first need
+  std::unordered_map<Shape, Config, ShapeHash> pinned_sequences_;        // by the problem's step Shape
   // Replaced plans stay loaded: a CUDA graph captured with one may still launch it.
   std::vector<std::shared_ptr<Plan>> retired_;
   std::mutex tune_mu_;  // one tuning or build at a time in the callers' threads

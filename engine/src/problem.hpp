@@ -2,6 +2,7 @@
 // type, and what each launch of a step computes.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "rnnjit/rnnjit.hpp"
@@ -15,20 +16,33 @@ struct Shape {
   int b = 0, i = 0, h = 0, o = 0;
   Precision precision = Precision::TF32;
   DType dtype = DType::F32;
+  /// 0: one step. > 0: a sequence run in chunks of this many steps (sequence_chunk()), whose
+  /// projections take the chunk's steps·b rows at once.
+  int steps = 0;
   bool operator==(const Shape&) const = default;
 };
+
+/// The most steps a sequence chunk holds: one chunk's projections are GEMMs of up to this many
+/// times B rows, its recurrence one persistent launch.
+constexpr int kMaxChunk = 64;
+
+/// The chunk a sequence of `steps` (≥ 1) steps runs in: the largest power of two up to kMaxChunk
+/// and `steps`, so that a few chunk sizes (tunings) serve every length.
+int sequence_chunk(std::int64_t steps);
 
 /// The kernels' MATH template argument for a resolved precision.
 inline int math_arg(Precision p) { return p == Precision::FP32 ? rnnjit_k::kMathFp32 : rnnjit_k::kMathTf32; }
 
 /// What one launch computes. A plan is a sequence of them (engine/src/plan.hpp).
 enum class Stage {
-  I2h,   ///< h' = tanh([x | h]·W1ᵀ + b1): a GEMM stage
-  H2o,   ///< y = h'·W2ᵀ + b2: a GEMM stage
-  Step,  ///< both, in one launch
+  I2h,    ///< h' = tanh([x | h]·W1ᵀ + b1): a GEMM stage
+  H2o,    ///< y = h'·W2ᵀ + b2: a GEMM stage (for a sequence, over the chunk's states)
+  Step,   ///< both, in one launch
+  XProj,  ///< a sequence's input projection P = x·W1[:, :I]ᵀ + b1 over the chunk's rows: a GEMM stage
+  Recur,  ///< a sequence's recurrence h_{t+1} = tanh(h_t·W1[:, I:]ᵀ + P_t) over the chunk's steps
 };
 
-/// "i2h", "h2o", "step": the stage's prefix in a config name.
+/// "i2h", "h2o", "step", "xproj", "recur": the stage's prefix in a config name.
 const char* stage_name(Stage s);
 
 /// The matrix product of a GEMM stage: C[m, n] = epi(A·Wᵀ + bias), A = [A1 (k1 columns) | A2
@@ -38,7 +52,7 @@ struct Gemm {
   int epi = rnnjit_k::kEpiBias;
 };
 
-/// The product stage `s` (I2h or H2o) of `shape` computes.
+/// The product stage `s` (I2h, H2o or XProj) of `shape` computes.
 Gemm gemm_of(Stage s, const Shape& shape);
 
 /// Whether TMA can read the stage's operands where they lie: every row of A1, A2 and W a whole

@@ -77,7 +77,8 @@ double time_plan(const Plan& plan, const Args& args, CUstream stream, int max_gr
 
 std::string describe(const Shape& s) {
   return "B=" + std::to_string(s.b) + " I=" + std::to_string(s.i) + " H=" + std::to_string(s.h) +
-         " O=" + std::to_string(s.o) + " " + precision_name(s.precision);
+         " O=" + std::to_string(s.o) + " " + precision_name(s.precision) +
+         (s.steps > 0 ? " (sequence, chunks of " + std::to_string(s.steps) + " steps)" : "");
 }
 
 OwnStream::OwnStream(bool highest) {
@@ -94,10 +95,11 @@ OwnStream::~OwnStream() {
 
 namespace {
 
-// Floats of Scratch's buffers, in the order of its members: x, h, h_out, y, w1, b1, w2, b2.
-std::array<std::size_t, 8> scratch_floats(const Shape& s) {
-  const std::size_t B = s.b, I = s.i, H = s.h, O = s.o;
-  return {B * I, B * H, B * H, B * O, H * (I + H), H, O * H, O};
+// Floats of Scratch's buffers, in the order of its members: x, h, h_out, y, w1, b1, w2, b2, proj.
+// A sequence chunk's x, h_out (its states), y and proj hold its steps' rows.
+std::array<std::size_t, 9> scratch_floats(const Shape& s) {
+  const std::size_t B = s.b, I = s.i, H = s.h, O = s.o, C = std::max(s.steps, 1);
+  return {C * B * I, B * H, C * B * H, C * B * O, H * (I + H), H, O * H, O, s.steps > 0 ? C * B * H : 0};
 }
 
 }  // namespace
@@ -111,9 +113,11 @@ Scratch::Scratch(const Shape& s, Jit& jit, const std::string& arch)
       b1_(scratch_floats(s)[5]),
       w2_(scratch_floats(s)[6]),
       b2_(scratch_floats(s)[7]),
+      proj_(scratch_floats(s)[8]),
       counters_(rnnjit_k::kCountersPerCall),
-      args_{x_.get(), h_.get(), h_out_.get(), y_.get(), w1_.get(), b1_.get(), w2_.get(), b2_.get(),
-            reinterpret_cast<unsigned*>(counters_.get())} {
+      args_{x_.get(),  h_.get(),  h_out_.get(), y_.get(),   w1_.get(),
+            b1_.get(), w2_.get(), b2_.get(),    reinterpret_cast<unsigned*>(counters_.get()),
+            proj_.get(), s.steps} {
   RNNJIT_CU(cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(counters_.get()), 0, counters_.size(), stream()));
   const Module fill(jit.get(fill_source(arch)));
   CUfunction fn = fill.function(0);
@@ -136,6 +140,7 @@ std::size_t Scratch::bytes(const Shape& s) {
 }
 
 std::vector<Config> Tuner::propose(const Shape& s) const {
+  if (s.steps > 0) return propose_sequence(s);
   std::vector<Config> out;
   auto add = [&](const Config& c) {
     const bool fits =
@@ -184,12 +189,39 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
   return out;
 }
 
+// Each projection on the first tile that takes it, TMA + wgmma where it can, else the portable
+// tensor-core GEMM (a chunk's projections are large GEMMs: kMaxChunk steps of rows); the candidates
+// differ in the recurrence, the best four the recur family's estimate ranks.
+std::vector<Config> Tuner::propose_sequence(const Shape& s) const {
+  auto first = [&](Stage stage) -> std::optional<Tile> {
+    for (const WgmmaTile& t : ranked<WgmmaTile>(s, stage, device_))
+      if (rejects(t, stage, s, device_).empty()) return t;
+    for (const TcTile& t : ranked<TcTile>(s, stage, device_))
+      if (rejects(t, stage, s, device_).empty()) return t;
+    return std::nullopt;
+  };
+  std::vector<Config> out;
+  const auto xproj = first(Stage::XProj), h2o = first(Stage::H2o);
+  if (!xproj || !h2o) return out;
+  for (const RecurTile& r : ranked<RecurTile>(s, Stage::Recur, device_)) {
+    const Config c = Config::sequence(*xproj, r, *h2o);
+    if (out.size() < 4 && can_implement(c, s, device_, nullptr)) out.push_back(c);
+  }
+  return out;
+}
+
 Config Tuner::fallback(const Shape& s) const {
   for (const Config& c : propose(s))
     if (!c.needs_aligned16(s)) return c;
-  const auto i2h = ranked<TcTile>(s, Stage::I2h, device_), h2o = ranked<TcTile>(s, Stage::H2o, device_);
-  for (std::size_t r = 0; r < i2h.size() && r < h2o.size(); ++r)
-    if (can_implement(Config::pair(i2h[r], h2o[r]), s, device_, nullptr)) return Config::pair(i2h[r], h2o[r]);
+  const auto first = ranked<TcTile>(s, s.steps > 0 ? Stage::XProj : Stage::I2h, device_),
+             h2o = ranked<TcTile>(s, Stage::H2o, device_);
+  const auto recur = ranked<RecurTile>(s, Stage::Recur, device_);
+  for (std::size_t r = 0; r < first.size() && r < h2o.size(); ++r) {
+    if (s.steps == 0 && can_implement(Config::pair(first[r], h2o[r]), s, device_, nullptr)) return Config::pair(first[r], h2o[r]);
+    for (const RecurTile& t : recur)
+      if (s.steps > 0 && can_implement(Config::sequence(first[r], t, h2o[r]), s, device_, nullptr))
+        return Config::sequence(first[r], t, h2o[r]);
+  }
   throw Error(ErrorCode::Unsupported, "no kernel config takes 4-byte aligned pointers for this problem on " + device_.name);
 }
 
@@ -199,6 +231,7 @@ cache::TuningKey Tuner::key(const Shape& s) const {
   k.problem.b = s.b, k.problem.i = s.i, k.problem.h = s.h, k.problem.o = s.o;
   k.problem.precision = precision_name(s.precision);
   k.problem.dtype = dtype_name(s.dtype);
+  k.problem.steps = s.steps;
   k.template_hash = template_hash();
   return k;
 }
@@ -245,7 +278,8 @@ Tuned Tuner::plan_for(const Shape& s, const Args& args, CUstream stream, Timing 
   if (configs.empty())
     throw Error(ErrorCode::Unsupported, "no kernel config can run B=" + std::to_string(s.b) + " I=" + std::to_string(s.i) +
                                             " H=" + std::to_string(s.h) + " O=" + std::to_string(s.o) + " on " + device_.name);
-  if (timing == Timing::Prebuilt) {
+  // The prebuilt family has no recurrence: a sequence's first plan compiles.
+  if (timing == Timing::Prebuilt && s.steps == 0) {
     const Config generic = Config::pair(GenericTile{}, GenericTile{});
     std::string why;
     if (!can_implement(generic, s, device_, &why)) throw Error(ErrorCode::Unsupported, generic.name() + ": " + why);
@@ -256,7 +290,7 @@ Tuned Tuner::plan_for(const Shape& s, const Args& args, CUstream stream, Timing 
     out.report.seconds = seconds_since(t0);
     return out;
   }
-  if (timing == Timing::HeuristicFirst) {
+  if (timing != Timing::Measure) {
     out.plan = build(configs[0], s);
     support::log().debug("plan for {}: the heuristic's first candidate {}, untimed, built in {:.2f} ms", describe(s),
                          configs[0].name(), 1e3 * seconds_since(t0));

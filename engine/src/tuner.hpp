@@ -77,7 +77,7 @@ class Scratch {
   const Args& args() const { return args_; }
 
  private:
-  DeviceBuffer x_, h_, h_out_, y_, w1_, b1_, w2_, b2_, counters_;
+  DeviceBuffer x_, h_, h_out_, y_, w1_, b1_, w2_, b2_, proj_, counters_;
   // After the buffers: its work is done before they are freed. The highest priority: timing
   // beside a busy caller (background tuning), a candidate's CTAs go before the caller's waiting ones.
   OwnStream stream_{true};
@@ -130,6 +130,7 @@ class Tuner {
 
  private:
   cache::TuningKey key(const Shape& shape) const;
+  std::vector<Config> propose_sequence(const Shape& shape) const;
 
   const DeviceInfo& device_;
   Jit& jit_;

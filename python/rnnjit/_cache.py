@@ -1,5 +1,5 @@
 """The tuned entries of a cache file, read-only through Python's sqlite3 (what `rnnjit-cache list`
-and `show` print). The schema is cache/src/store.cpp's; this reader knows version 2."""
+and `show` print). The schema is cache/src/store.cpp's; this reader knows version 3."""
 import dataclasses
 import math
 import os
@@ -8,7 +8,7 @@ import urllib.parse
 from . import _lib
 from ._errors import CacheError
 
-SCHEMA_VERSION = 2  # cache/include/rnnjit/cache/store.hpp, kSchemaVersion
+SCHEMA_VERSION = 3  # cache/include/rnnjit/cache/store.hpp, kSchemaVersion
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,8 +22,9 @@ class Candidate:
 
 @dataclasses.dataclass(frozen=True)
 class TunedEntry:
-    """One tuned problem. stale: made by other kernel templates or another engine version, so
-    this library never uses it (it is replaced on the next tuning)."""
+    """One tuned problem. steps: 0 for one RNN step; > 0 for a sequence, tuned for chunks of
+    that many steps. stale: made by other kernel templates or another engine version, so this
+    library never uses it (it is replaced on the next tuning)."""
     gpu: str
     batch: int
     input: int
@@ -31,6 +32,7 @@ class TunedEntry:
     output: int
     dtype: str
     precision: str
+    steps: int  # 0: one step; > 0: a sequence's chunk of steps
     winner: str
     winner_us: float
     candidates: tuple
@@ -75,16 +77,17 @@ def entries(path=None, gpu=None):
             raise CacheError(f"the cache {path} has schema version {version}; this rnnjit reads version "
                              f"{SCHEMA_VERSION} (`rnnjit-cache` of the matching version converts it)")
         where, args = ("WHERE gpu = ?", (gpu,)) if gpu is not None else ("", ())
-        rows = db.execute("SELECT id, gpu, b, i, h, o, dtype, precision, template_hash, engine_version, winner, "
-                          f"winner_us, created_at FROM tuning {where} "
-                          "ORDER BY created_at DESC, gpu, b, i, h, o, dtype, precision", args).fetchall()
+        rows = db.execute("SELECT id, gpu, b, i, h, o, dtype, precision, steps, template_hash, engine_version, "
+                          f"winner, winner_us, created_at FROM tuning {where} "
+                          "ORDER BY created_at DESC, gpu, b, i, h, o, dtype, precision, steps, template_hash",
+                          args).fetchall()
         out = []
-        for (rid, g, b, i, h, o, dtype, precision, template_hash, engine_version, winner, winner_us,
+        for (rid, g, b, i, h, o, dtype, precision, steps, template_hash, engine_version, winner, winner_us,
              created_at) in rows:
             cands = tuple(Candidate(config, math.inf if t is None else float(t), disp, msg) for config, t, disp, msg in
                           db.execute("SELECT config, time_us, disposition, message FROM candidates "
                                      "WHERE tuning_id = ? ORDER BY rank", (rid,)))
-            out.append(TunedEntry(g, b, i, h, o, dtype, precision, winner, winner_us, cands, engine_version,
+            out.append(TunedEntry(g, b, i, h, o, dtype, precision, steps, winner, winner_us, cands, engine_version,
                                   template_hash, created_at, (engine_version, template_hash) != current))
         return out
     except sqlite3.Error as e:

@@ -392,8 +392,8 @@ class Engine:
         if precision == "default":
             return None
         for entry in self.entries():
-            if (entry.batch, entry.input, entry.hidden, entry.output, entry.precision, entry.dtype) == \
-                    (batch, input, hidden, output, precision, dtype) and not entry.stale:
+            if (entry.batch, entry.input, entry.hidden, entry.output, entry.precision, entry.dtype, entry.steps) == \
+                    (batch, input, hidden, output, precision, dtype, 0) and not entry.stale:
                 return entry
         return None
 

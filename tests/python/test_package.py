@@ -396,15 +396,17 @@ def test_the_default_cache_path_follows_the_environment(monkeypatch, tmp_path):
     assert rnnjit.cache_entries("off") == []
 
 
-def write_cache(path, version=2, engine_version=None, template_hash=None):
-    """A cache file as cache/src/store.cpp's migrations leave it, with one tuned problem."""
+def write_cache(path, version=3, engine_version=None, template_hash=None):
+    """A cache file as cache/src/store.cpp's migrations leave it (schema version 3), with a tuned
+    step problem, the same problem's sequence entry (64 steps a chunk) and a stale entry."""
     lib = _lib.load()
     db = sqlite3.connect(path)
     db.executescript("""
         CREATE TABLE tuning (id INTEGER PRIMARY KEY, gpu TEXT NOT NULL, b INTEGER NOT NULL, i INTEGER NOT NULL,
           h INTEGER NOT NULL, o INTEGER NOT NULL, dtype TEXT NOT NULL DEFAULT 'f32', precision TEXT NOT NULL,
-          template_hash TEXT NOT NULL, engine_version TEXT NOT NULL, winner TEXT NOT NULL, winner_us REAL NOT NULL,
-          created_at INTEGER NOT NULL, UNIQUE (gpu, b, i, h, o, dtype, precision, template_hash));
+          steps INTEGER NOT NULL DEFAULT 0, template_hash TEXT NOT NULL, engine_version TEXT NOT NULL,
+          winner TEXT NOT NULL, winner_us REAL NOT NULL, created_at INTEGER NOT NULL,
+          UNIQUE (gpu, b, i, h, o, dtype, precision, steps, template_hash));
         CREATE TABLE candidates (tuning_id INTEGER NOT NULL REFERENCES tuning(id) ON DELETE CASCADE,
           rank INTEGER NOT NULL, config TEXT NOT NULL, time_us REAL, disposition TEXT NOT NULL,
           message TEXT NOT NULL, binary_key TEXT NOT NULL, PRIMARY KEY (tuning_id, rank));
@@ -412,10 +414,12 @@ def write_cache(path, version=2, engine_version=None, template_hash=None):
     db.execute(f"PRAGMA user_version = {version}")
     ev = engine_version or lib.rnnjit_version().decode()
     th = template_hash or lib.rnnjit_template_hash().decode()
-    db.execute("INSERT INTO tuning VALUES (1, 'GPU A', 8, 1024, 256, 128, 'f32', 'tf32', ?, ?, 'grid_c128w8', 8.5, 100)",
-               (th, ev))
-    db.execute("INSERT INTO tuning VALUES (2, 'GPU B', 1, 64, 64, 64, 'f32', 'fp32', 'old', ?, 'gemv_r1w4u4', 3.0, 200)",
-               (ev,))
+    db.execute("INSERT INTO tuning VALUES (1, 'GPU A', 8, 1024, 256, 128, 'f32', 'tf32', 0, ?, ?, 'grid_c128w8', 8.5,"
+               " 100)", (th, ev))
+    db.execute("INSERT INTO tuning VALUES (2, 'GPU B', 1, 64, 64, 64, 'f32', 'fp32', 0, 'old', ?, 'gemv_r1w4u4', 3.0,"
+               " 200)", (ev,))
+    db.execute("INSERT INTO tuning VALUES (3, 'GPU A', 8, 1024, 256, 128, 'f32', 'tf32', 64, ?, ?, 'grid_c128w8',"
+               " 412.0, 150)", (th, ev))
     db.executemany("INSERT INTO candidates VALUES (?, ?, ?, ?, ?, ?, '')",
                    [(1, 0, "grid_c128w8", 8.5, "ok", ""), (1, 1, "mma64x64x32w2x2s3", None, "compile_failed", "log")])
     db.commit()
@@ -425,20 +429,28 @@ def write_cache(path, version=2, engine_version=None, template_hash=None):
 def test_cache_entries_reads_a_cache_file(tmp_path):
     path = tmp_path / "cache.sqlite"
     write_cache(path)
-    newest, oldest = rnnjit.cache_entries(path)
-    assert newest.gpu == "GPU B" and newest.stale  # other kernel templates
+    newest, sequence, oldest = rnnjit.cache_entries(path)
+    assert newest.gpu == "GPU B" and newest.stale and newest.steps == 0  # other kernel templates
     assert oldest.shape == (8, 1024, 256, 128) and (oldest.dtype, oldest.precision) == ("f32", "tf32")
-    assert (oldest.winner, oldest.winner_us, oldest.created_at, oldest.stale) == ("grid_c128w8", 8.5, 100, False)
+    assert (oldest.steps, oldest.winner, oldest.winner_us, oldest.created_at, oldest.stale) == \
+        (0, "grid_c128w8", 8.5, 100, False)
     assert oldest.candidates[0] == rnnjit.Candidate("grid_c128w8", 8.5, "ok", "")
     assert math.isinf(oldest.candidates[1].time_us) and oldest.candidates[1].disposition == "compile_failed"
-    assert [e.gpu for e in rnnjit.cache_entries(path, gpu="GPU A")] == ["GPU A"]
+    # The same problem's sequence entry: steps joins the key, so both rows stand side by side.
+    assert sequence.shape == oldest.shape and (sequence.dtype, sequence.precision) == ("f32", "tf32")
+    assert (sequence.steps, sequence.winner_us, sequence.created_at, sequence.stale) == (64, 412.0, 150, False)
+    assert sequence.candidates == ()
+    assert [(e.gpu, e.steps) for e in rnnjit.cache_entries(path, gpu="GPU A")] == [("GPU A", 64), ("GPU A", 0)]
 
 
 def test_a_cache_of_another_schema_is_a_cache_error(tmp_path):
     path = tmp_path / "cache.sqlite"
     write_cache(path, version=7)
-    with pytest.raises(rnnjit.CacheError, match="schema version 7; this rnnjit reads version 2"):
+    with pytest.raises(rnnjit.CacheError, match="schema version 7; this rnnjit reads version 3"):
         rnnjit.cache_entries(path)
+    write_cache(tmp_path / "v2.sqlite", version=2)  # before steps: the engine migrates it, this reader does not
+    with pytest.raises(rnnjit.CacheError, match="schema version 2; this rnnjit reads version 3"):
+        rnnjit.cache_entries(tmp_path / "v2.sqlite")
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(rnnjit.CacheError):
         rnnjit.cache_entries(tmp_path / "junk.sqlite")

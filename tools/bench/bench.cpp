@@ -1,10 +1,11 @@
 // rnnjit-bench: times rnnjit's step per shape and precision with CUDA events.
 //
 //   rnnjit-bench [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--config NAME] [--json FILE]
-//                [--no-pointer-checks]
+//                [--no-pointer-checks] [--steps T]
 //
 // --config runs that config (rnnjit-cache and rnnjit-tune print names) instead of tuning, to
-// compare kernels or profile one.
+// compare kernels or profile one. --steps times whole sequences of T steps (rnn_sequence) instead:
+// the tuned plan, then each of the heuristic's sequence candidates pinned.
 //
 // Per problem: the first call (tuning included; RNNJIT_CACHE decides whether it is cold),
 // the median GPU time of back-to-back calls (event pairs around each call, all enqueued
@@ -245,11 +246,67 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
   return r;
 }
 
+// T steps in one rnn_sequence call: the first call (tuning), the median GPU time of a call (an event
+// pair each), then each sequence candidate pinned, timed the same way.
+void bench_sequence(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, long long T) {
+  const std::size_t B = s.b, I = s.i, H = s.h, O = s.o;
+  const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec};
+  const float k1 = 1 / std::sqrt(float(I + H)), k2 = 1 / std::sqrt(float(H));
+  float* w1 = random_device(H * (I + H), 1, k1);
+  float* b1 = random_device(H, 2, k1);
+  float* w2 = random_device(O * H, 3, k2);
+  float* b2 = random_device(O, 4, k2);
+  float* x = random_device(T * B * I, 10, 1);
+  float* h0 = random_device(B * H, 20, 1);
+  float* y = random_device(T * B * O, 30, 1);
+  float* h_n = random_device(B * H, 40, 1);
+  const rnnjit::Weights w{w1, b1, w2, b2};
+  cudaStream_t stream;
+  CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  auto call = [&] { engine.rnn_sequence(p, T, w, x, h0, y, h_n, nullptr, stream); };
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  auto median_us = [&] {
+    call();  // warm (and, pinned, builds the plan)
+    CK(cudaStreamSynchronize(stream));
+    std::vector<double> t;
+    for (int i = 0; i < 21; ++i) {
+      CK(cudaEventRecord(e0, stream));
+      call();
+      CK(cudaEventRecord(e1, stream));
+      CK(cudaEventSynchronize(e1));
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, e0, e1));
+      t.push_back(ms * 1000.0);
+    }
+    return median(t);
+  };
+  const char* prec_name = rnnjit::precision_name(prec);
+  const auto t0 = std::chrono::steady_clock::now();
+  call();
+  CK(cudaStreamSynchronize(stream));
+  const double first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double tuned = median_us();
+  std::printf("%s %s T=%lld tuned: first call %.1f ms, %.1f us a call, %.3f us a step\n", s.name.c_str(), prec_name, T,
+              first_ms, tuned, tuned / T);
+  for (const std::string& c : engine.sequence_candidates(p, T)) {
+    engine.pin(p, c);
+    const double us = median_us();
+    std::printf("%s %s T=%lld candidate %-80s %10.1f us %8.3f us a step\n", s.name.c_str(), prec_name, T, c.c_str(), us,
+                us / T);
+  }
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  CK(cudaStreamDestroy(stream));
+  for (float* d : {w1, b1, w2, b2, x, h0, y, h_n}) CK(cudaFree(d));
+}
+
 }  // namespace
 
 const char* const kUsage =
     "usage: %s [--shape NAME|B,I,H,O]... [--sweep N [--seed S]] [--list-shapes] [--precision tf32|fp32|all]\n"
-    "          [--config NAME] [--json FILE] [--no-pointer-checks]\n"
+    "          [--config NAME] [--json FILE] [--no-pointer-checks] [--steps T]\n"
     "  times rnnjit per shape and precision (NAME: kb-v0, b1-4k, mid, kb-large; all of them by default);\n"
     "  --sweep adds N random shapes (tools/shapes.hpp, the same for a seed everywhere); --list-shapes\n"
     "  prints the shapes as B,I,H,O lines and exits (side_by_side.py --sweep reads them)\n";
@@ -259,7 +316,7 @@ int main(int argc, char** argv) {
   std::vector<rnnjit::Precision> precs = {rnnjit::Precision::TF32, rnnjit::Precision::FP32};
   std::string json_path, config;
   rnnjit::EngineOptions options;
-  std::uint64_t sweep = 0, sweep_seed = 1;
+  std::uint64_t sweep = 0, sweep_seed = 1, steps = 0;
   bool list_only = false;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
@@ -291,16 +348,17 @@ int main(int argc, char** argv) {
       json_path = argv[++a];
     } else if (arg == "--no-pointer-checks") {
       options.check_pointers = false;
-    } else if ((arg == "--sweep" || arg == "--seed") && !next.empty()) {
+    } else if ((arg == "--sweep" || arg == "--seed" || arg == "--steps") && !next.empty()) {
       ++a;
       std::uint64_t v = 0;
       const auto [end, ec] = std::from_chars(next.data(), next.data() + next.size(), v);
-      if (ec != std::errc() || end != next.data() + next.size() || (arg == "--sweep" && (v < 1 || v > 10000))) {
+      const bool counted = arg != "--seed", in_range = v >= 1 && v <= (arg == "--steps" ? 100000u : 10000u);
+      if (ec != std::errc() || end != next.data() + next.size() || (counted && !in_range)) {
         std::fprintf(stderr, "rnnjit-bench: %s %s is not %s\n", arg.c_str(), next.c_str(),
-                     arg == "--sweep" ? "a count in 1..10000" : "an unsigned integer");
+                     arg == "--sweep" ? "a count in 1..10000" : arg == "--steps" ? "a count in 1..100000" : "an unsigned integer");
         return 2;
       }
-      (arg == "--sweep" ? sweep : sweep_seed) = v;
+      (arg == "--sweep" ? sweep : arg == "--steps" ? steps : sweep_seed) = v;
     } else if (arg == "--list-shapes") {
       list_only = true;
     } else if (arg == "--help" || arg == "-h") {
@@ -328,6 +386,11 @@ int main(int argc, char** argv) {
     const double bandwidth = copy_bandwidth();
     std::printf("copy ceiling: %.2f TB/s (1 GiB device-to-device, read + write); tf32 ceiling %.0f TFLOP/s\n",
                 bandwidth / 1e12, kTf32Rate / 1e12);
+    if (steps > 0) {
+      for (const auto& s : shapes)
+        for (auto prec : precs) bench_sequence(engine, s, prec, static_cast<long long>(steps));
+      return 0;
+    }
     std::vector<Result> results;
     for (const auto& s : shapes)
       for (auto prec : precs) results.push_back(bench(engine, s, prec, config, bandwidth));

@@ -8,6 +8,7 @@
 // show the system cache's entries, which the engine uses where the cache has none, each row
 // marked with the file it came from; --system makes the system cache the one every command works on.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -26,6 +27,7 @@
 #include "shapes.hpp"
 
 static_assert(rnnjit::cache::kMaxDim == rnnjit::kMaxDim, "the cache accepts the sizes the engine does");
+static_assert(rnnjit::cache::kMaxSteps == rnnjit::kMaxSteps, "the cache accepts the sequences the engine runs");
 
 namespace {
 
@@ -41,10 +43,12 @@ struct Usage : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// KEY of show: entry_name(), or GPU/B,I,H,O/PRECISION for f32, the form from before dtypes.
+// KEY of show: entry_name(), or GPU/B,I,H,O/PRECISION for an f32 step, the form from before
+// dtypes and sequences.
 bool named(const TuningRecord& r, const std::string& key) {
   const ProblemKey& p = r.key.problem;
-  return key == entry_name(r.key) || (p.dtype == "f32" && key == r.key.gpu + "/" + shape_text(p) + "/" + p.precision);
+  return key == entry_name(r.key) ||
+         (p.dtype == "f32" && p.steps == 0 && key == r.key.gpu + "/" + shape_text(p) + "/" + p.precision);
 }
 
 std::string iso_time(std::int64_t t) {
@@ -66,21 +70,35 @@ bool stale(const TuningRecord& r) {
   return r.key.template_hash != rnnjit::template_hash() || r.engine_version != rnnjit::version();
 }
 
-std::optional<std::int64_t> positive(const std::string& text) {
+// `text` when it is a decimal integer and nothing else.
+std::optional<std::int64_t> integer(const std::string& text) {
   std::int64_t v = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v <= 0) return std::nullopt;
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return v;
 }
 
+std::optional<std::int64_t> positive(const std::string& text) {
+  const auto v = integer(text);
+  return v && *v > 0 ? v : std::nullopt;
+}
+
 struct FilterArgs {
-  std::string gpu, shape, dtype, precision;
-  bool any() const { return !gpu.empty() || !shape.empty() || !dtype.empty() || !precision.empty(); }
+  std::string gpu, shape, dtype, precision, steps;
+  bool any() const {
+    return !gpu.empty() || !shape.empty() || !dtype.empty() || !precision.empty() || !steps.empty();
+  }
   Filter filter() const {
     Filter f;
     if (!gpu.empty()) f.gpu = gpu;
     if (!dtype.empty()) f.dtype = dtype;
     if (!precision.empty()) f.precision = precision;
+    if (!steps.empty()) {
+      f.steps = integer(steps);
+      if (!f.steps || *f.steps < 0 || *f.steps > kMaxSteps)
+        throw Usage("--steps '" + steps + "': not an integer in 0.." + std::to_string(kMaxSteps) +
+                    " (0: the one-step entries)");
+    }
     if (!shape.empty()) {
       try {
         const rnnjit::tools::Shape s = rnnjit::tools::parse_shape(shape);
@@ -186,8 +204,13 @@ int list(Sources& from, const Filter& filter, bool filtered, bool json) {
     const auto all = filtered ? collect(from) : rows;
     for (std::size_t i = 0; i < all.size(); ++i) numbers[row_id(all[i])] = i + 1;
   }
+  // A steps column only where a sequence entry is listed, so that a listing of step entries reads
+  // as it did before sequences.
+  const bool any_sequence =
+      std::any_of(rows.begin(), rows.end(), [](const Listed& r) { return r.record.key.problem.steps > 0; });
   std::vector<std::string> header = {"#", "gpu", "B,I,H,O", "dtype", "precision", "winner", "winner µs",
                                      "candidates", "engine", "stale", "created"};
+  if (any_sequence) header.insert(header.begin() + 3, "steps");
   if (layered) header.insert(header.begin() + 1, "source");
   std::vector<std::vector<std::string>> table = {header};
   std::size_t from_user = 0;
@@ -205,6 +228,8 @@ int list(Sources& from, const Filter& filter, bool filtered, bool json) {
                                     r.engine_version,
                                     stale(r) ? "yes" : "no",
                                     iso_time(r.created_at)};
+    const std::int64_t steps = r.key.problem.steps;
+    if (any_sequence) row.insert(row.begin() + 3, steps > 0 ? std::to_string(steps) : "-");
     if (layered) row.insert(row.begin() + 1, source);
     table.push_back(std::move(row));
   }
@@ -239,15 +264,20 @@ int show(Sources& from, const std::string& key, bool json) {
   const TuningRecord& r = found->record;
   if (layered)
     print_table({{"source", found->source + " (" + (found->source == "user" ? from.user_path : from.system_path) + ")"}});
-  print_table({{"gpu", r.key.gpu},
-               {"shape B,I,H,O", shape_text(r.key.problem)},
-               {"dtype", r.key.problem.dtype},
-               {"precision", r.key.problem.precision},
-               {"template hash", r.key.template_hash + (r.key.template_hash == rnnjit::template_hash() ? "" : " (stale)")},
-               {"engine version", r.engine_version + (r.engine_version == rnnjit::version() ? "" : " (stale)")},
-               {"winner", r.winner},
-               {"winner µs", micros(r.winner_us)},
-               {"created", iso_time(r.created_at)}});
+  std::vector<std::vector<std::string>> fields = {
+      {"gpu", r.key.gpu},
+      {"shape B,I,H,O", shape_text(r.key.problem)},
+      {"dtype", r.key.problem.dtype},
+      {"precision", r.key.problem.precision},
+      {"template hash", r.key.template_hash + (r.key.template_hash == rnnjit::template_hash() ? "" : " (stale)")},
+      {"engine version", r.engine_version + (r.engine_version == rnnjit::version() ? "" : " (stale)")},
+      {"winner", r.winner},
+      {"winner µs", micros(r.winner_us)},
+      {"created", iso_time(r.created_at)}};
+  if (const std::int64_t steps = r.key.problem.steps; steps > 0)
+    fields.insert(fields.begin() + 2, {"steps", std::to_string(steps) + " (a sequence, tuned for chunks of " +
+                                                    std::to_string(steps) + " steps)"});
+  print_table(fields);
   std::printf("\n");
   std::vector<std::vector<std::string>> table = {{"rank", "config", "µs", "disposition", "binaries", "message"}};
   for (std::size_t i = 0; i < r.candidates.size(); ++i) {
@@ -332,13 +362,17 @@ int main(int argc, char** argv) {
     c->add_option("--shape", filters.shape, "the problem's sizes")->type_name("B,I,H,O");
     c->add_option("--dtype", filters.dtype, "storage type: f32, bf16")->type_name("D");
     c->add_option("--precision", filters.precision, "fp32, tf32, ...")->type_name("P");
+    c->add_option("--steps", filters.steps, "a sequence's chunk of N steps; 0: the one-step entries")->type_name("N");
   };
   auto* path_cmd = app.add_subcommand("path", "print the cache file in use");
   auto* list_cmd = app.add_subcommand("list", "tuned problems, one per line");
   add_filters(list_cmd);
   list_cmd->add_flag("--json", json, "a JSON list of full records");
   auto* show_cmd = app.add_subcommand("show", "every field of one entry and its candidates");
-  show_cmd->add_option("KEY", key, "GPU/B,I,H,O/DTYPE/PRECISION (GPU/B,I,H,O/PRECISION: f32), or a row number of list")
+  show_cmd
+      ->add_option("KEY", key,
+                   "GPU/B,I,H,O/DTYPE/PRECISION (GPU/B,I,H,O/PRECISION: f32), GPU/B,I,H,O/seqN/DTYPE/PRECISION for a "
+                   "sequence, or a row number of list")
       ->required();
   show_cmd->add_flag("--json", json, "JSON");
   auto* stats_cmd = app.add_subcommand("stats", "entries, binaries, bytes, entries per GPU");
@@ -378,7 +412,7 @@ int main(int argc, char** argv) {
                                     "): there is nothing to " + app.get_subcommands()[0]->get_name());
     check_path(where);  // a directory or a FIFO: said before anything opens it, for every command
     if (rm_cmd->parsed() && !filters.any() && !all)
-      throw Usage("rm needs a filter (--gpu, --shape, --dtype, --precision) or --all");
+      throw Usage("rm needs a filter (--gpu, --shape, --dtype, --precision, --steps) or --all");
     const Filter filter = filters.filter();  // bad usage before anything is opened
 
     if (import_cmd->parsed()) {

@@ -208,12 +208,16 @@ class Engine {
   TuneReport tune(const Problem& problem, bool force = false);
 
   /// Runs `problem` with `config` (a name from candidates() or the cache) from now on in this
-  /// engine, untimed and not persisted: how tests and tools run one kernel. Throws
-  /// InvalidArgument for a name that does not parse or cannot run the problem here.
+  /// engine, untimed and not persisted: how tests and tools run one kernel. A sequence config
+  /// ("xproj_….recur_….h2o_…", from sequence_candidates()) runs the problem's rnn_sequence calls
+  /// instead, every length. Throws InvalidArgument for a name that does not parse or cannot run
+  /// the problem here.
   void pin(const Problem& problem, const std::string& config);
 
   /// The candidates the heuristic proposes for `problem` on this device, in order.
   std::vector<std::string> candidates(const Problem& problem) const;
+  /// The same for rnn_sequence calls of `steps` steps (one tuning a chunk size serves them).
+  std::vector<std::string> sequence_candidates(const Problem& problem, std::int64_t steps) const;
 
   /// The plan `problem` runs with now (pointers TMA cannot take aside, which run the best config
   /// without TMA): how a caller sees background tuning finish.

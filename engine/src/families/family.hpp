@@ -34,13 +34,15 @@ namespace rnnjit {
 
 /// What one launch of a family runs.
 enum class Scope {
-  Stage,  ///< one GEMM stage (Stage::I2h or Stage::H2o)
-  Step,   ///< the whole step (Stage::Step)
+  Stage,       ///< one GEMM stage (Stage::I2h, Stage::H2o or Stage::XProj)
+  Step,        ///< the whole step (Stage::Step)
+  Recurrence,  ///< a sequence chunk's recurrence (Stage::Recur)
 };
 
 /// How a launch takes its arguments.
 enum class Operands {
-  Pointers,         ///< device pointers: (a1, a2, w, bias, c) for a stage, the step's eight and its counters for a step
+  Pointers,         ///< device pointers: (a1, a2, w, bias, c) for a stage, the step's eight and its counters for a
+                    ///< step, (p, h0, w1, states, steps, counters) for a recurrence
   PointersAndSizes, ///< a stage's pointers, then its Gemm's sizes as ints: (m, n, k1, k2, ldw, epi)
   TensorMaps,       ///< TMA maps of A1, A2, W (and a cross-copy map) by value, then bias and c
   TensorMapsCross,  ///< the same, after a first kernel that writes A's cross copy to scratch

@@ -16,7 +16,7 @@ std::optional<TcTile> TcTile::parse(std::string_view name) {
   return scan_name(name, "tc%dx%dx%dw%dx%ds%d%n", t, &t.bm, &t.bn, &t.bk, &t.warps_m, &t.warps_n, &t.stages);
 }
 
-std::string TcTile::rejects(const Shape& s, Stage, const DeviceInfo& d) const {
+std::string TcTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d) const {
   if (warps_m <= 0 || warps_n <= 0 || bm <= 0 || bn <= 0 || bk <= 0 || stages <= 0) return "non-positive field";
   if (d.cc_major < 8)
     return "mma.sync TF32, ldmatrix and cp.async need compute capability 8.0 or newer, device has " +
@@ -33,7 +33,8 @@ std::string TcTile::rejects(const Shape& s, Stage, const DeviceInfo& d) const {
   // __launch_bounds__(threads, 1) gives each thread at most 65536 / threads registers.
   if (sums + 64 > 65536 / (warps_m * warps_n * 32)) return "more registers a thread than the CTA's share";
   // The grid's y dimension counts M tiles and is limited to 65535.
-  if ((s.b + bm - 1) / bm > 65535) return "batch " + std::to_string(s.b) + " needs more than 65535 M tiles";
+  const int m = gemm_of(stage, s).m;
+  if ((m + bm - 1) / bm > 65535) return std::to_string(m) + " rows need more than 65535 M tiles";
   return "";
 }
 

@@ -46,6 +46,10 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
     if (!fp32 && bm != 16) return "tf32: BM below 64 must be 16 (wgmma n16)";
   }
   if (stages < 2) return "needs at least 2 stages";
+  // A packed copy of W takes whole rows: not W1's first I columns.
+  const Gemm own = gemm_of(stage, s);
+  if (!tma_layout(own) && own.ldw != own.k1 + own.k2)
+    return "TMA cannot read this stage in place, and a packed W copies whole rows";
   if (k_split > 8) return "K_SPLIT CTAs must fit a portable cluster (8)";
   // Accumulators a thread: m64 blocks a warpgroup × n / 2, twice for fp32's partial sums.
   const bool w_on_m = rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm);
@@ -54,8 +58,7 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   if (acc > 128) return std::to_string(acc) + " accumulator registers per thread, at most 128";
   if (std::size_t(bm) * (bn + 4) * sizeof(float) > ring_bytes(*this, s)) return "the C tile does not fit the ring it reuses";
   // One grid dimension holds K_SPLIT × M tiles × N tiles.
-  const Gemm g = gemm_of(stage, s);
-  const std::int64_t ctas = std::int64_t(k_split) * ((g.m + bm - 1) / bm) * ((std::max(s.h, s.o) + bn - 1) / bn);
+  const std::int64_t ctas = std::int64_t(k_split) * ((own.m + bm - 1) / bm) * ((std::max(s.h, s.o) + bn - 1) / bn);
   if (ctas > 0x7FFFFFFF) return std::to_string(ctas) + " CTAs, more than one grid dimension holds";
   return "";
 }

@@ -16,10 +16,11 @@ std::optional<GemvTile> GemvTile::parse(std::string_view name) {
   return scan_name(name, "gemv_r%dw%du%d%n", t, &t.rows, &t.warps, &t.unroll);
 }
 
-std::string GemvTile::rejects(const Shape& s, Stage, const DeviceInfo&) const {
+std::string GemvTile::rejects(const Shape& s, Stage stage, const DeviceInfo&) const {
   if (rows <= 0 || warps <= 0 || unroll <= 0) return "non-positive field";
-  if (s.b > 16) return "gemv serves batch ≤ 16, not " + std::to_string(s.b);
-  if (rows * s.b > 64) return "ROWS×batch > 64 accumulators per lane";
+  const int m = gemm_of(stage, s).m;
+  if (m > 16) return "gemv serves at most 16 rows, not " + std::to_string(m);
+  if (rows * m > 64) return "ROWS×rows > 64 accumulators per lane";
   return "";
 }
 

@@ -7,12 +7,13 @@ std::optional<GenericTile> GenericTile::parse(std::string_view name) {
   return std::nullopt;
 }
 
-std::string GenericTile::rejects(const Shape& s, Stage, const DeviceInfo& d) const {
+std::string GenericTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d) const {
   if (d.cc_major < 8) return "built for compute capability 8.0 and newer, device has " + std::to_string(d.cc_major) + "." +
                              std::to_string(d.cc_minor);
   // The tiled grid's y dimension counts M tiles and is limited to 65535.
-  if ((s.b + rnnjit_k::kGenericTile - 1) / rnnjit_k::kGenericTile > 65535)
-    return "batch " + std::to_string(s.b) + " needs more than 65535 M tiles";
+  const int m = gemm_of(stage, s).m;
+  if ((m + rnnjit_k::kGenericTile - 1) / rnnjit_k::kGenericTile > 65535)
+    return std::to_string(m) + " rows need more than 65535 M tiles";
   return "";
 }
 

@@ -16,17 +16,18 @@
 #include "gemv.hpp"
 #include "grid_mma.hpp"
 #include "grid_stream.hpp"
+#include "recur.hpp"
 
 namespace rnnjit {
 
 /// One launch's tile of any family: the registry.
-using Tile = std::variant<TcTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile, GenericTile>;
+using Tile = std::variant<TcTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile, GenericTile, RecurTile>;
 
 /// The tile's procedural name (the family's name()).
 std::string tile_name(const Tile& t);
 /// The tile of whichever family `name` is the canonical name of.
 std::optional<Tile> parse_tile(std::string_view name);
-/// Whether one launch of it runs a stage or the whole step.
+/// Whether one launch of it runs a stage, the whole step or a sequence chunk's recurrence.
 Scope scope_of(const Tile& t);
 
 /// Whether `t` can run `stage` of `s` on `d`: the family's own rules, then the device's limits

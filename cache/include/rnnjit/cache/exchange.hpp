@@ -13,8 +13,9 @@ namespace rnnjit::cache {
 inline constexpr const char* kExchangeFormat = "rnnjit-cache";
 
 /// The export format version this build writes. Bump it when the layout changes, and keep
-/// reading the older ones: 1 had no "dtype" (its records are f32), 2 has it.
-constexpr int kExchangeVersion = 2;
+/// reading the older ones: 1 had no "dtype" (its records are f32), 2 has it, 3 has "steps" too
+/// (older records are one step, steps 0).
+constexpr int kExchangeVersion = 3;
 
 /// The contents of one export file.
 struct Exchange {

@@ -10,16 +10,20 @@
 
 namespace rnnjit::cache {
 
-/// A problem as the cache sees it. dtype comes last and defaults to f32 so that a key written
-/// before storage types existed, {b, i, h, o, precision}, still means what it meant.
+/// A problem as the cache sees it. dtype and then steps come last, with defaults, so that a key
+/// written before they existed, {b, i, h, o, precision} or {b, i, h, o, precision, dtype}, still
+/// means what it meant: f32, one step.
 struct ProblemKey {
   std::int64_t b = 0, i = 0, h = 0, o = 0;
   std::string precision;      ///< the math: "fp32", "tf32", "bf16"
   std::string dtype = "f32";  ///< the storage type of the operands: "f32" or "bf16"
+  /// 0: one step. > 0: a sequence, tuned for chunks of `steps` steps (the engine runs a sequence
+  /// of any length in chunks of a few bucketed sizes).
+  std::int64_t steps = 0;
   bool operator==(const ProblemKey&) const = default;
 };
 
-/// "B,I,H,O".
+/// "B,I,H,O": the sizes alone, also of a sequence entry (entry_name tells those apart).
 std::string shape_text(const ProblemKey& p);
 
 /// What a tuned config is looked up by. A row whose template_hash or engine version
@@ -31,7 +35,9 @@ struct TuningKey {
   bool operator==(const TuningKey&) const = default;
 };
 
-/// "GPU/B,I,H,O/DTYPE/PRECISION": how messages and rnnjit-cache name an entry.
+/// How messages and rnnjit-cache name an entry: "GPU/B,I,H,O/DTYPE/PRECISION" for one step,
+/// "GPU/B,I,H,O/seqN/DTYPE/PRECISION" for a sequence tuned for chunks of N steps. A step entry
+/// keeps the spelling it had before sequences existed.
 std::string entry_name(const TuningKey& k);
 
 /// One timed candidate. A failed candidate is data: time_us is +infinity.
@@ -72,9 +78,12 @@ struct BinaryRecord {
 /// Filters of `list`/`remove`; an empty field matches everything.
 struct Filter {
   std::optional<std::string> gpu;  ///< substring of the gpu key
-  std::optional<ProblemKey> shape; ///< b,i,h,o matched; its precision and dtype ignored here
+  std::optional<ProblemKey> shape; ///< b,i,h,o matched; its precision, dtype and steps ignored here
   std::optional<std::string> precision;
   std::optional<std::string> dtype;
+  /// 0: the step entries only. Initialised so that a filter of the four fields before it,
+  /// {gpu, shape, precision, dtype}, stays a complete initialisation.
+  std::optional<std::int64_t> steps = std::nullopt;
 };
 
 struct Stats {
@@ -122,6 +131,10 @@ constexpr std::int32_t kApplicationId = 0x726e6e6a;
 /// cannot include; the tools, which see both, check that they agree.
 constexpr std::int64_t kMaxDim = std::int64_t(1) << 20;
 
+/// The most steps a sequence entry may be tuned for: the engine's kMaxSteps (rnnjit.hpp), the
+/// most one sequence call runs; checked by the tools as kMaxDim is.
+constexpr std::int64_t kMaxSteps = std::int64_t(1) << 24;
+
 /// The latest created_at a record may hold: 9999-12-31T23:59:59Z.
 constexpr std::int64_t kMaxCreatedAt = 253402300799;
 
@@ -148,17 +161,18 @@ inline constexpr const char* kDefaultSystemPath = "/usr/local/share/rnnjit/syste
 /// kDefaultSystemPath. "off" (or ":memory:") means none.
 std::string resolve_system_path(const std::optional<std::string>& option);
 
-/// The schema version this build writes (PRAGMA user_version). 2: dtype in the tuning key.
-constexpr int kSchemaVersion = 2;
+/// The schema version this build writes (PRAGMA user_version). 2: dtype in the tuning key;
+/// 3: steps in the tuning key.
+constexpr int kSchemaVersion = 3;
 
 /// Checks records before any is stored, for form and meaning, by the rules the engine keeps:
-/// sizes 1..kMaxDim, precision fp32/tf32/bf16, dtype f32/bf16, times non-negative (+inf only
-/// for a candidate that did not run), a finite winner time, created_at in 0..kMaxCreatedAt,
-/// no control characters in text (but newlines and tabs in messages and symbols), each entry
-/// and each binary once. The first bad one is an Error(CacheError) that names it by its index
-/// in its list and says why ("tuning record 2 (GPU/B,I,H,O/DTYPE/PRECISION): winner 'x' is not
-/// among the candidates"). The one set of rules for Store::import_records, read_exchange and
-/// Store::verify.
+/// sizes 1..kMaxDim, precision fp32/tf32/bf16, dtype f32/bf16, steps 0..kMaxSteps, times
+/// non-negative (+inf only for a candidate that did not run), a finite winner time, created_at
+/// in 0..kMaxCreatedAt, no control characters in text (but newlines and tabs in messages and
+/// symbols), each entry and each binary once. The first bad one is an Error(CacheError) that
+/// names it by its index in its list and says why ("tuning record 2
+/// (GPU/B,I,H,O/DTYPE/PRECISION): winner 'x' is not among the candidates"). The one set of
+/// rules for Store::import_records, read_exchange and Store::verify.
 void validate(const std::vector<TuningRecord>& tuning, const std::vector<BinaryRecord>& binaries);
 
 /// Thread-safe; one SQLite connection guarded by a mutex. Several processes may share a
