@@ -136,14 +136,8 @@ void write_file(const std::string& path, const std::string& bytes) {
   REQUIRE(f);
 }
 
-// Schema version 1 as it was released, without application_id, as that build made it.
-const char* const kSchemaV1 = R"sql(
-CREATE TABLE tuning (
-  id INTEGER PRIMARY KEY,
-  gpu TEXT NOT NULL, b INTEGER NOT NULL, i INTEGER NOT NULL, h INTEGER NOT NULL, o INTEGER NOT NULL,
-  precision TEXT NOT NULL, template_hash TEXT NOT NULL, engine_version TEXT NOT NULL,
-  winner TEXT NOT NULL, winner_us REAL NOT NULL, created_at INTEGER NOT NULL,
-  UNIQUE (gpu, b, i, h, o, precision, template_hash));
+// The candidates and binaries tables, unchanged since schema version 1.
+const std::string kCandidatesAndBinaries = R"sql(
 CREATE TABLE candidates (
   tuning_id INTEGER NOT NULL REFERENCES tuning(id) ON DELETE CASCADE,
   rank INTEGER NOT NULL, config TEXT NOT NULL,
@@ -153,11 +147,20 @@ CREATE TABLE candidates (
 CREATE TABLE binaries (
   key TEXT PRIMARY KEY, kernel TEXT NOT NULL, arch TEXT NOT NULL, nvrtc_version TEXT NOT NULL,
   symbols TEXT NOT NULL, cubin BLOB NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
-PRAGMA user_version = 1;
 )sql";
 
+// Schema version 1 as it was released, without application_id, as that build made it.
+const std::string kSchemaV1 = R"sql(
+CREATE TABLE tuning (
+  id INTEGER PRIMARY KEY,
+  gpu TEXT NOT NULL, b INTEGER NOT NULL, i INTEGER NOT NULL, h INTEGER NOT NULL, o INTEGER NOT NULL,
+  precision TEXT NOT NULL, template_hash TEXT NOT NULL, engine_version TEXT NOT NULL,
+  winner TEXT NOT NULL, winner_us REAL NOT NULL, created_at INTEGER NOT NULL,
+  UNIQUE (gpu, b, i, h, o, precision, template_hash));
+)sql" + kCandidatesAndBinaries + "PRAGMA user_version = 1;\n";
+
 // Schema version 2 as it was released (its last build stamped the application_id as well).
-const char* const kSchemaV2 = R"sql(
+const std::string kSchemaV2 = R"sql(
 CREATE TABLE tuning (
   id INTEGER PRIMARY KEY,
   gpu TEXT NOT NULL, b INTEGER NOT NULL, i INTEGER NOT NULL, h INTEGER NOT NULL, o INTEGER NOT NULL,
@@ -165,17 +168,7 @@ CREATE TABLE tuning (
   precision TEXT NOT NULL, template_hash TEXT NOT NULL, engine_version TEXT NOT NULL,
   winner TEXT NOT NULL, winner_us REAL NOT NULL, created_at INTEGER NOT NULL,
   UNIQUE (gpu, b, i, h, o, dtype, precision, template_hash));
-CREATE TABLE candidates (
-  tuning_id INTEGER NOT NULL REFERENCES tuning(id) ON DELETE CASCADE,
-  rank INTEGER NOT NULL, config TEXT NOT NULL,
-  time_us REAL,  -- NULL: the candidate failed (+infinity)
-  disposition TEXT NOT NULL, message TEXT NOT NULL, binary_key TEXT NOT NULL,
-  PRIMARY KEY (tuning_id, rank));
-CREATE TABLE binaries (
-  key TEXT PRIMARY KEY, kernel TEXT NOT NULL, arch TEXT NOT NULL, nvrtc_version TEXT NOT NULL,
-  symbols TEXT NOT NULL, cubin BLOB NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
-PRAGMA user_version = 2;
-)sql";
+)sql" + kCandidatesAndBinaries + "PRAGMA user_version = 2;\n";
 
 std::vector<std::string> names_in(const test::TempDir& dir) {
   std::vector<std::string> out;

@@ -509,6 +509,18 @@ TEST_CASE("rnnjit-cache export refuses to write onto the cache file, however it 
   CHECK(f.with({"verify"}).out == "ok\n");
 }
 
+// Writes `file` (an export file's JSON) as NAME.json, imports it into a new cache NAME.sqlite (the
+// fixture's four entries) and returns that cache's list --json.
+Json import_into_new_cache(Fixture& f, const Json& file, const std::string& name) {
+  const std::string path = f.dir.file((name + ".json").c_str()), cache = f.dir.file((name + ".sqlite").c_str());
+  std::ofstream(path, std::ios::binary) << file.dump(1);
+  const auto r = tool({"--cache", cache, "import", path});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("imported 4 entries"));
+  return Json::parse(tool({"--cache", cache, "list", "--json"}).out);
+}
+
 TEST_CASE("rnnjit-cache import reads a version 1 export file: its entries are f32", "[cli]") {
   Fixture f;
   const Json current = f.json({"list", "--json"});
@@ -519,14 +531,7 @@ TEST_CASE("rnnjit-cache import reads a version 1 export file: its entries are f3
     e.erase("dtype");
     e.erase("steps");
   }
-  const std::string file = f.dir.file("v1.json");
-  std::ofstream(file, std::ios::binary) << v1.dump(1);
-  const std::string other = f.dir.file("other.sqlite");
-  const auto r = tool({"--cache", other, "import", file});
-  INFO(r.err);
-  REQUIRE(r.code == 0);
-  CHECK_THAT(r.out, Catch::Contains("imported 4 entries"));
-  const Json imported = Json::parse(tool({"--cache", other, "list", "--json"}).out);
+  const Json imported = import_into_new_cache(f, v1, "v1");
   CHECK(imported == current);
   for (const auto& e : imported) CHECK(e["dtype"] == "f32");
 }
@@ -539,14 +544,7 @@ TEST_CASE("rnnjit-cache import reads a version 2 export file: its entries are on
   v2["tuning"] = without_source(current);
   for (auto& e : v2["tuning"]) e.erase("steps");
   v2["tuning"][0]["dtype"] = "bf16";
-  const std::string file = f.dir.file("v2.json");
-  std::ofstream(file, std::ios::binary) << v2.dump(1);
-  const std::string other = f.dir.file("other.sqlite");
-  const auto r = tool({"--cache", other, "import", file});
-  INFO(r.err);
-  REQUIRE(r.code == 0);
-  CHECK_THAT(r.out, Catch::Contains("imported 4 entries"));
-  const Json imported = Json::parse(tool({"--cache", other, "list", "--json"}).out);
+  const Json imported = import_into_new_cache(f, v2, "v2");
   REQUIRE(imported.size() == 4);
   for (const auto& e : imported) CHECK(e["steps"] == 0);
   CHECK(imported[0]["dtype"] == "bf16");

@@ -172,8 +172,7 @@ std::vector<std::string> Engine::candidates(const Problem& problem) const {
 }
 
 std::vector<std::string> Engine::sequence_candidates(const Problem& problem, std::int64_t steps) const {
-  if (steps < 1 || steps > kMaxSteps)
-    throw Error(ErrorCode::InvalidArgument, "steps = " + std::to_string(steps) + " is out of range 1.." + std::to_string(kMaxSteps));
+  check_steps(steps);
   Shape s = impl_->shape_of(problem);
   s.steps = sequence_chunk(steps);
   std::vector<std::string> out;

@@ -190,7 +190,7 @@ std::shared_ptr<Plan> PlanCache::make_plan(const Shape& s, const Args& args, CUs
     std::optional<Config> pinned;
     {
       std::shared_lock lock(plans_mu_);
-      const auto it = pinned_sequences_.find(Shape{s.b, s.i, s.h, s.o, s.precision, s.dtype});
+      const auto it = pinned_sequences_.find(one_step(s));
       if (it != pinned_sequences_.end()) pinned = it->second;
     }
     if (pinned) {
@@ -349,7 +349,7 @@ void PlanCache::pin(const Shape& s, const Config& config) {
   // Every chunk size of the problem's sequences, each built at its first use (make_plan).
   std::unique_lock lock(plans_mu_);
   pinned_sequences_[s] = config;
-  auto of_problem = [&](const Shape& k) { return k.steps > 0 && Shape{k.b, k.i, k.h, k.o, k.precision, k.dtype} == s; };
+  auto of_problem = [&](const Shape& k) { return k.steps > 0 && one_step(k) == s; };
   for (auto it = plans_.begin(); it != plans_.end();) {
     if (!of_problem(it->first)) {
       ++it;

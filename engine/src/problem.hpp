@@ -22,6 +22,12 @@ struct Shape {
   bool operator==(const Shape&) const = default;
 };
 
+/// `s` as one step (steps 0): the problem a sequence's chunks belong to.
+inline Shape one_step(Shape s) {
+  s.steps = 0;
+  return s;
+}
+
 /// The most steps a sequence chunk holds: one chunk's projections are GEMMs of up to this many
 /// times B rows, its recurrence one persistent launch.
 constexpr int kMaxChunk = 64;

@@ -213,14 +213,16 @@ std::vector<Config> Tuner::propose_sequence(const Shape& s) const {
 Config Tuner::fallback(const Shape& s) const {
   for (const Config& c : propose(s))
     if (!c.needs_aligned16(s)) return c;
+  // The r-th tc tiles of both GEMM stages: a step's pair, or around each recurrence for a sequence.
   const auto first = ranked<TcTile>(s, s.steps > 0 ? Stage::XProj : Stage::I2h, device_),
              h2o = ranked<TcTile>(s, Stage::H2o, device_);
-  const auto recur = ranked<RecurTile>(s, Stage::Recur, device_);
+  const auto recurrences = s.steps > 0 ? ranked<RecurTile>(s, Stage::Recur, device_) : std::vector<RecurTile>{};
   for (std::size_t r = 0; r < first.size() && r < h2o.size(); ++r) {
-    if (s.steps == 0 && can_implement(Config::pair(first[r], h2o[r]), s, device_, nullptr)) return Config::pair(first[r], h2o[r]);
-    for (const RecurTile& t : recur)
-      if (s.steps > 0 && can_implement(Config::sequence(first[r], t, h2o[r]), s, device_, nullptr))
-        return Config::sequence(first[r], t, h2o[r]);
+    std::vector<Config> configs;
+    if (s.steps == 0) configs.push_back(Config::pair(first[r], h2o[r]));
+    for (const RecurTile& t : recurrences) configs.push_back(Config::sequence(first[r], t, h2o[r]));
+    for (const Config& c : configs)
+      if (can_implement(c, s, device_, nullptr)) return c;
   }
   throw Error(ErrorCode::Unsupported, "no kernel config takes 4-byte aligned pointers for this problem on " + device_.name);
 }

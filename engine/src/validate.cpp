@@ -64,11 +64,15 @@ void PointerChecker::check(const char* name, const void* p, std::size_t bytes, s
                                     std::to_string(v[2] + v[3] - begin) + " bytes after it"));
 }
 
-void check_sequence_buffers(const Shape& s, std::int64_t steps, const Weights& w, const void* x, const void* h0,
-                            const void* y, const void* h_n, const void* h_all, const PointerChecker& checker) {
+void check_steps(std::int64_t steps) {
   if (steps < 1 || steps > kMaxSteps)
     throw Error(ErrorCode::InvalidArgument,
                 arg_error("steps", "= " + std::to_string(steps) + " is out of range 1.." + std::to_string(kMaxSteps)));
+}
+
+void check_sequence_buffers(const Shape& s, std::int64_t steps, const Weights& w, const void* x, const void* h0,
+                            const void* y, const void* h_n, const void* h_all, const PointerChecker& checker) {
+  check_steps(steps);
   const std::size_t e = dtype_size(s.dtype), T = static_cast<std::size_t>(steps), B = s.b, I = s.i, H = s.h, O = s.o;
   // Each size below within limits, T·B·max(I, H, O) elements can still pass 2⁶⁴ bytes.
   if (T > SIZE_MAX / e / B / std::max({I, H, O}))

@@ -43,6 +43,9 @@ enum class HiddenAliasing {
 HiddenAliasing check_step_buffers(const Shape& s, const Weights& w, const void* x, const void* h, const void* h_out,
                                   const void* y, const PointerChecker& checker);
 
+/// Throws InvalidArgument unless 1 ≤ steps ≤ kMaxSteps.
+void check_steps(std::int64_t steps);
+
 /// Validates a sequence's buffers for `steps` steps of `s` (as Engine::rnn_sequence takes them;
 /// h_all may be null): each pointer, then y and h_all against every other buffer, h_n against
 /// every buffer but h0. Throws InvalidArgument, before anything is written.

@@ -43,8 +43,8 @@ std::string RecurTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   if (rows * batch > 16) return std::to_string(rows * batch) + " sums a lane, at most 16";
   // A group's tiles are unrolled, each with its P element and its rows' loads: 16 rows a lane (4 tiles
   // of 4 rows) spilled 8-40 bytes at 255 registers, 8 tiles of 4 up to 400 (sm_80 to sm_90).
-  if (tiles_a_group(*this, s) * rows > 8)
-    return std::to_string(tiles_a_group(*this, s)) + " tiles of " + std::to_string(rows) + " rows a group a step, at most 8 rows";
+  if (const int tiles = tiles_a_group(*this, s); tiles * rows > 8)
+    return std::to_string(tiles) + " tiles of " + std::to_string(rows) + " rows a group a step, at most 8 rows";
   if (cluster) {
     if (d.cc_major < 9)
       return "thread-block clusters need compute capability 9.0 or newer, device has " + std::to_string(d.cc_major) + "." +
