@@ -15,6 +15,11 @@ namespace rnnjit_k {
 constexpr int kMathTf32 = 0;  // one TF32 product (relative error ≲ 1.4e-3)
 constexpr int kMathFp32 = 1;  // fp32-accurate: split products on tensor cores (each family says how) or FFMA
 
+// The ST template argument: how every tensor of a step is stored in device memory. The math is
+// fp32 either way (bf16 values widen exactly); bf16 results are rounded to nearest once, on store.
+constexpr int kStoreF32 = 0;
+constexpr int kStoreBf16 = 1;
+
 // The EPI template argument of the two-launch stages: what is stored of a sum.
 constexpr int kEpiBias = 0;      // y = h'·W2ᵀ + b2
 constexpr int kEpiBiasTanh = 1;  // h' = tanh([x | h]·W1ᵀ + b1)

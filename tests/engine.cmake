@@ -11,7 +11,7 @@ endforeach()
 rnnjit_add_catch_test(NAME api_test SOURCES api_test.cpp LIBS rnnjit LABELS api
                       ENV "RNNJIT_DRIVER_LIBRARY=/nonexistent/libcuda.so.1")
 
-foreach(module engine families cache background sequence)
+foreach(module engine families cache background sequence bf16)
   rnnjit_add_catch_test(NAME gpu_${module}_test SOURCES gpu_${module}_test.cpp LIBS CUDA::cudart_static rnnjit_cache GPU)
   target_include_directories(gpu_${module}_test PRIVATE ${RNNJIT_INTERNAL})
 endforeach()

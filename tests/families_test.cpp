@@ -307,7 +307,8 @@ TEST_CASE("every family compiles for sm_90a where it claims to", "[families][nvr
 // H200), at the anchors and at odd shapes, compile for that GPU's arch with no register spills that
 // ptxas reports: a spill would put local-memory traffic into the inner loops on cards no test runs.
 TEST_CASE("every described GPU's proposals compile for its arch without spills", "[families][nvrtc]") {
-  // Then sequences in chunks of 64 and 2 steps: kb-seq, mid-seq, large-seq and odd sizes.
+  // Steps in both precisions of f32 storage and in bf16 storage; then sequences in chunks of 64 and
+  // 2 steps: kb-seq, mid-seq, large-seq and odd sizes.
   const Shape shapes[] = {{8, 1024, 256, 128},     {1, 4096, 4096, 4096},   {64, 2048, 2048, 1024},
                           {256, 16384, 16384, 8192}, {257, 17, 4097, 33},     {31, 5290, 58, 826},
                           {3, 999, 17, 5},         {4097, 5, 7, 3},         {8, 1024, 256, 128, {}, {}, 64},
@@ -317,9 +318,15 @@ TEST_CASE("every described GPU's proposals compile for its arch without spills",
     rnnjit::cache::Store store{"off"};
     rnnjit::Jit jit{store};
     rnnjit::Tuner tuner{known.info, jit, store};
+    using rnnjit::DType;
+    using rnnjit::Precision;
+    const std::pair<Precision, DType> kinds[] = {
+        {Precision::TF32, DType::F32}, {Precision::FP32, DType::F32}, {Precision::BF16, DType::BF16}};
     for (Shape s : shapes)
-      for (auto precision : {rnnjit::Precision::TF32, rnnjit::Precision::FP32}) {
+      for (auto [precision, dtype] : kinds) {
+        if (dtype == DType::BF16 && s.steps > 0) continue;  // sequences store f32 only
         s.precision = precision;
+        s.dtype = dtype;
         for (const Config& c : tuner.propose(s))
           for (rnnjit::KernelSource src : rnnjit::sources_of(c, s, known.info.arch)) {
             src.options.push_back("--ptxas-options=-v");

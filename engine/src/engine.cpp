@@ -161,7 +161,7 @@ EngineStats Engine::stats() const {
 
 Problem Engine::resolve(const Problem& p) const {
   Problem r = p;
-  if (r.precision == Precision::Default) r.precision = impl_->default_precision;
+  if (r.precision == Precision::Default) r.precision = r.dtype == DType::BF16 ? Precision::BF16 : impl_->default_precision;
   return r;
 }
 
@@ -174,6 +174,7 @@ std::vector<std::string> Engine::candidates(const Problem& problem) const {
 std::vector<std::string> Engine::sequence_candidates(const Problem& problem, std::int64_t steps) const {
   check_steps(steps);
   Shape s = impl_->shape_of(problem);
+  check_sequence_dtype(s);
   s.steps = sequence_chunk(steps);
   std::vector<std::string> out;
   for (const Config& c : impl_->tuner.propose(s)) out.push_back(c.name());
@@ -219,6 +220,7 @@ void Engine::rnn_sequence(const Problem& problem, std::int64_t steps, const Weig
                           void* y, void* h_n, void* h_all, Stream stream) {
   Impl& im = *impl_;
   Shape s = im.shape_of(problem);
+  check_sequence_dtype(s);
   ContextScope scope(im.context.get());
   check_sequence_buffers(s, steps, w, x, h0, y, h_n, h_all, im.pointers);
   // Chunks of C steps (one tuning a chunk size): projections over the chunk's C·B rows, then its

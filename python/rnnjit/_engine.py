@@ -175,10 +175,12 @@ class Engine:
     def rnn_step(self, x, h, w1, b1, w2, b2, *, h_out=None, y=None, precision="tf32", stream=None):
         """h' = tanh([x, h] W1ᵀ + b1), y = h' W2ᵀ + b2; returns (h', y).
 
-        x: B×I, h: B×H, w1: H×(I+H), b1: H, w2: O×H, b2: O, contiguous float32 on this engine's
-        device, from PyTorch or any framework with DLPack / __cuda_array_interface__. h_out (may be
-        h itself) and y are allocated like x when not given (PyTorch only; required otherwise).
-        precision: "tf32" (tensor cores, ≲ 2e-3), "fp32" (≲ 1e-5), "bf16" or "default".
+        x: B×I, h: B×H, w1: H×(I+H), b1: H, w2: O×H, b2: O, contiguous, all float32 or all bfloat16,
+        on this engine's device, from PyTorch or any framework with DLPack / __cuda_array_interface__.
+        h_out (may be h itself) and y are allocated like x when not given (PyTorch only; required
+        otherwise). precision: with float32 tensors "tf32" (tensor cores, ≲ 2e-3) or "fp32" (≲ 1e-5);
+        with bfloat16 tensors "bf16" (bf16 products, fp32 sums, ≲ 1e-2); "default" is tf32 for
+        float32, bf16 for bfloat16. Another pairing raises Unsupported.
         stream: a handle or stream object; default the producer's current stream (PyTorch's
         torch.cuda.current_stream(), __cuda_array_interface__'s "stream", else the legacy default).
         """
@@ -198,7 +200,7 @@ class Engine:
         PyTorch tensors: x T×B×I (time-major, contiguous), h0 B×H, the weights as rnn_step takes
         them. y (T×B×O) and h_n (B×H, may be h0) are allocated when not given; h_all=True
         allocates T×B×H for every state, a tensor is written in place. precision, stream: as
-        rnn_step's.
+        rnn_step's. Sequences of bfloat16 tensors raise Unsupported (not served yet).
         """
         torch = sys.modules.get("torch")
         if torch is None or not isinstance(x, torch.Tensor):
@@ -283,10 +285,9 @@ class Engine:
         if dtype == torch.float32:
             code = _tensors.F32
         elif dtype == torch.bfloat16:
-            code = _tensors.BF16  # declared by the C API; the engine answers Unsupported for now
+            code = _tensors.BF16
         else:
-            raise InvalidArgument(f"w1 has dtype {dtype}; rnnjit takes torch.float32 (torch.bfloat16 is declared, "
-                                  "not served yet)")
+            raise InvalidArgument(f"w1 has dtype {dtype}; rnnjit takes torch.float32 or torch.bfloat16")
         for t, name in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2")):
             self._reject_torch(t, name, t.shape, dtype)
         if w1.dim() != 2 or w2.dim() != 2:

@@ -12,6 +12,7 @@ namespace rnnjit {
 struct TcTile {
   static constexpr std::string_view kFile = "gemm_tc.cu";
   static constexpr Scope kScope = Scope::Stage;
+  static constexpr bool kServesBf16 = false;  // bf16 storage (Shape::dtype)
 
   int bm = 0, bn = 0, bk = 0;    ///< CTA tile: BM batch rows × BN output columns, BK columns of K a slice
   int warps_m = 0, warps_n = 0;  ///< warps along M and N
