@@ -5,7 +5,8 @@
 //
 // Two hand-offs between steps. CLUSTER: the grid is one thread-block cluster; each CTA keeps h_t
 // whole in shared memory (two buffers taking turns) and pushes its new rows into every CTA's next
-// buffer over distributed shared memory, then one cluster barrier. Otherwise a cooperative grid:
+// buffer with st.async, which counts the bytes on that buffer's mbarrier in the receiving CTA: a CTA
+// waits for its own buffer to fill, not for the whole cluster to arrive. Otherwise a cooperative grid:
 // the new rows go to global memory (the states the output projection reads anyway), one grid
 // barrier, and every CTA copies h_t through L2 into shared memory (cp.async), MB batch rows at a time.
 // The CTA's first KEPT rows of W_hh stay in shared memory for every step, the rest stream from
@@ -82,13 +83,22 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
   if constexpr (KEPT > 0)
     stage_rows<VEC, H, kHp, kThreads>(ws, whh + static_cast<long long>(min_int(n0, H - 1)) * kLd, kLd,
                                       KEPT < R ? KEPT : R, max(nr - 1, 0));
+  // CLUSTER: full[b] completes when buffer b holds all of h (M·H floats from every CTA's pushes).
+  __shared__ unsigned long long full[2];
   if constexpr (CLUSTER) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (tid == 0) {
+      mbar_init(&full[0], 1);
+      mbar_init(&full[1], 1);
+      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+#endif
     stage_rows<VEC, H, kHp, kThreads>(hs, h0, H, M, M - 1);
     // The pushes never write the padding of the other buffer: zeros there, as W's are.
     for (int i = tid; i < M * (kHp - H); i += kThreads) hs[M * kHp + (i / (kHp - H)) * kHp + H + i % (kHp - H)] = 0.f;
     cp_async_wait<0>();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    cluster_sync();  // every CTA's buffers are ready before any CTA pushes into them
+    cluster_sync();  // every CTA's buffers and mbarriers are ready before any CTA pushes into them
 #endif
   }
 
@@ -190,6 +200,15 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
     for (int q = 0; q < kNt; ++q) p_next[q] = p_of(q, 0, 0);
   for (int t = 0; t < steps; ++t) {
     if constexpr (CLUSTER) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      // Buffer t&1 was filled for step t (phase (t-1)/2 of its mbarrier; step 0's came from h0).
+      // Its next fill, for step t + 2, cannot start before this CTA has read it: every sender first
+      // needs all of h_{t+1}, this CTA's rows included, which it pushes after the reads below.
+      if (t > 0) mbar_wait(&full[t & 1], ((t - 1) >> 1) & 1);
+      // The other buffer's phase for step t + 1: its pushes may land before this (the count of bytes
+      // goes below zero), but the phase completes only with this arrival.
+      if (tid == 0 && t + 1 < steps) mbar_expect_tx(&full[(t + 1) & 1], M * H * 4);
+#endif
       const float* hcur = hs + (t & 1) * M * kHp;
 #pragma unroll
       for (int q = 0; q < kNt; ++q) tile(q, t, 0, hcur, p_next[q]);
@@ -212,10 +231,12 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #pragma unroll
       for (int q = 0; q < kNt; ++q) p_next[q] = p_of(q, t + 1, 0);  // in flight through the hand-off
-      __syncthreads();  // `own` is whole
+      __syncthreads();  // `own` is whole, and this step's reads of buffer t&1 are done
       float* next = hs + ((t + 1) & 1) * M * kHp;
-      // Each element of `own` to the same place in every CTA: 16 bytes a store where the CTA's
-      // rows are whole float4s of next's rows.
+      unsigned long long* bar = &full[(t + 1) & 1];
+      // Each element of `own` to the same place in every CTA, itself included: 16 bytes a store
+      // where the CTA's rows are whole float4s of next's rows. `own` is rewritten next step only
+      // after full[(t+1)&1] completes, which takes this CTA's own pushes, so after these reads.
       if (R % 4 == 0 && nr == R) {
         for (int e = tid; e < M * (R / 4); e += kThreads) {
           const int m = e / (R / 4), r = 4 * (e % (R / 4));
@@ -223,9 +244,11 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
           const float* local = next + m * kHp + n0 + r;
 #pragma unroll
           for (int rank = 0; rank < CTAS; ++rank)
-            asm volatile("st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"r"(cluster_addr(local, rank)),
-                         "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w)
-                         : "memory");
+            asm volatile(
+                "st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.f32 [%0], {%1, %2, %3, %4}, [%5];\n" ::"r"(
+                    cluster_addr(local, rank)),
+                "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w), "r"(cluster_addr(bar, rank))
+                : "memory");
         }
       } else {
         for (int e = tid; e < M * nr; e += kThreads) {
@@ -234,10 +257,12 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
           const float* local = next + m * kHp + n0 + r;
 #pragma unroll
           for (int rank = 0; rank < CTAS; ++rank)
-            asm volatile("st.shared::cluster.f32 [%0], %1;\n" ::"r"(cluster_addr(local, rank)), "f"(v) : "memory");
+            asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.f32 [%0], %1, [%2];\n" ::"r"(
+                             cluster_addr(local, rank)),
+                         "f"(v), "r"(cluster_addr(bar, rank))
+                         : "memory");
         }
       }
-      cluster_sync();  // h_{t+1} is whole in every CTA; `own` and the buffer read this step are free
 #endif
     } else {
       grid_barrier(counter);
