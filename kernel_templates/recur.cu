@@ -204,7 +204,13 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
       // Buffer t&1 was filled for step t (phase (t-1)/2 of its mbarrier; step 0's came from h0).
       // Its next fill, for step t + 2, cannot start before this CTA has read it: every sender first
       // needs all of h_{t+1}, this CTA's rows included, which it pushes after the reads below.
-      if (t > 0) mbar_wait(&full[t & 1], ((t - 1) >> 1) & 1);
+      if (t > 0) {
+        mbar_wait(&full[t & 1], ((t - 1) >> 1) & 1);
+        // `own` is rewritten below. The phase just waited for counts this CTA's pushes to itself,
+        // which follow their reads of `own`, so those reads are done; the barrier states it in a way
+        // compute-sanitizer's racecheck follows (it does not model st.async's byte counts).
+        __syncthreads();
+      }
       // The other buffer's phase for step t + 1: its pushes may land before this (the count of bytes
       // goes below zero), but the phase completes only with this arrival.
       if (tid == 0 && t + 1 < steps) mbar_expect_tx(&full[(t + 1) & 1], M * H * 4);
