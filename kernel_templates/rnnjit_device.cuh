@@ -347,19 +347,21 @@ __device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
 }
 
 // Every CTA's writes before it are visible to every CTA after it. Thread 0 arrives with release
-// (cumulative: the first __syncthreads orders the CTA's writes before it) and acquire; the last to
-// arrive rounds the count up to the next epoch, the others wait until it is past their epoch's
-// grid, acquiring; the second __syncthreads orders the CTA's reads after thread 0's acquire.
+// (cumulative: the first __syncthreads orders the CTA's writes before it) and acquire. CTA 0 adds
+// kEpoch - (grid - 1), the others 1, so the count crosses into the next epoch exactly at the last
+// arrival, with one atomic each; everyone waits for that crossing, acquiring. Waiting for the
+// epoch to change, not for a count: a CTA that passed could finish a step and arrive again, and
+// no count of this epoch can be mistaken for the next one's. The second __syncthreads orders the
+// CTA's reads after thread 0's acquire.
 __device__ __forceinline__ void grid_barrier(unsigned* counter) {
   __syncthreads();
   if (threadIdx.x == 0) {
+    const unsigned add = blockIdx.x == 0 ? kEpoch - (gridDim.x - 1) : 1u;
     unsigned old;
-    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(counter) : "memory");
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], %2;\n" : "=r"(old) : "l"(counter), "r"(add) : "memory");
     const unsigned epoch = old & ~(kEpoch - 1);
-    if (old - epoch == gridDim.x - 1) {
-      atomicAdd(counter, kEpoch - gridDim.x);
-    } else {
-      while (ld_acquire(counter) - epoch < gridDim.x) {
+    if (((old + add) & ~(kEpoch - 1)) == epoch) {
+      while ((ld_acquire(counter) & ~(kEpoch - 1)) == epoch) {
       }
     }
   }

@@ -21,8 +21,8 @@ constexpr int kEpiBiasTanh = 1;  // h' = tanh([x | h]·W1ᵀ + b1)
 
 // The one-launch steps' launch counters. The engine hands each call a set of kCountersPerCall
 // (fused_cluster counts one a rank of its clusters, at most 16; the grid barrier uses the first).
-// A launch counts its CTAs' arrivals up from a multiple of kEpoch and its last arrival rounds the
-// count up to the next one: no launch resets a counter, the next one starts from a clean epoch.
+// Each barrier or count of a launch adds exactly kEpoch to its counter, so no launch resets a
+// counter: the next one starts from a clean epoch.
 constexpr unsigned kCountersPerCall = 16;
 constexpr unsigned kEpoch = 1u << 20;
 
