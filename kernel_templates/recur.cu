@@ -5,41 +5,59 @@
 //
 // Two hand-offs between steps. CLUSTER: the grid is one thread-block cluster; each CTA keeps h_t
 // whole in shared memory (two buffers taking turns) and pushes its new rows into every CTA's next
-// buffer over distributed shared memory, then one cluster barrier. Otherwise a cooperative grid:
+// buffer with st.async, which counts the bytes on that buffer's mbarrier in the receiving CTA: a CTA
+// waits for its own buffer to fill, not for the whole cluster to arrive. Otherwise a cooperative grid:
 // the new rows go to global memory (the states the output projection reads anyway), one grid
-// barrier, and every CTA stages h_t through L2 into shared memory, MB batch rows at a time.
-// W_SMEM: the CTA's rows of W_hh stay in shared memory for every step; else they stream from
-// global memory each step (weights past the chip's capacity).
+// barrier, and every CTA copies h_t through L2 into shared memory (cp.async), MB batch rows at a time.
+// The CTA's first KEPT rows of W_hh stay in shared memory for every step, the rest stream from
+// global memory each step: where W_hh is larger than the chip, only the part past it is re-read.
 #include "rnnjit_device.cuh"
 
 namespace rnnjit_k {
 
-// Columns [4·k4, 4·k4 + 4) of a row of H floats at `row` (zeros past H): float4 when VEC, else
-// scalars. L2_ONLY for rows other CTAs wrote in this launch.
-template <bool VEC, bool L2_ONLY, int H>
-__device__ __forceinline__ float4 row4(const float* row, int k4) {
+// Columns [4·k4, 4·k4 + 4) of a row of H floats (zeros past H): 16 bytes at once when VEC.
+template <bool VEC, int H>
+__device__ __forceinline__ float4 stream4(const float* row, int k4) {
   const int k = 4 * k4;
   if constexpr (VEC) {
-    return L2_ONLY ? __ldcg(reinterpret_cast<const float4*>(row + k)) : __ldg(reinterpret_cast<const float4*>(row + k));
+    return load_stream(row + k);
   } else {
     float v[4];
 #pragma unroll
-    for (int e = 0; e < 4; ++e) v[e] = k + e < H ? (L2_ONLY ? __ldcg(row + k + e) : __ldg(row + k + e)) : 0.f;
+    for (int e = 0; e < 4; ++e) v[e] = k + e < H ? __ldg(row + k + e) : 0.f;
     return make_float4(v[0], v[1], v[2], v[3]);
   }
 }
 
-// `rows` rows of H floats (src rows `ld` apart) into shared rows of kHp floats, zeros past H.
-template <bool VEC, bool L2_ONLY, int H>
-__device__ __forceinline__ void stage_rows(float* dst, const float* src, long long ld, int rows, int threads) {
-  constexpr int kF = (H + 3) / 4;
-  for (int i = static_cast<int>(threadIdx.x); i < rows * kF; i += threads) {
-    const int r = i / kF, k4 = i % kF;
-    reinterpret_cast<float4*>(dst)[i] = row4<VEC, L2_ONLY, H>(src + r * ld, k4);
+// `rows` rows of H floats, `ld` apart in global memory (rows past `last` repeat row `last`), into
+// shared rows of HP floats (zeros past H): cp.async through L2 (coherent with other CTAs' writes
+// before a barrier), committed as one group; scalar reads when the rows are not 16-byte units, in
+// batches so that they overlap.
+template <bool VEC, int H, int HP, int THREADS>
+__device__ __forceinline__ void stage_rows(float* dst, const float* src, long long ld, int rows, int last) {
+  if constexpr (VEC) {
+    for (int i = static_cast<int>(threadIdx.x); i < rows * (HP / 4); i += THREADS) {
+      const int r = i / (HP / 4), k4 = i % (HP / 4);
+      cp_async_16(dst + 4 * i, src + min_int(r, last) * ld + 4 * k4, true);
+    }
+    cp_async_commit();
+  } else {
+    constexpr int kBatch = 8;
+    for (int i0 = static_cast<int>(threadIdx.x); i0 < rows * HP; i0 += THREADS * kBatch) {
+      float v[kBatch];
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int i = i0 + b * THREADS, r = i / HP, k = i % HP;
+        v[b] = i < rows * HP && k < H ? __ldcg(src + min_int(r, last) * ld + k) : 0.f;
+      }
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b)
+        if (i0 + b * THREADS < rows * HP) dst[i0 + b * THREADS] = v[b];
+    }
   }
 }
 
-template <bool VEC, int M, int I, int H, int CTAS, int WARPS, int KS, int TR, int TM, int MB, bool CLUSTER, bool W_SMEM>
+template <bool VEC, int M, int I, int H, int CTAS, int WARPS, int KS, int TR, int TM, int MB, bool CLUSTER, int KEPT>
 __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, const float* __restrict__ h0,
                                             const float* __restrict__ w1, float* states, int steps,
                                             unsigned* counter) {
@@ -50,36 +68,40 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
   constexpr int kTiles = kTilesR * kTilesM, kNt = (kTiles + kGroups - 1) / kGroups;  // tiles a group
   static_assert(kThreads % KS == 0 && (KS & (KS - 1)) == 0 && KS <= 32, "KS: a power of two lanes");
   static_assert(TR * TM <= KS, "a lane of the group finishes each sum of a tile");
+  static_assert(KEPT == R || KEPT % TR == 0, "a tile's rows are all kept or all streamed");
   extern __shared__ float4 smem4[];
-  float* ws = reinterpret_cast<float*>(smem4);            // R rows of W_hh, when W_SMEM
-  float* hs = ws + (W_SMEM ? R * kHp : 0);                // h: 2 buffers of M rows (CLUSTER), else kMb rows
+  float* hs = reinterpret_cast<float*>(smem4);            // h: 2 buffers of M rows (CLUSTER), else kMb rows
   float* own = hs + (CLUSTER ? 2 * M * kHp : kMb * kHp);  // CLUSTER: this CTA's new rows, M×R
+  float* ws = hs + recur_h_floats(M, H, CTAS, MB, CLUSTER);  // the first KEPT rows of the CTA's W_hh
 
   const int c = static_cast<int>(blockIdx.x), n0 = c * R, nr = max(0, min_int(R, H - n0));
   const int tid = static_cast<int>(threadIdx.x), group = tid / KS, kl = tid % KS;
   const float* whh = w1 + I;  // row n of W_hh: whh + n·kLd
 
-  if constexpr (W_SMEM) {  // rows past H are zeros: their sums are not stored
-    for (int i = tid; i < R * kF; i += kThreads) {
-      const int r = i / kF, k4 = i % kF;
-      reinterpret_cast<float4*>(ws)[i] =
-          r < nr ? row4<VEC, false, H>(whh + static_cast<long long>(n0 + r) * kLd, k4) : make_float4(0.f, 0.f, 0.f, 0.f);
-    }
-  }
+  // Kept rows past H (the last CTA's, a CTA past the last row) copy an earlier row: their sums are
+  // not stored.
+  if constexpr (KEPT > 0)
+    stage_rows<VEC, H, kHp, kThreads>(ws, whh + static_cast<long long>(min_int(n0, H - 1)) * kLd, kLd,
+                                      KEPT < R ? KEPT : R, max(nr - 1, 0));
+  // CLUSTER: full[b] completes when buffer b holds all of h (M·H floats from every CTA's pushes).
+  __shared__ unsigned long long full[2];
   if constexpr (CLUSTER) {
-    stage_rows<VEC, false, H>(hs, h0, H, M, kThreads);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (tid == 0) {
+      mbar_init(&full[0], 1);
+      mbar_init(&full[1], 1);
+      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+#endif
+    stage_rows<VEC, H, kHp, kThreads>(hs, h0, H, M, M - 1);
     // The pushes never write the padding of the other buffer: zeros there, as W's are.
     for (int i = tid; i < M * (kHp - H); i += kThreads) hs[M * kHp + (i / (kHp - H)) * kHp + H + i % (kHp - H)] = 0.f;
+    cp_async_wait<0>();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    cluster_sync();  // every CTA's buffers are ready before any CTA pushes into them
+    cluster_sync();  // every CTA's buffers and mbarriers are ready before any CTA pushes into them
 #endif
   }
 
-  // The tile's W_hh row r (0 ≤ r < R): zeros past nr when staged; streamed, a row in bounds
-  // (its sums are not stored).
-  auto w_row = [&](int r) -> const float* {
-    return W_SMEM ? ws + r * kHp : whh + static_cast<long long>(min_int(n0 + r, H - 1)) * kLd;
-  };
   // Tile q of this lane's group (every lane takes part in the shuffles, so past the last tile it
   // repeats that one unstored), and the sum this lane finishes in it, if any.
   struct Sum {
@@ -97,88 +119,156 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
     s.stored = tile < kTiles && kl < TR * TM && fr < nr && s.m < M && s.m0 + kl % TM < kMb;
     return s;
   };
-  // P's elements of this lane's sums at step t, on their way while other work runs.
-  auto load_p = [&](float (&p)[kNt], int t, int mb) {
-#pragma unroll
-    for (int q = 0; q < kNt; ++q) {
-      const Sum s = sum_of(q, mb);
-      p[q] = s.stored ? __ldg(proj + (static_cast<long long>(t) * M + s.m) * H + s.n) : 0.f;
-    }
+  // P's element of this lane's sum in tile q at step t (0 where it stores none).
+  auto p_of = [&](int q, int t, int mb) {
+    const Sum s = sum_of(q, mb);
+    return s.stored ? __ldg(proj + (static_cast<long long>(t) * M + s.m) * H + s.n) : 0.f;
   };
-
-  float p[kNt];
-  if constexpr (CLUSTER) load_p(p, 0, 0);
-  for (int t = 0; t < steps; ++t) {
-    const float* hcur = CLUSTER ? hs + (t & 1) * M * kHp : hs;
-    for (int mb = 0; mb < M; mb += kMb) {
-      if constexpr (!CLUSTER) {
-        load_p(p, t, mb);
-        // h_t from global memory: h0, or the states other CTAs wrote before the last barrier.
-        const int rows = min_int(kMb, M - mb);
-        if (t == 0)
-          stage_rows<VEC, false, H>(hs, h0 + static_cast<long long>(mb) * H, H, rows, kThreads);
-        else
-          stage_rows<VEC, true, H>(hs, states + (static_cast<long long>(t - 1) * M + mb) * H, H, rows, kThreads);
-        __syncthreads();
-      }
+  // The tile's products over this lane's stride of K: W rows from shared memory or streamed.
+  auto products = [&](float (&acc)[TR][TM], const Sum& s, const float* hcur) {
+    const float* hr[TM];
 #pragma unroll
-      for (int q = 0; q < kNt; ++q) {
-        const Sum s = sum_of(q, mb);
-        float acc[TR][TM] = {};
-        const float* wr[TR];
+    for (int j = 0; j < TM; ++j) hr[j] = hcur + min_int(s.m0 + j, kMb - 1) * kHp;
+    if (s.r0 < KEPT) {
+      const float* wr[TR];
 #pragma unroll
-        for (int i = 0; i < TR; ++i) wr[i] = w_row(min_int(s.r0 + i, R - 1));
-        const float* hr[TM];
-#pragma unroll
-        for (int j = 0; j < TM; ++j) hr[j] = hcur + min_int(s.m0 + j, kMb - 1) * kHp;
+      for (int i = 0; i < TR; ++i) wr[i] = ws + min_int(s.r0 + i, min_int(KEPT, R) - 1) * kHp;
 #pragma unroll 4
-        for (int k4 = kl; k4 < kF; k4 += KS) {
-          float4 wv[TR], hv[TM];
+      for (int k4 = kl; k4 < kF; k4 += KS) {
+        float4 wv[TR], hv[TM];
 #pragma unroll
-          for (int i = 0; i < TR; ++i)
-            wv[i] = W_SMEM ? reinterpret_cast<const float4*>(wr[i])[k4] : row4<VEC, false, H>(wr[i], k4);
+        for (int i = 0; i < TR; ++i) wv[i] = reinterpret_cast<const float4*>(wr[i])[k4];
 #pragma unroll
-          for (int j = 0; j < TM; ++j) hv[j] = reinterpret_cast<const float4*>(hr[j])[k4];
-#pragma unroll
-          for (int i = 0; i < TR; ++i)
-#pragma unroll
-            for (int j = 0; j < TM; ++j)
-              acc[i][j] += wv[i].x * hv[j].x + wv[i].y * hv[j].y + wv[i].z * hv[j].z + wv[i].w * hv[j].w;
-        }
-        // Butterfly over the group: every lane holds every sum, added in a fixed order.
-#pragma unroll
-        for (int off = KS / 2; off > 0; off /= 2)
-#pragma unroll
-          for (int i = 0; i < TR; ++i)
-#pragma unroll
-            for (int j = 0; j < TM; ++j) acc[i][j] += __shfl_xor_sync(0xffffffffu, acc[i][j], off);
-        float sum = 0.f;
+        for (int j = 0; j < TM; ++j) hv[j] = reinterpret_cast<const float4*>(hr[j])[k4];
 #pragma unroll
         for (int i = 0; i < TR; ++i)
 #pragma unroll
           for (int j = 0; j < TM; ++j)
-            if (kl == i * TM + j) sum = acc[i][j];
-        if (s.stored) {
-          const float v = tanhf(sum + p[q]);
-          states[(static_cast<long long>(t) * M + s.m) * H + s.n] = v;
-          if constexpr (CLUSTER) own[s.m * R + (s.n - n0)] = v;
-        }
+            acc[i][j] += wv[i].x * hv[j].x + wv[i].y * hv[j].y + wv[i].z * hv[j].z + wv[i].w * hv[j].w;
       }
-      if constexpr (!CLUSTER) __syncthreads();  // hs is restaged next
+    } else {
+      const float* wr[TR];
+#pragma unroll
+      for (int i = 0; i < TR; ++i) wr[i] = whh + static_cast<long long>(min_int(n0 + s.r0 + i, H - 1)) * kLd;
+#pragma unroll 4
+      for (int k4 = kl; k4 < kF; k4 += KS) {
+        float4 wv[TR], hv[TM];
+#pragma unroll
+        for (int i = 0; i < TR; ++i) wv[i] = stream4<VEC, H>(wr[i], k4);
+#pragma unroll
+        for (int j = 0; j < TM; ++j) hv[j] = reinterpret_cast<const float4*>(hr[j])[k4];
+#pragma unroll
+        for (int i = 0; i < TR; ++i)
+#pragma unroll
+          for (int j = 0; j < TM; ++j)
+            acc[i][j] += wv[i].x * hv[j].x + wv[i].y * hv[j].y + wv[i].z * hv[j].z + wv[i].w * hv[j].w;
+      }
+    }
+  };
+
+  // Tile q: its products, the butterfly over the group (every lane ends with every sum, added in a
+  // fixed order), and the sum this lane finishes, with P's element `p`.
+  auto tile = [&](int q, int t, int mb, const float* hcur, float p) {
+    const Sum s = sum_of(q, mb);
+    float acc[TR][TM] = {};
+    products(acc, s, hcur);
+#pragma unroll
+    for (int off = KS / 2; off > 0; off /= 2)
+#pragma unroll
+      for (int i = 0; i < TR; ++i)
+#pragma unroll
+        for (int j = 0; j < TM; ++j) acc[i][j] += __shfl_xor_sync(0xffffffffu, acc[i][j], off);
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < TR; ++i)
+#pragma unroll
+      for (int j = 0; j < TM; ++j)
+        if (kl == i * TM + j) sum = acc[i][j];
+    if (s.stored) {
+      const float v = tanhf(sum + p);
+      states[(static_cast<long long>(t) * M + s.m) * H + s.n] = v;
+      if constexpr (CLUSTER) own[s.m * R + (s.n - n0)] = v;
+    }
+  };
+
+  // A cluster's P for the next step is loaded before the hand-off (a group's few tiles, in
+  // registers); a grid's tile by tile, ahead of its products (not unrolled: at batch 64 a group's
+  // eight tiles unrolled spilled 400 bytes).
+  float p_next[CLUSTER ? kNt : 1];
+  if constexpr (CLUSTER)
+#pragma unroll
+    for (int q = 0; q < kNt; ++q) p_next[q] = p_of(q, 0, 0);
+  for (int t = 0; t < steps; ++t) {
+    if constexpr (CLUSTER) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      // Buffer t&1 was filled for step t (phase (t-1)/2 of its mbarrier; step 0's came from h0).
+      // Its next fill, for step t + 2, cannot start before this CTA has read it: every sender first
+      // needs all of h_{t+1}, this CTA's rows included, which it pushes after the reads below.
+      if (t > 0) {
+        mbar_wait(&full[t & 1], ((t - 1) >> 1) & 1);
+        // `own` is rewritten below. The phase just waited for counts this CTA's pushes to itself,
+        // which follow their reads of `own`, so those reads are done; the barrier states it in a way
+        // compute-sanitizer's racecheck follows (it does not model st.async's byte counts).
+        __syncthreads();
+      }
+      // The other buffer's phase for step t + 1: its pushes may land before this (the count of bytes
+      // goes below zero), but the phase completes only with this arrival.
+      if (tid == 0 && t + 1 < steps) mbar_expect_tx(&full[(t + 1) & 1], M * H * 4);
+#endif
+      const float* hcur = hs + (t & 1) * M * kHp;
+#pragma unroll
+      for (int q = 0; q < kNt; ++q) tile(q, t, 0, hcur, p_next[q]);
+    } else {
+      for (int mb = 0; mb < M; mb += kMb) {
+        // h_t: h0, or the states other CTAs wrote before the last barrier (through L2).
+        const float* src = t == 0 ? h0 + static_cast<long long>(mb) * H
+                                  : states + (static_cast<long long>(t - 1) * M + mb) * H;
+        const int rows = min_int(kMb, M - mb);
+        stage_rows<VEC, H, kHp, kThreads>(hs, src, H, rows, rows - 1);
+        cp_async_wait<0>();
+        __syncthreads();
+#pragma unroll 1
+        for (int q = 0; q < kNt; ++q) tile(q, t, mb, hs, p_of(q, t, mb));
+        __syncthreads();  // hs is restaged next
+      }
     }
     if (t + 1 == steps) break;
     if constexpr (CLUSTER) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-      load_p(p, t + 1, 0);  // in flight through the hand-off
-      __syncthreads();      // `own` is whole
+#pragma unroll
+      for (int q = 0; q < kNt; ++q) p_next[q] = p_of(q, t + 1, 0);  // in flight through the hand-off
+      __syncthreads();  // `own` is whole, and this step's reads of buffer t&1 are done
       float* next = hs + ((t + 1) & 1) * M * kHp;
-      for (int i = tid; i < CTAS * M * nr; i += kThreads) {
-        const int rank = i / (M * nr), e = i % (M * nr), m = e / nr, r = e % nr;
-        asm volatile("st.shared::cluster.f32 [%0], %1;\n" ::"r"(cluster_addr(next + m * kHp + n0 + r, rank)),
-                     "f"(own[m * R + r])
-                     : "memory");
+      unsigned long long* bar = &full[(t + 1) & 1];
+      // Each element of `own` to the same place in every CTA, itself included: 16 bytes a store
+      // where the CTA's rows are whole float4s of next's rows. `own` is rewritten next step only
+      // after full[(t+1)&1] completes, which takes this CTA's own pushes, so after these reads.
+      if (R % 4 == 0 && nr == R) {
+        for (int e = tid; e < M * (R / 4); e += kThreads) {
+          const int m = e / (R / 4), r = 4 * (e % (R / 4));
+          const float4 v = *reinterpret_cast<const float4*>(own + m * R + r);
+          const float* local = next + m * kHp + n0 + r;
+#pragma unroll
+          for (int rank = 0; rank < CTAS; ++rank)
+            asm volatile(
+                "st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.f32 [%0], {%1, %2, %3, %4}, [%5];\n" ::"r"(
+                    cluster_addr(local, rank)),
+                "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w), "r"(cluster_addr(bar, rank))
+                : "memory");
+        }
+      } else {
+        for (int e = tid; e < M * nr; e += kThreads) {
+          const int m = e / nr, r = e % nr;
+          const float v = own[m * R + r];
+          const float* local = next + m * kHp + n0 + r;
+#pragma unroll
+          for (int rank = 0; rank < CTAS; ++rank)
+            asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.f32 [%0], %1, [%2];\n" ::"r"(
+                             cluster_addr(local, rank)),
+                         "f"(v), "r"(cluster_addr(bar, rank))
+                         : "memory");
+        }
       }
-      cluster_sync();  // h_{t+1} is whole in every CTA; `own` and the buffer read this step are free
 #endif
     } else {
       grid_barrier(counter);
@@ -186,16 +276,14 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
   }
 }
 
-template <int M, int I, int H, int CTAS, int WARPS, int KS, int TR, int TM, int MB, int CLUSTER, int W_SMEM>
+template <int M, int I, int H, int CTAS, int WARPS, int KS, int TR, int TM, int MB, int CLUSTER, int KEPT>
 __global__ void __launch_bounds__(WARPS * 32, 1)
     recur(const float* __restrict__ proj, const float* __restrict__ h0, const float* __restrict__ w1, float* states,
           int steps, unsigned* counter) {
   if (I % 4 == 0 && H % 4 == 0 && aligned16(h0) && aligned16(w1) && aligned16(states))
-    recur_steps<true, M, I, H, CTAS, WARPS, KS, TR, TM, MB, CLUSTER != 0, W_SMEM != 0>(proj, h0, w1, states, steps,
-                                                                                     counter);
+    recur_steps<true, M, I, H, CTAS, WARPS, KS, TR, TM, MB, CLUSTER != 0, KEPT>(proj, h0, w1, states, steps, counter);
   else
-    recur_steps<false, M, I, H, CTAS, WARPS, KS, TR, TM, MB, CLUSTER != 0, W_SMEM != 0>(proj, h0, w1, states, steps,
-                                                                                      counter);
+    recur_steps<false, M, I, H, CTAS, WARPS, KS, TR, TM, MB, CLUSTER != 0, KEPT>(proj, h0, w1, states, steps, counter);
 }
 
 }  // namespace rnnjit_k

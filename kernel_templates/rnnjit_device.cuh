@@ -390,19 +390,21 @@ __device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
 }
 
 // Every CTA's writes before it are visible to every CTA after it. Thread 0 arrives with release
-// (cumulative: the first __syncthreads orders the CTA's writes before it) and acquire; the last to
-// arrive rounds the count up to the next epoch, the others wait until it is past their epoch's
-// grid, acquiring; the second __syncthreads orders the CTA's reads after thread 0's acquire.
+// (cumulative: the first __syncthreads orders the CTA's writes before it) and acquire. CTA 0 adds
+// kEpoch - (grid - 1), the others 1, so the count crosses into the next epoch exactly at the last
+// arrival, with one atomic each; everyone waits for that crossing, acquiring. Waiting for the
+// epoch to change, not for a count: a CTA that passed could finish a step and arrive again, and
+// no count of this epoch can be mistaken for the next one's. The second __syncthreads orders the
+// CTA's reads after thread 0's acquire.
 __device__ __forceinline__ void grid_barrier(unsigned* counter) {
   __syncthreads();
   if (threadIdx.x == 0) {
+    const unsigned add = blockIdx.x == 0 ? kEpoch - (gridDim.x - 1) : 1u;
     unsigned old;
-    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(counter) : "memory");
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], %2;\n" : "=r"(old) : "l"(counter), "r"(add) : "memory");
     const unsigned epoch = old & ~(kEpoch - 1);
-    if (old - epoch == gridDim.x - 1) {
-      atomicAdd(counter, kEpoch - gridDim.x);
-    } else {
-      while (ld_acquire(counter) - epoch < gridDim.x) {
+    if (((old + add) & ~(kEpoch - 1)) == epoch) {
+      while ((ld_acquire(counter) & ~(kEpoch - 1)) == epoch) {
       }
     }
   }
@@ -422,6 +424,28 @@ __device__ __forceinline__ unsigned cluster_addr(const void* local, unsigned ran
 // every CTA of the cluster after it (thread-block clusters: sm_90).
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+
+// mbarriers in shared memory (sm_90 for the transaction counts: TMA and st.async complete bytes on them).
+__device__ __forceinline__ void mbar_init(unsigned long long* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(unsigned long long* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(unsigned long long* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+// Waits until the phase of parity `parity` has completed (a fresh barrier counts parity 1 as done).
+__device__ __forceinline__ void mbar_wait(unsigned long long* bar, unsigned parity) {
+  unsigned done = 0;
+  while (!done)
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_addr(bar)), "r"(parity)
+        : "memory");
 }
 
 // Programmatic dependent launch (sm_90). The next kernel of the stream, when launched for it, may

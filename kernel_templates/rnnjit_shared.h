@@ -26,8 +26,8 @@ constexpr int kEpiBiasTanh = 1;  // h' = tanh([x | h]·W1ᵀ + b1)
 
 // The one-launch steps' launch counters. The engine hands each call a set of kCountersPerCall
 // (fused_cluster counts one a rank of its clusters, at most 16; the grid barrier uses the first).
-// A launch counts its CTAs' arrivals up from a multiple of kEpoch and its last arrival rounds the
-// count up to the next one: no launch resets a counter, the next one starts from a clean epoch.
+// Each barrier or count of a launch adds exactly kEpoch to its counter, so no launch resets a
+// counter: the next one starts from a clean epoch.
 constexpr unsigned kCountersPerCall = 16;
 constexpr unsigned kEpoch = 1u << 20;
 
@@ -66,15 +66,22 @@ RNNJIT_HD constexpr int gemm_tc_smem_bytes(int bm, int bn, int bk, int stages) {
 
 // recur: rows of h a CTA takes, a row of h or W_hh in shared memory (zero-padded to whole float4s),
 // batch rows of h_t in shared memory at once (all of them for a cluster, which keeps h_t there), and
-// the launch's shared memory: W_hh's rows when held, h_t (two buffers taking turns for a cluster),
-// and a cluster CTA's new rows (M×R) before it pushes them.
+// the launch's shared memory: h_t (two buffers taking turns for a cluster, and its CTA's new rows,
+// M×R, before it pushes them), then as many of the CTA's W_hh rows as a budget of KB KiB leaves
+// room for (whole tiles of TR rows, or all R); the rest stream from global memory each step.
 RNNJIT_HD constexpr int recur_rows(int h, int ctas) { return (h + ctas - 1) / ctas; }
 RNNJIT_HD constexpr int recur_row_floats(int h) { return (h + 3) / 4 * 4; }
 RNNJIT_HD constexpr int recur_staged(int m, int mb, bool cluster) { return cluster || mb > m ? m : mb; }
-RNNJIT_HD constexpr long long recur_smem_floats(int m, int h, int ctas, int mb, bool cluster, bool w_smem) {
-  return (w_smem ? 1ll * recur_rows(h, ctas) * recur_row_floats(h) : 0) +
-         (cluster ? 2ll * m * recur_row_floats(h) + 1ll * m * recur_rows(h, ctas)
-                  : 1ll * recur_staged(m, mb, cluster) * recur_row_floats(h));
+RNNJIT_HD constexpr long long recur_h_floats(int m, int h, int ctas, int mb, bool cluster) {
+  return cluster ? 2ll * m * recur_row_floats(h) + (1ll * m * recur_rows(h, ctas) + 3) / 4 * 4  // W_hh's rows 16-byte aligned
+                 : 1ll * recur_staged(m, mb, cluster) * recur_row_floats(h);
+}
+RNNJIT_HD constexpr int recur_kept(int m, int h, int ctas, int mb, bool cluster, int tr, int kb) {
+  const long long fit = (kb * 256ll - recur_h_floats(m, h, ctas, mb, cluster)) / recur_row_floats(h);
+  return fit >= recur_rows(h, ctas) ? recur_rows(h, ctas) : fit < tr ? 0 : static_cast<int>(fit) / tr * tr;
+}
+RNNJIT_HD constexpr long long recur_smem_floats(int m, int h, int ctas, int mb, bool cluster, int tr, int kb) {
+  return 1ll * recur_kept(m, h, ctas, mb, cluster, tr, kb) * recur_row_floats(h) + recur_h_floats(m, h, ctas, mb, cluster);
 }
 
 // generic (prebuilt, every size an argument): CTAs of kGenericThreads; up to kGenericRowsMaxM rows of

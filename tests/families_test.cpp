@@ -237,7 +237,7 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
   SECTION("a sequence's recurrence: clusters from sm_90, chunks of sequences only") {
     Shape seq{8, 1024, 256, 128};
     seq.steps = 16;
-    const Tile cluster = rnnjit::RecurTile{16, 8, 8, 2, 2, 64, 1, 1}, grid = rnnjit::RecurTile{64, 8, 8, 4, 2, 32, 0, 1};
+    const Tile cluster = rnnjit::RecurTile{16, 8, 8, 2, 2, 64, 1, 200}, grid = rnnjit::RecurTile{64, 8, 8, 4, 2, 32, 0, 200};
     CHECK(rnnjit::can_implement(Config::sequence(ok, cluster, ok), seq, dev, &why));
     auto ampere = dev;
     ampere.cc_major = 8;
@@ -245,10 +245,11 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
     CHECK_THAT(why, Catch::Contains("recur tile") && Catch::Contains("clusters"));
     CHECK(rnnjit::can_implement(Config::sequence(ok, grid, ok), seq, ampere, &why));
     CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, grid, ok), shape, dev, &why));
-    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, rnnjit::RecurTile{16, 8, 8, 4, 4, 64, 1, 1}, ok), seq, dev, &why));
+    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, rnnjit::RecurTile{16, 8, 8, 4, 4, 64, 1, 200}, ok), seq, dev, &why));
     CHECK_THAT(why, Catch::Contains("rows×batch ≤ lanes"));
-    // W_hh held over 64 CTAs at H = 4096: 1 MiB a CTA.
+    // h_t staged 32 batch rows at a time at H = 4096: 512 KiB.
     Shape wide = seq;
+    wide.b = 64;
     wide.h = 4096;
     CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, grid, ok), wide, dev, &why));
     CHECK_THAT(why, Catch::Contains("shared memory"));

@@ -164,6 +164,32 @@ TEST_CASE("every recur tile matches the float64 recurrence in whole and partial 
   CHECK(pinned >= 4 * 2 * 3 * 8);
 }
 
+// Small enough for racecheck: every recur tile at one shape whose hidden size the clusters take,
+// over a whole chunk and a partial one.
+TEST_CASE("sanitizer workload: every recur tile over a sequence", "[gpu][sequence][sanitize]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(57);
+  Problem p{5, 12, 96, 7, Precision::FP32};
+  const auto base = rnnjit::Config::parse(engine.sequence_candidates(p, 6).at(0));
+  REQUIRE(base);
+  int pinned = 0;
+  for (const rnnjit::RecurTile& tile : rnnjit::RecurTile::pool()) {
+    const std::string name = rnnjit::Config::sequence(base->ops[0].tile, tile, base->ops[2].tile).name();
+    try {
+      engine.pin(p, name);
+    } catch (const rnnjit::Error& e) {  // a tile this GPU cannot run
+      CHECK(e.code() == rnnjit::ErrorCode::InvalidArgument);
+      continue;
+    }
+    INFO(name);
+    Sequence s(p, 6, rng);
+    s.run(engine);
+    s.check_against_reference();
+    ++pinned;
+  }
+  CHECK(pinned >= 8);
+}
+
 TEST_CASE("a sequence matches T calls of rnn_step, with the same bits with or without h_all, h_n replacing h0",
           "[gpu][sequence]") {
   rnnjit::Engine& engine = test::shared_engine();

@@ -38,7 +38,7 @@ TEST_CASE("a config's name parses back to the same config", "[tuner]") {
                           Config::whole(rnnjit::FusedTile{128, 8, 8}), Config::whole(rnnjit::GridTile{128, 8}),
                           Config::whole(rnnjit::StreamTile{128, 16, 2, 4, 8}),
                           Config::whole(rnnjit::GridMmaTile{128, 16, 2, 2, 1}),
-                          Config::sequence(WgmmaTile{128, 128, 2, 4, 1}, rnnjit::RecurTile{16, 8, 8, 2, 2, 64, 1, 1},
+                          Config::sequence(WgmmaTile{128, 128, 2, 4, 1}, rnnjit::RecurTile{16, 8, 8, 2, 2, 64, 1, 200},
                                            TcTile{64, 64, 32, 2, 2, 4})}) {
     const auto back = Config::parse(c.name());
     REQUIRE(back);
@@ -49,9 +49,9 @@ TEST_CASE("a config's name parses back to the same config", "[tuner]") {
   CHECK(Config::whole(rnnjit::StreamTile{128, 16, 2, 4, 8}).name() == "stream_c128w16r2u4p8");
   CHECK(Config::pair(WgmmaTile{256, 128, 2, 4, 1}, WgmmaTile{64, 64, 1, 8, 8}).name() ==
         "i2h_wgmma256x128g2s4k1.h2o_wgmma64x64g1s8k8");
-  CHECK(Config::sequence(TcTile{64, 64, 32, 2, 2, 4}, rnnjit::RecurTile{128, 8, 32, 4, 1, 16, 0, 0},
+  CHECK(Config::sequence(TcTile{64, 64, 32, 2, 2, 4}, rnnjit::RecurTile{128, 8, 32, 4, 1, 16, 0, 200},
                          TcTile{64, 64, 32, 2, 2, 4})
-            .name() == "xproj_tc64x64x32w2x2s4.recur_rec_c128w8k32t4x1b16l0s0.h2o_tc64x64x32w2x2s4");
+            .name() == "xproj_tc64x64x32w2x2s4.recur_rec_c128w8k32t4x1b16l0s200.h2o_tc64x64x32w2x2s4");
 }
 
 // A sequence shape gets xproj, recur and h2o configs and nothing else, a step shape never those;

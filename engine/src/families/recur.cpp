@@ -11,6 +11,10 @@ using rnnjit_k::recur_staged;
 
 namespace {
 
+int kept_rows(const RecurTile& t, const Shape& s) {
+  return rnnjit_k::recur_kept(s.b, s.h, t.ctas, t.staged, t.cluster, t.rows, t.smem_kb);
+}
+
 // Tiles a lane group takes a step (and batch chunk): the P elements a lane holds in registers.
 int tiles_a_group(const RecurTile& t, const Shape& s) {
   const int tiles = (recur_rows(s.h, t.ctas) + t.rows - 1) / t.rows *
@@ -23,28 +27,29 @@ int tiles_a_group(const RecurTile& t, const Shape& s) {
 
 std::string RecurTile::name() const {
   char buf[80];
-  std::snprintf(buf, sizeof buf, "rec_c%dw%dk%dt%dx%db%dl%ds%d", ctas, warps, lanes, rows, batch, staged, cluster, w_smem);
+  std::snprintf(buf, sizeof buf, "rec_c%dw%dk%dt%dx%db%dl%ds%d", ctas, warps, lanes, rows, batch, staged, cluster, smem_kb);
   return buf;
 }
 
 std::optional<RecurTile> RecurTile::parse(std::string_view name) {
   RecurTile t;
   return scan_name(name, "rec_c%dw%dk%dt%dx%db%dl%ds%d%n", t, &t.ctas, &t.warps, &t.lanes, &t.rows, &t.batch, &t.staged,
-                   &t.cluster, &t.w_smem);
+                   &t.cluster, &t.smem_kb);
 }
 
 std::string RecurTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d) const {
   if (stage != Stage::Recur || s.steps <= 0) return "recur runs a sequence's recurrence only";
-  if (ctas <= 0 || warps <= 0 || lanes <= 0 || rows <= 0 || batch <= 0 || staged <= 0) return "non-positive field";
-  if ((cluster != 0 && cluster != 1) || (w_smem != 0 && w_smem != 1)) return "cluster and w_smem are 0 or 1";
+  if (ctas <= 0 || warps <= 0 || lanes <= 0 || rows <= 0 || batch <= 0 || staged <= 0 || smem_kb < 0)
+    return "non-positive field";
+  if (cluster != 0 && cluster != 1) return "cluster is 0 or 1";
   if (lanes > 32 || (lanes & (lanes - 1)) != 0 || warps * 32 % lanes != 0)
     return "lanes a group: a power of two up to 32 that divides the CTA's threads";
   if (rows * batch > lanes) return "a group's lanes finish its tile's sums: rows×batch ≤ lanes";
   if (rows * batch > 16) return std::to_string(rows * batch) + " sums a lane, at most 16";
-  // A group's tiles are unrolled, each with its P element and its rows' loads: 16 rows a lane (4 tiles
-  // of 4 rows) spilled 8-40 bytes at 255 registers, 8 tiles of 4 up to 400 (sm_80 to sm_90).
-  if (const int tiles = tiles_a_group(*this, s); tiles * rows > 8)
-    return std::to_string(tiles) + " tiles of " + std::to_string(rows) + " rows a group a step, at most 8 rows";
+  // A grid's tiles are not unrolled; a cluster's are, with their P elements (8 tiles of 4 rows
+  // unrolled spilled 400 bytes at 255 registers).
+  if (const int tiles = tiles_a_group(*this, s); tiles > 8)
+    return std::to_string(tiles) + " tiles a group a step, at most 8";
   if (cluster) {
     if (d.cc_major < 9)
       return "thread-block clusters need compute capability 9.0 or newer, device has " + std::to_string(d.cc_major) + "." +
@@ -55,7 +60,7 @@ std::string RecurTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
 }
 
 std::vector<std::string> RecurTile::kernels(const Shape& s, Stage) const {
-  return {name_expression("recur", {s.b, s.i, s.h, ctas, warps, lanes, rows, batch, staged, cluster, w_smem})};
+  return {name_expression("recur", {s.b, s.i, s.h, ctas, warps, lanes, rows, batch, staged, cluster, kept_rows(*this, s)})};
 }
 
 Geometry RecurTile::geometry(const Shape& s, Stage) const {
@@ -66,7 +71,8 @@ Geometry RecurTile::geometry(const Shape& s, Stage) const {
   geo.threads = static_cast<unsigned>(warps * 32);
   geo.cluster_ctas = cluster ? static_cast<unsigned>(ctas) : 0;
   geo.cooperative = !cluster;
-  geo.smem = static_cast<std::size_t>(rnnjit_k::recur_smem_floats(s.b, s.h, ctas, staged, cluster, w_smem)) * sizeof(float);
+  geo.smem = static_cast<std::size_t>(rnnjit_k::recur_smem_floats(s.b, s.h, ctas, staged, cluster, rows, smem_kb)) *
+             sizeof(float);
   return geo;
 }
 
@@ -81,23 +87,24 @@ double RecurTile::estimate(const Shape& s, Stage, const DeviceInfo&) const {
   const double compute = lane_fmas * loads * warps / 4.0 / kClock;
   const double staging = cluster ? 0.0 : 4.0 * s.b * s.h / kL2BytesPerClock / kClock;
   const double launched = geometry(s, Stage::Recur).grid_x;
-  const double streamed = w_smem ? 0.0 : launched * recur_rows(s.h, ctas) * s.h * 4.0 / kHbm;
+  const double streamed = launched * (recur_rows(s.h, ctas) - kept_rows(*this, s)) * s.h * 4.0 / kHbm;
   const double hand_off = cluster ? 0.6e-6 : 2.0e-6;
   return compute + staging + streamed + hand_off;
 }
 
 // Clusters of 16 and 8 CTAs for small H (W_hh and h_t on chip, h_t pushed over DSMEM); grids of
-// 128, 64, 48 and 32 CTAs (GPUs with fewer SMs) holding W_hh where it fits, or streaming it:
-// groups of 8 lanes with 8-sum tiles for batches, whole warps with 4-row tiles for batch 1. Eight
-// warps a CTA: with 16, the 128 registers a thread spilled 160-1092 bytes (sm_80 to sm_90).
+// 128, 64, 48 and 32 CTAs (GPUs with fewer SMs) holding what of W_hh fits a budget sized for Hopper
+// (200 KiB), the A100 (150) or sm_86/89 (90) and streaming the rest: groups of 8 lanes with 8-sum
+// tiles for batches, whole warps with 4-row tiles for batch 1. Eight warps a CTA: with 16 the
+// 128 registers a thread spilled 160-1092 bytes (batch-1 tiles at B = 1 and 64, sm_80 to sm_90).
 std::span<const RecurTile> RecurTile::pool() {
   static const RecurTile tiles[] = {
-      {16, 8, 8, 2, 2, 64, 1, 1},   {8, 8, 8, 2, 2, 64, 1, 1},   {16, 8, 16, 2, 4, 64, 1, 1},
-      {128, 8, 8, 2, 4, 32, 0, 1},  {64, 8, 8, 4, 2, 32, 0, 1},  {128, 8, 8, 2, 4, 16, 0, 1},
-      {48, 8, 8, 4, 2, 16, 0, 1},   {64, 8, 8, 2, 4, 32, 0, 0},  {48, 8, 8, 4, 2, 16, 0, 0},
-      {48, 8, 8, 2, 4, 16, 0, 0},   {32, 8, 8, 4, 2, 16, 0, 0},  {128, 8, 32, 4, 1, 16, 0, 0},
-      {128, 8, 32, 2, 1, 16, 0, 0}, {64, 8, 32, 4, 1, 16, 0, 0}, {48, 8, 32, 4, 1, 16, 0, 0},
-      {32, 8, 32, 4, 1, 16, 0, 0},
+      {16, 8, 8, 2, 2, 64, 1, 200},   {8, 8, 8, 2, 2, 64, 1, 200},    {16, 8, 16, 2, 4, 64, 1, 200},
+      {128, 8, 8, 2, 4, 32, 0, 200},  {64, 8, 8, 4, 2, 32, 0, 200},   {128, 8, 8, 2, 4, 16, 0, 150},
+      {64, 8, 8, 4, 2, 16, 0, 90},    {48, 8, 8, 4, 2, 16, 0, 90},    {48, 8, 8, 2, 4, 16, 0, 90},
+      {32, 8, 8, 4, 2, 16, 0, 90},
+      {128, 8, 32, 4, 1, 16, 0, 200}, {128, 8, 32, 2, 1, 16, 0, 200}, {128, 8, 32, 4, 1, 16, 0, 150},
+      {64, 8, 32, 4, 1, 16, 0, 90},   {48, 8, 32, 4, 1, 16, 0, 90},   {32, 8, 32, 4, 1, 16, 0, 90},
   };
   return tiles;
 }

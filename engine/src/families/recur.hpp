@@ -1,8 +1,8 @@
 // Family recur (kernel_templates/recur.cu): a sequence chunk's recurrence in one persistent launch,
-// W_hh's rows spread over the CTAs (held in shared memory, or streamed each step), one hand-off a
-// step: a thread-block cluster whose CTAs push their new rows over distributed shared memory
-// (Hopper, small H), or a cooperative grid whose CTAs exchange them through L2 behind a grid
-// barrier. fp32 FFMA: both precisions.
+// W_hh's rows spread over the CTAs (held in shared memory as far as it goes, the rest streamed each
+// step), one hand-off a step: a thread-block cluster whose CTAs push their new rows over
+// distributed shared memory (Hopper, small H), or a cooperative grid whose CTAs exchange them
+// through L2 behind a grid barrier. fp32 FFMA: both precisions.
 #pragma once
 
 #include "family.hpp"
@@ -21,9 +21,9 @@ struct RecurTile {
   int batch = 0;    ///< batch rows a group's tile
   int staged = 0;   ///< grid: batch rows of h_t staged in shared memory at once
   int cluster = 0;  ///< 1: one cluster and distributed shared memory; 0: a cooperative grid
-  int w_smem = 0;   ///< 1: W_hh's rows held in shared memory across steps; 0: streamed each step
+  int smem_kb = 0;  ///< KiB of shared memory a CTA: W_hh's rows past h_t's room stream each step
 
-  /// "rec_c16w8k8t2x2b64l1s1"
+  /// "rec_c16w8k8t2x2b64l1s200"
   std::string name() const;
   static std::optional<RecurTile> parse(std::string_view name);
   std::string rejects(const Shape& s, Stage stage, const DeviceInfo& d) const;
