@@ -223,6 +223,17 @@ def run(args):
             t = triton.testing.do_bench(rotating(fn), warmup=50, rep=300, return_mode="median") * 1000.0
             results[mname] = (prec, t, max(errs))
         set_tf32(False)
+        if bf16:
+            # cuBLAS's bf16 GEMM rate on the step's two products alone ([x | h] concatenated
+            # beforehand, no bias or tanh): what rnnjit's GEMM rate is held against.
+            xh = [torch.cat([xs[k], hs[k]], 1) for k in range(SETS)]
+            gemms = rotating(lambda k: (torch.mm(xh[k], w1.t()), torch.mm(hs[k], w2.t())))
+            t = triton.testing.do_bench(gemms, warmup=50, rep=300, return_mode="median") * 1000.0
+            flop = 2.0 * B * H * (I + H + O)
+            mine = results["rnnjit bf16"][1]
+            print(f"{name:9s} cuBLAS bf16 GEMMs {t:10.2f} us = {flop / t / 1e6:7.1f} TFLOP/s; rnnjit "
+                  f"{flop / mine / 1e6:7.1f} TFLOP/s = {t / mine:.0%} of cuBLAS's rate", flush=True)
+            del xh
         for mname, (prec, t, err) in results.items():
             # Each anchor beside rnnjit of its precision; the f32 run's eager bf16 beside rnnjit tf32.
             mine = results.get("rnnjit " + prec) or results["rnnjit tf32"]
