@@ -172,7 +172,7 @@ class Engine:
             "rnnjit.Engine(closed)"
 
     # --- the step -------------------------------------------------------------------------
-    def rnn_step(self, x, h, w1, b1, w2, b2, *, h_out=None, y=None, precision="tf32", stream=None):
+    def rnn_step(self, x, h, w1, b1, w2, b2, *, h_out=None, y=None, precision="default", stream=None):
         """h' = tanh([x, h] W1ᵀ + b1), y = h' W2ᵀ + b2; returns (h', y).
 
         x: B×I, h: B×H, w1: H×(I+H), b1: H, w2: O×H, b2: O, contiguous, all float32 or all bfloat16,
@@ -193,7 +193,7 @@ class Engine:
             return self._step_torch(x, h, w1, b1, w2, b2, h_out, y, precision, stream)
         return self._step_any(x, h, w1, b1, w2, b2, h_out, y, precision, stream)
 
-    def rnn_sequence(self, x, h0, w1, b1, w2, b2, *, y=None, h_n=None, h_all=None, precision="tf32", stream=None):
+    def rnn_sequence(self, x, h0, w1, b1, w2, b2, *, y=None, h_n=None, h_all=None, precision="default", stream=None):
         """T steps in one call, as nn.RNN runs a sequence: for each t, h_{t+1} = tanh([x_t, h_t] W1ᵀ
         + b1) and y_t = h_{t+1} W2ᵀ + b2. Returns (y, h_n), or (y, h_n, h_all) when h_all is given.
 
@@ -381,13 +381,16 @@ class Engine:
         return h_out, y
 
     # --- tuning and the cache ---------------------------------------------------------------
-    def tune(self, batch, input, hidden, output, precision="tf32", force=False, dtype="f32"):
+    def tune(self, batch, input, hidden, output, precision=None, force=False, dtype="f32"):
         """Compiles and times the candidates for this problem now on scratch data (as rnnjit-tune
-        does) and persists the winner; force=True retunes a cached problem. Returns its
-        TunedEntry when the cache is a file, else None."""
+        does) and persists the winner; force=True retunes a cached problem. precision None: what
+        rnn_step's "default" resolves to, tf32 for f32, bf16 for bf16. Returns its TunedEntry when
+        the cache is a file, else None."""
         handle = self._live()
         if dtype not in _lib.DTYPES:
             raise InvalidArgument(f"dtype {dtype!r} is not one of {', '.join(map(repr, _lib.DTYPES))}")
+        if precision is None:
+            precision = "bf16" if dtype == "bf16" else "tf32"
         problem = _lib.Problem(batch, input, hidden, output, _precision_code(precision), _lib.DTYPES[dtype])
         _lib.check(self._lib, self._lib.rnnjit_tune(handle, ctypes.addressof(problem), 1 if force else 0))
         if precision == "default":
