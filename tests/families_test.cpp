@@ -58,11 +58,16 @@ void compile_all_for(const rnnjit::DeviceInfo& device) {
   // An aligned shape (16-byte rows: the vector paths) and an odd one (the scalar paths, tails).
   const Shape shapes[] = {{8, 1024, 256, 128}, {3, 999, 257, 5}};
   int compiled = 0;
+  using rnnjit::DType;
+  using rnnjit::Precision;
+  const std::pair<Precision, DType> kinds[] = {
+      {Precision::TF32, DType::F32}, {Precision::FP32, DType::F32}, {Precision::BF16, DType::BF16}};
   for (const auto& base : shapes)
-    for (auto precision : {rnnjit::Precision::TF32, rnnjit::Precision::FP32})
+    for (auto [precision, dtype] : kinds)
       for_each_pool_tile([&](const Tile& t) {
         Shape s = base;
         s.precision = precision;
+        s.dtype = dtype;
         for (Stage stage : stages_of(t)) {
           // Sequence chunks of 4 steps: the projections over 4·B rows, the recurrence.
           s.steps = stage == Stage::XProj || stage == Stage::Recur ? 4 : 0;
@@ -84,7 +89,7 @@ void compile_all_for(const rnnjit::DeviceInfo& device) {
         }
       });
   CHECK(compiled > 40);
-  CHECK(rnnjit::compile(rnnjit::fill_source(device.arch)).lowered_names.size() == 1);
+  CHECK(rnnjit::compile(rnnjit::fill_source(device.arch)).lowered_names.size() == 2);  // a fill per storage type
 }
 
 }  // namespace
