@@ -139,6 +139,11 @@ struct Engine::Impl {
 };
 
 Engine::Engine(const EngineOptions& options) {
+  // bf16 products come with bf16 storage, whose Default resolves to them anyway: as the default of
+  // f32 problems it would refuse every one.
+  if (options.default_precision == Precision::BF16)
+    throw Error(ErrorCode::InvalidArgument,
+                "default_precision bf16: f32 tensors take fp32 or tf32, bf16 tensors resolve Default to bf16 themselves");
   if (options.log_level) support::log().set_level(to_spdlog(*options.log_level));
   const Phase all("engine made");
   timed("driver loaded (dlopen, cuInit)", [] { return &driver::api(); });

@@ -189,16 +189,22 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     if (!gemv_i2h.empty() && !gemv_h2o.empty()) add(Config::pair(gemv_i2h[0], gemv_h2o[0]));
     if (!wide && in_place) add_pairs.template operator()<WgmmaTile>(1);
     if (gemv_i2h.size() > 1 && gemv_h2o.size() > 1) add(Config::pair(gemv_i2h[1], gemv_h2o[1]));
-    // Up to three with the next gemv pairs where the families above do not serve (bf16 storage,
-    // GPUs without clusters or with fewer SMs than the streaming grids).
-    for (std::size_t r = 2; out.size() < 3 && r < std::min(gemv_i2h.size(), gemv_h2o.size()); ++r)
+    // bf16 storage, which the one-launch cluster, grid and gridmma steps and tc do not serve: up to
+    // three with the next gemv pairs.
+    for (std::size_t r = 2; s.dtype == DType::BF16 && out.size() < 3 && r < std::min(gemv_i2h.size(), gemv_h2o.size()); ++r)
       add(Config::pair(gemv_i2h[r], gemv_h2o[r]));
   }
   // Tensor-core pairs that take any shape and pointer, on every GPU from sm_80.
   add_pairs.template operator()<TcTile>(TcTile::pool().size());
-  // Where no family above serves the problem (bf16 storage above batch 16 without wgmma, since tc
-  // stores f32 only), the prebuilt FFMA pair, which takes every shape.
-  if (out.empty()) add(Config::pair(GenericTile{}, GenericTile{}));
+  // The prebuilt FFMA pair takes every shape and any pointer aligned to its element. It runs where
+  // no family above serves (bf16 storage above batch 16 off Hopper: tc stores f32 only), and goes
+  // last where every proposal reads through TMA in place (bf16 wgmma): a first call tunes on the
+  // caller's pointers, and one that TMA cannot take must still find a candidate.
+  const Config generic = Config::pair(GenericTile{}, GenericTile{});
+  if (std::ranges::all_of(out, [&](const Config& c) { return c.needs_aligned16(s); })) {
+    if (out.size() == 4) out.pop_back();
+    add(generic);
+  }
   return out;
 }
 
