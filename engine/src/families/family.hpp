@@ -102,7 +102,7 @@ std::optional<F> scan_name(std::string_view name, const char* format, const F& t
 /// (docs/kernels.md, "stream").
 double streamed_seconds(int ctas, double weight_bytes, double bytes_in_flight, double a_bytes);
 
-/// The fp32 bytes of W1 and W2.
+/// The bytes of W1 and W2 in the shape's storage type.
 double weight_bytes(const Shape& s);
 
 }  // namespace rnnjit

@@ -50,7 +50,7 @@ Geometry StreamTile::geometry(const Shape& s, Stage) const {
 // Every ROWS rows re-read A through L1 (docs/kernels.md, "stream": at batch 8, ROWS 2 78 µs, 4 83, 1 86).
 double StreamTile::estimate(const Shape& s, Stage, const DeviceInfo&) const {
   const double in_flight = double(ctas) * warps * 32 * 16 * unroll * rows;
-  const double a_bytes = 4.0 * s.b *
+  const double a_bytes = double(dtype_size(s.dtype)) * s.b *
                          (std::ceil(double(s.h) / ctas / rows) * (s.i + s.h) +
                           std::ceil(double(s.o) / ctas / rows) * s.h);
   return streamed_seconds(ctas, weight_bytes(s), in_flight, a_bytes);
