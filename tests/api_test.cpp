@@ -47,6 +47,8 @@ TEST_CASE("the C API rejects null handles with INVALID_ARGUMENT", "[api]") {
                         nullptr) == RNNJIT_INVALID_ARGUMENT);
   CHECK_THAT(rnnjit_last_error(), Catch::Contains("engine is null"));
   CHECK(rnnjit_tune(nullptr, &p, 0) == RNNJIT_INVALID_ARGUMENT);
+  CHECK(rnnjit_tune_sequence(nullptr, &p, 64, 0) == RNNJIT_INVALID_ARGUMENT);
+  CHECK_THAT(rnnjit_last_error(), Catch::Contains("engine is null"));
   CHECK(rnnjit_cell_step(nullptr, nullptr, nullptr, nullptr) == RNNJIT_INVALID_ARGUMENT);
   CHECK(rnnjit_cell_sequence(nullptr, 4, nullptr, nullptr, nullptr, nullptr) == RNNJIT_INVALID_ARGUMENT);
   CHECK_THAT(rnnjit_last_error(), Catch::Contains("cell is null"));

@@ -30,6 +30,10 @@ TEST_CASE("rnnjit-tune without a GPU fails clearly, and bad usage is exit 2", "[
   CHECK(run(RNNJIT_TUNE_TOOL, {}).code == 2);
   CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "1,2,3"}).code == 2);
   CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--precision", "fp64"}).code == 2);
+  // Sequences: 1..2^24 steps, and no float64 check of a sequence's winner.
+  for (const char* bad : {"0", "-3", "16777217", "x"}) CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--steps", bad}).code == 2);
+  CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--steps", "64", "--check"}).code == 2);
+  CHECK(tune({"--shape", "8,16,16,8", "--steps", "64"}).code == 1);  // usage is fine; no driver here
   const auto r = tune({"--shape", "8,16,16,8"});
   CHECK(r.code == 1);
   CHECK_THAT(r.out + r.err, Catch::Contains("no CUDA driver"));

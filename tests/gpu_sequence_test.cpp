@@ -1,8 +1,9 @@
 // Engine::rnn_sequence on the GPU: against a float64 recurrence at odd sizes and lengths 1, 2, 3,
 // 70 and 1000; every recur tile pinned, in whole and partial chunks; T calls of rnn_step; without
 // h_all and with h_n replacing h0 (the same bits); in a CUDA graph; RnnCell::sequence; bad
-// arguments rejected with nothing written.
+// arguments rejected with nothing written; the prewarm (tune_sequence).
 #include "gpu_support.hpp"
+#include "temp_dir.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -188,6 +189,33 @@ TEST_CASE("sanitizer workload: every recur tile over a sequence", "[gpu][sequenc
     ++pinned;
   }
   CHECK(pinned >= 8);
+}
+
+// The prewarm: tune_sequence times the chunk size a length runs in and persists it, so that a first
+// rnn_sequence of any length with that chunk runs without tuning, here and in a new engine.
+TEST_CASE("tune_sequence prewarms the chunk a length runs in, for this engine and the next", "[gpu][sequence]") {
+  test::TempDir dir;
+  rnnjit::EngineOptions o;
+  o.cache_path = (dir.path / "cache.sqlite").string();
+  const Problem p{3, 33, 65, 9, Precision::TF32};
+  std::mt19937 rng(58);
+  {
+    rnnjit::Engine engine(o);
+    const rnnjit::TuneReport r = engine.tune_sequence(p, 100);  // chunks of 64
+    CHECK_FALSE(r.from_cache);
+    CHECK(rnnjit::Config::parse(r.winner)->is_sequence());
+    CHECK(engine.tune_sequence(p, 70).from_cache);  // the same chunk
+    CHECK_THROWS_AS(engine.tune_sequence(p, 0), rnnjit::Error);
+    Sequence s(p, 80, rng);
+    s.run(engine);
+    s.check_against_reference();
+    CHECK(engine.stats().tunings == 1);
+  }
+  rnnjit::Engine again(o);
+  Sequence s(p, 64, rng);
+  s.run(again);
+  s.check_against_reference();
+  CHECK(again.stats().tunings == 0);
 }
 
 TEST_CASE("a sequence matches T calls of rnn_step, with the same bits with or without h_all, h_n replacing h0",

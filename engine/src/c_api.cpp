@@ -154,6 +154,13 @@ rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, 
   });
 }
 
+rnnjit_status rnnjit_tune_sequence(rnnjit_engine* engine, const rnnjit_problem* problem, int64_t steps, int force) {
+  return guarded([&] {
+    require(engine, "engine");
+    engine->engine.tune_sequence(problem_of(problem), steps, force != 0);
+  });
+}
+
 rnnjit_status rnnjit_engine_plan(const rnnjit_engine* engine, const rnnjit_problem* problem, rnnjit_plan_state* state,
                                  const char** config) {
   return guarded([&] {

@@ -278,6 +278,16 @@ TuneReport Engine::tune(const Problem& problem, bool force) {
   return im.plans.tune(s, scratch.args(), scratch.stream(), force ? CacheUse::Retune : CacheUse::Lookup);
 }
 
+TuneReport Engine::tune_sequence(const Problem& problem, std::int64_t steps, bool force) {
+  Impl& im = *impl_;
+  check_steps(steps);
+  Shape s = im.shape_of(problem);
+  s.steps = sequence_chunk(steps);
+  ContextScope scope(im.context.get());
+  const Scratch scratch(s, im.jit, im.device.arch);  // a chunk's x, states, y and projection
+  return im.plans.tune(s, scratch.args(), scratch.stream(), force ? CacheUse::Retune : CacheUse::Lookup);
+}
+
 void Engine::pin(const Problem& problem, const std::string& config) {
   Impl& im = *impl_;
   const Shape s = im.shape_of(problem);

@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
   std::string shapes_file, precision = "tf32", cache;
   int device = 0;
   bool force = false, do_check = false, json = false, system = false;
+  std::int64_t steps = 0;
   app.add_option("--shape", shapes_text, "a problem B,I,H,O (repeatable)");
   app.add_option("--shapes", shapes_file, "a file of problems: CSV lines B,I,H,O or a JSON list")->check(CLI::ExistingFile);
   app.add_option("--precision", precision, "fp32, tf32 or all")->check(CLI::IsMember({"fp32", "tf32", "all"}));
@@ -112,7 +113,11 @@ int main(int argc, char** argv) {
                    "), creating it")
       ->excludes(cache_opt);
   app.add_flag("--force", force, "retune problems the cache already holds");
-  app.add_flag("--check", do_check, "compare each winner with the float64 reference");
+  auto* check_flag = app.add_flag("--check", do_check, "compare each winner with the float64 reference");
+  app.add_option("--steps", steps,
+                 "tune sequences of this many steps (rnn_sequence: the chunk size they run in) instead of single steps")
+      ->check(CLI::Range(std::int64_t(1), rnnjit::kMaxSteps))
+      ->excludes(check_flag);
   app.add_flag("--json", json, "print the summary as JSON");
   app.set_version_flag("--version", rnnjit::version());
   try {
@@ -188,9 +193,9 @@ int main(int argc, char** argv) {
                       static_cast<long long>(s.i), static_cast<long long>(s.h), static_cast<long long>(s.o),
                       rnnjit::precision_name(prec));
         progress(tty, done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), label);
-        const rnnjit::TuneReport r = engine.tune(p, force);
-        Json row{{"shape", {s.b, s.i, s.h, s.o}}, {"precision", rnnjit::precision_name(prec)}, {"winner", r.winner},
-                 {"winner_us", r.winner_us}, {"from_cache", r.from_cache}, {"seconds", r.seconds}};
+        const rnnjit::TuneReport r = steps > 0 ? engine.tune_sequence(p, steps, force) : engine.tune(p, force);
+        Json row{{"shape", {s.b, s.i, s.h, s.o}}, {"precision", rnnjit::precision_name(prec)}, {"steps", steps},
+                 {"winner", r.winner}, {"winner_us", r.winner_us}, {"from_cache", r.from_cache}, {"seconds", r.seconds}};
         double slowest = 0, heuristic = std::numeric_limits<double>::quiet_NaN();
         for (const auto& c : r.candidates) {
           if (std::isfinite(c.time_us)) slowest = std::max(slowest, c.time_us);
@@ -226,8 +231,10 @@ int main(int argc, char** argv) {
                   "slowest us", "vs heur.", "cached", do_check ? "  error" : "");
       for (const auto& r : rows) {
         char shape[48];
-        std::snprintf(shape, sizeof shape, "%lld,%lld,%lld,%lld", r["shape"][0].get<long long>(),
-                      r["shape"][1].get<long long>(), r["shape"][2].get<long long>(), r["shape"][3].get<long long>());
+        const long long t = r["steps"].get<long long>();
+        std::snprintf(shape, sizeof shape, t > 0 ? "%lld,%lld,%lld,%lld T=%lld" : "%lld,%lld,%lld,%lld",
+                      r["shape"][0].get<long long>(), r["shape"][1].get<long long>(), r["shape"][2].get<long long>(),
+                      r["shape"][3].get<long long>(), t);
         char speed[16] = "-";
         if (r["speedup_vs_heuristic"].is_number())
           std::snprintf(speed, sizeof speed, "%.2fx", r["speedup_vs_heuristic"].get<double>());

@@ -99,6 +99,8 @@ rnnjit_status rnnjit_sequence(rnnjit_engine* engine, const rnnjit_problem* probl
                               void* h_n, void* h_all, void* stream);
 /** Tunes now on random scratch data; force != 0 retunes a cached problem. */
 rnnjit_status rnnjit_tune(rnnjit_engine* engine, const rnnjit_problem* problem, int force);
+/** The same for sequences of `steps` steps (rnnjit::Engine::tune_sequence). */
+rnnjit_status rnnjit_tune_sequence(rnnjit_engine* engine, const rnnjit_problem* problem, int64_t steps, int force);
 
 /** The plan `problem` runs with now: *state and the config's name (*config, "" for NONE; valid until
  *  the calling thread's next call of this function); either out-pointer may be NULL. */

@@ -207,6 +207,11 @@ class Engine {
   /// filled with random data, persists the winner. `force` retunes a cached problem.
   TuneReport tune(const Problem& problem, bool force = false);
 
+  /// The same for sequences of `steps` steps: tunes the chunk size they run in (every length with
+  /// that chunk shares it), so that a first rnn_sequence does not tune. Throws InvalidArgument for
+  /// steps outside 1..kMaxSteps.
+  TuneReport tune_sequence(const Problem& problem, std::int64_t steps, bool force = false);
+
   /// Runs `problem` with `config` (a name from candidates() or the cache) from now on in this
   /// engine, untimed and not persisted: how tests and tools run one kernel. A sequence config
   /// ("xproj_….recur_….h2o_…", from sequence_candidates()) runs the problem's rnn_sequence calls
