@@ -282,6 +282,7 @@ TuneReport Engine::tune_sequence(const Problem& problem, std::int64_t steps, boo
   Impl& im = *impl_;
   check_steps(steps);
   Shape s = im.shape_of(problem);
+  check_sequence_dtype(s);
   s.steps = sequence_chunk(steps);
   ContextScope scope(im.context.get());
   const Scratch scratch(s, im.jit, im.device.arch);  // a chunk's x, states, y and projection

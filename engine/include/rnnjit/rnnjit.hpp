@@ -209,7 +209,7 @@ class Engine {
 
   /// The same for sequences of `steps` steps: tunes the chunk size they run in (every length with
   /// that chunk shares it), so that a first rnn_sequence does not tune. Throws InvalidArgument for
-  /// steps outside 1..kMaxSteps.
+  /// steps outside 1..kMaxSteps, Unsupported for bf16 tensors.
   TuneReport tune_sequence(const Problem& problem, std::int64_t steps, bool force = false);
 
   /// Runs `problem` with `config` (a name from candidates() or the cache) from now on in this
