@@ -161,6 +161,7 @@ TEST_CASE("bf16 with tf32 or fp32, bf16 products of f32 tensors and bf16 sequenc
     unsupported("a bf16 sequence", [&] {
       engine.rnn_sequence(bf16(4, 32, 16, 8, prec), steps, b.weights(), xs.get(), b.dh.get(), ys.get(), h_n.get());
     });
+    unsupported("a bf16 sequence's prewarm", [&] { engine.tune_sequence(bf16(4, 32, 16, 8, prec), steps); });
   }
   CHECK(engine.stats().tunings == 0);
   CUDA_OK(cudaDeviceSynchronize());
