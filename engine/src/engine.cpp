@@ -136,6 +136,14 @@ struct Engine::Impl {
   }
 
   Shape shape_of(const Problem& p) const { return rnnjit::shape_of(p, default_precision); }
+
+  // The prewarm of a step or a sequence chunk, on random scratch data: it runs before the user's
+  // data exists (a chunk's scratch holds its steps' x, states, y and projection).
+  TuneReport tune_on_scratch(const Shape& s, bool force) {
+    ContextScope scope(context.get());
+    const Scratch scratch(s, jit, device.arch);
+    return plans.tune(s, scratch.args(), scratch.stream(), force ? CacheUse::Retune : CacheUse::Lookup);
+  }
 };
 
 Engine::Engine(const EngineOptions& options) {
@@ -270,12 +278,7 @@ void Engine::rnn_sequence(const Problem& problem, std::int64_t steps, const Weig
 }
 
 TuneReport Engine::tune(const Problem& problem, bool force) {
-  Impl& im = *impl_;
-  const Shape s = im.shape_of(problem);
-  ContextScope scope(im.context.get());
-  // Random scratch data: prewarm runs before the user's data exists.
-  const Scratch scratch(s, im.jit, im.device.arch);
-  return im.plans.tune(s, scratch.args(), scratch.stream(), force ? CacheUse::Retune : CacheUse::Lookup);
+  return impl_->tune_on_scratch(impl_->shape_of(problem), force);
 }
 
 TuneReport Engine::tune_sequence(const Problem& problem, std::int64_t steps, bool force) {
@@ -284,9 +287,7 @@ TuneReport Engine::tune_sequence(const Problem& problem, std::int64_t steps, boo
   Shape s = im.shape_of(problem);
   check_sequence_dtype(s);
   s.steps = sequence_chunk(steps);
-  ContextScope scope(im.context.get());
-  const Scratch scratch(s, im.jit, im.device.arch);  // a chunk's x, states, y and projection
-  return im.plans.tune(s, scratch.args(), scratch.stream(), force ? CacheUse::Retune : CacheUse::Lookup);
+  return im.tune_on_scratch(s, force);
 }
 
 void Engine::pin(const Problem& problem, const std::string& config) {
