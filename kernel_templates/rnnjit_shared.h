@@ -60,8 +60,9 @@ RNNJIT_HD constexpr int wgmma_slot_floats(int bm, int bn, int math) {
   return (bm + bn + (math == kMathFp32 ? bm : 0)) * kWgmmaSliceFloats;
 }
 
-// gemm_tc: a ring slot holds BM rows of A then BN rows of W, BK floats each, unpadded (swizzled); the
-// fp32 split happens in registers, so the precision costs no shared memory.
+// gemm_tc: a ring slot holds BM rows of A then BN rows of W, BK 4-byte words each (BK floats, 2·BK
+// bf16), unpadded (swizzled); the fp32 split happens in registers, so the precision costs no shared
+// memory, nor does the storage type.
 RNNJIT_HD constexpr int gemm_tc_smem_bytes(int bm, int bn, int bk, int stages) { return stages * (bm + bn) * bk * 4; }
 
 // recur: rows of h a CTA takes, a row of h or W_hh in shared memory (zero-padded to whole float4s),

@@ -73,7 +73,12 @@ class DeviceBuffer {
   }
   std::vector<float> download() const { return download(n_); }
   /// All bits set: a NaN (float or bf16), so an element the kernel never wrote fails the check.
-  void poison() { CUDA_OK(cudaMemset(ptr_, 0xff, n_ * sizeof(T))); }
+  /// Done before it returns: cudaMemset runs on the legacy stream, which a step on a non-blocking
+  /// stream does not wait for, so a late poison could land on the step's results.
+  void poison() {
+    CUDA_OK(cudaMemset(ptr_, 0xff, n_ * sizeof(T)));
+    CUDA_OK(cudaStreamSynchronize(nullptr));
+  }
 
  private:
   T* base_ = nullptr;

@@ -35,7 +35,7 @@ TEST_CASE("a plan's programs are its ops', in launch order, each instantiating i
   CHECK(pair[0].file == "gemm_tc.cu");
   CHECK(pair[0].label == "i2h tc64x64x32w2x2s4");
   // i2h: C[B, H] over [x | h], W1's rows I + H long, tanh; fp32's MATH.
-  CHECK(pair[0].name_expressions == std::vector<std::string>{"rnnjit_k::gemm_tc<64,2048,2048,2048,4096,64,64,32,2,2,4,1,1>"});
+  CHECK(pair[0].name_expressions == std::vector<std::string>{"rnnjit_k::gemm_tc<0,64,2048,2048,2048,4096,64,64,32,2,2,4,1,1>"});
   CHECK(pair[1].file == "gemm_wgmma.cu");
   // h2o: C[B, O] over h', one segment, bias only, f32 storage (ST 0); fp32 wgmma also writes A's
   // cross copy first.

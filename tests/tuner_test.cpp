@@ -241,16 +241,20 @@ TEST_CASE("bf16 steps get implementable proposals of the families that store bf1
       s.dtype = rnnjit::DType::BF16;
       const auto configs = f.tuner.propose(s);
       INFO(known.id << " B=" << s.b << " I=" << s.i << " H=" << s.h << " O=" << s.o << " bf16");
-      CHECK(configs.size() >= (hopper || s.b <= 16 ? 3u : 1u));
+      CHECK(configs.size() >= 3);
       CHECK(configs.size() <= 4);
       for (const auto& c : configs) {
         INFO(c.name());
         CHECK(rnnjit::can_implement(c, s, known.info, nullptr));
         for (const auto& op : c.ops)
           CHECK((std::holds_alternative<rnnjit::GemvTile>(op.tile) || std::holds_alternative<rnnjit::StreamTile>(op.tile) ||
-                 std::holds_alternative<rnnjit::WgmmaTile>(op.tile) || std::holds_alternative<rnnjit::GenericTile>(op.tile)));
+                 std::holds_alternative<rnnjit::WgmmaTile>(op.tile) || std::holds_alternative<rnnjit::TcTile>(op.tile)));
       }
-      if (hopper && s.b > 16) CHECK(first_op_is<rnnjit::WgmmaTile>(configs.front()));
+      // Above batch 16, tensor cores: wgmma on Hopper, tc (bf16 m16n8k16) on every other arch.
+      if (s.b > 16) {
+        if (hopper) CHECK(first_op_is<rnnjit::WgmmaTile>(configs.front()));
+        else CHECK(std::ranges::all_of(configs, [](const Config& c) { return first_op_is<rnnjit::TcTile>(c); }));
+      }
       // A first call tunes on the caller's pointers: one candidate takes those TMA cannot.
       CHECK(std::ranges::any_of(configs, [&](const Config& c) { return !c.needs_aligned16(s); }));
       CHECK(!f.tuner.fallback(s).needs_aligned16(s));
@@ -258,7 +262,11 @@ TEST_CASE("bf16 steps get implementable proposals of the families that store bf1
   }
   std::string why;
   Shape bf16{256, 16384, 16384, 8192, rnnjit::Precision::BF16, rnnjit::DType::BF16};
-  CHECK(!rnnjit::can_implement(Config::pair(rnnjit::TcTile{64, 64, 32, 2, 2, 4}, rnnjit::TcTile{64, 64, 32, 2, 2, 4}), bf16,
-                               rnnjit::device_table::h100_sxm(), &why));
+  CHECK(!rnnjit::can_implement(Config::whole(rnnjit::GridMmaTile::pool()[0]), bf16, rnnjit::device_table::h100_sxm(), &why));
   CHECK(why.find("f32 only") != std::string::npos);
+  // tc's slices are BK words: a 128-thread CTA copies slices of up to 128 bf16 columns (BK 64), not 256.
+  const rnnjit::TcTile deep{64, 64, 128, 2, 2, 3};
+  CHECK(rnnjit::can_implement(Config::pair(deep, deep), Shape{256, 4096, 4096, 1024}, rnnjit::device_table::h100_sxm(), nullptr));
+  CHECK(!rnnjit::can_implement(Config::pair(deep, deep), bf16, rnnjit::device_table::h100_sxm(), &why));
+  CHECK(why.find("multiple of a slice's 256 columns") != std::string::npos);
 }

@@ -165,9 +165,9 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     for (const F& t : ranked<F>(s, Stage::Step, device_))
       if (out.size() < until && taken < most && add(Config::whole(t))) ++taken;
   };
-  // Hopper's TMA + wgmma pairs, where the shape allows them (can_implement screens the rest); all
-  // four for bf16 storage, which tc does not serve.
-  if (s.b > 16) add_pairs.template operator()<WgmmaTile>(s.dtype == DType::BF16 ? 4 : 2);
+  // Hopper's TMA + wgmma pairs, where the shape allows them (can_implement screens the rest): three
+  // for bf16 storage, whose tc pairs run at half wgmma's bf16 rate, two for f32.
+  if (s.b > 16) add_pairs.template operator()<WgmmaTile>(s.dtype == DType::BF16 ? 3 : 2);
   if (s.b <= 16) {
     // Few rows: streaming the weights is the whole cost. Small problems are latency-bound: the
     // one-launch steps first, two tiles each that fit (can_implement screens by registers, so
@@ -189,17 +189,16 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     if (!gemv_i2h.empty() && !gemv_h2o.empty()) add(Config::pair(gemv_i2h[0], gemv_h2o[0]));
     if (!wide && in_place) add_pairs.template operator()<WgmmaTile>(1);
     if (gemv_i2h.size() > 1 && gemv_h2o.size() > 1) add(Config::pair(gemv_i2h[1], gemv_h2o[1]));
-    // bf16 storage, which the one-launch cluster, grid and gridmma steps and tc do not serve: up to
-    // three with the next gemv pairs.
+    // bf16 storage, which the one-launch cluster, grid and gridmma steps do not serve: up to three
+    // with the next gemv pairs.
     for (std::size_t r = 2; s.dtype == DType::BF16 && out.size() < 3 && r < std::min(gemv_i2h.size(), gemv_h2o.size()); ++r)
       add(Config::pair(gemv_i2h[r], gemv_h2o[r]));
   }
   // Tensor-core pairs that take any shape and pointer, on every GPU from sm_80.
   add_pairs.template operator()<TcTile>(TcTile::pool().size());
-  // The prebuilt FFMA pair takes every shape and any pointer aligned to its element. It runs where
-  // no family above serves (bf16 storage above batch 16 off Hopper: tc stores f32 only), and goes
-  // last where every proposal reads through TMA in place (bf16 wgmma): a first call tunes on the
-  // caller's pointers, and one that TMA cannot take must still find a candidate.
+  // The prebuilt FFMA pair takes every shape and any pointer aligned to its element. It goes last
+  // where every proposal reads through TMA in place: a first call tunes on the caller's pointers,
+  // and one that TMA cannot take must still find a candidate.
   const Config generic = Config::pair(GenericTile{}, GenericTile{});
   if (std::ranges::all_of(out, [&](const Config& c) { return c.needs_aligned16(s); })) {
     if (out.size() == 4) out.pop_back();
@@ -243,8 +242,7 @@ Config Tuner::fallback(const Shape& s) const {
     for (const Config& c : configs)
       if (can_implement(c, s, device_, nullptr)) return c;
   }
-  // The prebuilt FFMA pair takes any pointer aligned to its element (bf16 storage, which tc does
-  // not serve).
+  // The prebuilt FFMA pair takes any pointer aligned to its element.
   if (const Config generic = Config::pair(GenericTile{}, GenericTile{});
       s.steps == 0 && can_implement(generic, s, device_, nullptr))
     return generic;
