@@ -347,3 +347,25 @@ def test_rnncell_matches_kernelbenchs_model_and_loads_its_state_dict():
             y, y_twin = cell(x), twin(x)
             assert rel_err(y, y_ref.double()) < 1e-5 and torch.equal(y, y_twin)
             assert rel_err(cell.hidden, model.hidden.double()) < 1e-5
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs (issue 25)")
+def test_the_package_uses_the_engine_of_the_tensors_device():
+    results = {}
+    for device in (0, 1):
+        ops = [t.to(f"cuda:{device}") for t in operands(5, 7, 33, 3, seed=7)]
+        ref_h, ref_y = reference(*ops)
+        with torch.cuda.device(1 - device):  # the current device is the other one
+            h, y = rnnjit.torch.rnn_step(*ops, precision="fp32")
+            cell = rnnjit.torch.RNNCell(7, 33, 3, precision="fp32").to(f"cuda:{device}")
+            cell_y = cell(ops[0])
+        assert h.device == y.device == cell_y.device == torch.device(f"cuda:{device}")
+        assert rel_err(h, ref_h) < BOUND["fp32"] and rel_err(y, ref_y) < BOUND["fp32"]
+        assert rnnjit.torch.engine(device).device == device
+        results[device] = y.cpu()
+    if rnnjit.torch.engine(0).gpu_key == rnnjit.torch.engine(1).gpu_key:
+        assert torch.equal(results[0], results[1])  # one GPU model, one tuning, the same bits
+    # A tensor of device 1 with weights of device 0 is refused, not copied.
+    ops = operands(5, 7, 33, 3, seed=7)
+    with pytest.raises(rnnjit.InvalidArgument, match="cuda:1"):
+        rnnjit.torch.rnn_step(ops[0].to("cuda:1"), ops[1].to("cuda:1"), *ops[2:])

@@ -7,9 +7,10 @@
 # tests,bench): tests (GPU tests, compute-sanitizer, tools, cold and warm first calls), start (the
 # start-up table of start_times.py, each case in a fresh process), bench (the bench, BASE beside
 # it, the side-by-side), bf16 (the bench and the side-by-side with bf16 tensors), tc (the portable
-# tensor-core family pinned at the anchors), racecheck (compute-sanitizer racecheck on SANITIZE,
-# default "[sanitize]"), python (the package from a carried wheel: pytest, the KernelBench example,
-# host overhead), soak (rnnjit-soak for SOAK_S seconds), sweep (side_by_side.py --sweep SWEEP_N).
+# tensor-core family pinned at the anchors), multi (two GPUs or more: gpu_multi_test,
+# rnnjit-data-parallel), racecheck (compute-sanitizer racecheck on SANITIZE, default "[sanitize]"),
+# python (the package from a carried wheel: pytest, the KernelBench example, host overhead), soak
+# (rnnjit-soak for SOAK_S seconds), sweep (side_by_side.py --sweep SWEEP_N).
 # Logs go to $OUT (or /tmp/rnnjit-out).
 set -u
 PARTS=${PARTS:-tests,bench}
@@ -78,6 +79,18 @@ if part tests; then
   "$BIN/rnnjit-cache" list > "$OUT/rnnjit-cache-list.txt" 2>&1
   note "rnnjit-cache list rc=$?, verify: $("$BIN/rnnjit-cache" verify 2>&1)"
   unset RNNJIT_CACHE
+fi
+
+if part multi; then
+  # Issue 25 on a machine of two GPUs or more: the two-GPU tests, the data-parallel example.
+  RNNJIT_CACHE=off timeout 300 "$BIN/gpu_multi_test" > "$OUT/gpu_multi_test.log" 2>&1
+  note "gpu_multi_test rc=$?: $(tail -n 2 "$OUT/gpu_multi_test.log" | tr -s '\n' ' ')"
+  for shape in mid kb-large; do
+    for prec in tf32 fp32; do
+      RNNJIT_CACHE=/tmp/rnnjit-dp.sqlite timeout 120 "$BIN/rnnjit-data-parallel" $shape $prec > "$OUT/data_parallel.log" 2>&1
+      note "data-parallel $shape $prec rc=$?: $(tail -n 2 "$OUT/data_parallel.log" | tr -s '\n' ' ')"
+    done
+  done
 fi
 
 if part tc; then
