@@ -16,41 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include "example_support.hpp"
 #include "rnnjit/rnnjit.hpp"
 
 namespace {
-
-#define CHECK_CUDA(call)                                                                          \
-  do {                                                                                            \
-    cudaError_t e_ = (call);                                                                      \
-    if (e_ != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(e_));                    \
-      std::exit(1);                                                                               \
-    }                                                                                             \
-  } while (0)
-
-struct Named {
-  const char* name;
-  rnnjit::Problem p;
-};
-const Named kShapes[] = {{"kb-v0", {8, 1024, 256, 128}},
-                         {"b1-4k", {1, 4096, 4096, 4096}},
-                         {"mid", {64, 2048, 2048, 1024}},
-                         {"kb-large", {256, 16384, 16384, 8192}}};
-
-std::vector<float> uniform(std::size_t n, float lo, float hi, std::mt19937& rng) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-float* upload(const float* data, std::size_t n) {
-  float* p = nullptr;
-  CHECK_CUDA(cudaMalloc(&p, n * sizeof(float)));
-  CHECK_CUDA(cudaMemcpy(p, data, n * sizeof(float), cudaMemcpyHostToDevice));
-  return p;
-}
 
 // One device's share: its engine, its copy of the weights, its rows of x, h, h' and y.
 struct Shard {
@@ -75,7 +44,7 @@ const char* const kUsage =
     "  float64 reference and times it beside the whole batch on GPU 0\n";
 
 int main(int argc, char** argv) {
-  rnnjit::Problem problem = kShapes[2].p;
+  rnnjit::Problem problem = example::kShapes[2].p;
   int want = 0;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
@@ -83,11 +52,7 @@ int main(int argc, char** argv) {
       problem.precision = rnnjit::parse_precision(arg);
     } else if (arg == "--devices" && a + 1 < argc) {
       want = std::atoi(argv[++a]);
-    } else if (auto it = std::find_if(std::begin(kShapes), std::end(kShapes), [&](const Named& n) { return arg == n.name; });
-               it != std::end(kShapes)) {
-      problem = {it->p.batch, it->p.input, it->p.hidden, it->p.output, problem.precision};
-    } else if (long long b, i, h, o; std::sscanf(arg.c_str(), "%lld,%lld,%lld,%lld", &b, &i, &h, &o) == 4) {
-      problem = {b, i, h, o, problem.precision};
+    } else if (example::parse_shape(arg, problem)) {
     } else {
       std::fprintf(stderr, kUsage, argv[0]);
       return arg == "--help" || arg == "-h" ? 0 : 2;
@@ -104,9 +69,9 @@ int main(int argc, char** argv) {
 
   std::mt19937 rng(1234);
   const float k1 = 1.0f / std::sqrt(float(I + H)), k2 = 1.0f / std::sqrt(float(H));
-  const auto w1 = uniform(H * (I + H), -k1, k1, rng), b1 = uniform(H, -k1, k1, rng);
-  const auto w2 = uniform(O * H, -k2, k2, rng), b2 = uniform(O, -k2, k2, rng);
-  const auto x = uniform(B * I, 0, 1, rng), h = uniform(B * H, 0, 1, rng);
+  const auto w1 = example::uniform(H * (I + H), -k1, k1, rng), b1 = example::uniform(H, -k1, k1, rng);
+  const auto w2 = example::uniform(O * H, -k2, k2, rng), b2 = example::uniform(O, -k2, k2, rng);
+  const auto x = example::uniform(B * I, 0, 1, rng), h = example::uniform(B * H, 0, 1, rng);
 
   // Shards 0..devices-1 split the batch as evenly as rows allow; shard `devices` is the whole
   // batch on device 0, the baseline.
@@ -120,9 +85,9 @@ int main(int argc, char** argv) {
     rnnjit::EngineOptions o;
     o.device = s.device;
     s.engine = d == devices ? nullptr : std::make_unique<rnnjit::Engine>(o);
-    s.w1 = upload(w1.data(), w1.size()), s.b1 = upload(b1.data(), b1.size());
-    s.w2 = upload(w2.data(), w2.size()), s.b2 = upload(b2.data(), b2.size());
-    s.x = upload(x.data() + s.row0 * I, s.rows * I), s.h = upload(h.data() + s.row0 * H, s.rows * H);
+    s.w1 = example::upload(w1.data(), w1.size()), s.b1 = example::upload(b1.data(), b1.size());
+    s.w2 = example::upload(w2.data(), w2.size()), s.b2 = example::upload(b2.data(), b2.size());
+    s.x = example::upload(x.data() + s.row0 * I, s.rows * I), s.h = example::upload(h.data() + s.row0 * H, s.rows * H);
     CHECK_CUDA(cudaMalloc(&s.h_out, s.rows * H * sizeof(float)));
     CHECK_CUDA(cudaMalloc(&s.y, s.rows * O * sizeof(float)));
     CHECK_CUDA(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
