@@ -13,43 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "example_support.hpp"
 #include "rnnjit/rnnjit.hpp"
-
-namespace {
-
-#define CHECK_CUDA(call)                                                                          \
-  do {                                                                                            \
-    cudaError_t e_ = (call);                                                                      \
-    if (e_ != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(e_));                    \
-      std::exit(1);                                                                               \
-    }                                                                                             \
-  } while (0)
-
-struct Named {
-  const char* name;
-  rnnjit::Problem p;
-};
-const Named kShapes[] = {{"kb-v0", {8, 1024, 256, 128}},
-                         {"b1-4k", {1, 4096, 4096, 4096}},
-                         {"mid", {64, 2048, 2048, 1024}},
-                         {"kb-large", {256, 16384, 16384, 8192}}};
-
-std::vector<float> uniform(std::size_t n, float lo, float hi, std::mt19937& rng) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-float* upload(const std::vector<float>& v) {
-  float* p = nullptr;
-  CHECK_CUDA(cudaMalloc(&p, v.size() * sizeof(float)));
-  CHECK_CUDA(cudaMemcpy(p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
-  return p;
-}
-
-}  // namespace
 
 const char* const kUsage =
     "usage: %s [B,I,H,O|kb-v0|b1-4k|mid|kb-large] [fp32|tf32] [--require-gpu]\n"
@@ -57,8 +22,8 @@ const char* const kUsage =
     "  --require-gpu  exit 77 (skipped) instead of 0 where there is no GPU\n";
 
 int main(int argc, char** argv) {
-  rnnjit::Problem problem = kShapes[0].p;
-  std::string label = kShapes[0].name;
+  rnnjit::Problem problem = example::kShapes[0].p;
+  std::string label = example::kShapes[0].name;
   bool require_gpu = false;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
@@ -66,12 +31,7 @@ int main(int argc, char** argv) {
       require_gpu = true;
     } else if (arg == "fp32" || arg == "tf32") {
       problem.precision = rnnjit::parse_precision(arg);
-    } else if (auto it = std::find_if(std::begin(kShapes), std::end(kShapes), [&](const Named& n) { return arg == n.name; });
-               it != std::end(kShapes)) {
-      problem = {it->p.batch, it->p.input, it->p.hidden, it->p.output, problem.precision};
-      label = it->name;
-    } else if (long long b, i, h, o; std::sscanf(arg.c_str(), "%lld,%lld,%lld,%lld", &b, &i, &h, &o) == 4) {
-      problem = {b, i, h, o, problem.precision};
+    } else if (example::parse_shape(arg, problem)) {
       label = arg;
     } else if (arg == "--help" || arg == "-h") {
       std::printf(kUsage, argv[0]);
@@ -97,9 +57,10 @@ int main(int argc, char** argv) {
 
   std::mt19937 rng(1234);
   const float k1 = 1.0f / std::sqrt(float(I + H)), k2 = 1.0f / std::sqrt(float(H));
-  const auto w1 = uniform(H * (I + H), -k1, k1, rng), b1 = uniform(H, -k1, k1, rng);
-  const auto w2 = uniform(O * H, -k2, k2, rng), b2 = uniform(O, -k2, k2, rng);
-  const auto x = uniform(B * I, 0, 1, rng), h = uniform(B * H, 0, 1, rng);
+  const auto w1 = example::uniform(H * (I + H), -k1, k1, rng), b1 = example::uniform(H, -k1, k1, rng);
+  const auto w2 = example::uniform(O * H, -k2, k2, rng), b2 = example::uniform(O, -k2, k2, rng);
+  const auto x = example::uniform(B * I, 0, 1, rng), h = example::uniform(B * H, 0, 1, rng);
+  using example::upload;
   float *dw1 = upload(w1), *db1 = upload(b1), *dw2 = upload(w2), *db2 = upload(b2), *dx = upload(x), *dh = upload(h);
   float *dh_out = nullptr, *dy = nullptr;
   CHECK_CUDA(cudaMalloc(&dh_out, B * H * sizeof(float)));

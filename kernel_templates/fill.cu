@@ -4,7 +4,9 @@
 
 namespace rnnjit_k {
 
-__global__ void fill_uniform(float* __restrict__ p, unsigned long long n, unsigned seed, float scale) {
+// ST: the storage type of the buffer (values rounded once for bf16).
+template <int ST>
+__global__ void fill_uniform(typename Store<ST>::T* __restrict__ p, unsigned long long n, unsigned seed, float scale) {
   for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
        i += (unsigned long long)gridDim.x * blockDim.x) {
     unsigned x = static_cast<unsigned>(i) * 0x9e3779b1u ^ static_cast<unsigned>(i >> 32) * 0x85ebca6bu ^ seed;
@@ -13,7 +15,7 @@ __global__ void fill_uniform(float* __restrict__ p, unsigned long long n, unsign
     x ^= x >> 15;
     x *= 0x846ca68bu;
     x ^= x >> 16;
-    p[i] = (static_cast<float>(x >> 8) * (2.0f / 16777216.0f) - 1.0f) * scale;
+    p[i] = Store<ST>::put((static_cast<float>(x >> 8) * (2.0f / 16777216.0f) - 1.0f) * scale);
   }
 }
 

@@ -1,17 +1,24 @@
 // C[M,N] = epilogue([A1 | A2]·Wᵀ + bias) on mma.sync tensor cores, sm_80 and later (sm_86, sm_89, sm_90 too).
 // Tiling: a CTA owns a BM×BN tile of C, each of its WARPS_M×WARPS_N warps a (BM/WARPS_M)×(BN/WARPS_N) block of
-// m16n8k8 fragments loaded by ldmatrix; K advances BK columns at a time through a STAGES-deep cp.async ring.
+// m16n8 fragments loaded by ldmatrix; K advances BK words a row at a time through a STAGES-deep cp.async ring.
+//
+// Storage (ST): f32 tensors multiply on m16n8k8 tf32 (or the fp32 split below), bf16 tensors on m16n8k16 bf16.
+// BK counts 4-byte words of a slice row (BK floats, 2·BK bf16), so a tile takes the same shared memory either
+// way, and a 32-byte k-step is one ldmatrix.x4 of A either way: rows of 8 words, whose b16 pairs are tf32 k8's
+// elements or bf16 k16's pairs in exactly the fragment layout each mma expects.
 //
 // Shared memory (dynamic): gemm_tc_smem_bytes(BM, BN, BK, STAGES) = STAGES·(BM + BN)·BK·4 bytes (rnnjit_shared.h); a ring
-// slot holds BM rows of A then BN rows of W, BK floats a row, unpadded. Within a row the 16-byte chunks are
+// slot holds BM rows of A then BN rows of W, BK words a row, unpadded. Within a row the 16-byte chunks are
 // XOR-swizzled: logical chunk c of slot row r sits at c ^ ((r / max(1, 8/CH)) % min(CH, 8)), CH = BK/4. So
 // any 8 consecutive rows at one logical chunk (an ldmatrix phase) and any 8 consecutive chunks that 8 threads
 // write by cp.async land in 8 distinct bank quads: both sides are conflict-free.
 //
 // K is walked as W sees it, columns [0, K1+K2) of W's rows: W's 16-byte copies depend only on LDW and w
-// (not on K1), a K1 that is not a multiple of BK costs no extra slice, and A's slice takes each chunk from
+// (not on K1), a K1 that is not a multiple of a slice costs no extra slice, and A's slice takes each chunk from
 // A1 or A2 (whole chunks: A's copy width divides K1 and K2). The last chunk of W past K is cut by cp.async's
-// src-size, which zero-fills the rest, as it zero-fills rows past M and N.
+// src-size, which zero-fills the rest, as it zero-fills rows past M and N. bf16 elements at odd positions
+// (odd K1, K2 or LDW, or 2-byte aligned pointers) are 2 bytes, below cp.async's 4: those copies are loads and
+// shared stores, eight in flight a thread.
 //
 // Rounding. The tensor cores read the top 19 bits of each operand. tf32: each fragment register is rounded to
 // nearest (ties away: cvt.rna's top 19 bits) by adding half a tf32 ulp to its bits, a compare and a predicated
@@ -65,93 +72,133 @@ __device__ __forceinline__ unsigned pack_bf16(float low, float high) {
 }
 
 // The shared-memory slices of a config (gemm_tc's template arguments; THREADS a CTA): layout and copies.
-template <int M, int N, int K1, int K2, int LDW, int BM, int BN, int BK, int THREADS>
+template <int ST, int M, int N, int K1, int K2, int LDW, int BM, int BN, int BK, int THREADS>
 struct TcSlice {
-  static constexpr int K = K1 + K2;
+  using T = typename Store<ST>::T;
+  static constexpr int kElem = sizeof(T), kVec = 16 / kElem;      // bytes an element, elements a 16-byte chunk
+  static constexpr int K = K1 + K2, kSliceK = BK * 4 / kElem;     // K elements a slice
   static constexpr int kChunks = BK / 4;                          // 16-byte chunks a row
   static constexpr int kSwzRows = kChunks >= 8 ? 1 : 8 / kChunks;  // rows sharing one 128-byte bank line
   static constexpr int kSwzGroup = kChunks >= 8 ? 8 : kChunks;     // chunks the XOR permutes
   static constexpr int kRowBytes = BK * 4, kSlotBytes = (BM + BN) * kRowBytes;
-  // Copy widths (floats a cp.async) the shape allows: A's must divide K1 and K2 (no copy straddles A1 and A2).
-  static constexpr bool kA4 = K1 % 4 == 0 && K2 % 4 == 0, kA2 = K1 % 2 == 0 && K2 % 2 == 0;
-  static constexpr bool kW4 = LDW % 4 == 0, kW2 = LDW % 2 == 0;
 
   __device__ static int swizzle(int row) { return (row / kSwzRows) % kSwzGroup; }
 
-  // Where one thread's copies come from: its first row's address, the stride to the next row (floats), and the
-  // bytes of each copy inside K.
+  // The widest copy (elements, a power of two up to a chunk) that the shape and the pointers' alignment allow,
+  // uniform over the CTA: A's must divide K1 and K2 (no copy straddles A1 and A2), W's its row pitch.
+  __device__ static int width(unsigned long long address_bits, bool is_a) {
+    int w = kVec;
+    while (w > 1 && ((is_a ? K1 % w != 0 || K2 % w != 0 : LDW % w != 0) || address_bits % (w * kElem) != 0)) w /= 2;
+    return w;
+  }
+
+  // Where one thread's copies come from: its first row's address, the stride to the next row (elements), and
+  // the bytes of each copy inside K.
   struct Span {
-    const float* p;
+    const T* p;
     int ld;
     int bytes;
   };
   // A's row g at column k of W's K: A1's below K1, A2's from there; zeros past K.
   template <int W>
-  __device__ static Span span_a(const float* a1, const float* a2, int k, int g) {
+  __device__ static Span span_a(const T* a1, const T* a2, int k, int g) {
     const bool second = K2 > 0 && k >= K1;
     const int ld = second ? K2 : K1;
     return {(second ? a2 : a1) + static_cast<long long>(g) * ld + (second ? k - K1 : k), ld,
-            K % BK == 0 || k < K ? W * 4 : 0};
+            K % kSliceK == 0 || k < K ? W * kElem : 0};
   }
   // W's row g at column k; a copy across K keeps only its columns below K.
   template <int W>
-  __device__ static Span span_w(const float* w, int k, int g) {
+  __device__ static Span span_w(const T* w, int k, int g) {
     return {w + static_cast<long long>(g) * LDW + k, LDW,
-            K % W == 0 ? (K % BK == 0 || k < K ? W * 4 : 0) : max(0, min_int(W, K - k)) * 4};
+            K % W == 0 ? (K % kSliceK == 0 || k < K ? W * kElem : 0) : max(0, min_int(W, K - k)) * kElem};
   }
 
   // Slice k0 of A (rows m0.., p = a1, p2 = a2) or of W (rows n0.., p = w) into the ring slot at shared address
-  // `slot`, W floats a cp.async; rows past M or N become zeros. A thread copies the same columns of rows r0,
+  // `slot`, W elements a copy; rows past M or N become zeros. A thread copies the same columns of rows r0,
   // r0 + kStep, ...: one swizzle XOR and one source pointer stepped by kStep rows. The thread index is opaque so
   // that all this is rebuilt each slice (a few instructions): hoisted out of the K loop, a 64-bit pointer a copy
   // for every width variant spilled the 64x64 warp tiles.
   template <int W, bool IS_A>
-  __device__ static void copy(unsigned slot, int k0, int g0, const float* p, const float* p2) {
+  __device__ static void copy(unsigned slot, int k0, int g0, const T* p, const T* p2) {
     constexpr int kRows = IS_A ? BM : BN, kLimit = IS_A ? M : N, kRow0 = IS_A ? 0 : BM;
-    constexpr int kUnits = BK / W, kStep = THREADS / kUnits;
+    constexpr int kUnits = kSliceK / W, kStep = THREADS / kUnits, kIters = (kRows + kStep - 1) / kStep;
     const unsigned me = unhoisted(threadIdx.x);  // unsigned: / and % by powers of two are shifts and masks
     const int r0 = me / kUnits, col = (me % kUnits) * W;
     const Span src = IS_A ? span_a<W>(p, p2, k0 + col, g0 + r0) : span_w<W>(p, k0 + col, g0 + r0);
-    // Narrow copies (unaligned shapes or pointers) in a rolled loop: unrolled, their addresses crowd out the
-    // sums' registers.
-#pragma unroll(W == 4 ? 64 : 1)
-    for (int j = 0; j < (kRows + kStep - 1) / kStep; ++j) {
-      const int r = r0 + j * kStep;
-      if (kRows % kStep != 0 && r >= kRows) break;
-      const int bytes = kLimit % kRows == 0 || g0 + r < kLimit ? src.bytes : 0;
-      const float* q = src.p + static_cast<long long>(j * kStep) * src.ld;
-      // kRow0 and kStep multiples of 8 swizzle rows: the thread's first row's XOR serves them all
+    // kRow0 and kStep multiples of 8 swizzle rows: the thread's first row's XOR serves them all
+    const auto dst = [&](int r) {
       const int x = kRow0 % (8 * kSwzRows) == 0 && kStep % (8 * kSwzRows) == 0 ? swizzle(r0) : swizzle(kRow0 + r);
-      cp_async_zfill<W * 4>(slot + (kRow0 + r) * kRowBytes + ((col / 4) ^ x) * 16 + (col % 4) * 4,
-                            bytes > 0 ? q : p, bytes);
+      return slot + (kRow0 + r) * kRowBytes + ((col / kVec) ^ x) * 16 + (col % kVec) * kElem;
+    };
+    const auto bytes_of = [&](int r) { return kLimit % kRows == 0 || g0 + r < kLimit ? src.bytes : 0; };
+    if constexpr (W * kElem >= 4) {
+      // Narrow copies (unaligned shapes or pointers) in a rolled loop: unrolled, their addresses crowd out the
+      // sums' registers.
+#pragma unroll(W == kVec ? 64 : 1)
+      for (int j = 0; j < kIters; ++j) {
+        const int r = r0 + j * kStep;
+        if (kRows % kStep != 0 && r >= kRows) break;
+        const int bytes = bytes_of(r);
+        cp_async_zfill<W * kElem>(dst(r), bytes > 0 ? src.p + static_cast<long long>(j * kStep) * src.ld : p, bytes);
+      }
+    } else {
+      // Single bf16 elements, below cp.async's 4 bytes: eight loads in flight, then their shared stores.
+      for (int j0 = 0; j0 < kIters; j0 += 8) {
+        unsigned short v[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) {
+          const int j = j0 + u, r = r0 + j * kStep;
+          v[u] = j < kIters && r < kRows && bytes_of(r) > 0 ? src.p[static_cast<long long>(j * kStep) * src.ld] : 0;
+        }
+#pragma unroll
+        for (int u = 0; u < 8; ++u) {
+          const int j = j0 + u, r = r0 + j * kStep;
+          if (j < kIters && r < kRows) asm volatile("st.shared.u16 [%0], %1;\n" ::"r"(dst(r)), "h"(v[u]));
+        }
+      }
+    }
+  }
+
+  // Widths W, W/2, ... 1 down to the CTA's: the copies of the first that is not wider. Widths the shape
+  // rules out are skipped at compile time, so their copies are not built.
+  template <bool IS_A, int W = kVec>
+  __device__ static void copy_at(int width, unsigned slot, int k0, int g0, const T* p, const T* p2) {
+    constexpr bool kFits = IS_A ? K1 % W == 0 && K2 % W == 0 : LDW % W == 0;  // always for W = 1
+    if constexpr (!kFits) {
+      copy_at<IS_A, W / 2>(width, slot, k0, g0, p, p2);
+    } else {
+      if constexpr (W > 1) {
+        if (width < W) return copy_at<IS_A, W / 2>(width, slot, k0, g0, p, p2);
+      }
+      copy<W, IS_A>(slot, k0, g0, p, p2);
     }
   }
 
   // Slice t of A and W into the ring slot at shared address `slot`, at the widths the CTA checked.
-  __device__ static void load(unsigned slot, int t, int m0, int n0, const float* a1, const float* a2, const float* w,
+  __device__ static void load(unsigned slot, int t, int m0, int n0, const T* a1, const T* a2, const T* w,
                               int a_width, int w_width) {
-    const int k0 = t * BK;
-    if (kA4 && a_width == 4) copy<4, true>(slot, k0, m0, a1, a2);
-    else if (kA2 && a_width == 2) copy<2, true>(slot, k0, m0, a1, a2);
-    else copy<1, true>(slot, k0, m0, a1, a2);
-    if (kW4 && w_width == 4) copy<4, false>(slot, k0, n0, w, w);
-    else if (kW2 && w_width == 2) copy<2, false>(slot, k0, n0, w, w);
-    else copy<1, false>(slot, k0, n0, w, w);
+    const int k0 = t * kSliceK;
+    copy_at<true>(a_width, slot, k0, m0, a1, a2);
+    copy_at<false>(w_width, slot, k0, n0, w, w);
   }
 };
 
-template <int M, int N, int K1, int K2, int LDW,  // C is M×N; A = [A1 (M×K1) | A2 (M×K2)]; W rows LDW floats apart
+template <int ST,                                  // storage: kStoreF32 or kStoreBf16 (then MATH is kMathTf32)
+          int M, int N, int K1, int K2, int LDW,  // C is M×N; A = [A1 (M×K1) | A2 (M×K2)]; W rows LDW elements apart
           int BM, int BN, int BK, int WARPS_M, int WARPS_N, int STAGES,
           int MATH,  // kMathTf32 or kMathFp32
           int EPI>   // kEpiBias or kEpiBiasTanh
 __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, 1)
-    gemm_tc(const float* __restrict__ a1, const float* __restrict__ a2, const float* __restrict__ w,
-            const float* __restrict__ bias, float* __restrict__ c) {
+    gemm_tc(const typename Store<ST>::T* __restrict__ a1, const typename Store<ST>::T* __restrict__ a2,
+            const typename Store<ST>::T* __restrict__ w, const typename Store<ST>::T* __restrict__ bias,
+            typename Store<ST>::T* __restrict__ c) {
+  using S = Store<ST>;
   constexpr int kThreads = WARPS_M * WARPS_N * 32;
   constexpr int kWarpM = BM / WARPS_M, kWarpN = BN / WARPS_N;
   constexpr int kFragM = kWarpM / 16, kFragN = kWarpN / 8;
-  constexpr int kTiles = (K1 + K2 + BK - 1) / BK, kSteps = BK / 8;
-  using Slice = TcSlice<M, N, K1, K2, LDW, BM, BN, BK, kThreads>;
+  using Slice = TcSlice<ST, M, N, K1, K2, LDW, BM, BN, BK, kThreads>;
+  constexpr int kTiles = (K1 + K2 + Slice::kSliceK - 1) / Slice::kSliceK, kSteps = BK / 8;  // 32-byte k-steps
   constexpr int kSwzRows = Slice::kSwzRows, kSwzGroup = Slice::kSwzGroup;
   constexpr int kRowBytes = Slice::kRowBytes, kSlotBytes = Slice::kSlotBytes;
   static_assert(M >= 1 && N >= 1 && K1 >= 1 && K2 >= 0 && LDW >= K1 + K2, "shape: M, N, K1 >= 1, K2 >= 0, LDW >= K1+K2");
@@ -159,7 +206,8 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, 1)
   static_assert(kWarpN * WARPS_N == BN && kWarpN % 16 == 0, "BN must be WARPS_N warp tiles of 16 columns (ldmatrix.x4 pairs of n8)");
   static_assert(BK == 16 || BK == 32 || BK == 64 || BK == 128, "BK: 16, 32, 64 or 128 (a power-of-two count of chunks for the swizzle, whole k16 pairs)");
   static_assert(STAGES >= 2, "the cp.async ring needs two stages at least");
-  static_assert(kThreads % BK == 0, "the CTA's threads must be a multiple of BK (a thread copies fixed columns)");
+  static_assert(kThreads % Slice::kSliceK == 0, "the CTA's threads must be a multiple of a slice's K (a thread copies fixed columns)");
+  static_assert(ST == kStoreF32 || MATH == kMathTf32, "bf16 storage multiplies in bf16 (MATH kMathTf32); the fp32 split takes f32");
   static_assert(MATH == kMathTf32 || kWarpM * kWarpN <= 2048,
                 "kMathFp32 keeps a slice's sums beside the running ones: warp tiles of at most 64x32 fit 255 registers");
   static_assert(MATH == kMathTf32 || MATH == kMathFp32, "MATH: kMathTf32 or kMathFp32");
@@ -171,13 +219,11 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, 1)
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int wm = (warp / WARPS_N) * kWarpM, wn = (warp % WARPS_N) * kWarpN;
 
-  // Copy widths (floats a cp.async): what the shape allows, narrowed by the pointers' alignment, checked once per
-  // CTA, uniform. a2 is not looked at when K2 == 0.
-  const int a_al = static_cast<int>((reinterpret_cast<unsigned long long>(a1) |
-                                     (K2 > 0 ? reinterpret_cast<unsigned long long>(a2) : 0ull)) % 16);
-  const int w_al = static_cast<int>(reinterpret_cast<unsigned long long>(w) % 16);
-  const int a_width = Slice::kA4 && a_al == 0 ? 4 : Slice::kA2 && a_al % 8 == 0 ? 2 : 1;
-  const int w_width = Slice::kW4 && w_al == 0 ? 4 : Slice::kW2 && w_al % 8 == 0 ? 2 : 1;
+  // Copy widths: what the shape allows, narrowed by the pointers' alignment, checked once per CTA, uniform. a2 is
+  // not looked at when K2 == 0.
+  const int a_width = Slice::width(reinterpret_cast<unsigned long long>(a1) |
+                                       (K2 > 0 ? reinterpret_cast<unsigned long long>(a2) : 0ull), true);
+  const int w_width = Slice::width(reinterpret_cast<unsigned long long>(w), false);
   const auto load_tile = [&](int t, int slot) {
     Slice::load(smem + slot * kSlotBytes, t, m0, n0, a1, a2, w, a_width, w_width);
   };
@@ -196,8 +242,8 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, 1)
     b_off[r] = ((2 * r + hb) ^ (((BM + rb) / kSwzRows) % kSwzGroup)) * 16;
   }
 
-  // Fragments of one k8 step as ldmatrix delivered them (fp32 bits), double-buffered: step s+1's are loaded
-  // while step s's are multiplied.
+  // Fragments of one 32-byte k-step as ldmatrix delivered them (fp32 bits, or bf16 pairs), double-buffered:
+  // step s+1's are loaded while step s's are multiplied.
   unsigned fa[2][kFragM][4], fb[2][kFragN][2];
   const auto load_frags = [&](int buf, int slot, int step) {
     const unsigned s = slot * kSlotBytes + (step * 2 / kSwzGroup) * kSwzGroup * 16;
@@ -216,7 +262,12 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, 1)
   // kMathFp32: this slice's sums, folded into acc at its end.
   float part[MATH == kMathFp32 ? kFragM : 1][MATH == kMathFp32 ? kFragN : 1][4] = {};
   const auto multiply = [&](int buf) {
-    if constexpr (MATH == kMathTf32) {
+    if constexpr (ST == kStoreBf16) {
+#pragma unroll
+      for (int i = 0; i < kFragM; ++i)
+#pragma unroll
+        for (int j = 0; j < kFragN; ++j) mma_m16n8k16_bf16(acc[i][j], fa[buf][i], fb[buf][j]);
+    } else if constexpr (MATH == kMathTf32) {
       unsigned a[kFragM][4], b[kFragN][2];
 #pragma unroll
       for (int i = 0; i < kFragM; ++i)
@@ -305,23 +356,27 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, 1)
   cp_async_wait<0>();  // the trailing groups are empty; leave none in flight at exit
 
   // Epilogue from the fragments: c[m][n] = epilogue(acc + bias[n]); thread (g, t) holds rows g and g+8,
-  // columns 2t and 2t+1 of each m16n8 fragment (8-byte stores where N and c allow).
+  // columns 2t and 2t+1 of each m16n8 fragment (one store of the pair where N and c allow).
   const int gid = lane / 4, tig = lane % 4;
-  const bool pair = N % 2 == 0 && reinterpret_cast<unsigned long long>(c) % 8 == 0;
+  const bool pair = N % 2 == 0 && reinterpret_cast<unsigned long long>(c) % (2 * sizeof(typename S::T)) == 0;
 #pragma unroll
   for (int j = 0; j < kFragN; ++j) {
     const int n = n0 + wn + j * 8 + tig * 2;
-    const float b0 = n < N ? bias[n] : 0.f, b1 = n + 1 < N ? bias[n + 1] : 0.f;
+    const float b0 = n < N ? S::get(bias[n]) : 0.f, b1 = n + 1 < N ? S::get(bias[n + 1]) : 0.f;
 #pragma unroll
     for (int i = 0; i < kFragM; ++i)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int m = m0 + wm + i * 16 + gid + h * 8;
         if (m >= M || n >= N) continue;
-        float* p = c + static_cast<long long>(m) * N + n;
-        const float v0 = epilogue<EPI>(acc[i][j][2 * h] + b0), v1 = epilogue<EPI>(acc[i][j][2 * h + 1] + b1);
+        typename S::T* p = c + static_cast<long long>(m) * N + n;
+        const typename S::T v0 = S::put(epilogue<EPI>(acc[i][j][2 * h] + b0)),
+                            v1 = S::put(epilogue<EPI>(acc[i][j][2 * h + 1] + b1));
         if (pair) {
-          *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
+          if constexpr (ST == kStoreBf16)
+            *reinterpret_cast<unsigned*>(p) = v0 | static_cast<unsigned>(v1) << 16;
+          else
+            *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
         } else {
           p[0] = v0;
           if (n + 1 < N) p[1] = v1;

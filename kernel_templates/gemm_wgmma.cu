@@ -95,6 +95,59 @@ __device__ __forceinline__ void wgmma_tf32<128>(float (&d)[64], unsigned long lo
       : "l"(da), "l"(db), "r"(accumulate));
 }
 
+// The same product with bf16 operands (k16: one k step is again 32 bytes of a row), both read from
+// shared memory by descriptor, K-major (no transpose): bf16 storage's stages.
+template <int N>
+__device__ __forceinline__ void wgmma_bf16_ss(float (&d)[N / 2], unsigned long long da, unsigned long long db,
+                                              int accumulate);
+
+template <>
+__device__ __forceinline__ void wgmma_bf16_ss<16>(float (&d)[8], unsigned long long da, unsigned long long db,
+                                                  int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7}, %8, %9, p, 1, 1, 0, 0;\n}\n"
+      : RNNJIT_F8(d, 0)
+      : "l"(da), "l"(db), "r"(accumulate));
+}
+
+template <>
+__device__ __forceinline__ void wgmma_bf16_ss<64>(float (&d)[32], unsigned long long da, unsigned long long db,
+                                                  int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24)
+      : "l"(da), "l"(db), "r"(accumulate));
+}
+
+template <>
+__device__ __forceinline__ void wgmma_bf16_ss<128>(float (&d)[64], unsigned long long da, unsigned long long db,
+                                                   int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24), RNNJIT_F8(d, 32), RNNJIT_F8(d, 40),
+        RNNJIT_F8(d, 48), RNNJIT_F8(d, 56)
+      : "l"(da), "l"(db), "r"(accumulate));
+}
+
+// One 32-byte k step of a stage whose operands are both in shared memory: tf32 (k8) for f32
+// storage, bf16 (k16) for bf16.
+template <int ST, int N>
+__device__ __forceinline__ void wgmma_ss(float (&d)[N / 2], unsigned long long da, unsigned long long db, int accumulate) {
+  if constexpr (ST == kStoreBf16)
+    wgmma_bf16_ss<N>(d, da, db, accumulate);
+  else
+    wgmma_tf32<N>(d, da, db, accumulate);
+}
+
 // d (m64nN, fp32) += A·Bᵀ, bf16: A from registers in the m64k16 fragment (thread t of the warpgroup:
 // a[0] rows 16·(t/32) + (t%32)/4, k 2·(t%4) + {0, 1}; a[1] the row 8 below; a[2], a[3] the same at
 // k + 8; lower k in the low half), B K-major from shared memory (128-byte swizzle, as above).
@@ -204,17 +257,21 @@ __device__ __forceinline__ float4 ld_cluster4(const float* p, unsigned rank) {
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
-template <int M, int N, int K1, int K2, int LDW,  // shape: W rows are LDW floats apart
+template <int ST,  // storage: kStoreF32 or kStoreBf16 (then MATH is kMathTf32: bf16 products)
+          int M, int N, int K1, int K2, int LDW,  // shape: W rows are LDW elements apart
           int BM, int BN, int WGS, int STAGES, int SPLIT,
           int MATH,  // kMathTf32 or kMathFp32
           int EPI>   // kEpiBias or kEpiBiasTanh
 __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     gemm_wgmma(const __grid_constant__ TmaMap a1_map, const __grid_constant__ TmaMap a2_map,
                const __grid_constant__ TmaMap w_map, const __grid_constant__ TmaMap cross_map,
-               const float* __restrict__ bias, float* __restrict__ c) {
+               const typename Store<ST>::T* __restrict__ bias, typename Store<ST>::T* __restrict__ c) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  constexpr int kBK = kWgmmaSliceFloats;
+  using S = Store<ST>;
+  constexpr int kBK = kWgmmaSliceFloats;                // 4-byte words of a row's slice (128 bytes)
+  constexpr int kSliceK = kBK * 4 / sizeof(typename S::T);  // ... and its K elements: 32 f32, 64 bf16
   constexpr bool kSplit = MATH == kMathFp32;
+  static_assert(!kSplit || ST == kStoreF32, "fp32's split products take f32 storage");
   // The wgmma M side (split among the warpgroups in m64 blocks) and its n: A's rows and W's for
   // tf32, the other way round for fp32, whose W fragments are split in registers, and for batch
   // tiles narrower than m64 (BM = 16: the A slot shrinks to 2 KiB, leaving the ring to W).
@@ -224,7 +281,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   // A ring slot as TMA lands it: A's slice, W's, and for fp32 A's cross copy.
   constexpr int kTileFloats = wgmma_slot_floats(BM, BN, MATH);
   constexpr int kLdc = BN + 4;  // the C tile in smem after the main loop
-  constexpr int kTiles1 = (K1 + kBK - 1) / kBK, kTiles = kTiles1 + (K2 + kBK - 1) / kBK;
+  constexpr int kTiles1 = (K1 + kSliceK - 1) / kSliceK, kTiles = kTiles1 + (K2 + kSliceK - 1) / kSliceK;
   constexpr int kPerSplit = (kTiles + SPLIT - 1) / SPLIT;
   constexpr int kConsumers = WGS * 128;
   static_assert(kRowsPerWg % 64 == 0, "each consumer warpgroup owns whole m64 blocks");
@@ -265,7 +322,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
         mbar_wait(&empty[s], ((it / STAGES) & 1) ^ 1);
         mbar_expect_tx(&full[s], kTileFloats * 4);  // out-of-range parts arrive as zeros, counted too
         const bool first = t < kTiles1;
-        const int ka = (first ? t : t - kTiles1) * kBK, kw = (first ? 0 : K1) + ka;
+        const int ka = (first ? t : t - kTiles1) * kSliceK, kw = (first ? 0 : K1) + ka;
         float* const a_dst = ring + s * kTileFloats;
         tma_load(a_dst, first ? a1_map : a2_map, ka, m0, &full[s]);
         tma_load(a_dst + BM * kBK, w_map, kw, n0, &full[s]);
@@ -276,7 +333,8 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     const int row0 = (wg - 1) * kRowsPerWg, w = (tid % 128) / 32, lane = tid % 32;
     float acc[kMBlocks][kWgN / 2] = {};
-    // Within a 128-byte swizzled row, k8 step kk starts 32 bytes further: 2 in the descriptor's units.
+    // Within a 128-byte swizzled row, k step kk (k8 tf32, k16 bf16) starts 32 bytes further: 2 in
+    // the descriptor's units.
     auto desc = [](const float* rows, int kk) { return wgmma_desc(rows) + 2 * kk; };
     const int n_slices = t_end - t_begin;
     if constexpr (!kSplit) {
@@ -290,9 +348,9 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
 #pragma unroll
           for (int mb = 0; mb < kMBlocks; ++mb)
             if (kWOnM)
-            wgmma_tf32<kWgN>(acc[mb], desc(tile + (BM + row0 + mb * 64) * kBK, kk), desc(tile, kk), 1);
-          else
-            wgmma_tf32<kWgN>(acc[mb], desc(tile + (row0 + mb * 64) * kBK, kk), desc(tile + BM * kBK, kk), 1);
+              wgmma_ss<ST, kWgN>(acc[mb], desc(tile + (BM + row0 + mb * 64) * kBK, kk), desc(tile, kk), 1);
+            else
+              wgmma_ss<ST, kWgN>(acc[mb], desc(tile + (row0 + mb * 64) * kBK, kk), desc(tile + BM * kBK, kk), 1);
         wgmma_commit();
         // Keep this slice's products in flight; the previous slice's are done with its stage.
         wgmma_wait<1>();
@@ -392,19 +450,24 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     }
     const int m = m0 + r, n = n0 + col;
     if (m >= M) continue;
-    float* out = c + static_cast<long long>(m) * N + n;
-    // Whole 16-byte chunks of C leave as one store: large-batch, small-K stages are bound by them.
-    if (N % 4 == 0 && aligned16(c) && aligned16(bias)) {
+    typename S::T* out = c + static_cast<long long>(m) * N + n;
+    const float vals[4] = {v.x, v.y, v.z, v.w};
+    // Whole chunks of 4 outputs leave as one store (16 bytes f32, 8 bf16): large-batch, small-K
+    // stages are bound by them.
+    if (N % 4 == 0 && reinterpret_cast<unsigned long long>(c) % (4 * sizeof(typename S::T)) == 0) {
       if (n >= N) continue;  // n and N multiples of 4: the chunk is whole or outside
-      const float4 b = *reinterpret_cast<const float4*>(bias + n);
-      *reinterpret_cast<float4*>(out) = make_float4(epilogue<EPI>(v.x + b.x), epilogue<EPI>(v.y + b.y),
-                                                    epilogue<EPI>(v.z + b.z), epilogue<EPI>(v.w + b.w));
+      typename S::T o[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[e] = S::put(epilogue<EPI>(vals[e] + S::get(bias[n + e])));
+      if constexpr (ST == kStoreBf16)
+        *reinterpret_cast<uint2*>(out) = make_uint2(o[0] | static_cast<unsigned>(o[1]) << 16, o[2] | static_cast<unsigned>(o[3]) << 16);
+      else
+        *reinterpret_cast<float4*>(out) = make_float4(o[0], o[1], o[2], o[3]);
       continue;
     }
-    const float vals[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int e = 0; e < 4; ++e)
-      if (n + e < N) out[e] = epilogue<EPI>(vals[e] + bias[n + e]);
+      if (n + e < N) out[e] = S::put(epilogue<EPI>(vals[e] + S::get(bias[n + e])));
   }
   if (SPLIT > 1) cluster_sync();  // peers may still read this CTA's tile
 #else

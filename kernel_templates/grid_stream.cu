@@ -10,45 +10,51 @@
 // kStreamStageFloats, else read with plain loads — both coherent after the barrier's acquire,
 // unlike the read-only path.
 //
+// fp32 FFMA for both precisions; ST is the storage type of every tensor (bf16 halves the bytes
+// streamed, and the 16-byte loads hold 8 elements instead of 4).
+//
 // The engine launches it cooperatively (every CTA resident) with a launch counter of this call's
 // own (rnnjit_device.cuh), and keeps h_out apart from x and h.
 #include "rnnjit_device.cuh"
 
 namespace rnnjit_k {
 
-template <int M, int I, int H, int O, int WARPS, int ROWS, int UNROLL, int PREFETCH>
+template <int ST, int M, int I, int H, int O, int WARPS, int ROWS, int UNROLL, int PREFETCH>
 __global__ void __launch_bounds__(WARPS * 32, 1)
-    grid_stream(const float* __restrict__ x, const float* __restrict__ h, const float* __restrict__ w1,
-                const float* __restrict__ b1, const float* __restrict__ w2, const float* __restrict__ b2,
-                float* h_out, float* __restrict__ y, unsigned* barrier) {
+    grid_stream(const typename Store<ST>::T* __restrict__ x, const typename Store<ST>::T* __restrict__ h,
+                const typename Store<ST>::T* __restrict__ w1, const typename Store<ST>::T* __restrict__ b1,
+                const typename Store<ST>::T* __restrict__ w2, const typename Store<ST>::T* __restrict__ b2,
+                typename Store<ST>::T* h_out, typename Store<ST>::T* __restrict__ y, unsigned* barrier) {
+  using T = typename Store<ST>::T;
   static_assert(M >= 1 && M <= 16, "M×ROWS sums a lane: batch ≤ 16");
+  constexpr int E = Store<ST>::kPer16;   // elements a 16-byte unit
   constexpr int kStride = WARPS * ROWS;  // rows the CTA's warps take at once
   constexpr bool kStageH = stream_stages_h(M, H);
   extern __shared__ float4 smem[];
-  float* hs = reinterpret_cast<float*>(smem);                  // h', M×H, when kStageH
-  float* w2s = hs + (kStageH ? (M * H + 3) / 4 * 4 : 0);        // the prefetched W2 rows, H floats each
+  T* hs = reinterpret_cast<T*>(smem);                      // h', M×H, when kStageH
+  T* w2s = hs + (kStageH ? (M * H + E - 1) / E * E : 0);   // the prefetched W2 rows, H elements each
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int c = static_cast<int>(blockIdx.x), ctas = static_cast<int>(gridDim.x);
   // An even share of n rows (±1 between CTAs): every CTA streams about as many bytes.
   auto first_row = [&](int n, int cta) { return static_cast<int>(static_cast<long long>(n) * cta / ctas); };
   const int n1 = first_row(H, c), e1 = first_row(H, c + 1), n2 = first_row(O, c), e2 = first_row(O, c + 1);
-  const bool vec = I % 4 == 0 && H % 4 == 0 && aligned16(x) && aligned16(h) && aligned16(w1) && aligned16(w2);
+  const bool vec = I % E == 0 && H % E == 0 && aligned16(x) && aligned16(h) && aligned16(w1) && aligned16(w2);
   const int pre = vec ? min_int(PREFETCH, e2 - n2) : 0;
 
   // i2h: rows past the share re-read its last row (in bounds) and are not stored.
   for (int n0 = n1 + warp * ROWS; n0 < e1; n0 += kStride) {
     float acc[ROWS][M] = {};
-    warp_rows<M, ROWS, UNROLL>(acc, x, I, h, H, w1, I + H, n0, e1 - 1, vec, lane);
-    store_rows<kEpiBiasTanh>(acc, b1, h_out, H, n0, e1, lane);
+    warp_rows<ST, M, ROWS, UNROLL>(acc, x, I, h, H, w1, I + H, n0, e1 - 1, vec, lane);
+    store_rows<ST, kEpiBiasTanh>(acc, b1, h_out, H, n0, e1, lane);
   }
 
-  const float* w2c = w2 + static_cast<long long>(n2) * H;
-  for (int i = threadIdx.x; i < pre * H / 4; i += WARPS * 32) cp_async_16(w2s + 4 * i, w2c + 4 * i, true);
+  const T* w2c = w2 + static_cast<long long>(n2) * H;
+  for (int i = threadIdx.x; i < pre * H / E; i += WARPS * 32) cp_async_16(w2s + E * i, w2c + E * i, true);
   cp_async_commit();
   grid_barrier(barrier);
   if (kStageH) {
     if (vec && aligned16(h_out)) {
-      for (int i = threadIdx.x; i < M * H / 4; i += WARPS * 32)
+      for (int i = threadIdx.x; i < M * H / E; i += WARPS * 32)
         reinterpret_cast<float4*>(hs)[i] = __ldcg(reinterpret_cast<const float4*>(h_out) + i);
     } else {
       for (int i = threadIdx.x; i < M * H; i += WARPS * 32) hs[i] = __ldcg(h_out + i);
@@ -62,18 +68,18 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
   for (int q = warp; q < streamed + staged; q += WARPS) {
     const bool in_smem = q >= streamed;
     const int local = in_smem ? (q - streamed) * ROWS : pre + q * ROWS, end = in_smem ? pre : count;
-    const float* wrow[ROWS];
+    const T* wrow[ROWS];
 #pragma unroll
     for (int r = 0; r < ROWS; ++r)
       wrow[r] = (in_smem ? w2s : w2c) + static_cast<long long>(min_int(local + r, end - 1)) * H;
     float acc[ROWS][M] = {};
-    const float* a = kStageH ? hs : h_out;
+    const T* a = kStageH ? hs : h_out;
     if (in_smem)
-      warp_dot<M, ROWS, UNROLL, true, true>(acc, a, H, wrow, H, vec && aligned16(a), lane);
+      warp_dot<ST, M, ROWS, UNROLL, true, true>(acc, a, H, wrow, H, vec && aligned16(a), lane);
     else
-      warp_dot<M, ROWS, UNROLL, true, false>(acc, a, H, wrow, H, vec && aligned16(a), lane);
+      warp_dot<ST, M, ROWS, UNROLL, true, false>(acc, a, H, wrow, H, vec && aligned16(a), lane);
     warp_reduce(acc);
-    store_rows<kEpiBias>(acc, b2 + n2, y + n2, O, local, end, lane);
+    store_rows<ST, kEpiBias>(acc, b2 + n2, y + n2, O, local, end, lane);
   }
 }
 

@@ -15,6 +15,36 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
+// A tensor element as stored (ST: kStoreF32 or kStoreBf16) and its fp32 value. bf16 is kept as
+// raw bits (NVRTC compiles without cuda_bf16.h): widening is a shift, narrowing one cvt.rn.
+template <int ST>
+struct Store;
+template <>
+struct Store<kStoreF32> {
+  using T = float;
+  static constexpr int kPer16 = 4;  // elements in 16 bytes
+  __device__ static float get(T v) { return v; }
+  __device__ static T put(float v) { return v; }
+  __device__ static void unpack(const float4& u, float (&f)[kPer16]) { f[0] = u.x, f[1] = u.y, f[2] = u.z, f[3] = u.w; }
+};
+template <>
+struct Store<kStoreBf16> {
+  using T = unsigned short;
+  static constexpr int kPer16 = 8;
+  __device__ static float get(T v) { return __uint_as_float(static_cast<unsigned>(v) << 16); }
+  __device__ static T put(float v) {
+    T r;
+    asm("cvt.rn.bf16.f32 %0, %1;\n" : "=h"(r) : "f"(v));
+    return r;
+  }
+  // 16 bytes loaded as a float4's bits: each 32-bit word holds two neighbours, the first in the low half.
+  __device__ static void unpack(const float4& u, float (&f)[kPer16]) {
+    const unsigned w[4] = {__float_as_uint(u.x), __float_as_uint(u.y), __float_as_uint(u.z), __float_as_uint(u.w)};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) f[2 * i] = __uint_as_float(w[i] << 16), f[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+  }
+};
+
 // An asynchronous copy of BYTES (16, 8 or 4) to shared-memory address `dst` of which the first
 // `src_bytes` come from `src` and the rest are zeros: how tiles past a matrix edge become harmless
 // zeros in the products. With src_bytes == 0 nothing is read (src must still be a valid address).
@@ -94,7 +124,8 @@ __device__ __forceinline__ float epilogue(float v) {
 }
 
 // Streamed once: keep it out of L1 so A (re-read by every warp) stays there.
-__device__ __forceinline__ float4 load_stream(const float* p) {
+// 16 bytes of any storage type, as a float4's bits.
+__device__ __forceinline__ float4 load_stream(const void* p) {
   float4 v;
   asm volatile("ld.global.nc.L1::no_allocate.v4.f32 {%0,%1,%2,%3}, [%4];\n"
                : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
@@ -106,16 +137,16 @@ __device__ __forceinline__ float4 load_stream(const float* p) {
 // launch writes; or PLAIN loads, for shared memory and for global memory other CTAs wrote earlier
 // in this launch (visible after a grid barrier's acquire; the read-only path would not see it).
 template <bool PLAIN>
-__device__ __forceinline__ float4 load_a4(const float* p) {
+__device__ __forceinline__ float4 load_a16(const void* p) {
   return PLAIN ? *reinterpret_cast<const float4*>(p) : __ldg(reinterpret_cast<const float4*>(p));
 }
-template <bool PLAIN>
-__device__ __forceinline__ float load_a1(const float* p) {
+template <bool PLAIN, typename T>
+__device__ __forceinline__ T load_a1(const T* p) {
   return PLAIN ? *p : __ldg(p);
 }
 // W reads: streamed from global memory, or from rows a kernel staged in shared memory.
 template <bool SHARED>
-__device__ __forceinline__ float4 load_w4(const float* p) {
+__device__ __forceinline__ float4 load_w16(const void* p) {
   return SHARED ? *reinterpret_cast<const float4*>(p) : load_stream(p);
 }
 
@@ -123,28 +154,38 @@ __device__ __forceinline__ float4 load_w4(const float* p) {
 // acc[r][m] += Σ_k A[m·lda + k]·w[r][k], lanes striding K (16-byte loads when `vec`,
 // UNROLL of them in flight per row). The weights are read exactly once, from global memory or,
 // with W_SHARED, from shared memory.
-template <int M, int ROWS, int UNROLL, bool A_PLAIN, bool W_SHARED = false>
-__device__ __forceinline__ void warp_dot(float (&acc)[ROWS][M], const float* a, int lda,
-                                         const float* const (&w)[ROWS], int K, bool vec, int lane) {
+template <int ST, int M, int ROWS, int UNROLL, bool A_PLAIN, bool W_SHARED = false>
+__device__ __forceinline__ void warp_dot(float (&acc)[ROWS][M], const typename Store<ST>::T* a, int lda,
+                                         const typename Store<ST>::T* const (&w)[ROWS], int K, bool vec, int lane) {
+  using S = Store<ST>;
+  constexpr int E = S::kPer16, kStep = 32 * E;  // elements a 16-byte load, and a warp's
   if (vec) {
-    for (int k = lane * 4; k < K; k += 32 * 4 * UNROLL) {
-      // The step's weights first (UNROLL steps of 128 columns, zeros past K), then the products.
+    for (int k = lane * E; k < K; k += kStep * UNROLL) {
+      // The step's weights first (UNROLL steps of kStep columns, zeros past K), then the products.
       float4 wv[UNROLL][ROWS];
 #pragma unroll
       for (int u = 0; u < UNROLL; ++u)
 #pragma unroll
         for (int r = 0; r < ROWS; ++r)
-          wv[u][r] = k + u * 128 < K ? load_w4<W_SHARED>(w[r] + k + u * 128) : make_float4(0.f, 0.f, 0.f, 0.f);
+          wv[u][r] = k + u * kStep < K ? load_w16<W_SHARED>(w[r] + k + u * kStep) : make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
       for (int u = 0; u < UNROLL; ++u) {
-        const int kk = k + u * 128;
+        const int kk = k + u * kStep;
         if (kk >= K) break;
+        float wf[ROWS][E];
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r) S::unpack(wv[u][r], wf[r]);
 #pragma unroll
         for (int m = 0; m < M; ++m) {
-          const float4 av = load_a4<A_PLAIN>(a + static_cast<long long>(m) * lda + kk);
+          float af[E];
+          S::unpack(load_a16<A_PLAIN>(a + static_cast<long long>(m) * lda + kk), af);
 #pragma unroll
-          for (int r = 0; r < ROWS; ++r)
-            acc[r][m] += av.x * wv[u][r].x + av.y * wv[u][r].y + av.z * wv[u][r].z + av.w * wv[u][r].w;
+          for (int r = 0; r < ROWS; ++r) {
+            float d = af[0] * wf[r][0];
+#pragma unroll
+            for (int e = 1; e < E; ++e) d += af[e] * wf[r][e];
+            acc[r][m] += d;
+          }
         }
       }
     }
@@ -152,10 +193,10 @@ __device__ __forceinline__ void warp_dot(float (&acc)[ROWS][M], const float* a, 
     for (int k = lane; k < K; k += 32) {
       float wv[ROWS];
 #pragma unroll
-      for (int r = 0; r < ROWS; ++r) wv[r] = load_a1<W_SHARED>(w[r] + k);
+      for (int r = 0; r < ROWS; ++r) wv[r] = S::get(load_a1<W_SHARED>(w[r] + k));
 #pragma unroll
       for (int m = 0; m < M; ++m) {
-        const float av = load_a1<A_PLAIN>(a + static_cast<long long>(m) * lda + k);
+        const float av = S::get(load_a1<A_PLAIN>(a + static_cast<long long>(m) * lda + k));
 #pragma unroll
         for (int r = 0; r < ROWS; ++r) acc[r][m] += av * wv[r];
       }
@@ -178,35 +219,37 @@ __device__ __forceinline__ bool aligned16(const void* p) {
   return reinterpret_cast<unsigned long long>(p) % 16 == 0;
 }
 
-// A warp's ROWS rows of W from row n0, rows ldw floats apart, each dotted with the M rows of
+// A warp's ROWS rows of W from row n0, rows ldw elements apart, each dotted with the M rows of
 // [A1 (K1 columns) | A2 (K2)] read through the read-only path; rows past `last` re-read row `last`
 // (in bounds; the caller does not store them). Every lane ends with every sum.
-template <int M, int ROWS, int UNROLL>
-__device__ __forceinline__ void warp_rows(float (&acc)[ROWS][M], const float* a1, int K1, const float* a2, int K2,
-                                          const float* w, int ldw, int n0, int last, bool vec, int lane) {
-  const float* wrow[ROWS];
+template <int ST, int M, int ROWS, int UNROLL>
+__device__ __forceinline__ void warp_rows(float (&acc)[ROWS][M], const typename Store<ST>::T* a1, int K1,
+                                          const typename Store<ST>::T* a2, int K2, const typename Store<ST>::T* w,
+                                          int ldw, int n0, int last, bool vec, int lane) {
+  const typename Store<ST>::T* wrow[ROWS];
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) wrow[r] = w + static_cast<long long>(min(n0 + r, last)) * ldw;
-  warp_dot<M, ROWS, UNROLL, false>(acc, a1, K1, wrow, K1, vec, lane);
+  warp_dot<ST, M, ROWS, UNROLL, false>(acc, a1, K1, wrow, K1, vec, lane);
   if (K2 > 0) {
 #pragma unroll
     for (int r = 0; r < ROWS; ++r) wrow[r] += K1;
-    warp_dot<M, ROWS, UNROLL, false>(acc, a2, K2, wrow, K2, vec, lane);
+    warp_dot<ST, M, ROWS, UNROLL, false>(acc, a2, K2, wrow, K2, vec, lane);
   }
   warp_reduce(acc);
 }
 
 // Lane m stores batch row m of the warp's rows [n0, min(n0 + ROWS, end)): c[m·ldc + n] =
 // epilogue(acc + bias[n]).
-template <int EPI, int M, int ROWS>
-__device__ __forceinline__ void store_rows(const float (&acc)[ROWS][M], const float* bias, float* c, int ldc, int n0,
-                                           int end, int lane) {
+template <int ST, int EPI, int M, int ROWS>
+__device__ __forceinline__ void store_rows(const float (&acc)[ROWS][M], const typename Store<ST>::T* bias,
+                                           typename Store<ST>::T* c, int ldc, int n0, int end, int lane) {
+  using S = Store<ST>;
 #pragma unroll
   for (int r = 0; r < ROWS; ++r)
 #pragma unroll
     for (int m = 0; m < M; ++m)
       if (lane == m && n0 + r < end)
-        c[static_cast<long long>(m) * ldc + n0 + r] = epilogue<EPI>(acc[r][m] + bias[n0 + r]);
+        c[static_cast<long long>(m) * ldc + n0 + r] = S::put(epilogue<EPI>(acc[r][m] + S::get(bias[n0 + r])));
 }
 
 // The K-split products of the one-launch steps (fused_grid.cu, fused_cluster.cu). A CTA's WARPS
@@ -413,25 +456,31 @@ __device__ __forceinline__ void launch_dependents() { asm volatile("griddepcontr
 __device__ __forceinline__ void wait_for_prior_grid() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 #endif
 
-// Rows of [A1 | A2] (ROWS rows; A1's rows K1 floats apart, A2's K2) copied into rows of KP floats,
-// zeros past K1 + K2: a stage's operands in the packed layout TMA can read (engine/src/problem.hpp,
-// packed()). W is packed as A1 alone. One thread a float4 of the output, so a warp writes 512
-// contiguous bytes; its reads take any 4-byte alignment and meet in L1.
-template <int ROWS, int K1, int K2, int KP>
+// Rows of [A1 | A2] (ROWS rows; A1's rows K1 elements apart, A2's K2) copied into rows of KP
+// elements, zeros past K1 + K2: a stage's operands in the packed layout TMA can read
+// (engine/src/problem.hpp, packed()). W is packed as A1 alone. One thread 16 bytes of the output,
+// so a warp writes 512 contiguous bytes; its reads take any alignment of the element and meet in L1.
+template <int ST, int ROWS, int K1, int K2, int KP>
 __global__ void __launch_bounds__(256)
-    pack_rows(const float* __restrict__ a1, const float* __restrict__ a2, float4* __restrict__ out) {
-  static_assert(KP % 4 == 0 && KP >= K1 + K2 && KP < K1 + K2 + 4, "KP: K1 + K2 rounded up to a multiple of 4");
+    pack_rows(const typename Store<ST>::T* __restrict__ a1, const typename Store<ST>::T* __restrict__ a2,
+              float4* __restrict__ out) {
+  using T = typename Store<ST>::T;
+  constexpr int E = Store<ST>::kPer16;
+  static_assert(KP % E == 0 && KP >= K1 + K2 && KP < K1 + K2 + E, "KP: K1 + K2 rounded up to whole 16 bytes");
   const long long g = blockIdx.x * 256ll + threadIdx.x;
-  if (g >= static_cast<long long>(ROWS) * (KP / 4)) return;
-  const long long r = g / (KP / 4);
-  const int k0 = static_cast<int>(g % (KP / 4)) * 4;
-  float v[4];
+  if (g >= static_cast<long long>(ROWS) * (KP / E)) return;
+  const long long r = g / (KP / E);
+  const int k0 = static_cast<int>(g % (KP / E)) * E;
+  union {
+    T v[E];
+    float4 chunk;
+  } u;
 #pragma unroll
-  for (int e = 0; e < 4; ++e) {
+  for (int e = 0; e < E; ++e) {
     const int k = k0 + e;
-    v[e] = k < K1 ? __ldg(a1 + r * K1 + k) : k < K1 + K2 ? __ldg(a2 + r * K2 + (k - K1)) : 0.f;
+    u.v[e] = k < K1 ? __ldg(a1 + r * K1 + k) : k < K1 + K2 ? __ldg(a2 + r * K2 + (k - K1)) : T(0);
   }
-  out[g] = make_float4(v[0], v[1], v[2], v[3]);
+  out[g] = u.chunk;
 }
 
 }  // namespace rnnjit_k

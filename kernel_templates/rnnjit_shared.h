@@ -15,6 +15,11 @@ namespace rnnjit_k {
 constexpr int kMathTf32 = 0;  // one TF32 product (relative error ≲ 1.4e-3)
 constexpr int kMathFp32 = 1;  // fp32-accurate: split products on tensor cores (each family says how) or FFMA
 
+// The ST template argument: how every tensor of a step is stored in device memory. The math is
+// fp32 either way (bf16 values widen exactly); bf16 results are rounded to nearest once, on store.
+constexpr int kStoreF32 = 0;
+constexpr int kStoreBf16 = 1;
+
 // The EPI template argument of the two-launch stages: what is stored of a sum.
 constexpr int kEpiBias = 0;      // y = h'·W2ᵀ + b2
 constexpr int kEpiBiasTanh = 1;  // h' = tanh([x | h]·W1ᵀ + b1)
@@ -55,8 +60,9 @@ RNNJIT_HD constexpr int wgmma_slot_floats(int bm, int bn, int math) {
   return (bm + bn + (math == kMathFp32 ? bm : 0)) * kWgmmaSliceFloats;
 }
 
-// gemm_tc: a ring slot holds BM rows of A then BN rows of W, BK floats each, unpadded (swizzled); the
-// fp32 split happens in registers, so the precision costs no shared memory.
+// gemm_tc: a ring slot holds BM rows of A then BN rows of W, BK 4-byte words each (BK floats, 2·BK
+// bf16), unpadded (swizzled); the fp32 split happens in registers, so the precision costs no shared
+// memory, nor does the storage type.
 RNNJIT_HD constexpr int gemm_tc_smem_bytes(int bm, int bn, int bk, int stages) { return stages * (bm + bn) * bk * 4; }
 
 // recur: rows of h a CTA takes, a row of h or W_hh in shared memory (zero-padded to whole float4s),

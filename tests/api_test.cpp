@@ -17,6 +17,18 @@ TEST_CASE("without a driver the engine says so", "[api]") {
   }
 }
 
+TEST_CASE("an engine whose default precision is bf16 is refused before anything loads", "[api]") {
+  rnnjit::EngineOptions o;
+  o.default_precision = rnnjit::Precision::BF16;  // f32 problems could not take it
+  try {
+    rnnjit::Engine engine(o);
+    FAIL("an engine was made with default precision bf16");
+  } catch (const rnnjit::Error& e) {
+    CHECK(e.code() == rnnjit::ErrorCode::InvalidArgument);
+    CHECK_THAT(e.what(), Catch::Contains("default_precision bf16"));
+  }
+}
+
 TEST_CASE("without a driver the C API returns RNNJIT_NO_DRIVER and a message", "[api]") {
   rnnjit_engine* engine = reinterpret_cast<rnnjit_engine*>(0x1);
   CHECK(rnnjit_engine_create(nullptr, &engine) == RNNJIT_NO_DRIVER);

@@ -11,7 +11,11 @@ endforeach()
 rnnjit_add_catch_test(NAME api_test SOURCES api_test.cpp LIBS rnnjit LABELS api
                       ENV "RNNJIT_DRIVER_LIBRARY=/nonexistent/libcuda.so.1")
 
-foreach(module engine families cache background sequence)
+foreach(module engine families cache background sequence bf16 multi)
   rnnjit_add_catch_test(NAME gpu_${module}_test SOURCES gpu_${module}_test.cpp LIBS CUDA::cudart_static rnnjit_cache GPU)
   target_include_directories(gpu_${module}_test PRIVATE ${RNNJIT_INTERNAL})
 endforeach()
+# Two GPUs or skipped; the tools it runs as two processes on one cache file.
+target_compile_definitions(gpu_multi_test PRIVATE RNNJIT_TEST_MIN_GPUS=2 RNNJIT_TUNE_TOOL="$<TARGET_FILE:rnnjit-tune>"
+                                                  RNNJIT_CACHE_TOOL="$<TARGET_FILE:rnnjit-cache>")
+add_dependencies(gpu_multi_test rnnjit-tune rnnjit-cache)

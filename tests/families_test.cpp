@@ -58,11 +58,16 @@ void compile_all_for(const rnnjit::DeviceInfo& device) {
   // An aligned shape (16-byte rows: the vector paths) and an odd one (the scalar paths, tails).
   const Shape shapes[] = {{8, 1024, 256, 128}, {3, 999, 257, 5}};
   int compiled = 0;
+  using rnnjit::DType;
+  using rnnjit::Precision;
+  const std::pair<Precision, DType> kinds[] = {
+      {Precision::TF32, DType::F32}, {Precision::FP32, DType::F32}, {Precision::BF16, DType::BF16}};
   for (const auto& base : shapes)
-    for (auto precision : {rnnjit::Precision::TF32, rnnjit::Precision::FP32})
+    for (auto [precision, dtype] : kinds)
       for_each_pool_tile([&](const Tile& t) {
         Shape s = base;
         s.precision = precision;
+        s.dtype = dtype;
         for (Stage stage : stages_of(t)) {
           // Sequence chunks of 4 steps: the projections over 4·B rows, the recurrence.
           s.steps = stage == Stage::XProj || stage == Stage::Recur ? 4 : 0;
@@ -84,7 +89,7 @@ void compile_all_for(const rnnjit::DeviceInfo& device) {
         }
       });
   CHECK(compiled > 40);
-  CHECK(rnnjit::compile(rnnjit::fill_source(device.arch)).lowered_names.size() == 1);
+  CHECK(rnnjit::compile(rnnjit::fill_source(device.arch)).lowered_names.size() == 2);  // a fill per storage type
 }
 
 }  // namespace
@@ -308,7 +313,8 @@ TEST_CASE("every family compiles for sm_90a where it claims to", "[families][nvr
 // H200), at the anchors and at odd shapes, compile for that GPU's arch with no register spills that
 // ptxas reports: a spill would put local-memory traffic into the inner loops on cards no test runs.
 TEST_CASE("every described GPU's proposals compile for its arch without spills", "[families][nvrtc]") {
-  // Then sequences in chunks of 64 and 2 steps: kb-seq, mid-seq, large-seq and odd sizes.
+  // Steps in both precisions of f32 storage and in bf16 storage; then sequences in chunks of 64 and
+  // 2 steps: kb-seq, mid-seq, large-seq and odd sizes.
   const Shape shapes[] = {{8, 1024, 256, 128},     {1, 4096, 4096, 4096},   {64, 2048, 2048, 1024},
                           {256, 16384, 16384, 8192}, {257, 17, 4097, 33},     {31, 5290, 58, 826},
                           {3, 999, 17, 5},         {4097, 5, 7, 3},         {8, 1024, 256, 128, {}, {}, 64},
@@ -318,9 +324,15 @@ TEST_CASE("every described GPU's proposals compile for its arch without spills",
     rnnjit::cache::Store store{"off"};
     rnnjit::Jit jit{store};
     rnnjit::Tuner tuner{known.info, jit, store};
+    using rnnjit::DType;
+    using rnnjit::Precision;
+    const std::pair<Precision, DType> kinds[] = {
+        {Precision::TF32, DType::F32}, {Precision::FP32, DType::F32}, {Precision::BF16, DType::BF16}};
     for (Shape s : shapes)
-      for (auto precision : {rnnjit::Precision::TF32, rnnjit::Precision::FP32}) {
+      for (auto [precision, dtype] : kinds) {
+        if (dtype == DType::BF16 && s.steps > 0) continue;  // sequences store f32 only
         s.precision = precision;
+        s.dtype = dtype;
         for (const Config& c : tuner.propose(s))
           for (rnnjit::KernelSource src : rnnjit::sources_of(c, s, known.info.arch)) {
             src.options.push_back("--ptxas-options=-v");

@@ -3,6 +3,8 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include <cuda_runtime.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -33,6 +35,13 @@ int main(int argc, char** argv) {
       std::printf("SKIPPED: GPU tests need a CUDA GPU: %s\n", e.what());
       return 77;
     }
+#if defined(RNNJIT_TEST_MIN_GPUS)
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count < RNNJIT_TEST_MIN_GPUS) {
+      std::printf("SKIPPED: these tests need %d GPUs, this machine has %d\n", RNNJIT_TEST_MIN_GPUS, count);
+      return 77;
+    }
+#endif
   }
   return Catch::Session().run(argc, argv);
 }

@@ -2,16 +2,19 @@
 // random problems, and the check against the float64 reference.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "config.hpp"
@@ -22,53 +25,88 @@
 
 namespace test {
 
-/// cudaMalloc'd floats, `offset` floats into the allocation (to test unaligned pointers).
-class DevBuf {
+/// A bfloat16 element as the engine stores it.
+using Bf16 = __nv_bfloat16;
+
+/// `v` as an element of T: float as it is; bf16 rounded to nearest even.
+template <class T>
+T from_float(float v) {
+  if constexpr (std::is_same_v<T, Bf16>)
+    return __float2bfloat16(v);
+  else
+    return v;
+}
+/// An element as a float, exactly.
+inline float as_float(float v) { return v; }
+inline float as_float(Bf16 v) { return __bfloat162float(v); }
+/// The storage type of T's elements.
+template <class T>
+constexpr rnnjit::DType dtype_of() {
+  return std::is_same_v<T, Bf16> ? rnnjit::DType::BF16 : rnnjit::DType::F32;
+}
+
+/// cudaMalloc'd elements of T (float or Bf16), `offset` elements into the allocation (to test
+/// unaligned pointers); uploaded from and downloaded as floats.
+template <class T>
+class DeviceBuffer {
  public:
-  DevBuf(std::size_t n, std::size_t offset = 0) : n_(n) {
-    CUDA_OK(cudaMalloc(&base_, (n + offset) * sizeof(float) + 16));
+  DeviceBuffer(std::size_t n, std::size_t offset = 0) : n_(n) {
+    CUDA_OK(cudaMalloc(&base_, (n + offset) * sizeof(T) + 16));
     ptr_ = base_ + offset;
   }
-  ~DevBuf() { cudaFree(base_); }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  float* get() const { return ptr_; }
+  ~DeviceBuffer() { cudaFree(base_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  T* get() const { return ptr_; }
   void upload(const std::vector<float>& v) {
     REQUIRE(v.size() == n_);
-    CUDA_OK(cudaMemcpy(ptr_, v.data(), n_ * sizeof(float), cudaMemcpyHostToDevice));
+    std::vector<T> raw(n_);
+    std::transform(v.begin(), v.end(), raw.begin(), from_float<T>);
+    CUDA_OK(cudaMemcpy(ptr_, raw.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
   }
   std::vector<float> download(std::size_t count) const {
+    std::vector<T> raw(count);
+    CUDA_OK(cudaMemcpy(raw.data(), ptr_, count * sizeof(T), cudaMemcpyDeviceToHost));
     std::vector<float> v(count);
-    CUDA_OK(cudaMemcpy(v.data(), ptr_, count * sizeof(float), cudaMemcpyDeviceToHost));
+    std::transform(raw.begin(), raw.end(), v.begin(), [](T e) { return as_float(e); });
     return v;
   }
   std::vector<float> download() const { return download(n_); }
-  /// All bits set: a NaN, so an element the kernel never wrote fails the check.
-  void poison() { CUDA_OK(cudaMemset(ptr_, 0xff, n_ * sizeof(float))); }
+  /// All bits set: a NaN (float or bf16), so an element the kernel never wrote fails the check.
+  /// Done before it returns: cudaMemset runs on the legacy stream, which a step on a non-blocking
+  /// stream does not wait for, so a late poison could land on the step's results.
+  void poison() {
+    CUDA_OK(cudaMemset(ptr_, 0xff, n_ * sizeof(T)));
+    CUDA_OK(cudaStreamSynchronize(nullptr));
+  }
 
  private:
-  float* base_ = nullptr;
-  float* ptr_ = nullptr;
+  T* base_ = nullptr;
+  T* ptr_ = nullptr;
   std::size_t n_;
 };
+using DevBuf = DeviceBuffer<float>;
 
-/// Host copies and device buffers of one random problem, drawn fresh each time:
-/// inputs like torch.rand, weights like nn.Linear's init.
-struct Step {
+/// Host copies and device buffers of one random problem stored as T (the problem's dtype), drawn
+/// fresh each time: inputs like torch.rand, weights like nn.Linear's init, each value one T holds
+/// exactly, so that the reference sees what the device reads.
+template <class T>
+struct StepOf {
   rnnjit::Problem p;
   std::vector<float> w1, b1, w2, b2, x, h;
-  DevBuf dw1, db1, dw2, db2, dx, dh, dh_out, dy;
+  DeviceBuffer<T> dw1, db1, dw2, db2, dx, dh, dh_out, dy;
 
-  Step(const rnnjit::Problem& problem, std::mt19937& rng, std::size_t offset = 0)
+  StepOf(const rnnjit::Problem& problem, std::mt19937& rng, std::size_t offset = 0)
       : p(problem),
         dw1(p.hidden * (p.input + p.hidden), offset), db1(p.hidden, offset), dw2(p.output * p.hidden, offset),
         db2(p.output, offset), dx(p.batch * p.input, offset), dh(p.batch * p.hidden, offset),
         dh_out(p.batch * p.hidden, offset), dy(p.batch * p.output, offset) {
+    REQUIRE(p.dtype == dtype_of<T>());
     const float k1 = 1.0f / std::sqrt(float(p.input + p.hidden)), k2 = 1.0f / std::sqrt(float(p.hidden));
     auto fill = [&](std::vector<float>& v, std::size_t n, float lo, float hi) {
       std::uniform_real_distribution<float> d(lo, hi);
       v.resize(n);
-      for (auto& e : v) e = d(rng);
+      for (auto& e : v) e = as_float(from_float<T>(d(rng)));
     };
     fill(w1, p.hidden * (p.input + p.hidden), -k1, k1);
     fill(b1, p.hidden, -k1, k1);
@@ -94,8 +132,23 @@ struct Step {
     std::vector<double> rh, ry;
     rnnjit::reference_step(rows, p.input, p.hidden, p.output, w1.data(), b1.data(), w2.data(), b2.data(), x.data(),
                            h.data(), rh, ry);
-    return std::max(rnnjit::relative_error(dh_out.download(rows * p.hidden), rh),
-                    rnnjit::relative_error(dy.download(rows * p.output), ry));
+    const std::vector<float> got_h = dh_out.download(rows * p.hidden);
+    if constexpr (std::is_same_v<T, Bf16>) ry = projected(got_h, rows);
+    return std::max(rnnjit::relative_error(got_h, rh), rnnjit::relative_error(dy.download(rows * p.output), ry));
+  }
+
+  /// y = h'·W2ᵀ + b2 in float64 from h' as stored. bf16's output projection reads h' rounded to
+  /// bf16 (2⁻⁹ of each term): against the float64 h' a y of few outputs that cancels (B = O = 1)
+  /// can pass 1e-2 from that rounding alone, so y is checked against what it read.
+  std::vector<double> projected(const std::vector<float>& h_out, std::int64_t rows) const {
+    std::vector<double> out(rows * p.output);
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t o = 0; o < p.output; ++o) {
+        double acc = b2[o];
+        for (std::int64_t j = 0; j < p.hidden; ++j) acc += double(h_out[r * p.hidden + j]) * w2[o * p.hidden + j];
+        out[r * p.output + o] = acc;
+      }
+    return out;
   }
 
   std::int64_t check_rows() const {
@@ -103,8 +156,13 @@ struct Step {
     return work > 4e8 ? std::min<std::int64_t>(p.batch, 2) : p.batch;
   }
 };
+using Step = StepOf<float>;
+using Bf16Step = StepOf<Bf16>;
 
-inline double bound(rnnjit::Precision p) { return p == rnnjit::Precision::FP32 ? 1e-5 : 2e-3; }
+/// The relative error a resolved precision may reach (README).
+inline double bound(rnnjit::Precision p) {
+  return p == rnnjit::Precision::FP32 ? 1e-5 : p == rnnjit::Precision::BF16 ? 1e-2 : 2e-3;
+}
 
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -138,17 +196,29 @@ inline std::vector<rnnjit::Problem> random_shapes() {
   return out;
 }
 
-inline void check_step(rnnjit::Engine& engine, const rnnjit::Problem& p, std::mt19937& rng, std::size_t offset = 0) {
-  test::Step s(p, rng, offset);
+template <class T>
+void check_step_of(rnnjit::Engine& engine, const rnnjit::Problem& p, std::mt19937& rng, std::size_t offset) {
+  test::StepOf<T> s(p, rng, offset);
   s.run(engine);
   const auto h1 = s.dh_out.download(), y1 = s.dy.download();
   const double err = s.error(s.check_rows());
+  const rnnjit::Precision prec = engine.resolve(p).precision;
   INFO("B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " "
-            << rnnjit::precision_name(p.precision) << " offset " << offset << ": error " << err);
-  CHECK(err <= test::bound(p.precision));
+            << rnnjit::dtype_name(p.dtype) << " " << rnnjit::precision_name(prec) << " offset " << offset << ": error "
+            << err);
+  CHECK(err <= test::bound(prec));
   s.run(engine);  // poisoned again: the second run must write the same bits
   CHECK(test::same_bits(s.dh_out.download(), h1));
   CHECK(test::same_bits(s.dy.download(), y1));
+}
+
+/// One step of `p` (of its dtype) on fresh random data against the reference, then a rerun that
+/// must write the same bits. `offset` elements past each allocation's start: unaligned pointers.
+inline void check_step(rnnjit::Engine& engine, const rnnjit::Problem& p, std::mt19937& rng, std::size_t offset = 0) {
+  if (p.dtype == rnnjit::DType::BF16)
+    check_step_of<Bf16>(engine, p, rng, offset);
+  else
+    check_step_of<float>(engine, p, rng, offset);
 }
 
 // The config of every tile T of family F's pool that can run `p` here: "i2h_T.h2o_T", or T's
@@ -235,7 +305,8 @@ inline void check_chain(rnnjit::Engine& engine, const rnnjit::Problem& p, const 
 
 // Captures one step of `s` on `stream` into a graph (poisoned outputs: capture runs nothing), then
 // replays it three times and waits.
-inline void capture_and_replay(rnnjit::Engine& engine, Step& s, cudaStream_t stream) {
+template <class T>
+void capture_and_replay(rnnjit::Engine& engine, StepOf<T>& s, cudaStream_t stream) {
   s.dh_out.poison();
   s.dy.poison();
   cudaGraph_t graph;

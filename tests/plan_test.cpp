@@ -35,11 +35,18 @@ TEST_CASE("a plan's programs are its ops', in launch order, each instantiating i
   CHECK(pair[0].file == "gemm_tc.cu");
   CHECK(pair[0].label == "i2h tc64x64x32w2x2s4");
   // i2h: C[B, H] over [x | h], W1's rows I + H long, tanh; fp32's MATH.
-  CHECK(pair[0].name_expressions == std::vector<std::string>{"rnnjit_k::gemm_tc<64,2048,2048,2048,4096,64,64,32,2,2,4,1,1>"});
+  CHECK(pair[0].name_expressions == std::vector<std::string>{"rnnjit_k::gemm_tc<0,64,2048,2048,2048,4096,64,64,32,2,2,4,1,1>"});
   CHECK(pair[1].file == "gemm_wgmma.cu");
-  // h2o: C[B, O] over h', one segment, bias only; fp32 wgmma also writes A's cross copy first.
-  CHECK(pair[1].name_expressions == std::vector<std::string>{"rnnjit_k::gemm_wgmma<64,1024,2048,0,2048,64,64,1,8,2,1,0>",
+  // h2o: C[B, O] over h', one segment, bias only, f32 storage (ST 0); fp32 wgmma also writes A's
+  // cross copy first.
+  CHECK(pair[1].name_expressions == std::vector<std::string>{"rnnjit_k::gemm_wgmma<0,64,1024,2048,0,2048,64,64,1,8,2,1,0>",
                                                              "rnnjit_k::split_cross<64,2048,0>"});
+  // bf16 storage: ST 1 and bf16 products (MATH 0), no cross copy; K = 2047 is no whole number of
+  // 16-byte units (8 bf16), so the stage packs [h'] and W2 into rows of 2048 first.
+  const rnnjit::Shape b{64, 2048, 2047, 1024, rnnjit::Precision::BF16, rnnjit::DType::BF16};
+  CHECK(rnnjit::sources_of(Config::pair(kWgmma, kWgmma), b, "sm_90a")[1].name_expressions ==
+        std::vector<std::string>{"rnnjit_k::gemm_wgmma<1,64,1024,2048,0,2048,64,64,1,8,2,0,0>",
+                                 "rnnjit_k::pack_rows<1,64,2047,0,2048>", "rnnjit_k::pack_rows<1,1024,2047,0,2048>"});
   const auto whole = rnnjit::sources_of(Config::whole(kFused), s, "sm_90a");
   REQUIRE(whole.size() == 1);
   CHECK(whole[0].label == "step fused_c128k8w8");

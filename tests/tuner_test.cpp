@@ -226,3 +226,47 @@ TEST_CASE("every described GPU gets 3-4 implementable proposals for the anchors 
       }
   }
 }
+
+// bf16 storage: streaming and wgmma serve it, the rest of the families store f32 only; off Hopper
+// above batch 16 only the prebuilt FFMA pair does (until tc stores bf16), so it is proposed there.
+TEST_CASE("bf16 steps get implementable proposals of the families that store bf16, on every described GPU", "[tuner]") {
+  const Shape shapes[] = {{8, 1024, 256, 128}, {1, 4096, 4096, 4096}, {64, 2048, 2048, 1024}, {256, 16384, 16384, 8192},
+                          {257, 17, 4097, 33}, {31, 5290, 58, 826},   {3, 999, 17, 5},       {4097, 5, 7, 3},
+                          {1, 1, 1, 1},        {16, 8191, 3, 8190}};
+  for (const auto& known : rnnjit::device_table::all()) {
+    Fixture f(known.info);
+    const bool hopper = known.info.arch == "sm_90a";
+    for (Shape s : shapes) {
+      s.precision = rnnjit::Precision::BF16;
+      s.dtype = rnnjit::DType::BF16;
+      const auto configs = f.tuner.propose(s);
+      INFO(known.id << " B=" << s.b << " I=" << s.i << " H=" << s.h << " O=" << s.o << " bf16");
+      CHECK(configs.size() >= 3);
+      CHECK(configs.size() <= 4);
+      for (const auto& c : configs) {
+        INFO(c.name());
+        CHECK(rnnjit::can_implement(c, s, known.info, nullptr));
+        for (const auto& op : c.ops)
+          CHECK((std::holds_alternative<rnnjit::GemvTile>(op.tile) || std::holds_alternative<rnnjit::StreamTile>(op.tile) ||
+                 std::holds_alternative<rnnjit::WgmmaTile>(op.tile) || std::holds_alternative<rnnjit::TcTile>(op.tile)));
+      }
+      // Above batch 16, tensor cores: wgmma on Hopper, tc (bf16 m16n8k16) on every other arch.
+      if (s.b > 16) {
+        if (hopper) CHECK(first_op_is<rnnjit::WgmmaTile>(configs.front()));
+        else CHECK(std::ranges::all_of(configs, [](const Config& c) { return first_op_is<rnnjit::TcTile>(c); }));
+      }
+      // A first call tunes on the caller's pointers: one candidate takes those TMA cannot.
+      CHECK(std::ranges::any_of(configs, [&](const Config& c) { return !c.needs_aligned16(s); }));
+      CHECK(!f.tuner.fallback(s).needs_aligned16(s));
+    }
+  }
+  std::string why;
+  Shape bf16{256, 16384, 16384, 8192, rnnjit::Precision::BF16, rnnjit::DType::BF16};
+  CHECK(!rnnjit::can_implement(Config::whole(rnnjit::GridMmaTile::pool()[0]), bf16, rnnjit::device_table::h100_sxm(), &why));
+  CHECK(why.find("f32 only") != std::string::npos);
+  // tc's slices are BK words: a 128-thread CTA copies slices of up to 128 bf16 columns (BK 64), not 256.
+  const rnnjit::TcTile deep{64, 64, 128, 2, 2, 3};
+  CHECK(rnnjit::can_implement(Config::pair(deep, deep), Shape{256, 4096, 4096, 1024}, rnnjit::device_table::h100_sxm(), nullptr));
+  CHECK(!rnnjit::can_implement(Config::pair(deep, deep), bf16, rnnjit::device_table::h100_sxm(), &why));
+  CHECK(why.find("multiple of a slice's 256 columns") != std::string::npos);
+}

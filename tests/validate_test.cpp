@@ -61,3 +61,56 @@ TEST_CASE("sequence buffers: steps in range, sizes that fit the address space, o
              }),
              Catch::Contains("makes buffers larger than the address space"));
 }
+
+TEST_CASE("bf16 storage takes bf16 products: default or bf16, nothing else; bf16 products need bf16 storage",
+          "[validate]") {
+  using rnnjit::DType;
+  using rnnjit::Precision;
+  // What shape_of says of `p`: "accepted" or its error code's name.
+  auto verdict = [](const rnnjit::Problem& p) -> std::string {
+    try {
+      rnnjit::shape_of(p, Precision::TF32);
+    } catch (const Error& e) {
+      return rnnjit::error_code_name(e.code());
+    }
+    return "accepted";
+  };
+  // Default resolves to bf16 with bf16 storage whatever the engine's default precision is.
+  for (Precision engine_default : {Precision::TF32, Precision::FP32})
+    for (Precision asked : {Precision::Default, Precision::BF16}) {
+      const rnnjit::Shape s = rnnjit::shape_of({3, 5, 17, 129, asked, DType::BF16}, engine_default);
+      CHECK(s.precision == Precision::BF16);
+      CHECK(s.dtype == DType::BF16);
+      CHECK((s.b == 3 && s.i == 5 && s.h == 17 && s.o == 129));
+    }
+  CHECK(verdict({3, 5, 17, 129, Precision::TF32, DType::BF16}) == "unsupported");
+  CHECK(verdict({3, 5, 17, 129, Precision::FP32, DType::BF16}) == "unsupported");
+  CHECK(verdict({3, 5, 17, 129, Precision::BF16, DType::F32}) == "unsupported");
+  // f32 storage as before: default is the engine's default, tf32 and fp32 as asked.
+  CHECK(rnnjit::shape_of({3, 5, 17, 129}, Precision::FP32).precision == Precision::FP32);
+  CHECK(rnnjit::shape_of({3, 5, 17, 129, Precision::TF32}, Precision::FP32).precision == Precision::TF32);
+  // Sizes are checked first, whatever the storage.
+  CHECK(verdict({0, 5, 17, 129, Precision::BF16, DType::BF16}) == "invalid_argument");
+}
+
+TEST_CASE("bf16 buffers are checked in 2-byte elements: alignment and extents", "[validate]") {
+  const rnnjit::PointerChecker cheap(0, rnnjit::PointerChecks::Cheap);
+  rnnjit::Shape s{3, 9, 7, 5};
+  s.precision = rnnjit::Precision::BF16;
+  s.dtype = rnnjit::DType::BF16;
+  const std::uintptr_t mb = 1 << 20;
+  const rnnjit::Weights w{at(5 * mb), at(6 * mb), at(7 * mb), at(8 * mb)};
+  auto check = [&](std::uintptr_t x, std::uintptr_t y) {
+    return rejected([&] {
+      rnnjit::check_step_buffers(s, w, reinterpret_cast<const void*>(x), at(2 * mb), at(3 * mb),
+                                 reinterpret_cast<const void*>(y), cheap);
+    });
+  };
+  CHECK(check(mb, 4 * mb) == "accepted");
+  CHECK(check(mb + 2, 4 * mb + 6) == "accepted");  // 2-byte aligned is enough
+  CHECK(check(mb + 1, 4 * mb) == "x is not 2-byte aligned");
+  CHECK(check(mb, 4 * mb + 3) == "y is not 2-byte aligned");
+  // x holds 3×9 bf16 values, 54 bytes: y at its last one overlaps it, one element further does not.
+  CHECK(check(mb, mb + 52) == "y overlaps x");
+  CHECK(check(mb, mb + 54) == "accepted");
+}

@@ -147,6 +147,11 @@ struct Engine::Impl {
 };
 
 Engine::Engine(const EngineOptions& options) {
+  // bf16 products come with bf16 storage, whose Default resolves to them anyway: as the default of
+  // f32 problems it would refuse every one.
+  if (options.default_precision == Precision::BF16)
+    throw Error(ErrorCode::InvalidArgument,
+                "default_precision bf16: f32 tensors take fp32 or tf32, bf16 tensors resolve Default to bf16 themselves");
   if (options.log_level) support::log().set_level(to_spdlog(*options.log_level));
   const Phase all("engine made");
   timed("driver loaded (dlopen, cuInit)", [] { return &driver::api(); });
@@ -169,7 +174,7 @@ EngineStats Engine::stats() const {
 
 Problem Engine::resolve(const Problem& p) const {
   Problem r = p;
-  if (r.precision == Precision::Default) r.precision = impl_->default_precision;
+  if (r.precision == Precision::Default) r.precision = r.dtype == DType::BF16 ? Precision::BF16 : impl_->default_precision;
   return r;
 }
 
@@ -182,6 +187,7 @@ std::vector<std::string> Engine::candidates(const Problem& problem) const {
 std::vector<std::string> Engine::sequence_candidates(const Problem& problem, std::int64_t steps) const {
   check_steps(steps);
   Shape s = impl_->shape_of(problem);
+  check_sequence_dtype(s);
   s.steps = sequence_chunk(steps);
   std::vector<std::string> out;
   for (const Config& c : impl_->tuner.propose(s)) out.push_back(c.name());
@@ -227,6 +233,7 @@ void Engine::rnn_sequence(const Problem& problem, std::int64_t steps, const Weig
                           void* y, void* h_n, void* h_all, Stream stream) {
   Impl& im = *impl_;
   Shape s = im.shape_of(problem);
+  check_sequence_dtype(s);
   ContextScope scope(im.context.get());
   check_sequence_buffers(s, steps, w, x, h0, y, h_n, h_all, im.pointers);
   // Chunks of C steps (one tuning a chunk size): projections over the chunk's C·B rows, then its
@@ -278,6 +285,7 @@ TuneReport Engine::tune_sequence(const Problem& problem, std::int64_t steps, boo
   Impl& im = *impl_;
   check_steps(steps);
   Shape s = im.shape_of(problem);
+  check_sequence_dtype(s);
   s.steps = sequence_chunk(steps);
   return im.tune_on_scratch(s, force);
 }

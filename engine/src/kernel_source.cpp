@@ -27,7 +27,8 @@ KernelSource fill_source(const std::string& arch) {
   KernelSource src;
   src.file = "fill.cu";
   src.text = find_template(src.file);
-  src.name_expressions = {"rnnjit_k::fill_uniform"};
+  // Index ST (rnnjit_shared.h): the storage type's fill.
+  src.name_expressions = {"rnnjit_k::fill_uniform<rnnjit_k::kStoreF32>", "rnnjit_k::fill_uniform<rnnjit_k::kStoreBf16>"};
   src.options = {"--std=c++17", "--gpu-architecture=" + arch};
   src.arch = arch;
   src.label = "fill_uniform";

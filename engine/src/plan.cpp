@@ -61,10 +61,11 @@ StageOperands stage_operands(Stage s, const Args& a) {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
-// One thread a float4 of `out`, ROWS rows of `cols` floats (pack_rows in rnnjit_device.cuh).
-void launch_pack(CUfunction fn, const void* a1, const void* a2, void* out, int rows, int cols, CUstream stream) {
+// One thread 16 bytes of `out`, ROWS rows of `cols` elements of `elem` bytes (pack_rows in
+// rnnjit_device.cuh).
+void launch_pack(CUfunction fn, const void* a1, const void* a2, void* out, int rows, int cols, int elem, CUstream stream) {
   Geometry g;
-  g.grid_x = static_cast<unsigned>((std::int64_t(rows) * (cols / 4) + 255) / 256);
+  g.grid_x = static_cast<unsigned>((std::int64_t(rows) * (cols * elem / 16) + 255) / 256);
   g.threads = 256;
   void* params[] = {&a1, &a2, &out};
   launch(fn, g, params, stream);
@@ -72,11 +73,12 @@ void launch_pack(CUfunction fn, const void* a1, const void* a2, void* out, int r
 
 }  // namespace
 
-CUtensorMap TensorMapCache::get(const void* base, int cols, int rows, int ld, int box_rows) {
+CUtensorMap TensorMapCache::get(const void* base, int cols, int rows, int ld, int box_rows, int elem) {
   std::lock_guard lock(mu_);
   Entry* slot = &entries_[0];
   for (Entry& e : entries_) {
-    if (e.used && e.base == base && e.cols == cols && e.rows == rows && e.ld == ld && e.box_rows == box_rows) {
+    if (e.used && e.base == base && e.cols == cols && e.rows == rows && e.ld == ld && e.box_rows == box_rows &&
+        e.elem == elem) {
       e.used = ++clock_;
       return e.map;
     }
@@ -84,14 +86,16 @@ CUtensorMap TensorMapCache::get(const void* base, int cols, int rows, int ld, in
   }
   // Outside the matrix the boxes read zeros.
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(ld) * sizeof(float)};
-  const cuuint32_t box[2] = {rnnjit_k::kWgmmaSliceFloats, static_cast<cuuint32_t>(box_rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(ld) * elem};
+  // A box row is one 128-byte swizzle row: 32 f32 or 64 bf16.
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(rnnjit_k::kWgmmaSliceFloats * 4 / elem), static_cast<cuuint32_t>(box_rows)};
   const cuuint32_t elem_strides[2] = {1, 1};
+  const CUtensorMapDataType type = elem == 2 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
   CUtensorMap map;
-  RNNJIT_CU(cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, const_cast<void*>(base), dims, strides,
-                                   box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+  RNNJIT_CU(cuTensorMapEncodeTiled(&map, type, 2, const_cast<void*>(base), dims, strides, box, elem_strides,
+                                   CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
-  *slot = {base, cols, rows, ld, box_rows, ++clock_, map};
+  *slot = {base, cols, rows, ld, box_rows, elem, ++clock_, map};
   return map;
 }
 
@@ -151,8 +155,8 @@ Plan::ScratchUse Plan::scratch_use(const Launch& l, const Args& args) {
   const Gemm& g = l.gemm;
   if (l.operands == Operands::TensorMapsCross) u.cross = std::size_t(l.geo.cross_words) * g.m * 4;
   if (l.geo.pack_k > 0) {
-    u.a = std::size_t(g.m) * l.geo.pack_k * 4;
-    if (!l.w_in_place || !aligned16(stage_operands(l.stage, args).w)) u.w = std::size_t(g.n) * l.geo.pack_k * 4;
+    u.a = std::size_t(g.m) * l.geo.pack_k * g.elem;
+    if (!l.w_in_place || !aligned16(stage_operands(l.stage, args).w)) u.w = std::size_t(g.n) * l.geo.pack_k * g.elem;
   }
   return u;
 }
@@ -177,19 +181,19 @@ void Plan::launch_stage(const Launch& l, const Args& args, char* scratch, CUstre
   void* cross = scratch;
   if (l.geo.pack_k > 0) {
     char* a = scratch + use.cross;
-    launch_pack(l.pack_a_fn, o.a1, o.a2 ? o.a2 : o.a1, a, g.m, g.k1, stream);
+    launch_pack(l.pack_a_fn, o.a1, o.a2 ? o.a2 : o.a1, a, g.m, g.k1, g.elem, stream);
     o.a1 = a;
     o.a2 = nullptr;
     if (use.w > 0) {
       char* w = a + use.a;
-      launch_pack(l.pack_w_fn, o.w, o.w, w, g.n, g.k1, stream);
+      launch_pack(l.pack_w_fn, o.w, o.w, w, g.n, g.k1, g.elem, stream);
       o.w = w;
     }
   }
-  CUtensorMap a1_map = maps_.get(o.a1, g.k1, g.m, g.k1, l.geo.tma_box_a);
+  CUtensorMap a1_map = maps_.get(o.a1, g.k1, g.m, g.k1, l.geo.tma_box_a, g.elem);
   // h2o has no second segment, tf32 no cross copy: the kernel never reads those maps.
-  CUtensorMap a2_map = g.k2 > 0 ? maps_.get(o.a2, g.k2, g.m, g.k2, l.geo.tma_box_a) : a1_map;
-  CUtensorMap w_map = maps_.get(o.w, g.ldw, g.n, g.ldw, l.geo.tma_box_w);
+  CUtensorMap a2_map = g.k2 > 0 ? maps_.get(o.a2, g.k2, g.m, g.k2, l.geo.tma_box_a, g.elem) : a1_map;
+  CUtensorMap w_map = maps_.get(o.w, g.ldw, g.n, g.ldw, l.geo.tma_box_w, g.elem);
   CUtensorMap cross_map = a1_map;
   if (l.operands == Operands::TensorMapsCross) {
     const std::int64_t threads = std::int64_t(g.m) * (l.geo.cross_words / 4);  // one a float4 of A
@@ -199,7 +203,7 @@ void Plan::launch_stage(const Launch& l, const Args& args, char* scratch, CUstre
     void* split_params[] = {&o.a1, &o.a2, &cross};
     launch(l.cross_fn, split, split_params, stream);
     // Words stand in for floats: the map only moves 128-byte rows.
-    cross_map = maps_.get(cross, l.geo.cross_words, g.m, l.geo.cross_words, l.geo.tma_box_a);
+    cross_map = maps_.get(cross, l.geo.cross_words, g.m, l.geo.cross_words, l.geo.tma_box_a, 4);
   }
   void* params[] = {&a1_map, &a2_map, &w_map, &cross_map, &o.bias, &o.c};
   launch(l.fn, l.geo, params, stream);

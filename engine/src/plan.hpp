@@ -41,14 +41,15 @@ struct Args {
 /// the host about as much as a launch. Thread-safe; the least recently used entry makes room.
 class TensorMapCache {
  public:
-  /// The map of a row-major rows×cols fp32 matrix at `base`, rows ld floats apart, read in boxes of
-  /// 32 columns × box_rows rows, 128-byte swizzled (what gemm_wgmma.cu's descriptors expect).
-  CUtensorMap get(const void* base, int cols, int rows, int ld, int box_rows);
+  /// The map of a row-major rows×cols matrix of `elem`-byte elements (4: f32, 2: bf16) at `base`,
+  /// rows ld elements apart, read in boxes of 128 bytes × box_rows rows, 128-byte swizzled (what
+  /// gemm_wgmma.cu's descriptors expect).
+  CUtensorMap get(const void* base, int cols, int rows, int ld, int box_rows, int elem);
 
  private:
   struct Entry {
     const void* base = nullptr;
-    int cols = 0, rows = 0, ld = 0, box_rows = 0;
+    int cols = 0, rows = 0, ld = 0, box_rows = 0, elem = 0;
     std::uint64_t used = 0;  // 0: empty
     CUtensorMap map;
   };

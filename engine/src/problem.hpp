@@ -36,6 +36,9 @@ constexpr int kMaxChunk = 64;
 /// and `steps`, so that a few chunk sizes (tunings) serve every length.
 int sequence_chunk(std::int64_t steps);
 
+/// The kernels' ST template argument (rnnjit_shared.h) for a storage type.
+inline int store_arg(DType t) { return t == DType::BF16 ? rnnjit_k::kStoreBf16 : rnnjit_k::kStoreF32; }
+
 /// The kernels' MATH template argument for a resolved precision.
 inline int math_arg(Precision p) { return p == Precision::FP32 ? rnnjit_k::kMathFp32 : rnnjit_k::kMathTf32; }
 
@@ -52,10 +55,12 @@ enum class Stage {
 const char* stage_name(Stage s);
 
 /// The matrix product of a GEMM stage: C[m, n] = epi(A·Wᵀ + bias), A = [A1 (k1 columns) | A2
-/// (k2)] as two K segments (x and h need no concatenation), W's rows ldw floats apart.
+/// (k2)] as two K segments (x and h need no concatenation), W's rows ldw elements apart, each
+/// element `elem` bytes (the storage type's).
 struct Gemm {
   int m = 0, n = 0, k1 = 0, k2 = 0, ldw = 0;
   int epi = rnnjit_k::kEpiBias;
+  int elem = 4;
 };
 
 /// The product stage `s` (I2h, H2o or XProj) of `shape` computes.
@@ -66,8 +71,8 @@ Gemm gemm_of(Stage s, const Shape& shape);
 bool tma_layout(const Gemm& g);
 
 /// The same product over packed copies: A = [A1 | A2] as one segment and W, each row padded with
-/// zeros to a multiple of 4 floats (16 bytes). W's rows are K long (ldw == k1 + k2), so where K is
-/// a multiple of 4 W's packed layout is its own and it is copied only for a misaligned pointer.
+/// zeros to whole 16 bytes. W's rows are K long (ldw == k1 + k2), so where K is a whole number of
+/// 16-byte units W's packed layout is its own and it is copied only for a misaligned pointer.
 Gemm packed(const Gemm& g);
 
 }  // namespace rnnjit

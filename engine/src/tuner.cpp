@@ -7,7 +7,6 @@
 #include <ctime>
 #include <future>
 #include <limits>
-#include <numeric>
 #include <semaphore>
 #include <thread>
 
@@ -95,37 +94,43 @@ OwnStream::~OwnStream() {
 
 namespace {
 
-// Floats of Scratch's buffers, in the order of its members: x, h, h_out, y, w1, b1, w2, b2, proj.
+// Elements of Scratch's buffers, in the order of its members: x, h, h_out, y, w1, b1, w2, b2, proj.
 // A sequence chunk's x, h_out (its states), y and proj hold its steps' rows.
-std::array<std::size_t, 9> scratch_floats(const Shape& s) {
+std::array<std::size_t, 9> scratch_elements(const Shape& s) {
   const std::size_t B = s.b, I = s.i, H = s.h, O = s.o, C = std::max(s.steps, 1);
   return {C * B * I, B * H, C * B * H, C * B * O, H * (I + H), H, O * H, O, s.steps > 0 ? C * B * H : 0};
 }
 
+// The 4-byte words a buffer of `n` elements of the shape's storage type takes.
+std::size_t words(const Shape& s, std::size_t n) { return (n * dtype_size(s.dtype) + 3) / 4; }
+
 }  // namespace
 
 Scratch::Scratch(const Shape& s, Jit& jit, const std::string& arch)
-    : x_(scratch_floats(s)[0]),
-      h_(scratch_floats(s)[1]),
-      h_out_(scratch_floats(s)[2]),
-      y_(scratch_floats(s)[3]),
-      w1_(scratch_floats(s)[4]),
-      b1_(scratch_floats(s)[5]),
-      w2_(scratch_floats(s)[6]),
-      b2_(scratch_floats(s)[7]),
-      proj_(scratch_floats(s)[8]),
+    : x_(words(s, scratch_elements(s)[0])),
+      h_(words(s, scratch_elements(s)[1])),
+      h_out_(words(s, scratch_elements(s)[2])),
+      y_(words(s, scratch_elements(s)[3])),
+      w1_(words(s, scratch_elements(s)[4])),
+      b1_(words(s, scratch_elements(s)[5])),
+      w2_(words(s, scratch_elements(s)[6])),
+      b2_(words(s, scratch_elements(s)[7])),
+      proj_(words(s, scratch_elements(s)[8])),
       counters_(rnnjit_k::kCountersPerCall),
       args_{x_.get(),  h_.get(),  h_out_.get(), y_.get(),   w1_.get(),
             b1_.get(), w2_.get(), b2_.get(),    reinterpret_cast<unsigned*>(counters_.get()),
             proj_.get(), s.steps} {
   RNNJIT_CU(cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(counters_.get()), 0, counters_.size(), stream()));
   const Module fill(jit.get(fill_source(arch)));
-  CUfunction fn = fill.function(0);
+  CUfunction fn = fill.function(static_cast<std::size_t>(store_arg(s.dtype)));  // fill_uniform<ST>
+  const auto elements = scratch_elements(s);
   unsigned seed = 1;
-  for (const DeviceBuffer* b : {&x_, &h_, &w1_, &b1_, &w2_, &b2_}) {
-    float* p = b->get();
-    unsigned long long n = b->size();
-    float scale = b == &x_ || b == &h_ ? 1.0f : 1.0f / std::sqrt(float(s.i + s.h));
+  const DeviceBuffer* filled[] = {&x_, &h_, &w1_, &b1_, &w2_, &b2_};
+  const std::size_t counts[] = {elements[0], elements[1], elements[4], elements[5], elements[6], elements[7]};
+  for (std::size_t i = 0; i < std::size(filled); ++i) {
+    void* p = filled[i]->get();
+    unsigned long long n = counts[i];
+    float scale = i < 2 ? 1.0f : 1.0f / std::sqrt(float(s.i + s.h));
     unsigned sd = seed++;
     void* params[] = {&p, &n, &sd, &scale};
     RNNJIT_CU(cuLaunchKernel(fn, 1024, 1, 1, 256, 1, 1, 0, stream(), params, nullptr));
@@ -134,9 +139,9 @@ Scratch::Scratch(const Shape& s, Jit& jit, const std::string& arch)
 }
 
 std::size_t Scratch::bytes(const Shape& s) {
-  const auto floats = scratch_floats(s);
-  return std::accumulate(floats.begin(), floats.end(), std::size_t(0)) * sizeof(float) +
-         rnnjit_k::kCountersPerCall * sizeof(unsigned);
+  std::size_t total = rnnjit_k::kCountersPerCall * sizeof(unsigned);
+  for (std::size_t n : scratch_elements(s)) total += words(s, n) * 4;
+  return total;
 }
 
 std::vector<Config> Tuner::propose(const Shape& s) const {
@@ -160,8 +165,9 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     for (const F& t : ranked<F>(s, Stage::Step, device_))
       if (out.size() < until && taken < most && add(Config::whole(t))) ++taken;
   };
-  // Hopper's TMA + wgmma pairs, where the shape allows them (can_implement screens the rest).
-  if (s.b > 16) add_pairs.template operator()<WgmmaTile>(2);
+  // Hopper's TMA + wgmma pairs, where the shape allows them (can_implement screens the rest): three
+  // for bf16 storage, whose tc pairs run at half wgmma's bf16 rate, two for f32.
+  if (s.b > 16) add_pairs.template operator()<WgmmaTile>(s.dtype == DType::BF16 ? 3 : 2);
   if (s.b <= 16) {
     // Few rows: streaming the weights is the whole cost. Small problems are latency-bound: the
     // one-launch steps first, two tiles each that fit (can_implement screens by registers, so
@@ -183,9 +189,21 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     if (!gemv_i2h.empty() && !gemv_h2o.empty()) add(Config::pair(gemv_i2h[0], gemv_h2o[0]));
     if (!wide && in_place) add_pairs.template operator()<WgmmaTile>(1);
     if (gemv_i2h.size() > 1 && gemv_h2o.size() > 1) add(Config::pair(gemv_i2h[1], gemv_h2o[1]));
+    // bf16 storage, which the one-launch cluster, grid and gridmma steps do not serve: up to three
+    // with the next gemv pairs.
+    for (std::size_t r = 2; s.dtype == DType::BF16 && out.size() < 3 && r < std::min(gemv_i2h.size(), gemv_h2o.size()); ++r)
+      add(Config::pair(gemv_i2h[r], gemv_h2o[r]));
   }
   // Tensor-core pairs that take any shape and pointer, on every GPU from sm_80.
   add_pairs.template operator()<TcTile>(TcTile::pool().size());
+  // The prebuilt FFMA pair takes every shape and any pointer aligned to its element. It goes last
+  // where every proposal reads through TMA in place: a first call tunes on the caller's pointers,
+  // and one that TMA cannot take must still find a candidate.
+  const Config generic = Config::pair(GenericTile{}, GenericTile{});
+  if (std::ranges::all_of(out, [&](const Config& c) { return c.needs_aligned16(s); })) {
+    if (out.size() == 4) out.pop_back();
+    add(generic);
+  }
   return out;
 }
 
@@ -224,7 +242,11 @@ Config Tuner::fallback(const Shape& s) const {
     for (const Config& c : configs)
       if (can_implement(c, s, device_, nullptr)) return c;
   }
-  throw Error(ErrorCode::Unsupported, "no kernel config takes 4-byte aligned pointers for this problem on " + device_.name);
+  // The prebuilt FFMA pair takes any pointer aligned to its element.
+  if (const Config generic = Config::pair(GenericTile{}, GenericTile{});
+      s.steps == 0 && can_implement(generic, s, device_, nullptr))
+    return generic;
+  throw Error(ErrorCode::Unsupported, "no kernel config takes pointers aligned only to their element for this problem on " + device_.name);
 }
 
 cache::TuningKey Tuner::key(const Shape& s) const {

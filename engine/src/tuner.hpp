@@ -97,7 +97,7 @@ class Tuner {
   /// scratch), persisted; else the heuristic's first candidate.
   Tuned plan_for(const Shape& shape, const Args& args, CUstream stream, Timing timing, CacheUse cache);
 
-  /// The best-ranked config whose launches take any 4-byte aligned pointers (no TMA): what runs
+  /// The best-ranked config whose launches take any pointer aligned to its element (no TMA): what runs
   /// when a plan does not accept the caller's pointers.
   Config fallback(const Shape& shape) const;
 

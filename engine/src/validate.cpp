@@ -26,11 +26,20 @@ Shape shape_of(const Problem& p, Precision default_precision) {
     return static_cast<int>(v);
   };
   Shape s{dim("batch", p.batch), dim("input", p.input), dim("hidden", p.hidden), dim("output", p.output)};
-  s.precision = p.precision == Precision::Default ? default_precision : p.precision;
   s.dtype = p.dtype;
-  if (s.dtype != DType::F32) throw Error(ErrorCode::Unsupported, "bf16 storage is not served yet; use f32 tensors");
+  // bf16 values multiply exactly in fp32: with bf16 storage the products are bf16 products whatever
+  // is asked, so only the precision that says so is taken; f32 tensors are not rounded to bf16.
+  if (s.dtype == DType::BF16) {
+    if (p.precision != Precision::Default && p.precision != Precision::BF16)
+      throw Error(ErrorCode::Unsupported, std::string("precision ") + precision_name(p.precision) +
+                                              " with bf16 tensors: bf16 storage computes bf16 products with fp32 "
+                                              "sums; pass precision bf16 or default");
+    s.precision = Precision::BF16;
+    return s;
+  }
+  s.precision = p.precision == Precision::Default ? default_precision : p.precision;
   if (s.precision == Precision::BF16)
-    throw Error(ErrorCode::Unsupported, "bf16 tensor-core products are not served yet; use fp32 or tf32");
+    throw Error(ErrorCode::Unsupported, "precision bf16 needs bf16 tensors (dtype bf16); f32 tensors take fp32 or tf32");
   return s;
 }
 
@@ -68,6 +77,12 @@ void check_steps(std::int64_t steps) {
   if (steps < 1 || steps > kMaxSteps)
     throw Error(ErrorCode::InvalidArgument,
                 arg_error("steps", "= " + std::to_string(steps) + " is out of range 1.." + std::to_string(kMaxSteps)));
+}
+
+void check_sequence_dtype(const Shape& s) {
+  if (s.dtype == DType::BF16)
+    throw Error(ErrorCode::Unsupported, "sequences of bf16 tensors are not served yet (the recurrence is f32 only); "
+                                        "run rnn_step for each step, or a sequence of f32 tensors");
 }
 
 void check_sequence_buffers(const Shape& s, std::int64_t steps, const Weights& w, const void* x, const void* h0,

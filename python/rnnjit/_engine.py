@@ -172,13 +172,15 @@ class Engine:
             "rnnjit.Engine(closed)"
 
     # --- the step -------------------------------------------------------------------------
-    def rnn_step(self, x, h, w1, b1, w2, b2, *, h_out=None, y=None, precision="tf32", stream=None):
+    def rnn_step(self, x, h, w1, b1, w2, b2, *, h_out=None, y=None, precision="default", stream=None):
         """h' = tanh([x, h] W1ᵀ + b1), y = h' W2ᵀ + b2; returns (h', y).
 
-        x: B×I, h: B×H, w1: H×(I+H), b1: H, w2: O×H, b2: O, contiguous float32 on this engine's
-        device, from PyTorch or any framework with DLPack / __cuda_array_interface__. h_out (may be
-        h itself) and y are allocated like x when not given (PyTorch only; required otherwise).
-        precision: "tf32" (tensor cores, ≲ 2e-3), "fp32" (≲ 1e-5), "bf16" or "default".
+        x: B×I, h: B×H, w1: H×(I+H), b1: H, w2: O×H, b2: O, contiguous, all float32 or all bfloat16,
+        on this engine's device, from PyTorch or any framework with DLPack / __cuda_array_interface__.
+        h_out (may be h itself) and y are allocated like x when not given (PyTorch only; required
+        otherwise). precision: with float32 tensors "tf32" (tensor cores, ≲ 2e-3) or "fp32" (≲ 1e-5);
+        with bfloat16 tensors "bf16" (bf16 products, fp32 sums, ≲ 1e-2); "default" is tf32 for
+        float32, bf16 for bfloat16. Another pairing raises Unsupported.
         stream: a handle or stream object; default the producer's current stream (PyTorch's
         torch.cuda.current_stream(), __cuda_array_interface__'s "stream", else the legacy default).
         """
@@ -191,14 +193,14 @@ class Engine:
             return self._step_torch(x, h, w1, b1, w2, b2, h_out, y, precision, stream)
         return self._step_any(x, h, w1, b1, w2, b2, h_out, y, precision, stream)
 
-    def rnn_sequence(self, x, h0, w1, b1, w2, b2, *, y=None, h_n=None, h_all=None, precision="tf32", stream=None):
+    def rnn_sequence(self, x, h0, w1, b1, w2, b2, *, y=None, h_n=None, h_all=None, precision="default", stream=None):
         """T steps in one call, as nn.RNN runs a sequence: for each t, h_{t+1} = tanh([x_t, h_t] W1ᵀ
         + b1) and y_t = h_{t+1} W2ᵀ + b2. Returns (y, h_n), or (y, h_n, h_all) when h_all is given.
 
         PyTorch tensors: x T×B×I (time-major, contiguous), h0 B×H, the weights as rnn_step takes
         them. y (T×B×O) and h_n (B×H, may be h0) are allocated when not given; h_all=True
         allocates T×B×H for every state, a tensor is written in place. precision, stream: as
-        rnn_step's.
+        rnn_step's. Sequences of bfloat16 tensors raise Unsupported (not served yet).
         """
         torch = sys.modules.get("torch")
         if torch is None or not isinstance(x, torch.Tensor):
@@ -283,10 +285,9 @@ class Engine:
         if dtype == torch.float32:
             code = _tensors.F32
         elif dtype == torch.bfloat16:
-            code = _tensors.BF16  # declared by the C API; the engine answers Unsupported for now
+            code = _tensors.BF16
         else:
-            raise InvalidArgument(f"w1 has dtype {dtype}; rnnjit takes torch.float32 (torch.bfloat16 is declared, "
-                                  "not served yet)")
+            raise InvalidArgument(f"w1 has dtype {dtype}; rnnjit takes torch.float32 or torch.bfloat16")
         for t, name in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2")):
             self._reject_torch(t, name, t.shape, dtype)
         if w1.dim() != 2 or w2.dim() != 2:
@@ -380,13 +381,16 @@ class Engine:
         return h_out, y
 
     # --- tuning and the cache ---------------------------------------------------------------
-    def tune(self, batch, input, hidden, output, precision="tf32", force=False, dtype="f32"):
+    def tune(self, batch, input, hidden, output, precision=None, force=False, dtype="f32"):
         """Compiles and times the candidates for this problem now on scratch data (as rnnjit-tune
-        does) and persists the winner; force=True retunes a cached problem. Returns its
-        TunedEntry when the cache is a file, else None."""
+        does) and persists the winner; force=True retunes a cached problem. precision None: what
+        rnn_step's "default" resolves to, tf32 for f32, bf16 for bf16. Returns its TunedEntry when
+        the cache is a file, else None."""
         handle = self._live()
         if dtype not in _lib.DTYPES:
             raise InvalidArgument(f"dtype {dtype!r} is not one of {', '.join(map(repr, _lib.DTYPES))}")
+        if precision is None:
+            precision = "bf16" if dtype == "bf16" else "tf32"
         problem = _lib.Problem(batch, input, hidden, output, _precision_code(precision), _lib.DTYPES[dtype])
         _lib.check(self._lib, self._lib.rnnjit_tune(handle, ctypes.addressof(problem), 1 if force else 0))
         if precision == "default":

@@ -68,12 +68,12 @@ def _engine_of(x):
 
 @torch.library.custom_op("rnnjit::rnn_step", mutates_args=())
 def _rnn_step_op(x: Tensor, h: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor,
-                 precision: str = "tf32") -> tuple[Tensor, Tensor]:
+                 precision: str = "default") -> tuple[Tensor, Tensor]:
     return _engine_of(x).rnn_step(x, h, w1, b1, w2, b2, precision=precision)
 
 
 @_rnn_step_op.register_fake
-def _rnn_step_fake(x, h, w1, b1, w2, b2, precision="tf32"):
+def _rnn_step_fake(x, h, w1, b1, w2, b2, precision="default"):
     torch._check(x.dim() == 2 and h.dim() == 2 and w2.dim() == 2,
                  lambda: "rnnjit::rnn_step takes x (B, I), h (B, H), w2 (O, H)")
     return x.new_empty((x.shape[0], h.shape[1])), x.new_empty((x.shape[0], w2.shape[0]))
@@ -99,7 +99,7 @@ def _check_no_grad(x, h, w1, b1, w2, b2):
             raise Unsupported(_NO_GRAD.format(what=", ".join(names)))
 
 
-def rnn_step(x, h, w1, b1, w2, b2, precision="tf32"):
+def rnn_step(x, h, w1, b1, w2, b2, precision="default"):
     """(h', y) of one step as new tensors, on the current stream of x's device.
 
     Eagerly this calls the engine directly (no dispatcher in between); under torch.compile it is
@@ -122,7 +122,7 @@ class RNNCell(nn.Module):
     `hidden`; `hidden` becomes h'. Parameters are created with requires_grad=False (inference only).
     """
 
-    def __init__(self, input_size, hidden_size, output_size, *, precision="tf32", device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, output_size, *, precision="default", device=None, dtype=None):
         super().__init__()
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         self.precision = precision
@@ -132,7 +132,7 @@ class RNNCell(nn.Module):
         self.requires_grad_(False)
 
     @classmethod
-    def from_module(cls, model, precision="tf32"):
+    def from_module(cls, model, precision="default"):
         """An RNNCell with `model`'s parameters (copied) and state: any module with i2h, h2o Linear
         layers and a `hidden` tensor, as KernelBench's Model."""
         i2h, h2o = model.i2h, model.h2o

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 import rnnjit  # noqa: E402
 import rnnjit.torch  # noqa: E402
 
-BOUND = {"tf32": 2e-3, "fp32": 1e-5}  # README: relative error bounds of the precisions
+BOUND = {"tf32": 2e-3, "fp32": 1e-5, "bf16": 1e-2}  # README: relative error bounds of the precisions
 SHAPES = [(8, 1024, 256, 128), (1, 5, 7, 3), (3, 37, 45, 29), (17, 100, 33, 65), (64, 256, 128, 96)]
 
 
@@ -76,10 +76,16 @@ def test_the_engine_rejects_what_python_cannot_see(engine):
     y = torch.empty(4, 16, device="cuda")
     with pytest.raises(rnnjit.InvalidArgument, match="y overlaps"):
         engine.rnn_step(x, h, w1, b1, w2, b2, h_out=h, y=h.view(-1)[:64].view(4, 16))
-    with pytest.raises(rnnjit.Unsupported, match="bf16 storage is not served yet"):
-        engine.rnn_step(*[t.bfloat16() for t in (x, h, w1, b1, w2, b2)])
-    with pytest.raises(rnnjit.Unsupported, match="bf16 tensor-core products"):
+    # bf16 tensors take bf16 products only, and bf16 products need bf16 tensors.
+    bf = [t.bfloat16() for t in (x, h, w1, b1, w2, b2)]
+    y_bf = torch.full((4, 16), float("nan"), device="cuda", dtype=torch.bfloat16)
+    for precision in ("tf32", "fp32"):
+        with pytest.raises(rnnjit.Unsupported):
+            engine.rnn_step(*bf, y=y_bf, precision=precision)
+    with pytest.raises(rnnjit.Unsupported):
         engine.rnn_step(x, h, w1, b1, w2, b2, y=y, precision="bf16")
+    torch.cuda.synchronize()
+    assert y_bf.isnan().all()  # nothing written
 
 
 def test_a_step_without_pointer_checks_still_checks_devices():
@@ -132,6 +138,54 @@ def test_cupy_arrays_when_cupy_is_installed(engine):
     engine.rnn_step(*ops, h_out=h_out, y=y, precision="fp32")
     ref_h, ref_y = reference(*[torch.as_tensor(a, device="cuda") for a in ops])
     assert rel_err(torch.as_tensor(y, device="cuda"), ref_y) < 1e-5
+
+
+# --- bf16 tensors ------------------------------------------------------------------------------
+
+BF16_SHAPES = SHAPES + [(33, 17, 129, 1000), (3, 1000, 129, 4097), (257, 5, 17, 129)]
+
+
+@pytest.mark.parametrize("shape", BF16_SHAPES, ids=lambda s: ",".join(map(str, s)))
+@pytest.mark.parametrize("precision", ["bf16", "default"])
+def test_a_bf16_step_matches_the_float64_reference_of_its_bf16_values(engine, shape, precision):
+    ops = [t.bfloat16() for t in operands(*shape)]
+    h_out, y = engine.rnn_step(*ops, precision=precision)
+    torch.cuda.synchronize()
+    assert h_out.dtype == y.dtype == torch.bfloat16
+    ref_h, ref_y = reference(*ops)  # the bf16 values, exactly, in float64
+    assert rel_err(h_out, ref_h) < BOUND["bf16"] and rel_err(y, ref_y) < BOUND["bf16"]
+
+
+def test_a_bf16_step_into_given_outputs_and_through_dlpack(engine):
+    ops = [t.bfloat16() for t in operands(5, 48, 40, 24, seed=3)]
+    ref_h, ref_y = reference(*ops)
+    h_out, y = (torch.full(s, float("nan"), device="cuda", dtype=torch.bfloat16) for s in ((5, 40), (5, 24)))
+    got = engine.rnn_step(*map(DLPackView, ops), h_out=DLPackView(h_out), y=DLPackView(y), precision="bf16")
+    torch.cuda.synchronize()
+    assert got[0].t is h_out and got[1].t is y
+    assert rel_err(h_out, ref_h) < BOUND["bf16"] and rel_err(y, ref_y) < BOUND["bf16"]
+    x, h = ops[:2]
+    out = engine.rnn_step(x, h, *ops[2:], h_out=h, y=y, precision="bf16")  # h_out aliasing h
+    torch.cuda.synchronize()
+    assert out[0] is h and out[1] is y
+    assert rel_err(h, ref_h) < BOUND["bf16"]
+
+
+def test_a_bf16_sequence_is_unsupported_for_now(engine):
+    x0, h0, w1, b1, w2, b2 = (t.bfloat16() for t in operands(3, 37, 45, 29))
+    x = x0.unsqueeze(0).repeat(4, 1, 1)
+    y = torch.full((4, 3, 29), float("nan"), device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(rnnjit.Unsupported):
+        engine.rnn_sequence(x, h0, w1, b1, w2, b2, y=y, precision="bf16")
+    torch.cuda.synchronize()
+    assert y.isnan().all()
+
+
+def test_a_bf16_problem_is_tuned_into_an_entry_of_its_own(engine):
+    f32 = engine.tune(2, 96, 64, 24, precision="tf32")
+    bf16 = engine.tune(2, 96, 64, 24, precision="bf16", dtype="bf16")
+    assert (f32.dtype, f32.precision) == ("f32", "tf32") and (bf16.dtype, bf16.precision) == ("bf16", "bf16")
+    assert f32.shape == bf16.shape == (2, 96, 64, 24) and f32 in engine.entries() and bf16 in engine.entries()
 
 
 def test_tune_the_cache_path_and_the_entries(engine):
@@ -293,3 +347,25 @@ def test_rnncell_matches_kernelbenchs_model_and_loads_its_state_dict():
             y, y_twin = cell(x), twin(x)
             assert rel_err(y, y_ref.double()) < 1e-5 and torch.equal(y, y_twin)
             assert rel_err(cell.hidden, model.hidden.double()) < 1e-5
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs (issue 25)")
+def test_the_package_uses_the_engine_of_the_tensors_device():
+    results = {}
+    for device in (0, 1):
+        ops = [t.to(f"cuda:{device}") for t in operands(5, 7, 33, 3, seed=7)]
+        ref_h, ref_y = reference(*ops)
+        with torch.cuda.device(1 - device):  # the current device is the other one
+            h, y = rnnjit.torch.rnn_step(*ops, precision="fp32")
+            cell = rnnjit.torch.RNNCell(7, 33, 3, precision="fp32").to(f"cuda:{device}")
+            cell_y = cell(ops[0])
+        assert h.device == y.device == cell_y.device == torch.device(f"cuda:{device}")
+        assert rel_err(h, ref_h) < BOUND["fp32"] and rel_err(y, ref_y) < BOUND["fp32"]
+        assert rnnjit.torch.engine(device).device == device
+        results[device] = y.cpu()
+    if rnnjit.torch.engine(0).gpu_key == rnnjit.torch.engine(1).gpu_key:
+        assert torch.equal(results[0], results[1])  # one GPU model, one tuning, the same bits
+    # A tensor of device 1 with weights of device 0 is refused, not copied.
+    ops = operands(5, 7, 33, 3, seed=7)
+    with pytest.raises(rnnjit.InvalidArgument, match="cuda:1"):
+        rnnjit.torch.rnn_step(ops[0].to("cuda:1"), ops[1].to("cuda:1"), *ops[2:])

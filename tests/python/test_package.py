@@ -215,6 +215,9 @@ def test_torch_tensors_reach_rnnjit_step_in_the_c_apis_order(torch_engine):
     ("float64", "w1 has dtype torch.float64; rnnjit takes torch.float32"),
     ("mixed dtype", "w2 has dtype torch.float64 but w1 has torch.float32"),
     ("x float64", "x has dtype torch.float64 but w1 has torch.float32"),
+    ("x bfloat16", "x has dtype torch.bfloat16 but w1 has torch.float32"),
+    ("h float32, the rest bfloat16", "h has dtype torch.float32 but w1 has torch.bfloat16"),
+    ("y float32, the rest bfloat16", "y has dtype torch.float32 but w1 has torch.bfloat16"),
     ("not contiguous", "w1 is not contiguous (strides (1, 4)): pass w1.contiguous()"),
     ("bad precision", "precision 'fp16' is not one of 'default', 'fp32', 'tf32', 'bf16'"),
     ("y shape", "y has shape (3, 3), the step needs (3, 2)"),
@@ -234,6 +237,13 @@ def test_torch_tensors_are_checked_before_the_call(torch_engine, case, message):
         ops[4] = torch.randn(2, 3)
     elif case == "x float64":
         ops[0] = ops[0].double()
+    elif case == "x bfloat16":
+        ops[0] = ops[0].bfloat16()
+    elif case == "h float32, the rest bfloat16":
+        ops = [t if k == 1 else t.bfloat16() for k, t in enumerate(ops)]
+    elif case == "y float32, the rest bfloat16":
+        ops = [t.bfloat16() for t in ops]
+        kw["y"] = torch.empty(3, 2)
     elif case == "b2 wrong":
         ops[5] = torch.randn(3)
     elif case == "h batch":
@@ -260,9 +270,16 @@ def test_torch_tensors_are_checked_before_the_call(torch_engine, case, message):
 
 def test_bf16_goes_through_to_the_engine(torch_engine):
     import torch
-    torch_engine.rnn_step(*torch_operands(dtype=torch.bfloat16))
-    p = _lib.Problem.from_address(torch_engine._step.calls[0][1])
-    assert p.dtype == 1  # RNNJIT_DTYPE_BF16: the engine answers Unsupported, not the package
+    ops = torch_operands(dtype=torch.bfloat16)
+    h_out, y = torch_engine.rnn_step(*ops, precision="bf16")
+    assert h_out.dtype == y.dtype == torch.bfloat16 and h_out.shape == (3, 4) and y.shape == (3, 2)
+    (_, problem, *ptrs, _), = torch_engine._step.calls
+    assert ptrs == [t.data_ptr() for t in ops[2:] + ops[:2] + [h_out, y]]
+    p = _lib.Problem.from_address(problem)
+    assert (p.dtype, p.precision) == (1, 3)  # RNNJIT_DTYPE_BF16, RNNJIT_PRECISION_BF16
+    # The precision is the engine's to check against the dtype: tf32 with bf16 goes through too.
+    torch_engine.rnn_step(*ops, precision="tf32")
+    assert _lib.Problem.from_address(torch_engine._step.calls[1][1]).precision == 2
 
 
 def test_a_failed_status_raises_its_class_with_rnnjit_last_error(torch_engine):

@@ -18,7 +18,7 @@ class CpuEngine:
     def __init__(self):
         self.calls = 0
 
-    def rnn_step(self, x, h, w1, b1, w2, b2, *, h_out=None, y=None, precision="tf32", stream=None):
+    def rnn_step(self, x, h, w1, b1, w2, b2, *, h_out=None, y=None, precision="default", stream=None):
         self.calls += 1
         d = [t.double() for t in (x, h, w1, b1, w2, b2)]
         hn = torch.tanh(torch.cat(d[:2], 1) @ d[2].T + d[3])
@@ -39,7 +39,7 @@ def operands(B=3, I=6, H=5, O=4):
 def test_the_op_is_registered_with_its_schema():
     schema = str(torch.ops.rnnjit.rnn_step.default._schema)
     assert schema.startswith("rnnjit::rnn_step(Tensor x, Tensor h, Tensor w1, Tensor b1, Tensor w2, Tensor b2, "
-                             "str precision=\"tf32\") -> (Tensor, Tensor)"), schema
+                             "str precision=\"default\") -> (Tensor, Tensor)"), schema
 
 
 def test_opcheck(cpu_engine):

@@ -1,8 +1,10 @@
 // rnnjit-bench: times rnnjit's step per shape and precision with CUDA events.
 //
-//   rnnjit-bench [--shape NAME|B,I,H,O]... [--precision tf32|fp32|all] [--config NAME] [--json FILE]
-//                [--no-pointer-checks] [--steps T]
+//   rnnjit-bench [--shape NAME|B,I,H,O]... [--dtype f32|bf16] [--precision tf32|fp32|bf16|all]
+//                [--config NAME] [--json FILE] [--no-pointer-checks] [--steps T]
 //
+// --dtype is the storage of every tensor (f32 by default); --precision all (the default) times
+// every precision that storage takes: tf32 and fp32 for f32, bf16 for bf16.
 // --config runs that config (rnnjit-cache and rnnjit-tune print names) instead of tuning, to
 // compare kernels or profile one. --steps times whole sequences of T steps (rnn_sequence) instead:
 // the tuned plan, then each of the heuristic's sequence candidates pinned.
@@ -15,7 +17,9 @@
 // own submission cost). x, h and the outputs rotate among 4 buffer sets so inputs do not sit in
 // L2 from the previous call; the weights stay, as in a recurrent loop. Floor = max(bytes / the
 // device-to-device copy rate measured at start, flops / 375 TFLOP/s, cuBLAS tf32 on the H100 of
-// ../shared/ANCHORS.md; the H200 has the same tensor cores).
+// ../shared/ANCHORS.md; the H200 has the same tensor cores). bf16 storage moves half the bytes, and
+// its products are taken at twice that rate.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -44,7 +48,12 @@ namespace {
   } while (0)
 
 constexpr double kTf32Rate = 375e12;
+// The tensor cores' dense bf16 rate is twice their tf32 rate on the H100 and H200 (989 against 495
+// TFLOP/s in NVIDIA's data sheets): the same fraction of it.
+constexpr double kBf16Rate = 2 * kTf32Rate;
 constexpr int kSets = 4;
+
+double tensor_rate(rnnjit::DType t) { return t == rnnjit::DType::BF16 ? kBf16Rate : kTf32Rate; }
 
 struct Named {
   std::string name;
@@ -55,16 +64,26 @@ const Named kShapes[] = {{"kb-v0", 8, 1024, 256, 128},
                          {"mid", 64, 2048, 2048, 1024},
                          {"kb-large", 256, 16384, 16384, 8192}};
 
-float* random_device(std::size_t n, unsigned seed, float scale) {
+// n values uniform in [-scale, scale) (xorshift: the same for a seed everywhere), stored as `dtype`
+// in device memory.
+void* random_device(std::size_t n, unsigned seed, float scale, rnnjit::DType dtype) {
   std::vector<float> host(n);
   unsigned x = seed * 2654435761u + 1;
   for (auto& v : host) {
     x ^= x << 13, x ^= x >> 17, x ^= x << 5;
     v = (float(x >> 8) * (2.0f / 16777216.0f) - 1.0f) * scale;
   }
-  float* d = nullptr;
-  CK(cudaMalloc(&d, n * sizeof(float)));
-  CK(cudaMemcpy(d, host.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+  std::vector<__nv_bfloat16> rounded;
+  const void* src = host.data();
+  if (dtype == rnnjit::DType::BF16) {
+    rounded.resize(n);
+    std::transform(host.begin(), host.end(), rounded.begin(), [](float v) { return __float2bfloat16(v); });
+    src = rounded.data();
+  }
+  const std::size_t bytes = n * rnnjit::dtype_size(dtype);
+  void* d = nullptr;
+  CK(cudaMalloc(&d, bytes));
+  CK(cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice));
   return d;
 }
 
@@ -132,34 +151,35 @@ double copy_bandwidth() {
 }
 
 struct Result {
-  std::string name, precision;
+  std::string name, precision, dtype;
   double first_ms, gpu_us, loop_us, graph_us, host_us, graph_host_us, floor_us, gbps, tflops;
   std::string config;  // the plan timed: pinned, or the tuner's winner
 };
 
-Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, const std::string& config,
-             double bandwidth) {
+Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, rnnjit::DType dtype,
+             const std::string& config, double bandwidth) {
   const std::size_t B = s.b, I = s.i, H = s.h, O = s.o;
-  const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec};
+  const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec, dtype};
   if (!config.empty()) engine.pin(p, config);
   const float k1 = 1 / std::sqrt(float(I + H)), k2 = 1 / std::sqrt(float(H));
-  float* w1 = random_device(H * (I + H), 1, k1);
-  float* b1 = random_device(H, 2, k1);
-  float* w2 = random_device(O * H, 3, k2);
-  float* b2 = random_device(O, 4, k2);
-  float *x[kSets], *h[kSets], *ho[kSets], *y[kSets];
+  void* w1 = random_device(H * (I + H), 1, k1, dtype);
+  void* b1 = random_device(H, 2, k1, dtype);
+  void* w2 = random_device(O * H, 3, k2, dtype);
+  void* b2 = random_device(O, 4, k2, dtype);
+  void *x[kSets], *h[kSets], *ho[kSets], *y[kSets];
   for (int i = 0; i < kSets; ++i) {
-    x[i] = random_device(B * I, 10 + i, 1);
-    h[i] = random_device(B * H, 20 + i, 1);
-    ho[i] = random_device(B * H, 30 + i, 1);
-    y[i] = random_device(B * O, 40 + i, 1);
+    x[i] = random_device(B * I, 10 + i, 1, dtype);
+    h[i] = random_device(B * H, 20 + i, 1, dtype);
+    ho[i] = random_device(B * H, 30 + i, 1, dtype);
+    y[i] = random_device(B * O, 40 + i, 1, dtype);
   }
   const rnnjit::Weights w{w1, b1, w2, b2};
   cudaStream_t stream;
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   auto step = [&](int i) { engine.rnn_step(p, w, x[i % kSets], h[i % kSets], ho[i % kSets], y[i % kSets], stream); };
 
-  Result r{s.name, rnnjit::precision_name(prec), 0, 0, 0, 0, 0, 0, 0, 0, 0, config};
+  Result r{s.name, rnnjit::precision_name(engine.resolve(p).precision), rnnjit::dtype_name(dtype),
+           0, 0, 0, 0, 0, 0, 0, 0, 0, config};
   auto t0 = std::chrono::steady_clock::now();
   step(0);
   CK(cudaStreamSynchronize(stream));
@@ -229,9 +249,9 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
   r.host_us = host_time(step);
   r.graph_host_us = host_time([&](int i) { CK(cudaGraphLaunch(execs[i % kSets], stream)); });
 
-  const double bytes = 4.0 * (H * (I + H) + H + O * H + O + B * I + 2 * B * H + B * O);
+  const double bytes = double(rnnjit::dtype_size(dtype)) * (H * (I + H) + H + O * H + O + B * I + 2 * B * H + B * O);
   const double flops = 2.0 * B * (H * (I + H) + double(O) * H);
-  r.floor_us = std::max(bytes / bandwidth, flops / kTf32Rate) * 1e6;
+  r.floor_us = std::max(bytes / bandwidth, flops / tensor_rate(dtype)) * 1e6;
   r.gbps = bytes / (r.gpu_us * 1e-6) / 1e9;
   r.tflops = flops / (r.gpu_us * 1e-6) / 1e12;
 
@@ -240,26 +260,26 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, con
   CK(cudaEventDestroy(e0));
   CK(cudaEventDestroy(e1));
   CK(cudaStreamDestroy(stream));
-  for (float* d : {w1, b1, w2, b2}) CK(cudaFree(d));
+  for (void* d : {w1, b1, w2, b2}) CK(cudaFree(d));
   for (int i = 0; i < kSets; ++i)
-    for (float* d : {x[i], h[i], ho[i], y[i]}) CK(cudaFree(d));
+    for (void* d : {x[i], h[i], ho[i], y[i]}) CK(cudaFree(d));
   return r;
 }
 
 // T steps in one rnn_sequence call: the first call (tuning), the median GPU time of a call (an event
 // pair each), then each sequence candidate pinned, timed the same way.
-void bench_sequence(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, long long T) {
+void bench_sequence(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, rnnjit::DType dtype, long long T) {
   const std::size_t B = s.b, I = s.i, H = s.h, O = s.o;
-  const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec};
+  const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec, dtype};
   const float k1 = 1 / std::sqrt(float(I + H)), k2 = 1 / std::sqrt(float(H));
-  float* w1 = random_device(H * (I + H), 1, k1);
-  float* b1 = random_device(H, 2, k1);
-  float* w2 = random_device(O * H, 3, k2);
-  float* b2 = random_device(O, 4, k2);
-  float* x = random_device(T * B * I, 10, 1);
-  float* h0 = random_device(B * H, 20, 1);
-  float* y = random_device(T * B * O, 30, 1);
-  float* h_n = random_device(B * H, 40, 1);
+  void* w1 = random_device(H * (I + H), 1, k1, dtype);
+  void* b1 = random_device(H, 2, k1, dtype);
+  void* w2 = random_device(O * H, 3, k2, dtype);
+  void* b2 = random_device(O, 4, k2, dtype);
+  void* x = random_device(T * B * I, 10, 1, dtype);
+  void* h0 = random_device(B * H, 20, 1, dtype);
+  void* y = random_device(T * B * O, 30, 1, dtype);
+  void* h_n = random_device(B * H, 40, 1, dtype);
   const rnnjit::Weights w{w1, b1, w2, b2};
   cudaStream_t stream;
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -282,7 +302,7 @@ void bench_sequence(rnnjit::Engine& engine, const Named& s, rnnjit::Precision pr
     }
     return median(t);
   };
-  const char* prec_name = rnnjit::precision_name(prec);
+  const char* prec_name = rnnjit::precision_name(engine.resolve(p).precision);
   const auto t0 = std::chrono::steady_clock::now();
   call();
   CK(cudaStreamSynchronize(stream));
@@ -299,22 +319,24 @@ void bench_sequence(rnnjit::Engine& engine, const Named& s, rnnjit::Precision pr
   CK(cudaEventDestroy(e0));
   CK(cudaEventDestroy(e1));
   CK(cudaStreamDestroy(stream));
-  for (float* d : {w1, b1, w2, b2, x, h0, y, h_n}) CK(cudaFree(d));
+  for (void* d : {w1, b1, w2, b2, x, h0, y, h_n}) CK(cudaFree(d));
 }
 
 }  // namespace
 
 const char* const kUsage =
-    "usage: %s [--shape NAME|B,I,H,O]... [--sweep N [--seed S]] [--list-shapes] [--precision tf32|fp32|all]\n"
-    "          [--config NAME] [--json FILE] [--no-pointer-checks] [--steps T]\n"
+    "usage: %s [--shape NAME|B,I,H,O]... [--sweep N [--seed S]] [--list-shapes] [--dtype f32|bf16]\n"
+    "          [--precision tf32|fp32|bf16|all] [--config NAME] [--json FILE] [--no-pointer-checks] [--steps T]\n"
     "  times rnnjit per shape and precision (NAME: kb-v0, b1-4k, mid, kb-large; all of them by default);\n"
+    "  --dtype stores every tensor as f32 (the default) or bf16; --precision all (the default) times each\n"
+    "  precision the storage takes (f32: tf32 and fp32; bf16: bf16);\n"
     "  --sweep adds N random shapes (tools/shapes.hpp, the same for a seed everywhere); --list-shapes\n"
     "  prints the shapes as B,I,H,O lines and exits (side_by_side.py --sweep reads them)\n";
 
 int main(int argc, char** argv) {
   std::vector<Named> shapes;
-  std::vector<rnnjit::Precision> precs = {rnnjit::Precision::TF32, rnnjit::Precision::FP32};
-  std::string json_path, config;
+  rnnjit::DType dtype = rnnjit::DType::F32;
+  std::string precision = "all", json_path, config;
   rnnjit::EngineOptions options;
   std::uint64_t sweep = 0, sweep_seed = 1, steps = 0;
   bool list_only = false;
@@ -338,10 +360,15 @@ int main(int argc, char** argv) {
       }
       shapes.push_back(n);
     } else if (arg == "--precision" && !next.empty()) {
+      precision = argv[++a];
+    } else if (arg == "--dtype" && !next.empty()) {
       ++a;
-      precs.clear();
-      if (next != "fp32") precs.push_back(rnnjit::Precision::TF32);
-      if (next != "tf32") precs.push_back(rnnjit::Precision::FP32);
+      try {
+        dtype = rnnjit::parse_dtype(next);
+      } catch (const rnnjit::Error& e) {
+        std::fprintf(stderr, "rnnjit-bench: --dtype: %s\n", e.message());
+        return 2;
+      }
     } else if (arg == "--config" && !next.empty()) {
       config = argv[++a];
     } else if (arg == "--json" && !next.empty()) {
@@ -369,6 +396,19 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  std::vector<rnnjit::Precision> precs;
+  if (precision != "all") {
+    try {
+      precs = {rnnjit::parse_precision(precision)};
+    } catch (const rnnjit::Error& e) {
+      std::fprintf(stderr, "rnnjit-bench: --precision: %s\n", e.message());
+      return 2;
+    }
+  } else if (dtype == rnnjit::DType::BF16) {
+    precs = {rnnjit::Precision::BF16};
+  } else {
+    precs = {rnnjit::Precision::TF32, rnnjit::Precision::FP32};
+  }
   for (const auto& s : rnnjit::tools::sweep_shapes(static_cast<int>(sweep), sweep_seed))
     shapes.push_back({std::to_string(s.b) + "," + std::to_string(s.i) + "," + std::to_string(s.h) + "," + std::to_string(s.o),
                       s.b, s.i, s.h, s.o});
@@ -384,16 +424,16 @@ int main(int argc, char** argv) {
                 engine.cache_path().c_str(), options.check_pointers ? "" : ", pointer checks off");
     std::printf("host floor: one cudaMemsetAsync enqueue takes %.2f us\n", enqueue_floor_us());
     const double bandwidth = copy_bandwidth();
-    std::printf("copy ceiling: %.2f TB/s (1 GiB device-to-device, read + write); tf32 ceiling %.0f TFLOP/s\n",
-                bandwidth / 1e12, kTf32Rate / 1e12);
+    std::printf("copy ceiling: %.2f TB/s (1 GiB device-to-device, read + write); %s ceiling %.0f TFLOP/s\n",
+                bandwidth / 1e12, dtype == rnnjit::DType::BF16 ? "bf16" : "tf32", tensor_rate(dtype) / 1e12);
     if (steps > 0) {
       for (const auto& s : shapes)
-        for (auto prec : precs) bench_sequence(engine, s, prec, static_cast<long long>(steps));
+        for (auto prec : precs) bench_sequence(engine, s, prec, dtype, static_cast<long long>(steps));
       return 0;
     }
     std::vector<Result> results;
     for (const auto& s : shapes)
-      for (auto prec : precs) results.push_back(bench(engine, s, prec, config, bandwidth));
+      for (auto prec : precs) results.push_back(bench(engine, s, prec, dtype, config, bandwidth));
     std::printf("%-22s %-5s %10s %10s %9s %10s %9s %10s %9s %8s %8s %8s  %s\n", "shape", "prec", "first ms", "step us",
                 "loop us", "graph us", "host us", "g.host us", "floor us", "floor %", "GB/s", "TFLOP/s", "config");
     for (const auto& r : results)
@@ -405,7 +445,8 @@ int main(int argc, char** argv) {
       out << "[\n";
       for (std::size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
-        out << "  {\"shape\": \"" << r.name << "\", \"precision\": \"" << r.precision << "\", \"first_ms\": " << r.first_ms
+        out << "  {\"shape\": \"" << r.name << "\", \"dtype\": \"" << r.dtype << "\", \"precision\": \"" << r.precision
+            << "\", \"first_ms\": " << r.first_ms
             << ", \"step_us\": " << r.gpu_us << ", \"loop_us\": " << r.loop_us << ", \"graph_us\": " << r.graph_us << ", \"host_us\": " << r.host_us << ", \"graph_host_us\": " << r.graph_host_us
             << ", \"floor_us\": " << r.floor_us << ", \"config\": \"" << r.config << "\"}" << (i + 1 < results.size() ? "," : "") << "\n";
       }

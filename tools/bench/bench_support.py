@@ -2,7 +2,7 @@
 import os
 import sys
 
-BOUND = {"tf32": 2e-3, "fp32": 1e-5}  # README: relative error bounds of the precisions
+BOUND = {"tf32": 2e-3, "fp32": 1e-5, "bf16": 1e-2}  # README: relative error bounds of the precisions
 
 
 def import_rnnjit(lib):

@@ -5,11 +5,13 @@
 # BASE: a directory with an earlier build's rnnjit-bench, timed beside BIN's on the same card.
 # SEED: the seed's seed_triton_rnn.py for the side-by-side. PARTS (comma-separated, default
 # tests,bench): tests (GPU tests, compute-sanitizer, tools, cold and warm first calls), start (the
-# start-up table of start_times.py, each case in a fresh process), bench
-# (the bench, BASE beside it, the side-by-side), tc (the portable tensor-core family pinned at the
-# anchors), racecheck (compute-sanitizer racecheck on SANITIZE, default "[sanitize]"), python (the
-# package from a carried wheel: pytest, the KernelBench example, host overhead), soak (rnnjit-soak
-# for SOAK_S seconds), sweep (side_by_side.py --sweep SWEEP_N). Logs go to $OUT (or /tmp/rnnjit-out).
+# start-up table of start_times.py, each case in a fresh process), bench (the bench, BASE beside
+# it, the side-by-side), bf16 (the bench and the side-by-side with bf16 tensors), tc (the portable
+# tensor-core family pinned at the anchors), multi (two GPUs or more: gpu_multi_test,
+# rnnjit-data-parallel), racecheck (compute-sanitizer racecheck on SANITIZE, default "[sanitize]"),
+# python (the package from a carried wheel: pytest, the KernelBench example, host overhead), soak
+# (rnnjit-soak for SOAK_S seconds), sweep (side_by_side.py --sweep SWEEP_N).
+# Logs go to $OUT (or /tmp/rnnjit-out).
 set -u
 PARTS=${PARTS:-tests,bench}
 BIN=$(cd "${1:?usage: device_check.sh BIN [BASE] [SEED]}" && pwd)
@@ -54,14 +56,16 @@ if part python; then
 fi
 
 if part tests; then
-  for t in engine families cache background sequence; do
+  for t in engine families cache background sequence bf16; do
     RNNJIT_CACHE=off timeout 400 "$BIN/gpu_${t}_test" > "$OUT/gpu_${t}_test.log" 2>&1
     note "gpu_${t}_test rc=$?: $(tail -n 2 "$OUT/gpu_${t}_test.log" | tr -s '\n' ' ')"
   done
-  for tool in memcheck racecheck; do
-    RNNJIT_CACHE=off timeout 300 compute-sanitizer --tool $tool --error-exitcode 3 "$BIN/gpu_families_test" "[sanitize]" \
-      > "$OUT/sanitizer_$tool.log" 2>&1
-    note "compute-sanitizer $tool: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_$tool.log")"
+  for t in families bf16; do
+    for tool in memcheck racecheck; do
+      RNNJIT_CACHE=off timeout 300 compute-sanitizer --tool $tool --error-exitcode 3 "$BIN/gpu_${t}_test" "[sanitize]" \
+        > "$OUT/sanitizer_${tool}_$t.log" 2>&1
+      note "compute-sanitizer $tool gpu_${t}_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_${tool}_$t.log")"
+    done
   done
   work=$(mktemp -d)
   export RNNJIT_CACHE=$work/cache.sqlite
@@ -75,6 +79,18 @@ if part tests; then
   "$BIN/rnnjit-cache" list > "$OUT/rnnjit-cache-list.txt" 2>&1
   note "rnnjit-cache list rc=$?, verify: $("$BIN/rnnjit-cache" verify 2>&1)"
   unset RNNJIT_CACHE
+fi
+
+if part multi; then
+  # Issue 25 on a machine of two GPUs or more: the two-GPU tests, the data-parallel example.
+  RNNJIT_CACHE=off timeout 300 "$BIN/gpu_multi_test" > "$OUT/gpu_multi_test.log" 2>&1
+  note "gpu_multi_test rc=$?: $(tail -n 2 "$OUT/gpu_multi_test.log" | tr -s '\n' ' ')"
+  for shape in mid kb-large; do
+    for prec in tf32 fp32; do
+      RNNJIT_CACHE=/tmp/rnnjit-dp.sqlite timeout 120 "$BIN/rnnjit-data-parallel" $shape $prec > "$OUT/data_parallel.log" 2>&1
+      note "data-parallel $shape $prec rc=$?: $(tail -n 2 "$OUT/data_parallel.log" | tr -s '\n' ' ')"
+    done
+  done
 fi
 
 if part tc; then
@@ -133,10 +149,19 @@ if part bench; then
   fi
 fi
 
+if part bf16; then
+  # Issue 21's bf16 storage: the bench, then the side-by-side against PyTorch bf16.
+  RNNJIT_CACHE=off timeout 280 "$BIN/rnnjit-bench" --dtype bf16 > "$OUT/bench_bf16.txt" 2>&1
+  note "bench bf16 rc=$?"
+  RNNJIT_CACHE=off timeout 280 python3 "$(dirname "$0")/side_by_side.py" --lib "$BIN/librnnjit_c.so" --dtype bf16 \
+    --shapes kb-v0,b1-4k,mid > "$OUT/side_by_side_bf16.txt" 2>&1
+  note "side_by_side bf16 rc=$?"
+fi
+
 echo
 echo "==================== summary ===================="
 printf '%s\n' "${summary[@]}"
 [ -f "$OUT/tc.txt" ] && cat "$OUT/tc.txt"
 for f in "$OUT"/bench_*.txt; do [ -f "$f" ] && echo "-- $f" && tail -n 8 "$f" | awk '{print $1, $2, $4, $5, $9, $NF}'; done
-[ -f "$OUT/side_by_side.txt" ] && sed -n '/^shape     method/,$p' "$OUT/side_by_side.txt"
+for f in "$OUT"/side_by_side.txt "$OUT"/side_by_side_bf16.txt; do [ -f "$f" ] && sed -n '/^shape     method/,$p' "$f"; done
 exit 0

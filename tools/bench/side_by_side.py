@@ -5,6 +5,11 @@
         --seed .anchors/seed_triton_rnn.py [--shapes kb-v0,b1-4k,mid,kb-large] [--png out.png]
     python3 tools/bench/side_by_side.py --sweep 60 --seed-sweep 7 --bench build/tools/bench/rnnjit-bench
     python3 tools/bench/side_by_side.py --sequences kb-seq,mid-seq,large-seq
+    python3 tools/bench/side_by_side.py --dtype bf16 [--shapes kb-v0,b1-4k,mid]
+
+--dtype bf16 stores every tensor as bf16 (rounded from the fp32 draws) and times rnnjit's bf16 step
+beside the same step in PyTorch bf16: eager, eager in a CUDA graph, torch.compile; the float64
+reference is computed from the same bf16 values.
 
 --sequences times whole sequences (Engine.rnn_sequence) beside cuDNN's nn.RNN(tanh) + Linear,
 tf32 allowed and fp32 with tf32 off, and beside the same steps as rnn_step calls in a CUDA graph.
@@ -13,10 +18,11 @@ tf32 allowed and fp32 with tf32 off, and beside the same steps as rnn_step calls
 --list-shapes`: the same shapes as `rnnjit-bench --sweep`), tf32 against eager tf32 in a CUDA
 graph and fp32 against eager fp32, and ends with the worst ratio and the geometric mean.
 
-Anchors: PyTorch eager fp32, tf32, bf16; eager tf32 in a CUDA graph; torch.compile (tf32);
-the seed's Triton kernels (tf32). rnnjit is called through its Python package (python/rnnjit:
-`pip install .`), with --lib's library instead of the installed one when given. Every
-method's output is checked against a float64 reference (sampled rows for big batches).
+Anchors (f32 tensors): PyTorch eager fp32, tf32, bf16 (weights and inputs cast); eager tf32 in a
+CUDA graph; torch.compile (tf32); the seed's Triton kernels (tf32). rnnjit is called through its
+Python package (python/rnnjit: `pip install .`), with --lib's library instead of the installed one
+when given. Every method's output is checked against a float64 reference (sampled rows for big
+batches).
 Times are medians of triton.testing.do_bench; x and h rotate among 4 sets so that they do
 not sit in L2 from the previous call. Ratios are anchor time / rnnjit time.
 """
@@ -136,6 +142,8 @@ def sequences(args):
 
 
 def run(args):
+    bf16 = args.dtype == "bf16"
+    dtype = torch.bfloat16 if bf16 else torch.float32
     torch.manual_seed(0)
     rnnjit = import_rnnjit(args.lib)
     rj = rnnjit.Engine()
@@ -154,12 +162,11 @@ def run(args):
     for name, (B, I, H, O) in shapes.items():
         dev = "cuda"
         i2h, h2o = torch.nn.Linear(I + H, H).to(dev), torch.nn.Linear(H, O).to(dev)
-        w1, b1, w2, b2 = (t.detach().contiguous() for t in (i2h.weight, i2h.bias, h2o.weight, h2o.bias))
-        xs = [torch.rand(B, I, device=dev) for _ in range(SETS)]
-        hs = [torch.rand(B, H, device=dev) for _ in range(SETS)]
+        w1, b1, w2, b2 = (t.detach().to(dtype).contiguous() for t in (i2h.weight, i2h.bias, h2o.weight, h2o.bias))
+        xs = [torch.rand(B, I, device=dev).to(dtype) for _ in range(SETS)]
+        hs = [torch.rand(B, H, device=dev).to(dtype) for _ in range(SETS)]
         rows = B if B * (I + H) * H <= 4e8 else min(B, 2)
         refs = [reference(xs[k], hs[k], w1, b1, w2, b2, rows) for k in range(SETS)]
-        bf = [t.bfloat16() for t in (w1, b1, w2, b2)]
         methods = {}
         counter = [0]
 
@@ -170,32 +177,40 @@ def run(args):
                 return fn(k)
             return call
 
-        methods["eager fp32"] = ("fp32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), False)
-        if not args.sweep:  # the sweep's anchors are eager fp32 and eager tf32 in a graph
-            methods["eager tf32"] = ("tf32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), True)
-            methods["eager bf16"] = ("bf16", lambda k: eager(xs[k], hs[k], *bf, dtype=torch.bfloat16), False)
-            compiled = torch.compile(lambda x, h: eager(x, h, w1, b1, w2, b2))
-            methods["torch.compile tf32"] = ("tf32", lambda k: compiled(xs[k], hs[k]), True)
-        if seed is not None and not args.sweep:
-            methods["seed Triton tf32"] = ("tf32", lambda k: (lambda hn: (hn, seed.linear_triton(hn, w2, b2)))(
-                seed.fused_i2h_tanh(xs[k], hs[k], w1, b1)), True)
-        h_outs = [torch.empty(B, H, device=dev) for _ in range(SETS)]
-        ys = [torch.empty(B, O, device=dev) for _ in range(SETS)]
-        for prec in ("tf32", "fp32"):
+        if bf16:  # every anchor on the same bf16 tensors
+            methods["eager bf16"] = ("bf16", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2, dtype), False)
+            compiled = torch.compile(lambda x, h: eager(x, h, w1, b1, w2, b2, dtype))
+            methods["torch.compile bf16"] = ("bf16", lambda k: compiled(xs[k], hs[k]), False)
+        else:
+            methods["eager fp32"] = ("fp32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), False)
+            if not args.sweep:  # the sweep's anchors are eager fp32 and eager tf32 in a graph
+                bf = [t.bfloat16() for t in (w1, b1, w2, b2)]
+                methods["eager tf32"] = ("tf32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), True)
+                methods["eager bf16"] = ("bf16", lambda k: eager(xs[k], hs[k], *bf, dtype=torch.bfloat16), False)
+                compiled = torch.compile(lambda x, h: eager(x, h, w1, b1, w2, b2))
+                methods["torch.compile tf32"] = ("tf32", lambda k: compiled(xs[k], hs[k]), True)
+            if seed is not None and not args.sweep:
+                methods["seed Triton tf32"] = ("tf32", lambda k: (lambda hn: (hn, seed.linear_triton(hn, w2, b2)))(
+                    seed.fused_i2h_tanh(xs[k], hs[k], w1, b1)), True)
+        h_outs = [torch.empty(B, H, device=dev, dtype=dtype) for _ in range(SETS)]
+        ys = [torch.empty(B, O, device=dev, dtype=dtype) for _ in range(SETS)]
+        for prec in ("bf16",) if bf16 else ("tf32", "fp32"):
             def rnnjit_call(k, prec=prec):
                 return rj.rnn_step(xs[k], hs[k], w1, b1, w2, b2, h_out=h_outs[k], y=ys[k], precision=prec)
             methods["rnnjit " + prec] = (prec, rnnjit_call, False)
 
-        # Eager tf32 inside a CUDA graph (one graph per input set).
-        set_tf32(True)
+        # Eager inside a CUDA graph (one graph per input set): tf32 for f32 tensors, bf16 for bf16.
+        graph_prec = "bf16" if bf16 else "tf32"
+        set_tf32(not bf16)
         graphs = []
         for k in range(SETS):
-            eager(xs[k], hs[k], w1, b1, w2, b2)
+            eager(xs[k], hs[k], w1, b1, w2, b2, dtype)
             g = torch.cuda.CUDAGraph()
             with torch.cuda.graph(g):
-                out = eager(xs[k], hs[k], w1, b1, w2, b2)
+                out = eager(xs[k], hs[k], w1, b1, w2, b2, dtype)
             graphs.append((g, out))
-        methods["eager tf32 graph"] = ("tf32", lambda k: (graphs[k][0].replay(), graphs[k][1])[1], True)
+        methods[f"eager {graph_prec} graph"] = (graph_prec, lambda k: (graphs[k][0].replay(), graphs[k][1])[1],
+                                                not bf16)
 
         results = {}
         for mname, (prec, fn, tf32) in methods.items():
@@ -208,8 +223,20 @@ def run(args):
             t = triton.testing.do_bench(rotating(fn), warmup=50, rep=300, return_mode="median") * 1000.0
             results[mname] = (prec, t, max(errs))
         set_tf32(False)
+        if bf16:
+            # cuBLAS's bf16 GEMM rate on the step's two products alone ([x | h] concatenated
+            # beforehand, no bias or tanh): what rnnjit's GEMM rate is held against.
+            xh = [torch.cat([xs[k], hs[k]], 1) for k in range(SETS)]
+            gemms = rotating(lambda k: (torch.mm(xh[k], w1.t()), torch.mm(hs[k], w2.t())))
+            t = triton.testing.do_bench(gemms, warmup=50, rep=300, return_mode="median") * 1000.0
+            flop = 2.0 * B * H * (I + H + O)
+            mine = results["rnnjit bf16"][1]
+            print(f"{name:9s} cuBLAS bf16 GEMMs {t:10.2f} us = {flop / t / 1e6:7.1f} TFLOP/s; rnnjit "
+                  f"{flop / mine / 1e6:7.1f} TFLOP/s = {t / mine:.0%} of cuBLAS's rate", flush=True)
+            del xh
         for mname, (prec, t, err) in results.items():
-            mine = results.get("rnnjit " + ("fp32" if prec == "fp32" else "tf32"))
+            # Each anchor beside rnnjit of its precision; the f32 run's eager bf16 beside rnnjit tf32.
+            mine = results.get("rnnjit " + prec) or results["rnnjit tf32"]
             ratio = mine[1] and t / mine[1]
             rows_out.append((name, mname, prec, t, err, ratio))
             print(f"{name:9s} {mname:20s} {prec:5s} {t:10.2f} us  err {err:8.1e}  "
@@ -277,5 +304,9 @@ if __name__ == "__main__":
     p.add_argument("--seed-sweep", type=int, default=1, help="the sweep's seed")
     p.add_argument("--bench", default="build/tools/bench/rnnjit-bench", help="the rnnjit-bench that lists the sweep's shapes")
     p.add_argument("--sequences", help="time these sequences instead (" + ",".join(SEQUENCES) + ")")
+    p.add_argument("--dtype", choices=("f32", "bf16"), default="f32",
+                   help="the tensors' storage: bf16 times rnnjit bf16 beside PyTorch bf16 at --shapes")
     parsed = p.parse_args()
+    if parsed.dtype == "bf16" and (parsed.sweep or parsed.sequences):
+        p.error("--dtype bf16 times the step at --shapes; --sweep and --sequences take f32 tensors")
     sys.exit(sequences(parsed) if parsed.sequences else run(parsed))

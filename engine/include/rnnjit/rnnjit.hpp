@@ -32,7 +32,7 @@ enum class Precision {
   Default,  ///< the engine's default precision
   FP32,     ///< fp32-accurate (≤ 1e-5 relative error): split products on tensor cores, or FFMA
   TF32,     ///< tensor-core TF32 (≤ 2e-3 relative error)
-  BF16,     ///< bf16 tensor cores (≤ 1e-2); not served yet (ErrorCode::Unsupported)
+  BF16,     ///< bf16 products (≤ 1e-2): what bf16 storage computes, and only with it
 };
 
 /// "fp32", "tf32", "bf16" ("default" for Default).
@@ -43,7 +43,7 @@ Precision parse_precision(const std::string& name);
 /// The storage type of every tensor of a problem (x, h, h', y, W1, b1, W2, b2).
 enum class DType {
   F32,   ///< float
-  BF16,  ///< bfloat16; not served yet (ErrorCode::Unsupported)
+  BF16,  ///< bfloat16 (2-byte aligned pointers): precision Default or BF16, steps only (sequences: Unsupported)
 };
 
 /// "f32", "bf16".
@@ -209,7 +209,7 @@ class Engine {
 
   /// The same for sequences of `steps` steps: tunes the chunk size they run in (every length with
   /// that chunk shares it), so that a first rnn_sequence does not tune. Throws InvalidArgument for
-  /// steps outside 1..kMaxSteps.
+  /// steps outside 1..kMaxSteps, Unsupported for bf16 tensors.
   TuneReport tune_sequence(const Problem& problem, std::int64_t steps, bool force = false);
 
   /// Runs `problem` with `config` (a name from candidates() or the cache) from now on in this

@@ -20,6 +20,8 @@ double streamed_seconds(int ctas, double weight_bytes, double bytes_in_flight, d
   return std::max(weight_bytes / rate, a_bytes / 120e9);
 }
 
-double weight_bytes(const Shape& s) { return 4.0 * (double(s.h) * (s.i + s.h) + double(s.o) * s.h); }
+double weight_bytes(const Shape& s) {
+  return double(dtype_size(s.dtype)) * (double(s.h) * (s.i + s.h) + double(s.o) * s.h);
+}
 
 }  // namespace rnnjit

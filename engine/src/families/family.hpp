@@ -5,6 +5,7 @@
 // A family F is a struct with
 //   static constexpr std::string_view kFile;   its kernel_templates/ file
 //   static constexpr Scope kScope;             a GEMM stage, or the whole step in one launch
+//   static constexpr bool kServesBf16;         whether its kernels take bf16 storage (an ST argument)
 //   int knobs..., operator==                   its tile: the template arguments the tuner varies
 //   std::string name() const;                  the procedural name, a cache key
 //   static std::optional<F> parse(std::string_view);  its inverse, canonical spelling only
@@ -69,6 +70,7 @@ template <class F>
 concept KernelFamily = requires(const F f, const Shape& s, Stage st, const DeviceInfo& d, std::string_view n) {
   { F::kFile } -> std::convertible_to<std::string_view>;
   { F::kScope } -> std::convertible_to<Scope>;
+  { F::kServesBf16 } -> std::convertible_to<bool>;
   { f.name() } -> std::same_as<std::string>;
   { F::parse(n) } -> std::same_as<std::optional<F>>;
   { f.rejects(s, st, d) } -> std::same_as<std::string>;
@@ -100,7 +102,7 @@ std::optional<F> scan_name(std::string_view name, const char* format, const F& t
 /// (docs/kernels.md, "stream").
 double streamed_seconds(int ctas, double weight_bytes, double bytes_in_flight, double a_bytes);
 
-/// The fp32 bytes of W1 and W2.
+/// The bytes of W1 and W2 in the shape's storage type.
 double weight_bytes(const Shape& s);
 
 }  // namespace rnnjit

@@ -11,6 +11,7 @@ namespace rnnjit {
 struct FusedTile {
   static constexpr std::string_view kFile = "fused_cluster.cu";
   static constexpr Scope kScope = Scope::Step;
+  static constexpr bool kServesBf16 = false;  // bf16 storage (Shape::dtype)
 
   int ctas = 0;     ///< CTAs asked for (rounded to whole clusters over H's rows)
   int k_split = 0;  ///< CTAs of a cluster, each a slice of K

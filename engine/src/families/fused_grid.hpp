@@ -10,6 +10,7 @@ namespace rnnjit {
 struct GridTile {
   static constexpr std::string_view kFile = "fused_grid.cu";
   static constexpr Scope kScope = Scope::Step;
+  static constexpr bool kServesBf16 = false;  // bf16 storage (Shape::dtype)
 
   int ctas = 0;   ///< CTAs, at most one a SM (a grid barrier needs every CTA resident)
   int warps = 0;  ///< warps a CTA, splitting K

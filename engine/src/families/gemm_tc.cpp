@@ -25,7 +25,10 @@ std::string TcTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d) co
   if (bn % warps_n != 0 || bn / warps_n % 16 != 0) return "BN must be WARPS_N warp tiles of 16 columns";
   if (bk != 16 && bk != 32 && bk != 64 && bk != 128) return "BK must be 16, 32, 64 or 128";
   if (stages < 2) return "needs at least 2 stages";
-  if (warps_m * warps_n * 32 % bk != 0) return "the CTA's threads must be a multiple of BK";
+  // A slice row is BK words: BK floats, 2·BK bf16 elements; a thread copies fixed columns of it.
+  const int slice_k = bk * 4 / static_cast<int>(dtype_size(s.dtype));
+  if (warps_m * warps_n * 32 % slice_k != 0)
+    return "the CTA's threads must be a multiple of a slice's " + std::to_string(slice_k) + " columns";
   // The sums of a warp tile a thread holds, twice for fp32 (a slice's sums beside the running
   // ones): 64x64 of them spilled at 255 registers, 64x32 fit (docs/kernels.md, "tc").
   const int sums = bm / warps_m * (bn / warps_n) / 32 * (s.precision == Precision::FP32 ? 2 : 1);
@@ -40,8 +43,8 @@ std::string TcTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d) co
 
 std::vector<std::string> TcTile::kernels(const Shape& s, Stage stage) const {
   const Gemm g = gemm_of(stage, s);
-  return {name_expression("gemm_tc", {g.m, g.n, g.k1, g.k2, g.ldw, bm, bn, bk, warps_m, warps_n, stages,
-                                      math_arg(s.precision), g.epi})};
+  return {name_expression("gemm_tc", {store_arg(s.dtype), g.m, g.n, g.k1, g.k2, g.ldw, bm, bn, bk, warps_m, warps_n,
+                                      stages, math_arg(s.precision), g.epi})};
 }
 
 Geometry TcTile::geometry(const Shape& s, Stage stage) const {
@@ -55,8 +58,8 @@ Geometry TcTile::geometry(const Shape& s, Stage stage) const {
 }
 
 // Waves of CTAs over the SMs; a CTA's time is the larger of its tensor work (MACs, twice for fp32's
-// two passes) and its operand bytes from L2 ((BM + BN) rows a column of K), plus a latency penalty
-// when few warps are resident.
+// two passes, half for bf16's products at twice tf32's rate on every arch from sm_80) and its operand
+// bytes from L2 ((BM + BN) rows a column of K), plus a latency penalty when few warps are resident.
 double TcTile::estimate(const Shape& s, Stage stage, const DeviceInfo& d) const {
   const Gemm g = gemm_of(stage, s);
   const Geometry geo = geometry(s, stage);
@@ -67,8 +70,8 @@ double TcTile::estimate(const Shape& s, Stage stage, const DeviceInfo& d) const 
   const double waves = std::ceil(per_sm / occupancy);
   const double resident_warps = std::min(per_sm, occupancy) * geo.threads / 32.0;
   const double k = double(g.k1 + g.k2);
-  const double macs = k * bm * bn * (s.precision == Precision::FP32 ? 2.0 : 1.0);
-  const double bytes = k * (bm + bn) * 4.0;
+  const double macs = k * bm * bn * (s.precision == Precision::FP32 ? 2.0 : s.dtype == DType::BF16 ? 0.5 : 1.0);
+  const double bytes = k * (bm + bn) * double(dtype_size(s.dtype));
   return waves * std::min(per_sm, occupancy) * std::max(macs / 512.0, bytes / 32.0) *
          (1.0 + 4.0 / std::min(resident_warps, 16.0));
 }

@@ -1,8 +1,9 @@
-// Family tc (kernel_templates/gemm_tc.cu): BM×BN CTA tiles of m16n8k8 mma.sync, fragments through
-// ldmatrix from an XOR-swizzled STAGES-deep cp.async ring of BK-wide K slices, WARPS_M×WARPS_N
-// warps; tf32, or fp32-accurate as a tf32 hi·hi plus one bf16 product of the cross terms. Any
-// shape and any 4-byte aligned pointers, sm_80 and newer: the tensor-core path of Ampere and Ada,
-// and Hopper's where TMA cannot describe the operands.
+// Family tc (kernel_templates/gemm_tc.cu): BM×BN CTA tiles of mma.sync, fragments through ldmatrix
+// from an XOR-swizzled STAGES-deep cp.async ring of K slices BK words wide, WARPS_M×WARPS_N warps;
+// f32 storage in tf32 (m16n8k8), or fp32-accurate as a tf32 hi·hi plus one bf16 product of the
+// cross terms; bf16 storage in bf16 (m16n8k16). Any shape and any pointers aligned to their
+// element, sm_80 and newer: the tensor-core path of Ampere and Ada, and Hopper's where TMA cannot
+// describe the operands.
 #pragma once
 
 #include "family.hpp"
@@ -12,8 +13,9 @@ namespace rnnjit {
 struct TcTile {
   static constexpr std::string_view kFile = "gemm_tc.cu";
   static constexpr Scope kScope = Scope::Stage;
+  static constexpr bool kServesBf16 = true;  // bf16 storage (Shape::dtype)
 
-  int bm = 0, bn = 0, bk = 0;    ///< CTA tile: BM batch rows × BN output columns, BK columns of K a slice
+  int bm = 0, bn = 0, bk = 0;    ///< CTA tile: BM batch rows × BN output columns, BK 4-byte words of K a slice row
   int warps_m = 0, warps_n = 0;  ///< warps along M and N
   int stages = 0;                ///< cp.async ring depth
 

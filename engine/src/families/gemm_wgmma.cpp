@@ -65,12 +65,13 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
 
 std::vector<std::string> WgmmaTile::kernels(const Shape& s, Stage stage) const {
   const Gemm own = gemm_of(stage, s), g = run_gemm(stage, s);
+  const int st = store_arg(s.dtype);
   std::vector<std::string> out = {name_expression(
-      "gemm_wgmma", {g.m, g.n, g.k1, g.k2, g.ldw, bm, bn, groups, stages, k_split, math_arg(s.precision), g.epi})};
+      "gemm_wgmma", {st, g.m, g.n, g.k1, g.k2, g.ldw, bm, bn, groups, stages, k_split, math_arg(s.precision), g.epi})};
   if (operands(s) == Operands::TensorMapsCross) out.push_back(name_expression("split_cross", {g.m, g.k1, g.k2}));
   if (!tma_layout(own)) {
-    out.push_back(name_expression("pack_rows", {g.m, own.k1, own.k2, g.k1}));
-    out.push_back(name_expression("pack_rows", {g.n, own.ldw, 0, g.k1}));
+    out.push_back(name_expression("pack_rows", {st, g.m, own.k1, own.k2, g.k1}));
+    out.push_back(name_expression("pack_rows", {st, g.n, own.ldw, 0, g.k1}));
   }
   return out;
 }
@@ -98,8 +99,8 @@ Operands WgmmaTile::operands(const Shape& s) const {
 }
 
 // One CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a clock, twice
-// for fp32's tf32 + bf16 passes) and its A and W slices through L2 (~32 bytes a clock a SM when all
-// stream), plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
+// for fp32's tf32 + bf16 passes, half for bf16 storage's bf16 products) and its A and W slices
+// through L2 (~32 bytes a clock a SM when all stream), plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
 // 30 of 4 CTAs (not 33) and 15 of 8 are resident at once, so about 10% of SMs idle for K_SPLIT > 2.
 double WgmmaTile::estimate(const Shape& s, Stage stage, const DeviceInfo& d) const {
   const Gemm g = gemm_of(stage, s);
@@ -107,9 +108,11 @@ double WgmmaTile::estimate(const Shape& s, Stage stage, const DeviceInfo& d) con
   const double ctas = std::ceil(double(g.m) / bm) * std::ceil(double(g.n) / bn) * k_split;
   const double clusters = std::floor(double(d.sm_count) / k_split * (k_split > 2 ? 0.9 : 1.0));
   const double waves = std::ceil(ctas / (clusters * k_split));
-  const double k_cta = std::ceil(std::ceil(k / 32.0) / k_split) * 32.0;
-  const double macs = double(bm) * bn * k_cta * (s.precision == Precision::FP32 ? 2.0 : 1.0);
-  const double bytes = (bm + bn) * k_cta * 4.0;
+  const double slice = 128.0 / g.elem;  // K elements a 128-byte slice
+  const double k_cta = std::ceil(std::ceil(k / slice) / k_split) * slice;
+  const double rate = s.precision == Precision::FP32 ? 0.5 : s.dtype == DType::BF16 ? 2.0 : 1.0;
+  const double macs = double(bm) * bn * k_cta / rate;
+  const double bytes = (bm + bn) * k_cta * g.elem;
   return waves * (std::max(macs / 1024.0, bytes / 32.0) + k_split * bm * bn * 4.0 / 32.0);
 }
 

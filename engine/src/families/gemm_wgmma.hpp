@@ -1,8 +1,9 @@
 // Family wgmma (kernel_templates/gemm_wgmma.cu): a producer warpgroup's TMA loads (128-byte
-// swizzle) fill a STAGES-deep mbarrier ring of 32-float K slices, GROUPS consumer warpgroups run
-// wgmma on them; K optionally split over the K_SPLIT CTAs of a cluster, added through DSMEM in
-// rank order. sm_90a, 16-byte aligned pointers; a stage whose rows are not whole 16-byte units runs
-// on packed copies of its operands (problem.hpp, packed()) that its launch writes first.
+// swizzle) fill a STAGES-deep mbarrier ring of 128-byte K slices (32 f32 or 64 bf16 elements),
+// GROUPS consumer warpgroups run wgmma on them (tf32 or fp32's split for f32 storage, bf16 for bf16);
+// K optionally split over the K_SPLIT CTAs of a cluster, added through DSMEM in rank order. sm_90a,
+// 16-byte aligned pointers; a stage whose rows are not whole 16-byte units runs on packed copies of
+// its operands (problem.hpp, packed()) that its launch writes first.
 #pragma once
 
 #include "family.hpp"
@@ -12,6 +13,7 @@ namespace rnnjit {
 struct WgmmaTile {
   static constexpr std::string_view kFile = "gemm_wgmma.cu";
   static constexpr Scope kScope = Scope::Stage;
+  static constexpr bool kServesBf16 = true;  // bf16 storage (Shape::dtype)
 
   int bm = 0, bn = 0;  ///< CTA tile: BM batch rows × BN output columns
   int groups = 0;      ///< consumer warpgroups (a producer warpgroup besides)

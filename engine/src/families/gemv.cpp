@@ -27,7 +27,7 @@ std::string GemvTile::rejects(const Shape& s, Stage stage, const DeviceInfo&) co
 // fp32 FFMA whatever the precision: tf32 and fp32 problems share these binaries.
 std::vector<std::string> GemvTile::kernels(const Shape& s, Stage stage) const {
   const Gemm g = gemm_of(stage, s);
-  return {name_expression("gemv", {g.m, g.n, g.k1, g.k2, g.ldw, rows, warps, unroll, g.epi})};
+  return {name_expression("gemv", {store_arg(s.dtype), g.m, g.n, g.k1, g.k2, g.ldw, rows, warps, unroll, g.epi})};
 }
 
 Geometry GemvTile::geometry(const Shape& s, Stage stage) const {

@@ -9,6 +9,7 @@ namespace rnnjit {
 struct GemvTile {
   static constexpr std::string_view kFile = "gemv.cu";
   static constexpr Scope kScope = Scope::Stage;
+  static constexpr bool kServesBf16 = true;  // bf16 storage (Shape::dtype)
 
   int rows = 0;    ///< rows of W a warp
   int warps = 0;   ///< warps a CTA

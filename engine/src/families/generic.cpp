@@ -31,8 +31,8 @@ Geometry GenericTile::geometry(const Shape& s, Stage stage) const {
   return geo;
 }
 
-// Not ranked against other families (the tuner never proposes it): its FFMA work at a fraction
-// of the chip's rate, for logs and tests.
+// Not ranked against other families (the tuner proposes it only where nothing else serves): its
+// FFMA work at a fraction of the chip's rate, for logs and tests.
 double GenericTile::estimate(const Shape& s, Stage stage, const DeviceInfo& d) const {
   const Gemm g = gemm_of(stage, s);
   return double(g.m) * g.n * (g.k1 + g.k2) / d.sm_count;

@@ -11,6 +11,7 @@ namespace rnnjit {
 struct GridMmaTile {
   static constexpr std::string_view kFile = "grid_mma.cu";
   static constexpr Scope kScope = Scope::Step;
+  static constexpr bool kServesBf16 = false;  // bf16 storage (Shape::dtype)
 
   int ctas = 0;      ///< CTAs, at most one a SM
   int warps = 0;     ///< warps a CTA, taking 32-column chunks of K in turn

@@ -32,7 +32,7 @@ std::string StreamTile::rejects(const Shape& s, Stage, const DeviceInfo& d) cons
 }
 
 std::vector<std::string> StreamTile::kernels(const Shape& s, Stage) const {
-  return {name_expression("grid_stream", {s.b, s.i, s.h, s.o, warps, rows, unroll, prefetch})};
+  return {name_expression("grid_stream", {store_arg(s.dtype), s.b, s.i, s.h, s.o, warps, rows, unroll, prefetch})};
 }
 
 Geometry StreamTile::geometry(const Shape& s, Stage) const {
@@ -40,16 +40,17 @@ Geometry StreamTile::geometry(const Shape& s, Stage) const {
   geo.grid_x = static_cast<unsigned>(ctas);
   geo.threads = static_cast<unsigned>(warps * 32);
   geo.cooperative = true;
-  // h' when the kernel stages it, then the prefetched W2 rows.
-  const std::size_t staged = rnnjit_k::stream_stages_h(s.b, s.h) ? (std::size_t(s.b) * s.h + 3) / 4 * 4 : 0;
-  geo.smem = (staged + std::size_t(prefetch) * s.h) * sizeof(float);
+  // h' when the kernel stages it (in whole 16-byte units), then the prefetched W2 rows.
+  const std::size_t e = dtype_size(s.dtype), per16 = 16 / e;
+  const std::size_t staged = rnnjit_k::stream_stages_h(s.b, s.h) ? (std::size_t(s.b) * s.h + per16 - 1) / per16 * per16 : 0;
+  geo.smem = (staged + std::size_t(prefetch) * s.h) * e;
   return geo;
 }
 
 // Every ROWS rows re-read A through L1 (docs/kernels.md, "stream": at batch 8, ROWS 2 78 µs, 4 83, 1 86).
 double StreamTile::estimate(const Shape& s, Stage, const DeviceInfo&) const {
   const double in_flight = double(ctas) * warps * 32 * 16 * unroll * rows;
-  const double a_bytes = 4.0 * s.b *
+  const double a_bytes = double(dtype_size(s.dtype)) * s.b *
                          (std::ceil(double(s.h) / ctas / rows) * (s.i + s.h) +
                           std::ceil(double(s.o) / ctas / rows) * s.h);
   return streamed_seconds(ctas, weight_bytes(s), in_flight, a_bytes);

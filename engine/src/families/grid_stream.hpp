@@ -11,6 +11,7 @@ namespace rnnjit {
 struct StreamTile {
   static constexpr std::string_view kFile = "grid_stream.cu";
   static constexpr Scope kScope = Scope::Step;
+  static constexpr bool kServesBf16 = true;  // bf16 storage (Shape::dtype)
 
   int ctas = 0;      ///< CTAs, at most one a SM
   int warps = 0;     ///< warps a CTA

@@ -45,6 +45,8 @@ Operands operands(const Tile& t, const Shape& s) {
 }
 
 std::string rejects(const Tile& t, Stage stage, const Shape& s, const DeviceInfo& d) {
+  const bool bf16 = std::visit([](const auto& f) { return std::decay_t<decltype(f)>::kServesBf16; }, t);
+  if (s.dtype == DType::BF16 && !bf16) return "stores f32 only, not bf16";
   std::string why = std::visit([&](const auto& f) { return f.rejects(s, stage, d); }, t);
   if (!why.empty()) return why;
   const Geometry geo = geometry(t, stage, s);
