@@ -125,10 +125,12 @@ if part start; then
 fi
 
 if part sweep; then
-  # Issue 19's sweep: SWEEP_N random shapes, PyTorch / rnnjit in both precisions.
+  # Issue 19's sweep: SWEEP_N random shapes, PyTorch / rnnjit in both precisions (SWEEP_DTYPE=bf16:
+  # issue 21's, bf16 tensors against eager bf16 in a CUDA graph).
   RNNJIT_CACHE=off timeout ${SWEEP_S:-540} python3 "$(dirname "$0")/side_by_side.py" --lib "$BIN/librnnjit_c.so" \
-    --sweep "${SWEEP_N:-60}" --seed-sweep "${SWEEP_SEED:-7}" --bench "$BIN/rnnjit-bench" > "$OUT/sweep.txt" 2>&1
-  note "sweep rc=$?: $(grep -E 'ratios over' "$OUT/sweep.txt")"
+    --sweep "${SWEEP_N:-60}" --seed-sweep "${SWEEP_SEED:-7}" --bench "$BIN/rnnjit-bench" --dtype "${SWEEP_DTYPE:-f32}" \
+    > "$OUT/sweep.txt" 2>&1
+  note "sweep ${SWEEP_DTYPE:-f32} rc=$?: $(grep -E 'ratios over' "$OUT/sweep.txt")"
 fi
 
 if part bench; then

@@ -5,7 +5,7 @@
         --seed .anchors/seed_triton_rnn.py [--shapes kb-v0,b1-4k,mid,kb-large] [--png out.png]
     python3 tools/bench/side_by_side.py --sweep 60 --seed-sweep 7 --bench build/tools/bench/rnnjit-bench
     python3 tools/bench/side_by_side.py --sequences kb-seq,mid-seq,large-seq
-    python3 tools/bench/side_by_side.py --dtype bf16 [--shapes kb-v0,b1-4k,mid]
+    python3 tools/bench/side_by_side.py --dtype bf16 [--shapes kb-v0,b1-4k,mid] [--sweep 60 ...]
 
 --dtype bf16 stores every tensor as bf16 (rounded from the fp32 draws) and times rnnjit's bf16 step
 beside the same step in PyTorch bf16: eager, eager in a CUDA graph, torch.compile; the float64
@@ -16,7 +16,8 @@ tf32 allowed and fp32 with tf32 off, and beside the same steps as rnn_step calls
 
 --sweep times rnnjit against PyTorch on N random shapes (the bench's `--sweep N --seed S
 --list-shapes`: the same shapes as `rnnjit-bench --sweep`), tf32 against eager tf32 in a CUDA
-graph and fp32 against eager fp32, and ends with the worst ratio and the geometric mean.
+graph and fp32 against eager fp32 (with --dtype bf16: bf16 against eager bf16 in a CUDA graph, no
+torch.compile), and ends with the worst ratio and the geometric mean.
 
 Anchors (f32 tensors): PyTorch eager fp32, tf32, bf16 (weights and inputs cast); eager tf32 in a
 CUDA graph; torch.compile (tf32); the seed's Triton kernels (tf32). rnnjit is called through its
@@ -179,8 +180,9 @@ def run(args):
 
         if bf16:  # every anchor on the same bf16 tensors
             methods["eager bf16"] = ("bf16", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2, dtype), False)
-            compiled = torch.compile(lambda x, h: eager(x, h, w1, b1, w2, b2, dtype))
-            methods["torch.compile bf16"] = ("bf16", lambda k: compiled(xs[k], hs[k]), False)
+            if not args.sweep:  # a compile a shape would take the sweep's time
+                compiled = torch.compile(lambda x, h: eager(x, h, w1, b1, w2, b2, dtype))
+                methods["torch.compile bf16"] = ("bf16", lambda k: compiled(xs[k], hs[k]), False)
         else:
             methods["eager fp32"] = ("fp32", lambda k: eager(xs[k], hs[k], w1, b1, w2, b2), False)
             if not args.sweep:  # the sweep's anchors are eager fp32 and eager tf32 in a graph
@@ -223,7 +225,7 @@ def run(args):
             t = triton.testing.do_bench(rotating(fn), warmup=50, rep=300, return_mode="median") * 1000.0
             results[mname] = (prec, t, max(errs))
         set_tf32(False)
-        if bf16:
+        if bf16 and not args.sweep:
             # cuBLAS's bf16 GEMM rate on the step's two products alone ([x | h] concatenated
             # beforehand, no bias or tanh): what rnnjit's GEMM rate is held against.
             xh = [torch.cat([xs[k], hs[k]], 1) for k in range(SETS)]
@@ -244,7 +246,7 @@ def run(args):
         del graphs, w1, b1, w2, b2, xs, hs, h_outs, ys, i2h, h2o
         torch.cuda.empty_cache()
     if args.sweep:
-        return sweep_summary(rows_out)
+        return sweep_summary(rows_out, ("bf16",) if bf16 else ("tf32", "fp32"))
     print("\nshape     method               prec    time us    error    anchor/rnnjit")
     for name, mname, prec, t, err, ratio in rows_out:
         print(f"{name:9s} {mname:20s} {prec:5s} {t:10.2f} {err:9.1e}  "
@@ -253,24 +255,24 @@ def run(args):
         chart(rows_out, args.png)
 
 
-def sweep_summary(rows):
+def sweep_summary(rows, precisions):
     """Per shape PyTorch / rnnjit in each precision, then the worst ratio and the geometric mean."""
-    anchor = {"tf32": "eager tf32 graph", "fp32": "eager fp32"}
+    anchor = {"tf32": "eager tf32 graph", "fp32": "eager fp32", "bf16": "eager bf16 graph"}
     by = {(r[0], r[1]): r for r in rows}
     ratios, bad = [], []
-    print("\nshape                    tf32: PyTorch us  rnnjit us  ratio   fp32: PyTorch us  rnnjit us  ratio")
+    print("\nshape                   " + "".join(f" {p}: PyTorch us  rnnjit us  ratio  " for p in precisions))
     for name in dict.fromkeys(r[0] for r in rows):
         cells = []
-        for prec in ("tf32", "fp32"):
+        for prec in precisions:
             mine, theirs = by[(name, "rnnjit " + prec)], by[(name, anchor[prec])]
             ratio = theirs[3] / mine[3]
             ratios.append(ratio)
             if not mine[4] <= BOUND[prec]:
                 bad.append(f"{name} {prec}: error {mine[4]:.1e}")
             cells.append(f"{theirs[3]:16.2f} {mine[3]:10.2f} {ratio:6.2f}x")
-        print(f"{name:24s} {cells[0]}  {cells[1]}")
+        print(f"{name:24s} " + "  ".join(cells))
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-    print(f"\n{len(ratios)} ratios over {len(ratios) // 2} shapes: worst {min(ratios):.2f}x, geometric mean {geomean:.2f}x, "
+    print(f"\n{len(ratios)} ratios over {len(ratios) // len(precisions)} shapes: worst {min(ratios):.2f}x, geometric mean {geomean:.2f}x, "
           f"{sum(r < 1 for r in ratios)} below 1.0")
     for line in bad:
         print("ERROR past the bound:", line)
@@ -305,8 +307,8 @@ if __name__ == "__main__":
     p.add_argument("--bench", default="build/tools/bench/rnnjit-bench", help="the rnnjit-bench that lists the sweep's shapes")
     p.add_argument("--sequences", help="time these sequences instead (" + ",".join(SEQUENCES) + ")")
     p.add_argument("--dtype", choices=("f32", "bf16"), default="f32",
-                   help="the tensors' storage: bf16 times rnnjit bf16 beside PyTorch bf16 at --shapes")
+                   help="the tensors' storage: bf16 times rnnjit bf16 beside PyTorch bf16 (--shapes or --sweep)")
     parsed = p.parse_args()
-    if parsed.dtype == "bf16" and (parsed.sweep or parsed.sequences):
-        p.error("--dtype bf16 times the step at --shapes; --sweep and --sequences take f32 tensors")
+    if parsed.dtype == "bf16" and parsed.sequences:
+        p.error("--sequences take f32 tensors (bf16 sequences are not served)")
     sys.exit(sequences(parsed) if parsed.sequences else run(parsed))
