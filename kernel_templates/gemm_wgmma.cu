@@ -48,105 +48,49 @@ __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 
+// The accumulator of an m64nN product (N/2 floats a thread): its registers in the instruction, %0 up,
+// and their asm operands.
 #define RNNJIT_F8(d, i) \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define RNNJIT_D16 "{%0, %1, %2, %3, %4, %5, %6, %7}"
+#define RNNJIT_D64                                                                  \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "       \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+#define RNNJIT_D128                                                                 \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "       \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+#define RNNJIT_OUT16(d) RNNJIT_F8(d, 0)
+#define RNNJIT_OUT64(d) RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24)
+#define RNNJIT_OUT128(d) RNNJIT_OUT64(d), RNNJIT_F8(d, 32), RNNJIT_F8(d, 40), RNNJIT_F8(d, 48), RNNJIT_F8(d, 56)
 
-// d (m64nN, fp32) = A·Bᵀ + (accumulate ? d : 0), tf32 operands read from shared memory by descriptor.
+// d (m64nN, fp32) = A·Bᵀ + (accumulate ? d : 0), one 32-byte k step with both operands read from shared
+// memory by descriptor, K-major: tf32 (k8) for f32 storage, bf16 (k16, no transpose) for bf16.
 // Fragment: thread t of the warpgroup holds rows 16·(t/32) + (t%32)/4 + {0, 8}, columns 8j + 2·(t%4) + {0, 1}
 // in d[4j + {0, 1}] (row +0) and d[4j + {2, 3}] (row +8).
-template <int N>
-__device__ __forceinline__ void wgmma_tf32(float (&d)[N / 2], unsigned long long da, unsigned long long db,
-                                           int accumulate);
-
-template <>
-__device__ __forceinline__ void wgmma_tf32<16>(float (&d)[8], unsigned long long da, unsigned long long db,
-                                               int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n16k8.f32.tf32.tf32 {%0, %1, %2, %3, %4, %5, %6, %7}, %8, %9, p, 1, 1;\n}\n"
-      : RNNJIT_F8(d, 0)
-      : "l"(da), "l"(db), "r"(accumulate));
-}
-
-template <>
-__device__ __forceinline__ void wgmma_tf32<64>(float (&d)[32], unsigned long long da, unsigned long long db,
-                                               int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1;\n}\n"
-      : RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24)
-      : "l"(da), "l"(db), "r"(accumulate));
-}
-
-template <>
-__device__ __forceinline__ void wgmma_tf32<128>(float (&d)[64], unsigned long long da, unsigned long long db,
-                                                int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n}\n"
-      : RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24), RNNJIT_F8(d, 32), RNNJIT_F8(d, 40),
-        RNNJIT_F8(d, 48), RNNJIT_F8(d, 56)
-      : "l"(da), "l"(db), "r"(accumulate));
-}
-
-// The same product with bf16 operands (k16: one k step is again 32 bytes of a row), both read from
-// shared memory by descriptor, K-major (no transpose): bf16 storage's stages.
-template <int N>
-__device__ __forceinline__ void wgmma_bf16_ss(float (&d)[N / 2], unsigned long long da, unsigned long long db,
-                                              int accumulate);
-
-template <>
-__device__ __forceinline__ void wgmma_bf16_ss<16>(float (&d)[8], unsigned long long da, unsigned long long db,
-                                                  int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7}, %8, %9, p, 1, 1, 0, 0;\n}\n"
-      : RNNJIT_F8(d, 0)
-      : "l"(da), "l"(db), "r"(accumulate));
-}
-
-template <>
-__device__ __forceinline__ void wgmma_bf16_ss<64>(float (&d)[32], unsigned long long da, unsigned long long db,
-                                                  int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-      : RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24)
-      : "l"(da), "l"(db), "r"(accumulate));
-}
-
-template <>
-__device__ __forceinline__ void wgmma_bf16_ss<128>(float (&d)[64], unsigned long long da, unsigned long long db,
-                                                   int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-      : RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24), RNNJIT_F8(d, 32), RNNJIT_F8(d, 40),
-        RNNJIT_F8(d, 48), RNNJIT_F8(d, 56)
-      : "l"(da), "l"(db), "r"(accumulate));
-}
-
-// One 32-byte k step of a stage whose operands are both in shared memory: tf32 (k8) for f32
-// storage, bf16 (k16) for bf16.
 template <int ST, int N>
-__device__ __forceinline__ void wgmma_ss(float (&d)[N / 2], unsigned long long da, unsigned long long db, int accumulate) {
-  if constexpr (ST == kStoreBf16)
-    wgmma_bf16_ss<N>(d, da, db, accumulate);
-  else
-    wgmma_tf32<N>(d, da, db, accumulate);
-}
+__device__ __forceinline__ void wgmma_ss(float (&d)[N / 2], unsigned long long da, unsigned long long db,
+                                         int accumulate);
+// OPS: the operands after the accumulator (its N/2 registers), "%N/2, %N/2+1" for da and db, P the next
+// one's number (accumulate's); TAIL: the transpose flags bf16 takes.
+#define RNNJIT_WGMMA_SS(ST, N, TYPES, TAIL, OPS, P)                                                             \
+  template <>                                                                                                   \
+  __device__ __forceinline__ void wgmma_ss<ST, N>(float(&d)[N / 2], unsigned long long da, unsigned long long db, \
+                                                  int accumulate) {                                             \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #P ", 0;\n"                                              \
+                 "wgmma.mma_async.sync.aligned.m64n" #N TYPES " " RNNJIT_D##N ", " OPS ", p, 1, 1" TAIL         \
+                 ";\n}\n"                                                                                        \
+                 : RNNJIT_OUT##N(d)                                                                             \
+                 : "l"(da), "l"(db), "r"(accumulate));                                                          \
+  }
+RNNJIT_WGMMA_SS(kStoreF32, 16, "k8.f32.tf32.tf32", "", "%8, %9", 10)
+RNNJIT_WGMMA_SS(kStoreF32, 64, "k8.f32.tf32.tf32", "", "%32, %33", 34)
+RNNJIT_WGMMA_SS(kStoreF32, 128, "k8.f32.tf32.tf32", "", "%64, %65", 66)
+RNNJIT_WGMMA_SS(kStoreBf16, 16, "k16.f32.bf16.bf16", ", 0, 0", "%8, %9", 10)
+RNNJIT_WGMMA_SS(kStoreBf16, 64, "k16.f32.bf16.bf16", ", 0, 0", "%32, %33", 34)
+RNNJIT_WGMMA_SS(kStoreBf16, 128, "k16.f32.bf16.bf16", ", 0, 0", "%64, %65", 66)
+#undef RNNJIT_WGMMA_SS
 
 // d (m64nN, fp32) += A·Bᵀ, bf16: A from registers in the m64k16 fragment (thread t of the warpgroup:
 // a[0] rows 16·(t/32) + (t%32)/4, k 2·(t%4) + {0, 1}; a[1] the row 8 below; a[2], a[3] the same at
@@ -154,46 +98,26 @@ __device__ __forceinline__ void wgmma_ss(float (&d)[N / 2], unsigned long long d
 template <int N>
 __device__ __forceinline__ void wgmma_bf16(float (&d)[N / 2], const unsigned (&a)[4], unsigned long long db,
                                            int accumulate);
-
-template <>
-__device__ __forceinline__ void wgmma_bf16<16>(float (&d)[8], const unsigned (&a)[4], unsigned long long db,
-                                               int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %13, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7}, "
-      "{%8, %9, %10, %11}, %12, p, 1, 1, 0;\n}\n"
-      : RNNJIT_F8(d, 0)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate));
-}
-
-template <>
-__device__ __forceinline__ void wgmma_bf16<64>(float (&d)[32], const unsigned (&a)[4], unsigned long long db,
-                                               int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-      "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-      : RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate));
-}
-
-template <>
-__device__ __forceinline__ void wgmma_bf16<128>(float (&d)[64], const unsigned (&a)[4], unsigned long long db,
-                                                int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-      "{%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
-      : RNNJIT_F8(d, 0), RNNJIT_F8(d, 8), RNNJIT_F8(d, 16), RNNJIT_F8(d, 24), RNNJIT_F8(d, 32), RNNJIT_F8(d, 40),
-        RNNJIT_F8(d, 48), RNNJIT_F8(d, 56)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate));
-}
+// OPS: the operands after the accumulator, A's four registers and db; P the next one's number.
+#define RNNJIT_WGMMA_RS(N, OPS, P)                                                                               \
+  template <>                                                                                                   \
+  __device__ __forceinline__ void wgmma_bf16<N>(float(&d)[N / 2], const unsigned(&a)[4], unsigned long long db,  \
+                                                int accumulate) {                                               \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #P ", 0;\n"                                              \
+                 "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 " RNNJIT_D##N ", " OPS ", p, 1, 1, 0;\n}\n" \
+                 : RNNJIT_OUT##N(d)                                                                             \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate));                       \
+  }
+RNNJIT_WGMMA_RS(16, "{%8, %9, %10, %11}, %12", 13)
+RNNJIT_WGMMA_RS(64, "{%32, %33, %34, %35}, %36", 37)
+RNNJIT_WGMMA_RS(128, "{%64, %65, %66, %67}, %68", 69)
+#undef RNNJIT_WGMMA_RS
+#undef RNNJIT_OUT128
+#undef RNNJIT_OUT64
+#undef RNNJIT_OUT16
+#undef RNNJIT_D128
+#undef RNNJIT_D64
+#undef RNNJIT_D16
 #undef RNNJIT_F8
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
@@ -395,7 +319,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
             for (int mb = 0; mb < kMBlocks; ++mb) {
               // The small terms first (k = 8p + 2kk + {0, 1}), then hi·hi (k = 8kk + [0, 8)).
               wgmma_bf16<BM>(part[mb], frag[mb][kk], desc(tile + (BM + BN) * kBK, kk), q > 0 || kk > 0);
-              wgmma_tf32<BM>(part[mb], desc(tile + (BM + row0 + mb * 64) * kBK, kk), desc(tile, kk), 1);
+              wgmma_ss<kStoreF32, BM>(part[mb], desc(tile + (BM + row0 + mb * 64) * kBK, kk), desc(tile, kk), 1);
             }
           wgmma_commit();
           wgmma_wait<1>();  // the previous slice's products are done with its stage: free it
