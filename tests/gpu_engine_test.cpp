@@ -88,41 +88,42 @@ TEST_CASE("bad arguments are rejected with a clear error and nothing is written"
   Step s(p, rng);
   s.dh_out.poison();
   s.dy.poison();
-  auto expect = [&](rnnjit::ErrorCode code, const char* text, auto&& call) {
-    try {
-      call();
-      FAIL("accepted: " << text);
-    } catch (const rnnjit::Error& e) {
-      CHECK(e.code() == code);
-      CHECK_THAT(e.what(), Catch::Contains(text));
-    }
-  };
   const auto w = s.weights();
   float* x = s.dx.get();
   float* h = s.dh.get();
   float* ho = s.dh_out.get();
   float* y = s.dy.get();
   using rnnjit::ErrorCode;
-  expect(ErrorCode::InvalidArgument, "x is null", [&] { engine.rnn_step(p, w, nullptr, h, ho, y); });
-  expect(ErrorCode::InvalidArgument, "weights.b2 is null",
-         [&] { engine.rnn_step(p, {w.w1, w.b1, w.w2, nullptr}, x, h, ho, y); });
+  test::expect_error(ErrorCode::InvalidArgument, "x is null", [&] { engine.rnn_step(p, w, nullptr, h, ho, y); });
+  test::expect_error(ErrorCode::InvalidArgument, "weights.b2 is null", [&] {
+    engine.rnn_step(p, {w.w1, w.b1, w.w2, nullptr}, x, h, ho, y);
+  });
   std::vector<float> host(1024);
-  expect(ErrorCode::InvalidArgument, "h is not device memory", [&] { engine.rnn_step(p, w, x, host.data(), ho, y); });
-  expect(ErrorCode::InvalidArgument, "not 4-byte aligned",
-         [&] { engine.rnn_step(p, w, reinterpret_cast<float*>(reinterpret_cast<char*>(x) + 2), h, ho, y); });
-  expect(ErrorCode::InvalidArgument, "batch = 0", [&] { engine.rnn_step({0, 32, 16, 8}, w, x, h, ho, y); });
-  expect(ErrorCode::InvalidArgument, "hidden = -3", [&] { engine.rnn_step({4, 32, -3, 8}, w, x, h, ho, y); });
-  expect(ErrorCode::InvalidArgument, "input = 2097152",
-         [&] { engine.rnn_step({4, 2 * rnnjit::kMaxDim, 16, 8}, w, x, h, ho, y); });
+  test::expect_error(ErrorCode::InvalidArgument, "h is not device memory",
+                     [&] { engine.rnn_step(p, w, x, host.data(), ho, y); });
+  test::expect_error(ErrorCode::InvalidArgument, "not 4-byte aligned", [&] {
+    engine.rnn_step(p, w, reinterpret_cast<float*>(reinterpret_cast<char*>(x) + 2), h, ho, y);
+  });
+  test::expect_error(ErrorCode::InvalidArgument, "batch = 0", [&] { engine.rnn_step({0, 32, 16, 8}, w, x, h, ho, y); });
+  test::expect_error(ErrorCode::InvalidArgument, "hidden = -3", [&] {
+    engine.rnn_step({4, 32, -3, 8}, w, x, h, ho, y);
+  });
+  test::expect_error(ErrorCode::InvalidArgument, "input = 2097152", [&] {
+    engine.rnn_step({4, 2 * rnnjit::kMaxDim, 16, 8}, w, x, h, ho, y);
+  });
   // A larger problem than the buffers hold: the allocation is too small.
-  expect(ErrorCode::InvalidArgument, "x needs 8192 bytes",
-         [&] { engine.rnn_step({4, 512, 16, 8}, w, x, h, ho, y); });
-  expect(ErrorCode::InvalidArgument, "y overlaps h", [&] { engine.rnn_step(p, w, x, h, ho, h); });
-  expect(ErrorCode::InvalidArgument, "h_out overlaps weights.w1",
-         [&] { engine.rnn_step(p, w, x, h, const_cast<void*>(w.w1), y); });
-  expect(ErrorCode::Unsupported, "bf16", [&] { engine.rnn_step({4, 32, 16, 8, Precision::BF16}, w, x, h, ho, y); });
-  expect(ErrorCode::Unsupported, "bf16 storage",
-         [&] { engine.rnn_step({4, 32, 16, 8, Precision::TF32, rnnjit::DType::BF16}, w, x, h, ho, y); });
+  test::expect_error(ErrorCode::InvalidArgument, "x needs 8192 bytes", [&] {
+    engine.rnn_step({4, 512, 16, 8}, w, x, h, ho, y);
+  });
+  test::expect_error(ErrorCode::InvalidArgument, "y overlaps h", [&] { engine.rnn_step(p, w, x, h, ho, h); });
+  test::expect_error(ErrorCode::InvalidArgument, "h_out overlaps weights.w1",
+                     [&] { engine.rnn_step(p, w, x, h, const_cast<void*>(w.w1), y); });
+  test::expect_error(ErrorCode::Unsupported, "bf16", [&] {
+    engine.rnn_step({4, 32, 16, 8, Precision::BF16}, w, x, h, ho, y);
+  });
+  test::expect_error(ErrorCode::Unsupported, "bf16 storage", [&] {
+    engine.rnn_step({4, 32, 16, 8, Precision::TF32, rnnjit::DType::BF16}, w, x, h, ho, y);
+  });
   CUDA_OK(cudaDeviceSynchronize());
   for (float v : s.dh_out.download()) REQUIRE(std::isnan(v));
   for (float v : s.dy.download()) REQUIRE(std::isnan(v));
@@ -132,7 +133,8 @@ TEST_CASE("bad arguments are rejected with a clear error and nothing is written"
     CUDA_OK(cudaSetDevice(1));
     test::DevBuf other(1024);
     CUDA_OK(cudaSetDevice(0));
-    expect(ErrorCode::InvalidArgument, "belongs to device 1", [&] { engine.rnn_step(p, w, other.get(), h, ho, y); });
+    test::expect_error(ErrorCode::InvalidArgument, "belongs to device 1",
+                       [&] { engine.rnn_step(p, w, other.get(), h, ho, y); });
   }
 }
 

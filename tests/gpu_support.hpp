@@ -168,6 +168,20 @@ inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) 
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+/// Runs `call`, which must throw an rnnjit::Error of `code` whose message contains `text` (any
+/// message where `text` is null).
+template <class F>
+void expect_error(rnnjit::ErrorCode code, const char* text, F&& call) {
+  try {
+    call();
+    FAIL("accepted: " << (text ? text : "a call that must throw"));
+  } catch (const rnnjit::Error& e) {
+    INFO(e.what());
+    CHECK(e.code() == code);
+    if (text) CHECK_THAT(e.message(), Catch::Contains(text));
+  }
+}
+
 inline rnnjit::EngineOptions memory_only() {
   rnnjit::EngineOptions o;
   o.cache_path = "off";
