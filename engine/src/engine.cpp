@@ -137,6 +137,15 @@ struct Engine::Impl {
 
   Shape shape_of(const Problem& p) const { return rnnjit::shape_of(p, default_precision); }
 
+  // The shape of the chunk a sequence of `steps` runs in (its tuning's key).
+  Shape chunk_shape(const Problem& p, std::int64_t steps) const {
+    check_steps(steps);
+    Shape s = shape_of(p);
+    check_sequence_dtype(s);
+    s.steps = sequence_chunk(steps);
+    return s;
+  }
+
   // The prewarm of a step or a sequence chunk, on random scratch data: it runs before the user's
   // data exists (a chunk's scratch holds its steps' x, states, y and projection).
   TuneReport tune_on_scratch(const Shape& s, bool force) {
@@ -174,7 +183,7 @@ EngineStats Engine::stats() const {
 
 Problem Engine::resolve(const Problem& p) const {
   Problem r = p;
-  if (r.precision == Precision::Default) r.precision = r.dtype == DType::BF16 ? Precision::BF16 : impl_->default_precision;
+  r.precision = resolved_precision(p, impl_->default_precision);
   return r;
 }
 
@@ -185,12 +194,8 @@ std::vector<std::string> Engine::candidates(const Problem& problem) const {
 }
 
 std::vector<std::string> Engine::sequence_candidates(const Problem& problem, std::int64_t steps) const {
-  check_steps(steps);
-  Shape s = impl_->shape_of(problem);
-  check_sequence_dtype(s);
-  s.steps = sequence_chunk(steps);
   std::vector<std::string> out;
-  for (const Config& c : impl_->tuner.propose(s)) out.push_back(c.name());
+  for (const Config& c : impl_->tuner.propose(impl_->chunk_shape(problem, steps))) out.push_back(c.name());
   return out;
 }
 
@@ -282,12 +287,7 @@ TuneReport Engine::tune(const Problem& problem, bool force) {
 }
 
 TuneReport Engine::tune_sequence(const Problem& problem, std::int64_t steps, bool force) {
-  Impl& im = *impl_;
-  check_steps(steps);
-  Shape s = im.shape_of(problem);
-  check_sequence_dtype(s);
-  s.steps = sequence_chunk(steps);
-  return im.tune_on_scratch(s, force);
+  return impl_->tune_on_scratch(impl_->chunk_shape(problem, steps), force);
 }
 
 void Engine::pin(const Problem& problem, const std::string& config) {

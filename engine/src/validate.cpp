@@ -18,6 +18,11 @@ struct Span {
 
 }  // namespace
 
+Precision resolved_precision(const Problem& p, Precision default_precision) {
+  if (p.precision != Precision::Default) return p.precision;
+  return p.dtype == DType::BF16 ? Precision::BF16 : default_precision;
+}
+
 Shape shape_of(const Problem& p, Precision default_precision) {
   auto dim = [](const char* name, std::int64_t v) {
     if (v < 1 || v > kMaxDim)
@@ -27,18 +32,14 @@ Shape shape_of(const Problem& p, Precision default_precision) {
   };
   Shape s{dim("batch", p.batch), dim("input", p.input), dim("hidden", p.hidden), dim("output", p.output)};
   s.dtype = p.dtype;
+  s.precision = resolved_precision(p, default_precision);
   // bf16 values multiply exactly in fp32: with bf16 storage the products are bf16 products whatever
   // is asked, so only the precision that says so is taken; f32 tensors are not rounded to bf16.
-  if (s.dtype == DType::BF16) {
-    if (p.precision != Precision::Default && p.precision != Precision::BF16)
-      throw Error(ErrorCode::Unsupported, std::string("precision ") + precision_name(p.precision) +
-                                              " with bf16 tensors: bf16 storage computes bf16 products with fp32 "
-                                              "sums; pass precision bf16 or default");
-    s.precision = Precision::BF16;
-    return s;
-  }
-  s.precision = p.precision == Precision::Default ? default_precision : p.precision;
-  if (s.precision == Precision::BF16)
+  if (s.dtype == DType::BF16 && s.precision != Precision::BF16)
+    throw Error(ErrorCode::Unsupported, std::string("precision ") + precision_name(s.precision) +
+                                            " with bf16 tensors: bf16 storage computes bf16 products with fp32 "
+                                            "sums; pass precision bf16 or default");
+  if (s.dtype != DType::BF16 && s.precision == Precision::BF16)
     throw Error(ErrorCode::Unsupported, "precision bf16 needs bf16 tensors (dtype bf16); f32 tensors take fp32 or tf32");
   return s;
 }

@@ -9,7 +9,11 @@
 
 namespace rnnjit {
 
-/// `p` as a Shape: sizes in 1..kMaxDim, Default precision resolved to `default_precision`.
+/// The precision `p` runs in: its own, or for Default bf16 with bf16 tensors and
+/// `default_precision` with f32 ones (not checked against the storage type: shape_of does that).
+Precision resolved_precision(const Problem& p, Precision default_precision);
+
+/// `p` as a Shape: sizes in 1..kMaxDim, the precision resolved (resolved_precision).
 /// Throws InvalidArgument for a size out of range, Unsupported for what is not served yet.
 Shape shape_of(const Problem& p, Precision default_precision);
 
