@@ -89,7 +89,6 @@ void compile_all_for(const rnnjit::DeviceInfo& device) {
         }
       });
   CHECK(compiled > 40);
-  CHECK(rnnjit::compile(rnnjit::fill_source(device.arch)).lowered_names.size() == 2);  // a fill per storage type
 }
 
 }  // namespace
@@ -267,7 +266,7 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
   }
 }
 
-TEST_CASE("the generic family is prebuilt: the jit hands out nvcc's fatbin, compiling nothing", "[families]") {
+TEST_CASE("the generic family and the fill are prebuilt: the jit hands out nvcc's fatbin, compiling nothing", "[families]") {
   const Shape s{3, 999, 257, 5};
   const Tile t = rnnjit::GenericTile{};
   rnnjit::cache::Store store{"off"};
@@ -285,6 +284,10 @@ TEST_CASE("the generic family is prebuilt: the jit hands out nvcc's fatbin, comp
       CHECK(bin.image[3] == 0xBA);
       CHECK(bin.lowered_names == std::vector<std::string>{"rnnjit_generic_stage"});
     }
+  // The tuner's scratch fill too: a fill per storage type.
+  const rnnjit::Binary fill = jit.get(rnnjit::fill_source("sm_89"));
+  CHECK(fill.image.size() > 1000);
+  CHECK(fill.lowered_names == std::vector<std::string>{"rnnjit_fill_uniform_f32", "rnnjit_fill_uniform_bf16"});
   CHECK(jit.compiles() == 0);
   CHECK(jit.cache_hits() == 0);
   // No other template is prebuilt: the families NVRTC specializes stay specialized.

@@ -33,7 +33,7 @@ TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
 }
 
 // Packed stages take any 4-byte aligned pointer: A is always copied, W where its rows are whole
-// 16-byte units but its pointer is not (and where they are not, always).
+// 16-byte units but its pointer is not (and where they are not, always); on streams at once.
 TEST_CASE("packed wgmma stages take pointers TMA cannot", "[gpu][wgmma]") {
   rnnjit::Engine& engine = test::shared_engine();
   if (!runs_wgmma(engine)) return;
@@ -43,6 +43,8 @@ TEST_CASE("packed wgmma stages take pointers TMA cannot", "[gpu][wgmma]") {
       engine.pin(p, "i2h_wgmma64x64g1s8k2.h2o_wgmma64x64g1s8k2");
       check_step(engine, p, rng, 1);
       check_step(engine, p, rng, 0);
+      // The packed copies are per call: streams at once, more than the engine's scratch buffers.
+      check_streams(engine, p, "i2h_wgmma64x64g1s8k2.h2o_wgmma64x64g1s8k2", rng, 5, 6);
     }
 }
 
@@ -75,7 +77,7 @@ TEST_CASE("the one-launch steps match the reference at odd shapes, on concurrent
       }
     const rnnjit::Problem kb_v0{8, 1024, 256, 128};
     for (const std::string& c : pool_configs<F>(engine, kb_v0)) {
-      check_two_streams(engine, kb_v0, c, rng, 50);
+      check_streams(engine, kb_v0, c, rng, 50);
       check_chain(engine, kb_v0, c, rng, 40);
     }
   };
@@ -118,8 +120,8 @@ TEST_CASE("the streaming steps match the reference at odd shapes and on concurre
   };
   run_family.template operator()<rnnjit::StreamTile>(stream_shapes);
   run_family.template operator()<rnnjit::GridMmaTile>(mma_shapes);
-  check_two_streams(engine, {2, 4096, 1031, 999}, "stream_c128w8r2u4p8", rng, 20);
-  check_two_streams(engine, {13, 2052, 4100, 1001}, "gridmma_c128w8b2u2p1", rng, 20);
+  check_streams(engine, {2, 4096, 1031, 999}, "stream_c128w8r2u4p8", rng, 20);
+  check_streams(engine, {13, 2052, 4100, 1001}, "gridmma_c128w8b2u2p1", rng, 20);
   check_chain(engine, {8, 1024, 2048, 1000}, "gridmma_c128w8b2u4p1", rng, 40);
   check_chain(engine, {3, 999, 17, 5}, "gridmma_c128w16b2u2p0", rng, 40);  // the scalar path
 }
@@ -202,8 +204,10 @@ TEST_CASE("an fp32 wgmma step replays in a CUDA graph with the bits of an uncapt
   CHECK(test::same_bits(s.dh_out.download(), h_ref));
   CHECK(test::same_bits(s.dy.download(), y_ref));
   CUDA_OK(cudaStreamDestroy(stream));
-  // Each call's scratch is its own: two streams stepping at once keep their lone runs' bits.
-  check_two_streams(engine, {300, 132, 260, 72, Precision::FP32}, "i2h_wgmma128x128g2s4k1.h2o_wgmma128x128g2s4k1", rng, 4);
+  // Each call's scratch is its own: streams stepping at once keep their lone runs' bits, two and
+  // more than the engine keeps scratch buffers (rnnjit::ScratchArena::kMaxBuffers, 4).
+  check_streams(engine, {300, 132, 260, 72, Precision::FP32}, "i2h_wgmma128x128g2s4k1.h2o_wgmma128x128g2s4k1", rng, 4);
+  check_streams(engine, {300, 132, 260, 72, Precision::FP32}, "i2h_wgmma128x128g2s4k1.h2o_wgmma128x128g2s4k1", rng, 6, 7);
 }
 
 // Small odd shapes for compute-sanitizer (memcheck, racecheck) to run in seconds; both

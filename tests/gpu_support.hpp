@@ -257,25 +257,32 @@ inline std::vector<std::string> wgmma_configs(const rnnjit::Engine& engine, cons
   return pool_configs<rnnjit::WgmmaTile>(engine, p);
 }
 
-// A one-launch config stepping two problems on two streams at once, `steps` times: each call
-// has its own barrier counter, so both keep the bits of their first, lone run.
-inline void check_two_streams(rnnjit::Engine& engine, const rnnjit::Problem& p, const std::string& config, std::mt19937& rng,
-                       int steps) {
+// A config stepping `count` problems on as many streams at once, `steps` times: each call has its
+// own barrier counter and scratch (more streams than the engine keeps scratch buffers take
+// stream-ordered memory), so every one keeps the bits of its first, lone run.
+inline void check_streams(rnnjit::Engine& engine, const rnnjit::Problem& p, const std::string& config, std::mt19937& rng,
+                          int steps, int count = 2) {
   engine.pin(p, config);
-  cudaStream_t streams[2];
+  std::vector<cudaStream_t> streams(count);
   for (auto& st : streams) CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-  test::Step a(p, rng), b(p, rng);
-  a.run(engine, streams[0]);
-  b.run(engine, streams[1]);
-  const auto ya = a.dy.download(), yb = b.dy.download();
-  for (int i = 0; i < steps; ++i) {
-    engine.rnn_step(p, a.weights(), a.dx.get(), a.dh.get(), a.dh_out.get(), a.dy.get(), streams[0]);
-    engine.rnn_step(p, b.weights(), b.dx.get(), b.dh.get(), b.dh_out.get(), b.dy.get(), streams[1]);
+  std::vector<std::unique_ptr<test::Step>> runs;
+  std::vector<std::vector<float>> lone;
+  for (int i = 0; i < count; ++i) {
+    runs.push_back(std::make_unique<test::Step>(p, rng));
+    runs.back()->run(engine, streams[i]);
+    lone.push_back(runs.back()->dy.download());
   }
-  for (auto& st : streams) CUDA_OK(cudaStreamSynchronize(st));
-  CHECK(test::same_bits(a.dy.download(), ya));
-  CHECK(test::same_bits(b.dy.download(), yb));
-  for (auto& st : streams) CUDA_OK(cudaStreamDestroy(st));
+  for (int t = 0; t < steps; ++t)
+    for (int i = 0; i < count; ++i) {
+      test::Step& r = *runs[i];
+      engine.rnn_step(p, r.weights(), r.dx.get(), r.dh.get(), r.dh_out.get(), r.dy.get(), streams[i]);
+    }
+  for (int i = 0; i < count; ++i) {
+    CUDA_OK(cudaStreamSynchronize(streams[i]));
+    INFO(config << " stream " << i << " of " << count);
+    CHECK(test::same_bits(runs[i]->dy.download(), lone[i]));
+    CUDA_OK(cudaStreamDestroy(streams[i]));
+  }
 }
 
 // `steps` steps of a recurrence back to back on one stream, each reading the h' the step before it

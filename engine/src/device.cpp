@@ -1,5 +1,7 @@
 #include "device.hpp"
 
+#include <utility>
+
 namespace rnnjit {
 
 Module::Module(const Binary& binary) : names_(binary.lowered_names) {
@@ -9,6 +11,81 @@ Module::Module(const Binary& binary) : names_(binary.lowered_names) {
 Module::~Module() {
   // Errors are ignored: this runs in a destructor, and a dead context unloads anyway.
   if (module_) driver::api().cuModuleUnload(module_);
+}
+
+ScratchArena::~ScratchArena() {
+  // Errors are ignored: this runs in a destructor, and a dead context frees everything.
+  for (const auto& b : buffers_) {
+    driver::api().cuMemFree(b->ptr);
+    driver::api().cuEventDestroy(b->done);
+  }
+}
+
+ScratchArena::Buffer* ScratchArena::take(std::size_t bytes, CUstream stream) {
+  for (const auto& b : buffers_) {
+    if (b->lent || b->bytes < bytes) continue;
+    const CUresult done = driver::api().cuEventQuery(b->done);
+    if (done == CUDA_ERROR_NOT_READY && b->last != stream) continue;
+    if (done == CUDA_ERROR_NOT_READY) {
+      // Stream order already puts this call after the last lease's work; the wait keeps that true
+      // where the handle is a new stream's, made after the last one's was destroyed.
+      RNNJIT_CU(cuStreamWaitEvent(stream, b->done, 0));
+    } else if (done != CUDA_SUCCESS) {
+      driver::fail(done, "cuEventQuery(scratch)", __FILE__, __LINE__);
+    }
+    b->lent = true;
+    return b.get();
+  }
+  if (buffers_.size() == kMaxBuffers) return nullptr;
+  auto b = std::make_unique<Buffer>();
+  RNNJIT_CU(cuEventCreate(&b->done, CU_EVENT_DISABLE_TIMING));
+  if (const CUresult r = driver::api().cuMemAlloc(&b->ptr, bytes); r != CUDA_SUCCESS) {
+    driver::api().cuEventDestroy(b->done);
+    driver::fail(r, "cuMemAlloc(scratch)", __FILE__, __LINE__);
+  }
+  b->bytes = bytes;
+  b->lent = true;
+  buffers_.push_back(std::move(b));
+  return buffers_.back().get();
+}
+
+ScratchArena::Lease::Lease(ScratchArena* arena, std::size_t bytes, CUstream stream) : stream_(stream), arena_(arena) {
+  if (bytes == 0) return;
+  if (arena) {
+    CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+    RNNJIT_CU(cuStreamIsCapturing(stream, &capture));
+    if (capture == CU_STREAM_CAPTURE_STATUS_NONE) {
+      const std::lock_guard lock(arena->mu_);
+      buffer_ = arena->take(bytes, stream);
+    }
+  }
+  if (buffer_) {
+    ptr_ = buffer_->ptr;
+    return;
+  }
+  RNNJIT_CU(cuMemAllocAsync(&ptr_, bytes, stream));
+}
+
+void ScratchArena::Lease::release() {
+  if (!ptr_) return;
+  const CUdeviceptr ptr = std::exchange(ptr_, 0);
+  if (!buffer_) {
+    RNNJIT_CU(cuMemFreeAsync(ptr, stream_));
+    return;
+  }
+  Buffer* const b = std::exchange(buffer_, nullptr);
+  // Without its event the buffer's last work is unknown: it stays lent until the arena ends.
+  RNNJIT_CU(cuEventRecord(b->done, stream_));
+  const std::lock_guard lock(arena_->mu_);
+  b->last = stream_;
+  b->lent = false;
+}
+
+ScratchArena::Lease::~Lease() {
+  try {
+    release();
+  } catch (...) {  // the error that unwinds the caller is the one to report
+  }
 }
 
 CUfunction Module::function(std::size_t i) const {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,59 @@ class DeviceBuffer {
  private:
   CUdeviceptr ptr_ = 0;
   std::size_t count_ = 0;
+};
+
+/// Device scratch lent to one call at a time: cuMemAlloc'd buffers kept for the arena's life, each
+/// free again once the work enqueued with it has run (an event recorded after it). Why not
+/// stream-ordered memory: a process's first cuMemAllocAsync costs 7-10 ms (the pool is made), a
+/// warm engine's whole first step on an H100; cuMemAlloc is warm in any process that has made a
+/// tensor. Where no buffer is free and kMaxBuffers are out, and under stream capture (a graph must
+/// own its memory), a lease takes stream-ordered memory instead. Thread-safe; destroy it only
+/// once the work of its leases has run.
+class ScratchArena {
+  struct Buffer;
+
+ public:
+  static constexpr std::size_t kMaxBuffers = 4;
+
+  ScratchArena() = default;
+  ~ScratchArena();
+  ScratchArena(const ScratchArena&) = delete;
+  ScratchArena& operator=(const ScratchArena&) = delete;
+
+  /// `bytes` of device memory (none when 0) for the work enqueued on `stream` while the lease
+  /// lives, from `arena`, or stream-ordered where `arena` is null. release() ends it; the
+  /// destructor ends one that an exception left, ignoring errors.
+  class Lease {
+   public:
+    Lease(ScratchArena* arena, std::size_t bytes, CUstream stream);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    char* get() const { return reinterpret_cast<char*>(ptr_); }
+    /// Ends the lease after the work enqueued so far. Throws LaunchFailed.
+    void release();
+
+   private:
+    Buffer* buffer_ = nullptr;  // from the arena, or null: ptr_ is stream-ordered
+    CUdeviceptr ptr_ = 0;
+    CUstream stream_ = nullptr;
+    ScratchArena* arena_ = nullptr;
+  };
+
+ private:
+  struct Buffer {
+    CUdeviceptr ptr = 0;
+    std::size_t bytes = 0;
+    CUevent done = nullptr;     // recorded after the last lease's work
+    CUstream last = nullptr;    // that lease's stream
+    bool lent = false;
+  };
+  // A free buffer of at least `bytes` for `stream`, or null; the mutex is held.
+  Buffer* take(std::size_t bytes, CUstream stream);
+
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Buffer>> buffers_;
 };
 
 /// A binary loaded into the current context, unloaded on destruction.

@@ -24,7 +24,8 @@ namespace rnnjit::driver {
   X(cuPointerGetAttributes) X(cuStreamIsCapturing) X(cuStreamSynchronize)                \
   X(cuStreamCreate) X(cuStreamCreateWithPriority) X(cuCtxGetStreamPriorityRange)          \
   X(cuStreamDestroy) X(cuEventCreate) X(cuEventDestroy)                                  \
-  X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime) X(cuLaunchHostFunc)       \
+  X(cuEventRecord) X(cuEventSynchronize) X(cuEventQuery) X(cuEventElapsedTime) X(cuLaunchHostFunc) \
+  X(cuStreamWaitEvent)                                                                   \
   X(cuTensorMapEncodeTiled) X(cuThreadExchangeStreamCaptureMode)
 
 /// Function pointers into libcuda.so.1, filled once.

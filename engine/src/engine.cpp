@@ -105,6 +105,7 @@ struct Engine::Impl {
   Jit jit;
   Tuner tuner;
   std::optional<LaunchCounters> counters;  // made in the engine's context
+  std::optional<ScratchArena> arena;       // freed in the engine's context
   PlanCache plans;
   std::atomic<bool> stepped{false};  // the first rnn_step is the last start-up phase
 
@@ -124,6 +125,7 @@ struct Engine::Impl {
     ContextScope scope(context.get());
     const Phase phase("launch counters zeroed");
     counters.emplace();
+    arena.emplace();
   }
 
   ~Impl() {
@@ -131,6 +133,7 @@ struct Engine::Impl {
       ContextScope scope(context.get());
       plans.clear();  // stops the background tuner first
       counters.reset();
+      arena.reset();
     } catch (...) {  // a dead driver: the modules die with the context anyway
     }
   }
@@ -214,24 +217,19 @@ void Engine::rnn_step(const Problem& problem, const Weights& w, const void* x, c
   const Args args{x, h, h_out, y, w.w1, w.b1, w.w2, w.b2, im.counters->next()};
   const std::shared_ptr<Plan> plan = im.plans.plan(s, args, stream);
   if (aliasing == HiddenAliasing::Apart) {
-    plan->run(args, stream);
+    plan->run(args, stream, &*im.arena);
     return;
   }
   // h_out overlaps an input of i2h, which other CTAs may still read: stage h' in stream-ordered
-  // scratch, then copy. Same kernels, same bits as separate buffers.
+  // the engine's scratch, then copy. Same kernels, same bits as separate buffers.
   const std::size_t bytes = std::size_t(s.b) * s.h * dtype_size(s.dtype);
-  CUdeviceptr staged = 0;
-  RNNJIT_CU(cuMemAllocAsync(&staged, bytes, stream));
+  ScratchArena::Lease staged(&*im.arena, bytes, stream);
   Args a = args;
-  a.h_out = reinterpret_cast<void*>(staged);
-  try {
-    plan->run(a, stream);
-    RNNJIT_CU(cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(h_out), staged, bytes, stream));
-  } catch (...) {
-    driver::api().cuMemFreeAsync(staged, stream);
-    throw;
-  }
-  RNNJIT_CU(cuMemFreeAsync(staged, stream));
+  a.h_out = staged.get();
+  plan->run(a, stream, &*im.arena);
+  RNNJIT_CU(cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(h_out), reinterpret_cast<CUdeviceptr>(staged.get()), bytes,
+                              stream));
+  staged.release();
 }
 
 void Engine::rnn_sequence(const Problem& problem, std::int64_t steps, const Weights& w, const void* x, const void* h0,
@@ -252,34 +250,28 @@ void Engine::rnn_sequence(const Problem& problem, std::int64_t steps, const Weig
   // last chunk's region is the second, the one before it the first, and so on back: the partial
   // chunk's C states then run on from the previous chunk's in one block.
   const std::size_t proj_bytes = (chunk_h + 255) / 256 * 256;
-  CUdeviceptr scratch = 0;
-  RNNJIT_CU(cuMemAllocAsync(&scratch, proj_bytes + (h_all ? 0 : 2 * chunk_h), stream));
-  char* const proj = reinterpret_cast<char*>(scratch);
+  ScratchArena::Lease scratch(&*im.arena, proj_bytes + (h_all ? 0 : 2 * chunk_h), stream);
+  char* const proj = scratch.get();
   char* const regions = proj + proj_bytes;
   auto state = [&](std::int64_t t) -> char* {  // where h_{t+1} goes
     if (h_all) return static_cast<char*>(h_all) + t * h_bytes;
     const std::int64_t j = t / chunk;
     return regions + ((chunks - 1 - j) % 2 == 0 ? chunk_h : 0) + (t % chunk) * h_bytes;
   };
-  try {
-    unsigned* counters = im.counters->next();  // the launches share one stream: each waits for the last
-    std::shared_ptr<Plan> plan;
-    for (std::int64_t j = 0; j < chunks; ++j) {
-      const std::int64_t fresh = j < full ? chunk : rest, first = j * chunk, begin = first + fresh - chunk;
-      Args a{static_cast<const char*>(x) + begin * x_bytes, first == 0 ? h0 : state(first - 1), state(begin),
-             static_cast<char*>(y) + begin * y_bytes, w.w1, w.b1, w.w2, w.b2, counters, proj, static_cast<int>(fresh)};
-      // The offsets of later chunks may lose the alignment TMA needs: the plan follows the pointers.
-      if (!plan || !plan->accepts(a)) plan = im.plans.plan(s, a, stream);
-      plan->run(a, stream);
-    }
-    // h_n last, after every read of h0: it may alias h0.
-    RNNJIT_CU(cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(h_n), reinterpret_cast<CUdeviceptr>(state(steps - 1)),
-                                h_bytes, stream));
-  } catch (...) {
-    driver::api().cuMemFreeAsync(scratch, stream);
-    throw;
+  unsigned* counters = im.counters->next();  // the launches share one stream: each waits for the last
+  std::shared_ptr<Plan> plan;
+  for (std::int64_t j = 0; j < chunks; ++j) {
+    const std::int64_t fresh = j < full ? chunk : rest, first = j * chunk, begin = first + fresh - chunk;
+    Args a{static_cast<const char*>(x) + begin * x_bytes, first == 0 ? h0 : state(first - 1), state(begin),
+           static_cast<char*>(y) + begin * y_bytes, w.w1, w.b1, w.w2, w.b2, counters, proj, static_cast<int>(fresh)};
+    // The offsets of later chunks may lose the alignment TMA needs: the plan follows the pointers.
+    if (!plan || !plan->accepts(a)) plan = im.plans.plan(s, a, stream);
+    plan->run(a, stream, &*im.arena);
   }
-  RNNJIT_CU(cuMemFreeAsync(scratch, stream));
+  // h_n last, after every read of h0: it may alias h0.
+  RNNJIT_CU(cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(h_n), reinterpret_cast<CUdeviceptr>(state(steps - 1)),
+                              h_bytes, stream));
+  scratch.release();
 }
 
 TuneReport Engine::tune(const Problem& problem, bool force) {

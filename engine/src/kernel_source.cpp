@@ -26,10 +26,9 @@ std::string_view find_prebuilt(std::string_view file) {
 KernelSource fill_source(const std::string& arch) {
   KernelSource src;
   src.file = "fill.cu";
-  src.text = find_template(src.file);
+  src.prebuilt = find_prebuilt(src.file);
   // Index ST (rnnjit_shared.h): the storage type's fill.
-  src.name_expressions = {"rnnjit_k::fill_uniform<rnnjit_k::kStoreF32>", "rnnjit_k::fill_uniform<rnnjit_k::kStoreBf16>"};
-  src.options = {"--std=c++17", "--gpu-architecture=" + arch};
+  src.name_expressions = {"rnnjit_fill_uniform_f32", "rnnjit_fill_uniform_bf16"};
   src.arch = arch;
   src.label = "fill_uniform";
   return src;

@@ -29,7 +29,7 @@ struct KernelSource {
 /// The fatbin built from the template `file` with the library, or empty if it has none.
 std::string_view find_prebuilt(std::string_view file);
 
-/// The program of rnnjit_k::fill_uniform (kernel_templates/fill.cu) for `arch`.
+/// rnnjit_k::fill_uniform's prebuilt entry points (kernel_templates/fill.cu), for `arch`.
 KernelSource fill_source(const std::string& arch);
 
 }  // namespace rnnjit

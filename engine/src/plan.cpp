@@ -227,33 +227,27 @@ void Plan::launch_recurrence(const Launch& l, const Args& a, CUstream stream) co
   launch(l.fn, l.geo, params, stream);
 }
 
-void Plan::run(const Args& a, CUstream stream) const {
-  // Cross copies and packed operands in stream-ordered scratch, one launch's after the other's.
+void Plan::run(const Args& a, CUstream stream, ScratchArena* arena) const {
+  // Cross copies and packed operands in one scratch lease, one launch's after the other's.
   std::size_t bytes = 0;
   for (const Launch& l : launches_) bytes = std::max(bytes, scratch_use(l, a).total());
-  CUdeviceptr scratch = 0;
-  if (bytes > 0) RNNJIT_CU(cuMemAllocAsync(&scratch, bytes, stream));
-  try {
-    for (const Launch& l : launches_) {
-      if (l.stage == Stage::Recur) {
-        launch_recurrence(l, a, stream);
-        continue;
-      }
-      if (l.stage != Stage::Step) {
-        launch_stage(l, a, reinterpret_cast<char*>(scratch), stream);
-        continue;
-      }
-      if ((l.geo.cooperative || l.geo.dependent) && !a.counters)
-        throw Error(ErrorCode::Internal, config_.name() + " needs launch counters");
-      Args copy = a;
-      void* params[] = {&copy.x, &copy.h, &copy.w1, &copy.b1, &copy.w2, &copy.b2, &copy.h_out, &copy.y, &copy.counters};
-      launch(l.fn, l.geo, params, stream);
+  ScratchArena::Lease scratch(arena, bytes, stream);
+  for (const Launch& l : launches_) {
+    if (l.stage == Stage::Recur) {
+      launch_recurrence(l, a, stream);
+      continue;
     }
-  } catch (...) {
-    if (scratch) driver::api().cuMemFreeAsync(scratch, stream);
-    throw;
+    if (l.stage != Stage::Step) {
+      launch_stage(l, a, scratch.get(), stream);
+      continue;
+    }
+    if ((l.geo.cooperative || l.geo.dependent) && !a.counters)
+      throw Error(ErrorCode::Internal, config_.name() + " needs launch counters");
+    Args copy = a;
+    void* params[] = {&copy.x, &copy.h, &copy.w1, &copy.b1, &copy.w2, &copy.b2, &copy.h_out, &copy.y, &copy.counters};
+    launch(l.fn, l.geo, params, stream);
   }
-  if (scratch) RNNJIT_CU(cuMemFreeAsync(scratch, stream));
+  scratch.release();
 }
 
 }  // namespace rnnjit

@@ -64,8 +64,9 @@ class Plan {
   /// throws LaunchFailed.
   Plan(const Config& config, const Shape& shape, const std::vector<const Binary*>& binaries);
 
-  /// Enqueues the launches on `stream`. Throws LaunchFailed.
-  void run(const Args& args, CUstream stream) const;
+  /// Enqueues the launches on `stream`, their scratch (cross copies, packed operands) lent by
+  /// `scratch`, or stream-ordered where it is null (the tuner's timing). Throws LaunchFailed.
+  void run(const Args& args, CUstream stream, ScratchArena* scratch = nullptr) const;
 
   /// Whether run() takes these pointers: TMA launches need their operands 16-byte aligned.
   bool accepts(const Args& args) const;

@@ -412,6 +412,7 @@ std::optional<Tuned> Tuner::measure(const Shape& s, const std::vector<Config>& c
       binaries.push_back(&sources[j].binary);
     }
     if (stop.stop_requested()) return std::nullopt;
+    support::log().debug("candidate {}: built after {:.0f} ms", c.config, 1e3 * seconds_since(t0));
     if (!c.message.empty()) {
       c.disposition = Disposition::CompileFailed;
       binary_keys[i].clear();
@@ -484,7 +485,9 @@ std::optional<Tuned> Tuner::tune_aside(const Shape& s, std::stop_token stop) {
   if (need > free / 2)
     throw Error(ErrorCode::OutOfMemory, "timing apart needs " + std::to_string(need >> 20) + " MiB, over half of the " +
                                             std::to_string(free >> 20) + " MiB free");
+  const auto t0 = std::chrono::steady_clock::now();
   const Scratch scratch(s, jit_, device_.arch);
+  support::log().debug("{}: a copy of the problem to time on, made in {:.0f} ms", describe(s), 1e3 * seconds_since(t0));
   return measure(s, propose(s), scratch.args(), scratch.stream(), kBackgroundRounds, stop, true);
 }
 

@@ -17,8 +17,9 @@ torch.cuda.synchronize(). Per shape and precision, in this order:
 
 Every result is checked against a float64 reference (sampled rows for big batches). --phases also
 prints, per case, the start-up phases the engine logs at debug level (driver, device, context,
-cache open, the first plan's lookup and module load; docs/kernels.md, "Start-up and the background
-tuner"); logging costs a little time itself. rnnjit is the package in python/rnnjit over --lib's
+cache open, the first plan's lookup and module load, and a tuning's copy of the problem, each
+candidate's build and time; docs/kernels.md, "Start-up and the background tuner"); logging costs a
+little time itself. rnnjit is the package in python/rnnjit over --lib's
 librnnjit_c.so (or the installed package when --lib is not given).
 """
 import argparse
@@ -101,7 +102,8 @@ def run_case(args, mode, shape, precision, work):
     if r.returncode != 0:
         return {"failed": f"exit {r.returncode}: {r.stderr.strip()[-2000:]}"}
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    out["phases"] = [line for line in r.stderr.splitlines() if "start-up:" in line or "plan for" in line]
+    keys = ("start-up:", "plan for", "candidate", "tuned ", "background tuning", "a copy of the problem")
+    out["phases"] = [line for line in r.stderr.splitlines() if any(k in line for k in keys)]
     return out
 
 
