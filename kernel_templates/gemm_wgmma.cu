@@ -25,6 +25,14 @@ struct alignas(64) TmaMap {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
+// The 2-D box at (column c0, row c1) of `map` fetched into L2 only.
+__device__ __forceinline__ void tma_prefetch_l2(const TmaMap& map, int c0, int c1) {
+  asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];\n" ::"l"(
+                   reinterpret_cast<unsigned long long>(&map)),
+               "r"(c0), "r"(c1)
+               : "memory");
+}
+
 // A 2-D box at (column c0, row c1) of `map` into shared memory, counted on `bar` in bytes.
 __device__ __forceinline__ void tma_load(void* dst, const TmaMap& map, int c0, int c1, unsigned long long* bar) {
   asm volatile(
@@ -189,7 +197,8 @@ template <int ST,  // storage: kStoreF32 or kStoreBf16 (then MATH is kMathTf32: 
 __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     gemm_wgmma(const __grid_constant__ TmaMap a1_map, const __grid_constant__ TmaMap a2_map,
                const __grid_constant__ TmaMap w_map, const __grid_constant__ TmaMap cross_map,
-               const typename Store<ST>::T* __restrict__ bias, typename Store<ST>::T* __restrict__ c) {
+               const typename Store<ST>::T* __restrict__ bias, typename Store<ST>::T* __restrict__ c,
+               int dependent) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = Store<ST>;
   constexpr int kBK = kWgmmaSliceFloats;                // 4-byte words of a row's slice (128 bytes)
@@ -237,19 +246,38 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   }
   __syncthreads();
 
+  // A stage launched as a programmatic dependent (h2o right after i2h, `dependent`) may start once
+  // every CTA of the stage before it has; that one's CTAs are all resident by then.
+  launch_dependents();
+
   if (wg == 0) {
     // Producer: one thread keeps the ring full; its warpgroup gives its registers to the math.
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
     if (tid == 0) {
+      auto k_of = [](int t) { return (t < kTiles1 ? t : t - kTiles1) * kSliceK; };  // in A's segment
+      auto kw_of = [&](int t) { return (t < kTiles1 ? 0 : K1) + k_of(t); };  // in W's row
+      // A dependent stage's W is no earlier grid's output: its first slices land in the ring and
+      // the next kWPrefetch go to L2 while the grid before finishes; A's wait for that grid.
+      constexpr int kWPrefetch = 16;
+      const int early = dependent ? min_int(STAGES, t_end - t_begin) : 0;
+      for (int it = 0; it < early; ++it) {
+        mbar_expect_tx(&full[it], kTileFloats * 4);
+        tma_load(ring + it * kTileFloats + BM * kBK, w_map, kw_of(t_begin + it), n0, &full[it]);
+      }
+      if (dependent) {
+        for (int t = t_begin + early; t < min_int(t_end, t_begin + early + kWPrefetch); ++t)
+          tma_prefetch_l2(w_map, kw_of(t), n0);
+        wait_for_prior_grid();
+      }
       for (int t = t_begin; t < t_end; ++t) {
         const int it = t - t_begin, s = it % STAGES;
-        mbar_wait(&empty[s], ((it / STAGES) & 1) ^ 1);
-        mbar_expect_tx(&full[s], kTileFloats * 4);  // out-of-range parts arrive as zeros, counted too
-        const bool first = t < kTiles1;
-        const int ka = (first ? t : t - kTiles1) * kSliceK, kw = (first ? 0 : K1) + ka;
         float* const a_dst = ring + s * kTileFloats;
-        tma_load(a_dst, first ? a1_map : a2_map, ka, m0, &full[s]);
-        tma_load(a_dst + BM * kBK, w_map, kw, n0, &full[s]);
+        if (it >= early) {
+          mbar_wait(&empty[s], ((it / STAGES) & 1) ^ 1);
+          mbar_expect_tx(&full[s], kTileFloats * 4);  // out-of-range parts arrive as zeros, counted too
+          tma_load(a_dst + BM * kBK, w_map, kw_of(t), n0, &full[s]);
+        }
+        tma_load(a_dst, t < kTiles1 ? a1_map : a2_map, k_of(t), m0, &full[s]);
         if (kSplit) tma_load(a_dst + (BM + BN) * kBK, cross_map, t * kBK, m0, &full[s]);
       }
     }

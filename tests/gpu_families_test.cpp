@@ -184,9 +184,9 @@ TEST_CASE("a wgmma plan given pointers TMA cannot take runs its fallback", "[gpu
   }
 }
 
-// fp32 wgmma stages write A's cross copies to stream-ordered scratch: a captured step must
-// allocate and free it inside the graph and give the bits of an uncaptured one, and steps on two
-// streams at once must not share it.
+// fp32 wgmma stages write A's cross copies to scratch (stream-ordered inside a capture): a captured
+// step must allocate and free it inside the graph and give the bits of an uncaptured one, and
+// steps on streams at once must not share it.
 TEST_CASE("an fp32 wgmma step replays in a CUDA graph with the bits of an uncaptured one", "[gpu][wgmma]") {
   rnnjit::Engine& engine = test::shared_engine();
   if (!runs_wgmma(engine)) return;
@@ -208,6 +208,32 @@ TEST_CASE("an fp32 wgmma step replays in a CUDA graph with the bits of an uncapt
   // more than the engine keeps scratch buffers (rnnjit::ScratchArena::kMaxBuffers, 4).
   check_streams(engine, {300, 132, 260, 72, Precision::FP32}, "i2h_wgmma128x128g2s4k1.h2o_wgmma128x128g2s4k1", rng, 4);
   check_streams(engine, {300, 132, 260, 72, Precision::FP32}, "i2h_wgmma128x128g2s4k1.h2o_wgmma128x128g2s4k1", rng, 6, 7);
+}
+
+// A tf32 wgmma h2o right after a wgmma i2h is launched as a programmatic dependent: it loads W2
+// before i2h ends and h' only after. Back to back (each step's i2h reads the h' the step before
+// wrote), captured in a graph (a programmatic edge) and on streams at once, it keeps the bits.
+TEST_CASE("a wgmma h2o launched as a dependent of its i2h reads h' only once i2h is done", "[gpu][wgmma]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  if (!runs_wgmma(engine)) return;
+  std::mt19937 rng(18);
+  for (const auto& [p, config] : {std::pair{rnnjit::Problem{64, 2048, 2048, 1024}, "i2h_wgmma64x128g1s6k4.h2o_wgmma64x64g1s8k4"},
+                                  std::pair{rnnjit::Problem{300, 132, 260, 72}, "i2h_wgmma128x128g2s4k1.h2o_wgmma64x64g1s8k2"}}) {
+    INFO(config);
+    check_chain(engine, p, config, rng, 30);
+    cudaStream_t stream;
+    CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    Step s(p, rng);
+    s.run(engine, stream);
+    CUDA_OK(cudaStreamSynchronize(stream));
+    CHECK(s.error(p.batch) <= test::bound(Precision::TF32));
+    const auto h_ref = s.dh_out.download(), y_ref = s.dy.download();
+    capture_and_replay(engine, s, stream);
+    CHECK(test::same_bits(s.dh_out.download(), h_ref));
+    CHECK(test::same_bits(s.dy.download(), y_ref));
+    CUDA_OK(cudaStreamDestroy(stream));
+    check_streams(engine, p, config, rng, 10, 3);
+  }
 }
 
 // Small odd shapes for compute-sanitizer (memcheck, racecheck) to run in seconds; both
