@@ -191,19 +191,7 @@ TEST_CASE("an fp32 wgmma step replays in a CUDA graph with the bits of an uncapt
   rnnjit::Engine& engine = test::shared_engine();
   if (!runs_wgmma(engine)) return;
   std::mt19937 rng(16);
-  cudaStream_t stream;
-  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  const rnnjit::Problem p{100, 36, 44, 20, Precision::FP32};
-  engine.pin(p, "i2h_wgmma128x128g2s3k1.h2o_wgmma64x64g1s4k2");
-  Step s(p, rng);
-  s.run(engine, stream);
-  CUDA_OK(cudaStreamSynchronize(stream));
-  CHECK(s.error(p.batch) <= test::bound(Precision::FP32));
-  const auto h_ref = s.dh_out.download(), y_ref = s.dy.download();
-  capture_and_replay(engine, s, stream);
-  CHECK(test::same_bits(s.dh_out.download(), h_ref));
-  CHECK(test::same_bits(s.dy.download(), y_ref));
-  CUDA_OK(cudaStreamDestroy(stream));
+  check_replay(engine, {100, 36, 44, 20, Precision::FP32}, "i2h_wgmma128x128g2s3k1.h2o_wgmma64x64g1s4k2", rng);
   // Each call's scratch is its own: streams stepping at once keep their lone runs' bits, two and
   // more than the engine keeps scratch buffers (rnnjit::ScratchArena::kMaxBuffers, 4).
   check_streams(engine, {300, 132, 260, 72, Precision::FP32}, "i2h_wgmma128x128g2s4k1.h2o_wgmma128x128g2s4k1", rng, 4);
@@ -221,17 +209,7 @@ TEST_CASE("a wgmma h2o launched as a dependent of its i2h reads h' only once i2h
                                   std::pair{rnnjit::Problem{300, 132, 260, 72}, "i2h_wgmma128x128g2s4k1.h2o_wgmma64x64g1s8k2"}}) {
     INFO(config);
     check_chain(engine, p, config, rng, 30);
-    cudaStream_t stream;
-    CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    Step s(p, rng);
-    s.run(engine, stream);
-    CUDA_OK(cudaStreamSynchronize(stream));
-    CHECK(s.error(p.batch) <= test::bound(Precision::TF32));
-    const auto h_ref = s.dh_out.download(), y_ref = s.dy.download();
-    capture_and_replay(engine, s, stream);
-    CHECK(test::same_bits(s.dh_out.download(), h_ref));
-    CHECK(test::same_bits(s.dy.download(), y_ref));
-    CUDA_OK(cudaStreamDestroy(stream));
+    check_replay(engine, p, config, rng);
     check_streams(engine, p, config, rng, 10, 3);
   }
 }

@@ -344,4 +344,21 @@ void capture_and_replay(rnnjit::Engine& engine, StepOf<T>& s, cudaStream_t strea
 }
 
 
+// `config` run once on a stream of its own (within the precision's bound), then captured in a graph
+// and replayed: the replay gives the bits of the uncaptured run.
+inline void check_replay(rnnjit::Engine& engine, const rnnjit::Problem& p, const std::string& config, std::mt19937& rng) {
+  engine.pin(p, config);
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  test::Step s(p, rng);
+  s.run(engine, stream);
+  CUDA_OK(cudaStreamSynchronize(stream));
+  CHECK(s.error(p.batch) <= test::bound(p.precision == rnnjit::Precision::FP32 ? p.precision : rnnjit::Precision::TF32));
+  const auto h_ref = s.dh_out.download(), y_ref = s.dy.download();
+  capture_and_replay(engine, s, stream);
+  CHECK(test::same_bits(s.dh_out.download(), h_ref));
+  CHECK(test::same_bits(s.dy.download(), y_ref));
+  CUDA_OK(cudaStreamDestroy(stream));
+}
+
 }  // namespace test
