@@ -198,7 +198,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     gemm_wgmma(const __grid_constant__ TmaMap a1_map, const __grid_constant__ TmaMap a2_map,
                const __grid_constant__ TmaMap w_map, const __grid_constant__ TmaMap cross_map,
                const typename Store<ST>::T* __restrict__ bias, typename Store<ST>::T* __restrict__ c,
-               int dependent, int w_prefetch) {
+               int dependent) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = Store<ST>;
   constexpr int kBK = kWgmmaSliceFloats;                // 4-byte words of a row's slice (128 bytes)
@@ -256,20 +256,17 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     if (tid == 0) {
       auto k_of = [](int t) { return (t < kTiles1 ? t : t - kTiles1) * kSliceK; };  // in A's segment
       auto kw_of = [&](int t) { return (t < kTiles1 ? 0 : K1) + k_of(t); };  // in W's row
-      // The w_prefetch W slices past the ring's first fill go to L2 at once: a cold W streams with
-      // all of them in flight. A dependent stage's W is no earlier grid's output: its first slices
-      // land in the ring and the prefetches go out while the grid before finishes; A waits for it.
-      const int fill = min_int(STAGES, t_end - t_begin), early = dependent ? fill : 0;
-      auto prefetch_w = [&]() {
-        for (int t = t_begin + fill; t < min_int(t_end, t_begin + fill + w_prefetch); ++t)
-          tma_prefetch_l2(w_map, kw_of(t), n0);
-      };
+      // A dependent stage's W is no earlier grid's output: its first slices land in the ring and
+      // the next kWPrefetch go to L2 while the grid before finishes; A's wait for that grid.
+      constexpr int kWPrefetch = 16;
+      const int early = dependent ? min_int(STAGES, t_end - t_begin) : 0;
       for (int it = 0; it < early; ++it) {
         mbar_expect_tx(&full[it], kTileFloats * 4);
         tma_load(ring + it * kTileFloats + BM * kBK, w_map, kw_of(t_begin + it), n0, &full[it]);
       }
       if (dependent) {
-        prefetch_w();
+        for (int t = t_begin + early; t < min_int(t_end, t_begin + early + kWPrefetch); ++t)
+          tma_prefetch_l2(w_map, kw_of(t), n0);
         wait_for_prior_grid();
       }
       for (int t = t_begin; t < t_end; ++t) {
@@ -282,7 +279,6 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
         }
         tma_load(a_dst, t < kTiles1 ? a1_map : a2_map, k_of(t), m0, &full[s]);
         if (kSplit) tma_load(a_dst + (BM + BN) * kBK, cross_map, t * kBK, m0, &full[s]);
-        if (!dependent && it == fill - 1) prefetch_w();
       }
     }
   } else {

@@ -131,18 +131,15 @@ Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Bin
       l.pack_a_fn = m.function(kernels - 2);
       l.pack_w_fn = m.function(kernels - 1);
     }
-    // TMA + wgmma stages whose W is small beside L2 send 16 W slices a CTA to L2 past the ring's
-    // first fill, and h2o right after i2h's kernel (no copy launched between) starts as a
-    // programmatic dependent: its first W slices load while i2h finishes (gemm_wgmma.cu). Not for
-    // large W: at kb-large (512 MB of W2) the prefetches would evict i2h's A, and h2o's 200 µs have
-    // no launch to hide (docs/kernels.md, "wgmma").
-    constexpr std::size_t kSmallWBytes = std::size_t(16) << 20;
-    const bool tma = l.operands == Operands::TensorMaps || l.operands == Operands::TensorMapsCross;
-    if (tma && std::size_t(l.gemm.n) * l.gemm.ldw * l.gemm.elem <= kSmallWBytes) {
-      l.w_prefetch = 16;
-      l.geo.dependent = op.stage == Stage::H2o && !launches_.empty() && launches_.back().stage == Stage::I2h &&
-                        l.operands == Operands::TensorMaps && l.geo.pack_k == 0;
-    }
+    // h2o on TMA + wgmma right after i2h's kernel (no copy launched between) starts as a
+    // programmatic dependent: its first W slices load while i2h finishes (gemm_wgmma.cu). Only
+    // where W2 is small beside L2: at kb-large (512 MB) h2o's 200 µs have no launch to hide, and
+    // its prefetches would evict i2h's A (docs/kernels.md, "wgmma").
+    constexpr std::size_t kDependentMaxWBytes = std::size_t(16) << 20;
+    if (op.stage == Stage::H2o && !launches_.empty() && launches_.back().stage == Stage::I2h &&
+        l.operands == Operands::TensorMaps && l.geo.pack_k == 0 &&
+        std::size_t(l.gemm.n) * l.gemm.ldw * l.gemm.elem <= kDependentMaxWBytes)
+      l.geo.dependent = true;
     // Clusters beyond the portable 8 CTAs must be allowed explicitly.
     if (l.geo.cluster_ctas > 8) RNNJIT_CU(cuFuncSetAttribute(l.fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1));
     // Above 48 KiB a kernel must opt in to its dynamic shared memory.
@@ -217,8 +214,8 @@ void Plan::launch_stage(const Launch& l, const Args& args, char* scratch, CUstre
     // Words stand in for floats: the map only moves 128-byte rows.
     cross_map = maps_.get(cross, l.geo.cross_words, g.m, l.geo.cross_words, l.geo.tma_box_a, 4);
   }
-  int dependent = l.geo.dependent ? 1 : 0, w_prefetch = l.w_prefetch;
-  void* params[] = {&a1_map, &a2_map, &w_map, &cross_map, &o.bias, &o.c, &dependent, &w_prefetch};
+  int dependent = l.geo.dependent ? 1 : 0;
+  void* params[] = {&a1_map, &a2_map, &w_map, &cross_map, &o.bias, &o.c, &dependent};
   launch(l.fn, l.geo, params, stream);
 }
 

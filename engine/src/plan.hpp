@@ -83,7 +83,6 @@ class Plan {
     Geometry geo;
     Gemm gemm;  // as the kernel runs it: over the packed copies when geo.pack_k > 0
     bool w_in_place = false;  // packed: W's own rows are pack_k floats (K a multiple of 4)
-    int w_prefetch = 0;       // TMA stages: W slices a CTA sends to L2 past its ring's first fill
   };
   // Scratch bytes a launch uses: A's cross copy, then the packed A and W.
   struct ScratchUse {
