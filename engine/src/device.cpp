@@ -14,8 +14,10 @@ Module::~Module() {
 }
 
 ScratchArena::~ScratchArena() {
+  // Each buffer is freed once its last lease's work has run: an engine may go while its calls do.
   // Errors are ignored: this runs in a destructor, and a dead context frees everything.
   for (const auto& b : buffers_) {
+    driver::api().cuEventSynchronize(b->done);
     driver::api().cuMemFree(b->ptr);
     driver::api().cuEventDestroy(b->done);
   }

@@ -66,8 +66,8 @@ class DeviceBuffer {
 /// stream-ordered memory: a process's first cuMemAllocAsync costs 7-10 ms (the pool is made), a
 /// warm engine's whole first step on an H100; cuMemAlloc is warm in any process that has made a
 /// tensor. Where no buffer is free and kMaxBuffers are out, and under stream capture (a graph must
-/// own its memory), a lease takes stream-ordered memory instead. Thread-safe; destroy it only
-/// once the work of its leases has run.
+/// own its memory), a lease takes stream-ordered memory instead. Thread-safe; its destruction
+/// waits for the work of its leases.
 class ScratchArena {
   struct Buffer;
 
