@@ -65,9 +65,9 @@ class DeviceBuffer {
 /// free again once the work enqueued with it has run (an event recorded after it). Why not
 /// stream-ordered memory: a process's first cuMemAllocAsync costs 7-10 ms (the pool is made), a
 /// warm engine's whole first step on an H100; cuMemAlloc is warm in any process that has made a
-/// tensor. Where no buffer is free and kMaxBuffers are out, and under stream capture (a graph must
-/// own its memory), a lease takes stream-ordered memory instead. Thread-safe; its destruction
-/// waits for the work of its leases.
+/// tensor. Where kMaxBuffers are out and none is free and large enough, and under stream capture
+/// (a graph must own its memory), a lease takes stream-ordered memory instead. Thread-safe; its
+/// destruction waits for the work of its leases.
 class ScratchArena {
   struct Buffer;
 
