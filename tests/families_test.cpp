@@ -4,6 +4,7 @@
 // arch without spills (no GPU needed).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <map>
@@ -266,6 +267,14 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
   }
 }
 
+// Whether a prebuilt binary's bytes hold a kernel's name (its cubins' symbol tables do): the jit
+// hands a prebuilt binary's names over as the source lists them, so only its image can tell.
+namespace {
+bool holds_name(const rnnjit::Binary& bin, const std::string& name) {
+  return std::search(bin.image.begin(), bin.image.end(), name.begin(), name.end()) != bin.image.end();
+}
+}  // namespace
+
 TEST_CASE("the generic family and the fill are prebuilt: the jit hands out nvcc's fatbin, compiling nothing", "[families]") {
   const Shape s{3, 999, 257, 5};
   const Tile t = rnnjit::GenericTile{};
@@ -283,11 +292,14 @@ TEST_CASE("the generic family and the fill are prebuilt: the jit hands out nvcc'
       CHECK(bin.image[2] == 0x55);
       CHECK(bin.image[3] == 0xBA);
       CHECK(bin.lowered_names == std::vector<std::string>{"rnnjit_generic_stage"});
+      CHECK(holds_name(bin, "rnnjit_generic_stage"));
     }
   // The tuner's scratch fill too: a fill per storage type.
   const rnnjit::Binary fill = jit.get(rnnjit::fill_source("sm_89"));
   CHECK(fill.image.size() > 1000);
   CHECK(fill.lowered_names == std::vector<std::string>{"rnnjit_fill_uniform_f32", "rnnjit_fill_uniform_bf16"});
+  CHECK(holds_name(fill, "rnnjit_fill_uniform_f32"));
+  CHECK(holds_name(fill, "rnnjit_fill_uniform_bf16"));
   CHECK(jit.compiles() == 0);
   CHECK(jit.cache_hits() == 0);
   // No other template is prebuilt: the families NVRTC specializes stay specialized.

@@ -2,6 +2,8 @@
 // paths, concurrent streams, recurrences back to back, graphs; and the compute-sanitizer workload.
 #include "gpu_support.hpp"
 
+#include <thread>
+
 using rnnjit::Precision;
 using test::Step;
 using namespace test;
@@ -212,6 +214,46 @@ TEST_CASE("a wgmma h2o launched as a dependent of its i2h reads h' only once i2h
     check_replay(engine, p, config, rng);
     check_streams(engine, p, config, rng, 10, 3);
   }
+}
+
+// A capture in global mode (CUDA's default) forbids "unsafe" calls such as the scratch arena's
+// cuEventQuery on every thread: the arena makes them in relaxed mode, so a step with scratch on
+// another thread's uncaptured stream neither fails nor invalidates that capture.
+TEST_CASE("a step with scratch beside another thread's capture neither fails nor breaks it", "[gpu][wgmma]") {
+  rnnjit::Engine engine(test::memory_only());
+  if (!runs_wgmma(engine)) return;
+  std::mt19937 rng(19);
+  const rnnjit::Problem p{300, 132, 260, 72, Precision::FP32};
+  engine.pin(p, "i2h_wgmma128x128g2s4k1.h2o_wgmma128x128g2s4k1");
+  cudaStream_t captured, plain;
+  CUDA_OK(cudaStreamCreateWithFlags(&captured, cudaStreamNonBlocking));
+  CUDA_OK(cudaStreamCreateWithFlags(&plain, cudaStreamNonBlocking));
+  Step s(p, rng);
+  s.run(engine, plain);  // the plan loaded and the arena's buffer made, outside the capture
+  const auto y_ref = s.dy.download();
+  s.dy.poison();
+  test::DevBuf marker(256);
+  CUDA_OK(cudaStreamBeginCapture(captured, cudaStreamCaptureModeGlobal));
+  CUDA_OK(cudaMemsetAsync(marker.get(), 0, 256 * sizeof(float), captured));
+  std::string error;
+  std::thread other([&] {
+    try {
+      engine.rnn_step(p, s.weights(), s.dx.get(), s.dh.get(), s.dh_out.get(), s.dy.get(), plain);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  other.join();
+  cudaGraph_t graph = nullptr;
+  CHECK(cudaStreamEndCapture(captured, &graph) == cudaSuccess);
+  CHECK(error.empty());
+  cudaGraphExec_t exec = nullptr;
+  CHECK(cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess);
+  CUDA_OK(cudaStreamSynchronize(plain));
+  CHECK(test::same_bits(s.dy.download(), y_ref));
+  if (exec) CUDA_OK(cudaGraphExecDestroy(exec));
+  if (graph) CUDA_OK(cudaGraphDestroy(graph));
+  for (cudaStream_t st : {captured, plain}) CUDA_OK(cudaStreamDestroy(st));
 }
 
 // Small odd shapes for compute-sanitizer (memcheck, racecheck) to run in seconds; both

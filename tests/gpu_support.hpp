@@ -257,30 +257,45 @@ inline std::vector<std::string> wgmma_configs(const rnnjit::Engine& engine, cons
   return pool_configs<rnnjit::WgmmaTile>(engine, p);
 }
 
-// A config stepping `count` problems on as many streams at once, `steps` times: each call has its
-// own barrier counter and scratch (more streams than the engine keeps scratch buffers take
-// stream-ordered memory), so every one keeps the bits of its first, lone run.
+// A config stepping `count` problems on as many streams at once, `steps` times, each call into
+// outputs of its own (poisoned): each call has its own barrier counter and scratch (more streams
+// than the engine keeps scratch buffers take stream-ordered memory), so every call's h' and y keep
+// the bits of its problem's first, lone run.
 inline void check_streams(rnnjit::Engine& engine, const rnnjit::Problem& p, const std::string& config, std::mt19937& rng,
                           int steps, int count = 2) {
   engine.pin(p, config);
   std::vector<cudaStream_t> streams(count);
   for (auto& st : streams) CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   std::vector<std::unique_ptr<test::Step>> runs;
-  std::vector<std::vector<float>> lone;
+  std::vector<std::vector<float>> lone_h, lone_y;
   for (int i = 0; i < count; ++i) {
     runs.push_back(std::make_unique<test::Step>(p, rng));
     runs.back()->run(engine, streams[i]);
-    lone.push_back(runs.back()->dy.download());
+    lone_h.push_back(runs.back()->dh_out.download());
+    lone_y.push_back(runs.back()->dy.download());
   }
+  // outputs[i][t]: h' and y of stream i's step t.
+  std::vector<std::vector<std::pair<std::unique_ptr<test::DevBuf>, std::unique_ptr<test::DevBuf>>>> outputs(count);
+  for (auto& per_stream : outputs)
+    for (int t = 0; t < steps; ++t) {
+      per_stream.emplace_back(std::make_unique<test::DevBuf>(p.batch * p.hidden),
+                              std::make_unique<test::DevBuf>(p.batch * p.output));
+      per_stream.back().first->poison();
+      per_stream.back().second->poison();
+    }
   for (int t = 0; t < steps; ++t)
     for (int i = 0; i < count; ++i) {
       test::Step& r = *runs[i];
-      engine.rnn_step(p, r.weights(), r.dx.get(), r.dh.get(), r.dh_out.get(), r.dy.get(), streams[i]);
+      engine.rnn_step(p, r.weights(), r.dx.get(), r.dh.get(), outputs[i][t].first->get(), outputs[i][t].second->get(),
+                      streams[i]);
     }
   for (int i = 0; i < count; ++i) {
     CUDA_OK(cudaStreamSynchronize(streams[i]));
-    INFO(config << " stream " << i << " of " << count);
-    CHECK(test::same_bits(runs[i]->dy.download(), lone[i]));
+    for (int t = 0; t < steps; ++t) {
+      INFO(config << " stream " << i << " of " << count << ", step " << t);
+      CHECK(test::same_bits(outputs[i][t].first->download(), lone_h[i]));
+      CHECK(test::same_bits(outputs[i][t].second->download(), lone_y[i]));
+    }
     CUDA_OK(cudaStreamDestroy(streams[i]));
   }
 }

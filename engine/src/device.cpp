@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "support/log.hpp"
+
 namespace rnnjit {
 
 Module::Module(const Binary& binary) : names_(binary.lowered_names) {
@@ -11,6 +13,11 @@ Module::Module(const Binary& binary) : names_(binary.lowered_names) {
 Module::~Module() {
   // Errors are ignored: this runs in a destructor, and a dead context unloads anyway.
   if (module_) driver::api().cuModuleUnload(module_);
+}
+
+RelaxedCapture::~RelaxedCapture() {
+  const CUresult r = driver::api().cuThreadExchangeStreamCaptureMode(&previous_);
+  if (r != CUDA_SUCCESS) support::log().warn("cannot restore this thread's stream capture mode (CUresult {})", static_cast<int>(r));
 }
 
 ScratchArena::~ScratchArena() {
@@ -24,6 +31,7 @@ ScratchArena::~ScratchArena() {
 }
 
 ScratchArena::Buffer* ScratchArena::take(std::size_t bytes, CUstream stream) {
+  if (bytes > kMaxBufferBytes) return nullptr;
   for (const auto& b : buffers_) {
     if (b->lent || b->bytes < bytes) continue;
     const CUresult done = driver::api().cuEventQuery(b->done);
@@ -57,6 +65,8 @@ ScratchArena::Lease::Lease(ScratchArena* arena, std::size_t bytes, CUstream stre
     CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
     RNNJIT_CU(cuStreamIsCapturing(stream, &capture));
     if (capture == CU_STREAM_CAPTURE_STATUS_NONE) {
+      // take() touches only the arena's buffers and events and this stream, which is not captured.
+      const RelaxedCapture relaxed;
       const std::lock_guard lock(arena->mu_);
       buffer_ = arena->take(bytes, stream);
     }

@@ -37,6 +37,22 @@ class ContextScope {
   bool pushed_ = false;
 };
 
+/// Sets this thread's stream capture mode to relaxed for its life, then restores it. A capture in
+/// global mode (CUDA's default) on any thread forbids "unsafe" calls such as cuMemAlloc,
+/// cuEventQuery and cuModuleLoadData on every thread of the process: they would fail and
+/// invalidate that capture. Relaxed mode exempts this thread's calls; use it only around calls
+/// that touch no captured stream (the background job's, the scratch arena's).
+class RelaxedCapture {
+ public:
+  RelaxedCapture() { RNNJIT_CU(cuThreadExchangeStreamCaptureMode(&previous_)); }
+  ~RelaxedCapture();
+  RelaxedCapture(const RelaxedCapture&) = delete;
+  RelaxedCapture& operator=(const RelaxedCapture&) = delete;
+
+ private:
+  CUstreamCaptureMode previous_ = CU_STREAM_CAPTURE_MODE_RELAXED;  // in: the mode to set; out: the old one
+};
+
 /// cuMemAlloc'd floats in the current context, freed on destruction.
 class DeviceBuffer {
  public:
@@ -65,14 +81,17 @@ class DeviceBuffer {
 /// free again once the work enqueued with it has run (an event recorded after it). Why not
 /// stream-ordered memory: a process's first cuMemAllocAsync costs 7-10 ms (the pool is made), a
 /// warm engine's whole first step on an H100; cuMemAlloc is warm in any process that has made a
-/// tensor. Where kMaxBuffers are out and none is free and large enough, and under stream capture
-/// (a graph must own its memory), a lease takes stream-ordered memory instead. Thread-safe; its
-/// destruction waits for the work of its leases.
+/// tensor. Where kMaxBuffers are out and none is free and large enough, above kMaxBufferBytes, and
+/// under stream capture (a graph must own its memory), a lease takes stream-ordered memory instead.
+/// Thread-safe; its destruction waits for the work of its leases.
 class ScratchArena {
   struct Buffer;
 
  public:
   static constexpr std::size_t kMaxBuffers = 4;
+  /// Larger leases take stream-ordered memory, which the pool gives back: the arena keeps at most
+  /// kMaxBuffers × this (kb-large fp32's cross copy is 32 MiB).
+  static constexpr std::size_t kMaxBufferBytes = std::size_t(64) << 20;
 
   ScratchArena() = default;
   ~ScratchArena();

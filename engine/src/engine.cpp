@@ -131,9 +131,9 @@ struct Engine::Impl {
   ~Impl() {
     try {
       ContextScope scope(context.get());
+      arena.reset();  // waits for the calls still in flight before anything of theirs goes
       plans.clear();  // stops the background tuner first
       counters.reset();
-      arena.reset();
     } catch (...) {  // a dead driver: the modules die with the context anyway
     }
   }

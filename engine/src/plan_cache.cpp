@@ -42,26 +42,6 @@ void stop_at_exit_once() {
   }();
 }
 
-// Sets this thread's stream capture mode to relaxed for its life, then restores it. A caller's
-// capture in global mode (CUDA's default) forbids "unsafe" calls such as cuMemAlloc and
-// cuModuleLoadData on every thread of the process: the background job's would fail and
-// invalidate the caller's graph. Relaxed mode on this thread exempts the job's calls; they touch
-// only the job's own stream and buffers, never the captured one.
-class RelaxedCapture {
- public:
-  RelaxedCapture() { RNNJIT_CU(cuThreadExchangeStreamCaptureMode(&previous_)); }
-  ~RelaxedCapture() {
-    const CUresult r = driver::api().cuThreadExchangeStreamCaptureMode(&previous_);
-    if (r != CUDA_SUCCESS)
-      support::log().warn("cannot restore the worker's stream capture mode (CUresult {})", static_cast<int>(r));
-  }
-  RelaxedCapture(const RelaxedCapture&) = delete;
-  RelaxedCapture& operator=(const RelaxedCapture&) = delete;
-
- private:
-  CUstreamCaptureMode previous_ = CU_STREAM_CAPTURE_MODE_RELAXED;  // in: the mode to set; out: the old one
-};
-
 }  // namespace
 
 const char* tuning_mode_name(TuningMode m) noexcept {
