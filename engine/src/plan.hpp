@@ -65,8 +65,8 @@ class Plan {
   Plan(const Config& config, const Shape& shape, const std::vector<const Binary*>& binaries);
 
   /// Enqueues the launches on `stream`, their scratch (cross copies, packed operands) lent by
-  /// `scratch`, or stream-ordered where it is null (the tuner's timing). Throws LaunchFailed.
-  void run(const Args& args, CUstream stream, ScratchArena* scratch = nullptr) const;
+  /// `arena`, or stream-ordered where it is null (the tuner's timing). Throws LaunchFailed.
+  void run(const Args& args, CUstream stream, ScratchArena* arena = nullptr) const;
 
   /// Whether run() takes these pointers: TMA launches need their operands 16-byte aligned.
   bool accepts(const Args& args) const;
