@@ -437,6 +437,14 @@ __device__ __forceinline__ void mbar_expect_tx(unsigned long long* bar, unsigned
 __device__ __forceinline__ void mbar_arrive(unsigned long long* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
 }
+// Counts one arrival on `bar` once every cp.async this thread issued before it has landed
+// (.noinc: the arrival is one of the barrier's expected count).
+__device__ __forceinline__ void cp_async_arrive_noinc(unsigned long long* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+// Orders this thread's view of shared memory, as cp.async or st.shared wrote it (the generic
+// proxy), before its later async-proxy reads of it (wgmma's operands, TMA stores).
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 // Waits until the phase of parity `parity` has completed (a fresh barrier counts parity 1 as done).
 __device__ __forceinline__ void mbar_wait(unsigned long long* bar, unsigned parity) {
   unsigned done = 0;

@@ -34,14 +34,17 @@ TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
   CHECK(pinned > 60);
 }
 
-// Packed stages take any 4-byte aligned pointer: A is always copied, W where its rows are whole
-// 16-byte units but its pointer is not (and where they are not, always); on streams at once.
+// Packed stages take any 4-byte aligned pointer: A is always copied; W where its rows are whole
+// 16-byte units but its pointer is not, else read where it lies by cp.async (4-byte units: h2o at
+// K = 129 and 45; 8-byte units, i2h at K = 82, whose 4-byte aligned pointers run the fallback); on
+// streams at once.
 TEST_CASE("packed wgmma stages take pointers TMA cannot", "[gpu][wgmma]") {
   rnnjit::Engine& engine = test::shared_engine();
   if (!runs_wgmma(engine)) return;
   std::mt19937 rng(17);
   for (Precision prec : {Precision::TF32, Precision::FP32})
-    for (const rnnjit::Problem p : {rnnjit::Problem{64, 255, 129, 64, prec}, rnnjit::Problem{64, 7, 129, 3, prec}}) {
+    for (const rnnjit::Problem p : {rnnjit::Problem{64, 255, 129, 64, prec}, rnnjit::Problem{64, 7, 129, 3, prec},
+                                    rnnjit::Problem{64, 37, 45, 20, prec}}) {
       engine.pin(p, "i2h_wgmma64x64g1s8k2.h2o_wgmma64x64g1s8k2");
       check_step(engine, p, rng, 1);
       check_step(engine, p, rng, 0);

@@ -189,7 +189,7 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   CHECK(rnnjit::geometry(odd_configs.front().ops[0].tile, rnnjit::Stage::I2h, odd).pack_k == 2048 + 2048);
   CHECK(rnnjit::geometry(odd_configs.front().ops[1].tile, rnnjit::Stage::H2o, odd).pack_k == 0);
   const Shape odd_h{64, 2047, 2045, 1024};
-  for (const auto& c : tuner.propose(odd_h)) CHECK(!c.needs_aligned16(odd_h));
+  for (const auto& c : tuner.propose(odd_h)) CHECK(!c.needs_aligned_pointers(odd_h));
 }
 
 TEST_CASE("wgmma tiles are proposed on sm_90a only, and the fallback never needs TMA", "[tuner]") {
@@ -197,7 +197,7 @@ TEST_CASE("wgmma tiles are proposed on sm_90a only, and the fallback never needs
   for (const auto& c : ampere.tuner.propose({256, 16384, 16384, 8192})) CHECK(first_op_is<rnnjit::TcTile>(c));
   Fixture hopper(rnnjit::device_table::h100_sxm());
   for (const Shape s : {Shape{256, 16384, 16384, 8192}, Shape{64, 2048, 2048, 1024}})
-    CHECK(!hopper.tuner.fallback(s).needs_aligned16(s));
+    CHECK(!hopper.tuner.fallback(s).needs_aligned_pointers(s));
   std::string why;
   const rnnjit::WgmmaTile big{256, 128, 2, 4, 1};
   CHECK(!rnnjit::can_implement(Config::pair(big, big), {256, 16384, 16384, 8192}, ampere.device, &why));
@@ -256,8 +256,8 @@ TEST_CASE("bf16 steps get implementable proposals of the families that store bf1
         else CHECK(std::ranges::all_of(configs, [](const Config& c) { return first_op_is<rnnjit::TcTile>(c); }));
       }
       // A first call tunes on the caller's pointers: one candidate takes those TMA cannot.
-      CHECK(std::ranges::any_of(configs, [&](const Config& c) { return !c.needs_aligned16(s); }));
-      CHECK(!f.tuner.fallback(s).needs_aligned16(s));
+      CHECK(std::ranges::any_of(configs, [&](const Config& c) { return !c.needs_aligned_pointers(s); }));
+      CHECK(!f.tuner.fallback(s).needs_aligned_pointers(s));
     }
   }
   std::string why;

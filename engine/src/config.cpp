@@ -48,10 +48,12 @@ std::optional<Config> Config::parse(std::string_view name) {
   return c;
 }
 
-bool Config::needs_aligned16(const Shape& s) const {
+bool Config::needs_aligned_pointers(const Shape& s) const {
   for (const Op& op : ops) {
     const Operands o = operands(op.tile, s);
-    if (o != Operands::Pointers && o != Operands::PointersAndSizes && geometry(op.tile, op.stage, s).pack_k == 0) return true;
+    if (o == Operands::Pointers || o == Operands::PointersAndSizes) continue;
+    const Geometry g = geometry(op.tile, op.stage, s);
+    if (g.pack_k == 0 || g.w_copy > static_cast<int>(dtype_size(s.dtype))) return true;
   }
   return false;
 }

@@ -40,9 +40,10 @@ struct Config {
   std::string name() const;
   /// Inverse of name(); nullopt for anything else (a row written by another version).
   static std::optional<Config> parse(std::string_view name);
-  /// Whether a launch reads operands in place through TMA maps, which need 16-byte aligned pointers
-  /// (a packed stage copies them first and takes any).
-  bool needs_aligned16(const Shape& s) const;
+  /// Whether a launch needs pointers aligned beyond their element: TMA maps read in place need 16
+  /// bytes; a packed stage copies A first and takes any, except a W pointer that its cp.async
+  /// copies (Geometry::w_copy: 4 or 8 bytes) need aligned.
+  bool needs_aligned_pointers(const Shape& s) const;
   bool operator==(const Config&) const = default;
 };
 

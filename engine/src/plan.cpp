@@ -117,20 +117,21 @@ Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Bin
     if (op.stage != Stage::Step && op.stage != Stage::Recur) l.gemm = gemm_of(op.stage, shape);
     if (l.geo.pack_k > 0) {
       l.w_in_place = l.gemm.ldw == l.geo.pack_k;
+      const int ldw = l.gemm.ldw;
       l.gemm = packed(l.gemm);
+      if (l.geo.w_copy > 0) l.gemm.ldw = ldw;  // the kernel reads W's own rows
     }
     const bool cross = l.operands == Operands::TensorMapsCross;
-    const std::size_t kernels = 1 + (cross ? 1 : 0) + (l.geo.pack_k > 0 ? 2 : 0);
+    const bool pack_w = l.geo.pack_k > 0 && l.geo.w_copy == 0;
+    const std::size_t kernels = 1 + (cross ? 1 : 0) + (l.geo.pack_k > 0 ? 1 : 0) + (pack_w ? 1 : 0);
     if (binaries[i]->lowered_names.size() != kernels)
       throw Error(ErrorCode::Internal, "binary of " + tile_name(op.tile) + " holds " +
                                            std::to_string(binaries[i]->lowered_names.size()) + " kernels");
     const Module& m = modules_.emplace_back(*binaries[i]);
     l.fn = m.function(0);
     if (cross) l.cross_fn = m.function(1);
-    if (l.geo.pack_k > 0) {
-      l.pack_a_fn = m.function(kernels - 2);
-      l.pack_w_fn = m.function(kernels - 1);
-    }
+    if (l.geo.pack_k > 0) l.pack_a_fn = m.function(cross ? 2 : 1);
+    if (pack_w) l.pack_w_fn = m.function(kernels - 1);
     // h2o on TMA + wgmma right after i2h's kernel (no copy launched between) starts as a
     // programmatic dependent: its first W slices load while i2h finishes (gemm_wgmma.cu). Only
     // where W2 is small beside L2: at kb-large (512 MB) h2o's 200 µs have no launch to hide, and
@@ -151,8 +152,14 @@ Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Bin
 
 bool Plan::accepts(const Args& a) const {
   for (const Launch& l : launches_) {
-    // Packed stages read A and W by scalars, copying W when its pointer is misaligned.
-    if (l.operands == Operands::Pointers || l.operands == Operands::PointersAndSizes || l.geo.pack_k > 0) continue;
+    if (l.operands == Operands::Pointers || l.operands == Operands::PointersAndSizes) continue;
+    // Packed stages read A by scalars, and W by cp.async copies of w_copy bytes (a W pointer aligned
+    // to them: a second kernel that takes 4-byte copies cost 12 bytes of spills at 128x128) or from a
+    // copy made when its pointer is misaligned for TMA.
+    if (l.geo.pack_k > 0) {
+      if (l.geo.w_copy > 0 && reinterpret_cast<std::uintptr_t>(stage_operands(l.stage, a).w) % l.geo.w_copy != 0) return false;
+      continue;
+    }
     const StageOperands o = stage_operands(l.stage, a);
     if (!aligned16(o.a1) || !aligned16(o.w) || (l.gemm.k2 > 0 && !aligned16(o.a2))) return false;
   }
@@ -165,7 +172,8 @@ Plan::ScratchUse Plan::scratch_use(const Launch& l, const Args& args) {
   if (l.operands == Operands::TensorMapsCross) u.cross = std::size_t(l.geo.cross_words) * g.m * 4;
   if (l.geo.pack_k > 0) {
     u.a = std::size_t(g.m) * l.geo.pack_k * g.elem;
-    if (!l.w_in_place || !aligned16(stage_operands(l.stage, args).w)) u.w = std::size_t(g.n) * l.geo.pack_k * g.elem;
+    if (l.geo.w_copy == 0 && (!l.w_in_place || !aligned16(stage_operands(l.stage, args).w)))
+      u.w = std::size_t(g.n) * l.geo.pack_k * g.elem;
   }
   return u;
 }
@@ -202,7 +210,8 @@ void Plan::launch_stage(const Launch& l, const Args& args, char* scratch, CUstre
   CUtensorMap a1_map = maps_.get(o.a1, g.k1, g.m, g.k1, l.geo.tma_box_a, g.elem);
   // h2o has no second segment, tf32 no cross copy: the kernel never reads those maps.
   CUtensorMap a2_map = g.k2 > 0 ? maps_.get(o.a2, g.k2, g.m, g.k2, l.geo.tma_box_a, g.elem) : a1_map;
-  CUtensorMap w_map = maps_.get(o.w, g.ldw, g.n, g.ldw, l.geo.tma_box_w, g.elem);
+  // W read by cp.async has rows TMA cannot describe: the kernel never reads its map.
+  CUtensorMap w_map = l.geo.w_copy > 0 ? a1_map : maps_.get(o.w, g.ldw, g.n, g.ldw, l.geo.tma_box_w, g.elem);
   CUtensorMap cross_map = a1_map;
   if (l.operands == Operands::TensorMapsCross) {
     const std::int64_t threads = std::int64_t(g.m) * (l.geo.cross_words / 4);  // one a float4 of A
@@ -215,7 +224,7 @@ void Plan::launch_stage(const Launch& l, const Args& args, char* scratch, CUstre
     cross_map = maps_.get(cross, l.geo.cross_words, g.m, l.geo.cross_words, l.geo.tma_box_a, 4);
   }
   int dependent = l.geo.dependent ? 1 : 0;
-  void* params[] = {&a1_map, &a2_map, &w_map, &cross_map, &o.bias, &o.c, &dependent};
+  void* params[] = {&a1_map, &a2_map, &w_map, &cross_map, &o.w, &o.bias, &o.c, &dependent};
   launch(l.fn, l.geo, params, stream);
 }
 

@@ -81,7 +81,7 @@ class Plan {
     Stage stage = Stage::Step;
     Operands operands = Operands::Pointers;
     Geometry geo;
-    Gemm gemm;  // as the kernel runs it: over the packed copies when geo.pack_k > 0
+    Gemm gemm;  // as the kernel runs it: over the packed copies when geo.pack_k > 0 (W's own rows with geo.w_copy)
     bool w_in_place = false;  // packed: W's own rows are pack_k floats (K a multiple of 4)
   };
   // Scratch bytes a launch uses: A's cross copy, then the packed A and W.

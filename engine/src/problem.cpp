@@ -38,4 +38,9 @@ Gemm packed(const Gemm& g) {
   return {g.m, g.n, k, 0, k, g.epi, g.elem};
 }
 
+int w_copy_bytes(const Gemm& g) {
+  const int row = g.ldw * g.elem;
+  return row % 16 == 0 ? 0 : row % 8 == 0 ? 8 : row % 4 == 0 ? 4 : 0;
+}
+
 }  // namespace rnnjit

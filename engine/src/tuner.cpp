@@ -200,7 +200,7 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
   // where every proposal reads through TMA in place: a first call tunes on the caller's pointers,
   // and one that TMA cannot take must still find a candidate.
   const Config generic = Config::pair(GenericTile{}, GenericTile{});
-  if (std::ranges::all_of(out, [&](const Config& c) { return c.needs_aligned16(s); })) {
+  if (std::ranges::all_of(out, [&](const Config& c) { return c.needs_aligned_pointers(s); })) {
     if (out.size() == 4) out.pop_back();
     add(generic);
   }
@@ -230,7 +230,7 @@ std::vector<Config> Tuner::propose_sequence(const Shape& s) const {
 
 Config Tuner::fallback(const Shape& s) const {
   for (const Config& c : propose(s))
-    if (!c.needs_aligned16(s)) return c;
+    if (!c.needs_aligned_pointers(s)) return c;
   // The r-th tc tiles of both GEMM stages: a step's pair, or around each recurrence for a sequence.
   const auto first = ranked<TcTile>(s, s.steps > 0 ? Stage::XProj : Stage::I2h, device_),
              h2o = ranked<TcTile>(s, Stage::H2o, device_);

@@ -159,7 +159,8 @@ def run(args):
                                 check=True, capture_output=True, text=True).stdout.split()
         shapes = {line: tuple(int(v) for v in line.split(",")) for line in listed}
     else:
-        shapes = {name: SHAPES[name] for name in args.shapes.split(",")}
+        shapes = {name: SHAPES[name] if name in SHAPES else tuple(int(v) for v in name.split("x"))
+                  for name in args.shapes.split(",")}
     for name, (B, I, H, O) in shapes.items():
         dev = "cuda"
         i2h, h2o = torch.nn.Linear(I + H, H).to(dev), torch.nn.Linear(H, O).to(dev)
@@ -283,7 +284,7 @@ def chart(rows, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    shapes = sorted({r[0] for r in rows}, key=list(SHAPES).index)
+    shapes = sorted({r[0] for r in rows}, key=lambda s: list(SHAPES).index(s) if s in SHAPES else len(SHAPES))
     methods = list(dict.fromkeys(r[1] for r in rows))
     fig, axes = plt.subplots(1, len(shapes), figsize=(4 * len(shapes), 4))
     for ax, s in zip(axes if len(shapes) > 1 else [axes], shapes):
@@ -300,7 +301,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lib", help="a librnnjit_c.so to use instead of the installed package's (a build tree's)")
     p.add_argument("--seed", help="path to the seed's seed_triton_rnn.py (copied beside the bench, not committed)")
-    p.add_argument("--shapes", default="kb-v0,b1-4k,mid,kb-large")
+    p.add_argument("--shapes", default="kb-v0,b1-4k,mid,kb-large", help="anchor names or BxIxHxO, comma-separated")
     p.add_argument("--png", help="write a chart here")
     p.add_argument("--sweep", type=int, default=0, help="time N random shapes instead (rnnjit-bench --sweep N)")
     p.add_argument("--seed-sweep", type=int, default=1, help="the sweep's seed")

@@ -60,9 +60,12 @@ struct Geometry {
   unsigned tma_box_a = 0, tma_box_w = 0;  ///< TensorMaps: rows of A's and W's boxes
   int cross_words = 0;       ///< TensorMapsCross: 32-bit words a row of A's cross copy
   /// TensorMaps*: > 0 when the stage runs on packed copies (problem.hpp, packed()) in scratch, rows
-  /// of pack_k floats: a launch copies A first (the binary's last-but-one kernel) and W (its last)
-  /// where W's rows or pointer are not 16-byte aligned.
+  /// of pack_k elements: a launch copies A first (the binary's kernel after the product's and any
+  /// cross copy's) and W (the next) where W's rows or pointer are not 16-byte aligned and w_copy is 0.
   int pack_k = 0;
+  /// Packed stages: > 0 when the kernel reads W's own rows by cp.async copies of this many bytes
+  /// (problem.hpp, w_copy_bytes()): W is then never copied, and the binary holds no W packing kernel.
+  int w_copy = 0;
 };
 
 /// The descriptor interface, checked at compile time for every registered family.

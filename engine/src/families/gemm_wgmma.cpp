@@ -10,10 +10,14 @@ using rnnjit_k::kWgmmaSliceFloats;
 
 namespace {
 
-// The product the kernel runs: the stage's own, or over packed copies where TMA cannot read it.
+// The product the kernel runs: the stage's own, or over a packed A where TMA cannot read it, with W
+// packed too or read in place by cp.async (its own rows then, w_copy_bytes()).
 Gemm run_gemm(Stage stage, const Shape& s) {
   const Gemm g = gemm_of(stage, s);
-  return tma_layout(g) ? g : packed(g);
+  if (tma_layout(g)) return g;
+  Gemm p = packed(g);
+  if (w_copy_bytes(g) > 0) p.ldw = g.ldw;
+  return p;
 }
 
 std::size_t ring_bytes(const WgmmaTile& t, const Shape& s) {
@@ -66,12 +70,13 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
 std::vector<std::string> WgmmaTile::kernels(const Shape& s, Stage stage) const {
   const Gemm own = gemm_of(stage, s), g = run_gemm(stage, s);
   const int st = store_arg(s.dtype);
-  std::vector<std::string> out = {name_expression(
-      "gemm_wgmma", {st, g.m, g.n, g.k1, g.k2, g.ldw, bm, bn, groups, stages, k_split, math_arg(s.precision), g.epi})};
+  const int w_copy = w_copy_bytes(own);
+  std::vector<std::string> out = {name_expression("gemm_wgmma", {st, g.m, g.n, g.k1, g.k2, g.ldw, w_copy, bm, bn, groups, stages,
+                                                                 k_split, math_arg(s.precision), g.epi})};
   if (operands(s) == Operands::TensorMapsCross) out.push_back(name_expression("split_cross", {g.m, g.k1, g.k2}));
   if (!tma_layout(own)) {
     out.push_back(name_expression("pack_rows", {st, g.m, own.k1, own.k2, g.k1}));
-    out.push_back(name_expression("pack_rows", {st, g.n, own.ldw, 0, g.k1}));
+    if (w_copy == 0) out.push_back(name_expression("pack_rows", {st, g.n, own.ldw, 0, g.k1}));
   }
   return out;
 }
@@ -90,7 +95,10 @@ Geometry WgmmaTile::geometry(const Shape& s, Stage stage) const {
   // Each K segment in whole slices.
   geo.cross_words = ((g.k1 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats + (g.k2 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats) *
                     kWgmmaSliceFloats;
-  if (!tma_layout(gemm_of(stage, s))) geo.pack_k = g.k1;
+  if (!tma_layout(gemm_of(stage, s))) {
+    geo.pack_k = g.k1;
+    geo.w_copy = w_copy_bytes(gemm_of(stage, s));
+  }
   return geo;
 }
 

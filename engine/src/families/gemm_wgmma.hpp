@@ -2,8 +2,9 @@
 // swizzle) fill a STAGES-deep mbarrier ring of 128-byte K slices (32 f32 or 64 bf16 elements),
 // GROUPS consumer warpgroups run wgmma on them (tf32 or fp32's split for f32 storage, bf16 for bf16);
 // K optionally split over the K_SPLIT CTAs of a cluster, added through DSMEM in rank order. sm_90a,
-// 16-byte aligned pointers; a stage whose rows are not whole 16-byte units runs on packed copies of
-// its operands (problem.hpp, packed()) that its launch writes first.
+// 16-byte aligned pointers; a stage whose rows are not whole 16-byte units runs on a packed copy of
+// A (problem.hpp, packed()) that its launch writes first, and reads W's own rows by cp.async
+// (w_copy_bytes()), or a packed copy of W where its rows are 2-byte units.
 #pragma once
 
 #include "family.hpp"
