@@ -2,8 +2,8 @@
 // Tiling: a CTA owns a BM×BN tile of C over 1/SPLIT of K; one producer thread's TMA copies 32-float
 // K slices of A and W (128-byte swizzle) into a STAGES-deep ring on mbarriers, WGS consumer warpgroups
 // run wgmma on them; the SPLIT CTAs of a cluster then add their tiles through DSMEM in rank order.
-// W's rows that are not whole 16-byte units (TMA cannot describe them) arrive instead by the
-// producer warpgroup's cp.async copies of W_COPY bytes, laid out as TMA's swizzle would have.
+// Operands whose rows are not whole 16-byte units (TMA cannot describe them) arrive instead by the
+// producer warpgroup's cp.async copies of A_COPY or W_COPY bytes, laid out as TMA's swizzle would.
 // tf32: wgmma m64nBNk8, A's rows on the M side (W's, m64n16k8, for a 16-row batch tile). The tensor
 // cores take the top 19 bits of each float as it landed (truncation: ~1.3e-3 of error at large
 // shapes, against ~4e-4 rounded to nearest); rounding cost 40-90 % of the speed in place in the
@@ -189,20 +189,23 @@ __device__ __forceinline__ float4 ld_cluster4(const float* p, unsigned rank) {
   return v;
 }
 
-// W's slice at column kw of rows n0 + [0, BN) (128 bytes a row, rows LDW elements of ELEM bytes
-// apart) into the ring slot at shared address `dst`, by thread p of 128 in cp.async copies of BYTES:
-// 16-byte chunk c of row r goes to chunk c ^ (r % 8), TMA's 128-byte swizzle. Past W's N rows and
-// its row ends, zeros (a copy lies wholly inside a row or past it: BYTES divides LDW·ELEM).
-template <int BYTES, int ELEM, int N, int LDW, int BN>
-__device__ __forceinline__ void copy_w_slice(unsigned dst, const void* w, int n0, int kw, int p) {
+// The slice at column `col` of rows row0 + [0, TILE) of a matrix of ROWS rows, LD elements of ELEM
+// bytes each (128 bytes of each row), into the ring slot at shared address `dst`, by thread p of 128
+// in cp.async copies of BYTES: 16-byte chunk c of row r goes to chunk c ^ (r % 8), TMA's 128-byte
+// swizzle. Past the last row and the row ends, zeros (a copy lies wholly inside a row or past its
+// end: BYTES divides LD·ELEM and col·ELEM).
+template <int BYTES, int ELEM, int ROWS, int LD, int TILE>
+__device__ __forceinline__ void copy_slice(unsigned dst, const void* base, int row0, int col, int p) {
   constexpr int kPerRow = 128 / BYTES, kRowStep = 128 / kPerRow;  // a thread's rows are kRowStep apart
   const int r0 = p / kPerRow, byte = p % kPerRow * BYTES;
-  const bool in_row = kw * ELEM + byte < LDW * ELEM;
-  const char* src = static_cast<const char*>(w) + (static_cast<long long>(n0 + r0) * LDW + kw) * ELEM + byte;
-#pragma unroll 4
-  for (int r = r0; r < BN; r += kRowStep, src += static_cast<long long>(kRowStep) * LDW * ELEM) {
-    const bool ok = in_row && n0 + r < N;
-    cp_async_zfill<BYTES>(dst + r * 128 + (((byte >> 4) ^ (r & 7)) << 4) + (byte & 15), ok ? src : w, ok ? BYTES : 0);
+  const bool in_row = col * ELEM + byte < LD * ELEM;
+  const char* src = static_cast<const char*>(base) + (static_cast<long long>(row0 + r0) * LD + col) * ELEM + byte;
+  // Two rows in flight a thread: four spilled 16-20 bytes at 128x128 and 256x128 with A and W both
+  // copied (the producer shares the kernel's register budget).
+#pragma unroll 2
+  for (int r = r0; r < TILE; r += kRowStep, src += static_cast<long long>(kRowStep) * LD * ELEM) {
+    const bool ok = in_row && row0 + r < ROWS;
+    cp_async_zfill<BYTES>(dst + r * 128 + (((byte >> 4) ^ (r & 7)) << 4) + (byte & 15), ok ? src : base, ok ? BYTES : 0);
   }
 }
 
@@ -210,13 +213,14 @@ __device__ __forceinline__ void copy_w_slice(unsigned dst, const void* w, int n0
 
 template <int ST,  // storage: kStoreF32 or kStoreBf16 (then MATH is kMathTf32: bf16 products)
           int M, int N, int K1, int K2, int LDW,  // shape: W rows are LDW elements apart
-          int W_COPY,  // 0: W by TMA; 8 or 4: by cp.async of that many bytes (w aligned to them), zeros past LDW
+          int A_COPY, int W_COPY,  // 0: by TMA; 8 or 4: by cp.async copies of that many bytes (pointers aligned to them)
           int BM, int BN, int WGS, int STAGES, int SPLIT,
           int MATH,  // kMathTf32 or kMathFp32
           int EPI>   // kEpiBias or kEpiBiasTanh
 __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     gemm_wgmma(const __grid_constant__ TmaMap a1_map, const __grid_constant__ TmaMap a2_map,
                const __grid_constant__ TmaMap w_map, const __grid_constant__ TmaMap cross_map,
+               const typename Store<ST>::T* __restrict__ a1, const typename Store<ST>::T* __restrict__ a2,
                const typename Store<ST>::T* __restrict__ w, const typename Store<ST>::T* __restrict__ bias, typename Store<ST>::T* __restrict__ c,
                int dependent) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -241,9 +245,12 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   static_assert(kWgN == 16 || kWgN == 64 || kWgN == 128, "wgmma n16, n64 or n128");
   static_assert(BN % 4 == 0, "the reduction reads the C tile 16 bytes at a time");
   static_assert(BM * kLdc <= STAGES * kTileFloats, "the C tile reuses the ring");
-  static_assert(W_COPY == 0 || W_COPY == 4 || W_COPY == 8, "W by TMA, or cp.async of 4 or 8 bytes");
-  // Bytes TMA lands in a slot: all of it, or all but W's slice.
-  constexpr unsigned kTxBytes = (kTileFloats - (W_COPY > 0 ? BN * kBK : 0)) * 4;
+  static_assert((A_COPY == 0 || A_COPY == 4 || A_COPY == 8) && (W_COPY == 0 || W_COPY == 4 || W_COPY == 8),
+                "operands by TMA, or cp.async of 4 or 8 bytes");
+  static_assert(A_COPY == 0 || !kSplit, "fp32's cross copy is written from a packed A");
+  // Bytes TMA lands in a slot: all of it but the slices cp.async copies.
+  constexpr bool kCopies = A_COPY > 0 || W_COPY > 0;
+  constexpr unsigned kTxBytes = (kTileFloats - (A_COPY > 0 ? BM * kBK : 0) - (W_COPY > 0 ? BN * kBK : 0)) * 4;
 
   extern __shared__ unsigned char smem_raw[];
   // Swizzled TMA boxes and wgmma atoms need 1024-byte alignment; the engine adds the slack.
@@ -262,7 +269,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
 
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
-      mbar_init(&full[s], W_COPY > 0 ? 1 + 128 : 1);  // the TMA thread, and each producer's cp.async
+      mbar_init(&full[s], (kTxBytes > 0 ? 1 : 0) + (kCopies ? 128 : 0));  // the TMA thread, each copying one
       mbar_init(&empty[s], WGS * 4);  // lane 0 of every consumer warp
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -274,50 +281,51 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   launch_dependents();
 
   if (wg == 0) {
-    // Producer: one thread keeps the ring full (with W_COPY, its warpgroup's 128 threads copy W);
-    // the warpgroup gives its registers to the math.
+    // Producer: one thread issues the TMA boxes; with A_COPY or W_COPY the warpgroup's 128 threads
+    // copy those operands' slices. It gives its registers to the math.
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-    if (W_COPY > 0 || tid == 0) {
+    if (kCopies || tid == 0) {
       auto k_of = [](int t) { return (t < kTiles1 ? t : t - kTiles1) * kSliceK; };  // in A's segment
       auto kw_of = [&](int t) { return (t < kTiles1 ? 0 : K1) + k_of(t); };  // in W's row
-      // A dependent stage's W is no earlier grid's output: its first slices land in the ring and
-      // the next kWPrefetch go to L2 while the grid before finishes; A's wait for that grid.
-      // (The engine launches only TMA stages as dependents.)
+      constexpr int kElem = sizeof(typename S::T);
+      // A dependent stage's W is no earlier grid's output: the TMA thread lands its first slices in
+      // the ring and sends the next kWPrefetch to L2 while the grid before finishes; every thread
+      // that reads A waits for that grid first.
       constexpr int kWPrefetch = 16;
-      const int early = W_COPY == 0 && dependent ? min_int(STAGES, t_end - t_begin) : 0;
+      const int early = W_COPY == 0 && dependent && tid == 0 ? min_int(STAGES, t_end - t_begin) : 0;
       for (int it = 0; it < early; ++it) {
         mbar_expect_tx(&full[it], kTxBytes);
         tma_load(ring + it * kTileFloats + BM * kBK, w_map, kw_of(t_begin + it), n0, &full[it]);
       }
-      if (W_COPY == 0 && dependent) {
-        for (int t = t_begin + early; t < min_int(t_end, t_begin + early + kWPrefetch); ++t)
-          tma_prefetch_l2(w_map, kw_of(t), n0);
-        wait_for_prior_grid();
-      }
+      for (int t = t_begin + early; early > 0 && t < min_int(t_end, t_begin + early + kWPrefetch); ++t)
+        tma_prefetch_l2(w_map, kw_of(t), n0);
+      if (dependent) wait_for_prior_grid();
       for (int t = t_begin; t < t_end; ++t) {
         const int it = t - t_begin, s = it % STAGES;
         float* const a_dst = ring + s * kTileFloats;
-        if (it >= early) {
+        if (it >= early) {  // the slots before `early` have W and their transaction count already
           mbar_wait(&empty[s], ((it / STAGES) & 1) ^ 1);
-          if (tid == 0) mbar_expect_tx(&full[s], kTxBytes);  // out-of-range parts arrive as zeros, counted too
+          if (tid == 0 && kTxBytes > 0) mbar_expect_tx(&full[s], kTxBytes);  // parts past the edges arrive as zeros, counted too
           if constexpr (W_COPY == 0) {
-            tma_load(a_dst + BM * kBK, w_map, kw_of(t), n0, &full[s]);
+            if (tid == 0) tma_load(a_dst + BM * kBK, w_map, kw_of(t), n0, &full[s]);
           } else {
-            constexpr int kElem = sizeof(typename S::T);
-            const unsigned w_dst = smem_addr(a_dst + BM * kBK);
-            copy_w_slice<W_COPY, kElem, N, LDW, BN>(w_dst, w, n0, kw_of(t), tid);
-            cp_async_arrive_noinc(&full[s]);
+            copy_slice<W_COPY, kElem, N, LDW, BN>(smem_addr(a_dst + BM * kBK), w, n0, kw_of(t), tid);
           }
         }
-        if (tid == 0) {
-          tma_load(a_dst, t < kTiles1 ? a1_map : a2_map, k_of(t), m0, &full[s]);
-          if (kSplit) tma_load(a_dst + (BM + BN) * kBK, cross_map, t * kBK, m0, &full[s]);
+        if constexpr (A_COPY == 0) {
+          if (tid == 0) tma_load(a_dst, t < kTiles1 ? a1_map : a2_map, k_of(t), m0, &full[s]);
+        } else if (t < kTiles1) {
+          copy_slice<A_COPY, kElem, M, K1, BM>(smem_addr(a_dst), a1, m0, k_of(t), tid);
+        } else {
+          copy_slice<A_COPY, kElem, M, K2, BM>(smem_addr(a_dst), a2, m0, k_of(t), tid);
         }
+        if (kSplit && tid == 0) tma_load(a_dst + (BM + BN) * kBK, cross_map, t * kBK, m0, &full[s]);
+        if (kCopies) cp_async_arrive_noinc(&full[s]);
       }
     }
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
-    const int row0 = (wg - 1) * kRowsPerWg, w = (tid % 128) / 32, lane = tid % 32;
+    const int row0 = (wg - 1) * kRowsPerWg, warp = (tid % 128) / 32, lane = tid % 32;
     float acc[kMBlocks][kWgN / 2] = {};
     // Within a 128-byte swizzled row, k step kk (k8 tf32, k16 bf16) starts 32 bytes further: 2 in
     // the descriptor's units.
@@ -328,7 +336,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
         const int s = it % STAGES;
         const float* tile = ring + s * kTileFloats;
         mbar_wait(&full[s], (it / STAGES) & 1);
-        if (W_COPY > 0) fence_proxy_async();  // cp.async wrote W's slice: wgmma reads it as the async proxy
+        if (kCopies) fence_proxy_async();  // cp.async wrote slices: wgmma reads them as the async proxy
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBK / 8; ++kk)
@@ -359,7 +367,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
           const int it = it0 + q;
           const float* tile = ring + it % STAGES * kTileFloats;
           mbar_wait(&full[it % STAGES], (it / STAGES) & 1);
-          if (W_COPY > 0) fence_proxy_async();  // as above
+          if (kCopies) fence_proxy_async();  // as above
           // This warpgroup's W rows r and r + 8 of each m64 block, k = 8·(lane%4) + [0, 8) (the k
           // order above), split into the bf16 fragments of the slice's four k16 steps.
           unsigned frag[kMBlocks][kBK / 8][4];
@@ -367,7 +375,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
           for (int mb = 0; mb < kMBlocks; ++mb)
 #pragma unroll
             for (int half = 0; half < 2; ++half) {
-              const int r = row0 + mb * 64 + w * 16 + lane / 4 + 8 * half, q0 = (2 * (lane % 4)) ^ (r % 8);
+              const int r = row0 + mb * 64 + warp * 16 + lane / 4 + 8 * half, q0 = (2 * (lane % 4)) ^ (r % 8);
               const float* row = tile + (BM + r) * kBK;
               const float4 v0 = *reinterpret_cast<const float4*>(row + q0 * 4);
               const float4 v1 = *reinterpret_cast<const float4*>(row + (q0 ^ 1) * 4);
@@ -400,7 +408,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
     wgmma_wait<0>();
     consumer_sync(kConsumers);  // every wgmma has read its stage: the ring becomes the C tile
 
-    // Fragment pair (i, i + 1) of n8 group j in block mb: M-side row row0 + 64·mb + 16·w + lane/4
+    // Fragment pair (i, i + 1) of n8 group j in block mb: M-side row row0 + 64·mb + 16·warp + lane/4
     // (+8 for i = 2), n columns 8j + 2·(lane%4) + {0, 1}; with W's rows on the M side the tile
     // goes in transposed.
 #pragma unroll
@@ -409,7 +417,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
       for (int j = 0; j < kWgN / 8; ++j)
 #pragma unroll
         for (int i = 0; i < 4; i += 2) {
-          const int rm = row0 + mb * 64 + w * 16 + lane / 4 + 4 * i, cn = 8 * j + 2 * (lane % 4);
+          const int rm = row0 + mb * 64 + warp * 16 + lane / 4 + 4 * i, cn = 8 * j + 2 * (lane % 4);
           if (kWOnM) {
             ring[cn * kLdc + rm] = acc[mb][4 * j + i];
             ring[(cn + 1) * kLdc + rm] = acc[mb][4 * j + i + 1];

@@ -258,10 +258,13 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
     wide.h = 4096;
     CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, grid, ok), wide, dev, &why));
     CHECK_THAT(why, Catch::Contains("shared memory"));
-    // TMA cannot read x's rows of 1023 floats, and a packed W copies whole rows, not W1's first I columns.
+    // TMA cannot read x's rows of 1023 floats: tf32 copies them where they lie (cp.async), fp32
+    // packs A, and a packed W copies whole rows, not W1's first I columns.
     Shape odd = seq;
     odd.i = 1023;
     const Tile wgmma = rnnjit::WgmmaTile{128, 128, 2, 4, 1};
+    CHECK(rnnjit::rejects(wgmma, Stage::XProj, odd, dev).empty());
+    odd.precision = rnnjit::Precision::FP32;
     CHECK_FALSE(rnnjit::can_implement(Config::sequence(wgmma, grid, ok), odd, dev, &why));
     CHECK_THAT(why, Catch::Contains("xproj tile") && Catch::Contains("whole rows"));
   }

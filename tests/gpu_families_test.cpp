@@ -34,17 +34,18 @@ TEST_CASE("wgmma tiles match the reference at odd shapes", "[gpu][wgmma]") {
   CHECK(pinned > 60);
 }
 
-// Packed stages take any 4-byte aligned pointer: A is always copied; W where its rows are whole
-// 16-byte units but its pointer is not, else read where it lies by cp.async (4-byte units: h2o at
-// K = 129 and 45; 8-byte units, i2h at K = 82, whose 4-byte aligned pointers run the fallback); on
-// streams at once.
-TEST_CASE("packed wgmma stages take pointers TMA cannot", "[gpu][wgmma]") {
+// Rows TMA cannot take: tf32 stages copy A and W where they lie by cp.async (4-byte units: K
+// segments of 255 + 129, 7 + 129, 37 + 45 floats; 8-byte units: 38 + 46, whose 4-byte aligned
+// pointers run the fallback), except W rows in whole 16-byte units after A1's (TMA: 255 + 129).
+// fp32 packs A for its cross copy, copies W where its rows are whole 16-byte units but its pointer
+// is not, and else reads it by cp.async too. Any 4-byte aligned pointer; on streams at once.
+TEST_CASE("wgmma stages take rows and pointers TMA cannot", "[gpu][wgmma]") {
   rnnjit::Engine& engine = test::shared_engine();
   if (!runs_wgmma(engine)) return;
   std::mt19937 rng(17);
   for (Precision prec : {Precision::TF32, Precision::FP32})
     for (const rnnjit::Problem p : {rnnjit::Problem{64, 255, 129, 64, prec}, rnnjit::Problem{64, 7, 129, 3, prec},
-                                    rnnjit::Problem{64, 37, 45, 20, prec}}) {
+                                    rnnjit::Problem{64, 37, 45, 20, prec}, rnnjit::Problem{64, 38, 46, 20, prec}}) {
       engine.pin(p, "i2h_wgmma64x64g1s8k2.h2o_wgmma64x64g1s8k2");
       check_step(engine, p, rng, 1);
       check_step(engine, p, rng, 0);
@@ -210,8 +211,10 @@ TEST_CASE("a wgmma h2o launched as a dependent of its i2h reads h' only once i2h
   rnnjit::Engine& engine = test::shared_engine();
   if (!runs_wgmma(engine)) return;
   std::mt19937 rng(18);
+  // The last: h' rows of 45 floats, which every producer thread copies by cp.async after its wait.
   for (const auto& [p, config] : {std::pair{rnnjit::Problem{64, 2048, 2048, 1024}, "i2h_wgmma64x128g1s6k4.h2o_wgmma64x64g1s8k4"},
-                                  std::pair{rnnjit::Problem{300, 132, 260, 72}, "i2h_wgmma128x128g2s4k1.h2o_wgmma64x64g1s8k2"}}) {
+                                  std::pair{rnnjit::Problem{300, 132, 260, 72}, "i2h_wgmma128x128g2s4k1.h2o_wgmma64x64g1s8k2"},
+                                  std::pair{rnnjit::Problem{300, 37, 45, 72}, "i2h_wgmma128x128g2s4k1.h2o_wgmma64x64g1s8k2"}}) {
     INFO(config);
     check_chain(engine, p, config, rng, 30);
     check_replay(engine, p, config, rng);
@@ -294,11 +297,13 @@ TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize
         engine.pin(p, name);
         check_step(engine, p, rng);
       }
-      // Packed copies: both stages, offset pointers.
-      const rnnjit::Problem odd{70, 37, 45, 21, prec};
-      engine.pin(odd, "i2h_wgmma128x128g2s3k1.h2o_wgmma64x64g1s8k2");
-      check_step(engine, odd, rng);
-      check_step(engine, odd, rng, 1);
+      // Rows TMA cannot take, both stages (cp.async copies of 4 and 8 bytes, or packed copies),
+      // offset pointers.
+      for (const rnnjit::Problem odd : {rnnjit::Problem{70, 37, 45, 21, prec}, rnnjit::Problem{70, 38, 46, 21, prec}}) {
+        engine.pin(odd, "i2h_wgmma128x128g2s3k1.h2o_wgmma64x64g1s8k2");
+        check_step(engine, odd, rng);
+        check_step(engine, odd, rng, 1);
+      }
     }
     Step s({9, 13, 21, 6, prec}, rng);
     engine.rnn_step(s.p, s.weights(), s.dx.get(), s.dh.get(), s.dh.get(), s.dy.get());

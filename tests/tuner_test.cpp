@@ -181,13 +181,20 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
       CHECK(w->bm <= 128);
       CHECK(rnnjit::geometry(*w, rnnjit::Stage::I2h, large32).smem <= 232448);
     }
-  // Rows of x not in multiples of 16 bytes: i2h's wgmma runs on packed copies and takes any
-  // pointer, h2o (rows of h' in whole 16-byte units) reads its operands in place.
+  // Rows of x not in multiples of 16 bytes: i2h's wgmma copies x, h and W1 where they lie by 4-byte
+  // cp.async; h2o (rows of h' in whole 16-byte units) reads its operands through TMA. fp32 packs A
+  // for its cross copy (rows of 2047 + 2048 floats padded to 4096), still copying W1's own rows.
   const Shape odd{64, 2047, 2048, 1024};
   const auto odd_configs = tuner.propose(odd);
   REQUIRE(first_op_is<rnnjit::WgmmaTile>(odd_configs.front()));
-  CHECK(rnnjit::geometry(odd_configs.front().ops[0].tile, rnnjit::Stage::I2h, odd).pack_k == 2048 + 2048);
-  CHECK(rnnjit::geometry(odd_configs.front().ops[1].tile, rnnjit::Stage::H2o, odd).pack_k == 0);
+  const rnnjit::Geometry i2h = rnnjit::geometry(odd_configs.front().ops[0].tile, rnnjit::Stage::I2h, odd),
+                         h2o = rnnjit::geometry(odd_configs.front().ops[1].tile, rnnjit::Stage::H2o, odd);
+  CHECK((i2h.pack_k == 0 && i2h.a_copy == 4 && i2h.w_copy == 4));
+  CHECK((h2o.pack_k == 0 && h2o.a_copy == 0 && h2o.w_copy == 0));
+  Shape odd32 = odd;
+  odd32.precision = rnnjit::Precision::FP32;
+  const rnnjit::Geometry i2h32 = rnnjit::geometry(odd_configs.front().ops[0].tile, rnnjit::Stage::I2h, odd32);
+  CHECK((i2h32.pack_k == 2048 + 2048 && i2h32.a_copy == 0 && i2h32.w_copy == 4));
   const Shape odd_h{64, 2047, 2045, 1024};
   for (const auto& c : tuner.propose(odd_h)) CHECK(!c.needs_aligned_pointers(odd_h));
 }

@@ -53,7 +53,10 @@ bool Config::needs_aligned_pointers(const Shape& s) const {
     const Operands o = operands(op.tile, s);
     if (o == Operands::Pointers || o == Operands::PointersAndSizes) continue;
     const Geometry g = geometry(op.tile, op.stage, s);
-    if (g.pack_k == 0 || g.w_copy > static_cast<int>(dtype_size(s.dtype))) return true;
+    // TMA in place (16 bytes), or cp.async copies wider than an element.
+    const int e = static_cast<int>(dtype_size(s.dtype));
+    if (g.pack_k == 0 && (g.a_copy == 0 || g.a_copy > e)) return true;
+    if (g.w_copy > e || (g.pack_k == 0 && g.w_copy == 0)) return true;
   }
   return false;
 }

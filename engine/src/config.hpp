@@ -41,8 +41,7 @@ struct Config {
   /// Inverse of name(); nullopt for anything else (a row written by another version).
   static std::optional<Config> parse(std::string_view name);
   /// Whether a launch needs pointers aligned beyond their element: TMA maps read in place need 16
-  /// bytes; a packed stage copies A first and takes any, except a W pointer that its cp.async
-  /// copies (Geometry::w_copy: 4 or 8 bytes) need aligned.
+  /// bytes, cp.async copies (Geometry::a_copy, w_copy) their width; a packed stage's A takes any.
   bool needs_aligned_pointers(const Shape& s) const;
   bool operator==(const Config&) const = default;
 };

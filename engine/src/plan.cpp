@@ -59,7 +59,7 @@ StageOperands stage_operands(Stage s, const Args& a) {
   return {a.h_out, nullptr, a.w2, a.b2, a.y};
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+bool aligned(const void* p, int bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
 
 // One thread 16 bytes of `out`, ROWS rows of `cols` elements of `elem` bytes (pack_rows in
 // rnnjit_device.cuh).
@@ -153,15 +153,13 @@ Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Bin
 bool Plan::accepts(const Args& a) const {
   for (const Launch& l : launches_) {
     if (l.operands == Operands::Pointers || l.operands == Operands::PointersAndSizes) continue;
-    // Packed stages read A by scalars, and W by cp.async copies of w_copy bytes (a W pointer aligned
-    // to them: a second kernel that takes 4-byte copies cost 12 bytes of spills at 128x128) or from a
-    // copy made when its pointer is misaligned for TMA.
-    if (l.geo.pack_k > 0) {
-      if (l.geo.w_copy > 0 && reinterpret_cast<std::uintptr_t>(stage_operands(l.stage, a).w) % l.geo.w_copy != 0) return false;
-      continue;
-    }
+    // TMA in place needs 16-byte aligned pointers, cp.async copies their own width (a second kernel
+    // with narrower copies for other pointers cost 12 bytes of spills at 128x128); packed stages read
+    // A by scalars, and copy W where TMA would take its own rows but not its pointer.
     const StageOperands o = stage_operands(l.stage, a);
-    if (!aligned16(o.a1) || !aligned16(o.w) || (l.gemm.k2 > 0 && !aligned16(o.a2))) return false;
+    const int a_align = l.geo.pack_k > 0 ? 1 : l.geo.a_copy > 0 ? l.geo.a_copy : 16;
+    const int w_align = l.geo.w_copy > 0 ? l.geo.w_copy : l.geo.pack_k > 0 ? 1 : 16;
+    if (!aligned(o.a1, a_align) || !aligned(o.w, w_align) || (l.gemm.k2 > 0 && !aligned(o.a2, a_align))) return false;
   }
   return true;
 }
@@ -172,7 +170,7 @@ Plan::ScratchUse Plan::scratch_use(const Launch& l, const Args& args) {
   if (l.operands == Operands::TensorMapsCross) u.cross = std::size_t(l.geo.cross_words) * g.m * 4;
   if (l.geo.pack_k > 0) {
     u.a = std::size_t(g.m) * l.geo.pack_k * g.elem;
-    if (l.geo.w_copy == 0 && (!l.w_in_place || !aligned16(stage_operands(l.stage, args).w)))
+    if (l.geo.w_copy == 0 && (!l.w_in_place || !aligned(stage_operands(l.stage, args).w, 16)))
       u.w = std::size_t(g.n) * l.geo.pack_k * g.elem;
   }
   return u;
@@ -207,12 +205,14 @@ void Plan::launch_stage(const Launch& l, const Args& args, char* scratch, CUstre
       o.w = w;
     }
   }
-  CUtensorMap a1_map = maps_.get(o.a1, g.k1, g.m, g.k1, l.geo.tma_box_a, g.elem);
-  // h2o has no second segment, tf32 no cross copy: the kernel never reads those maps.
-  CUtensorMap a2_map = g.k2 > 0 ? maps_.get(o.a2, g.k2, g.m, g.k2, l.geo.tma_box_a, g.elem) : a1_map;
-  // W read by cp.async has rows TMA cannot describe: the kernel never reads its map.
-  CUtensorMap w_map = l.geo.w_copy > 0 ? a1_map : maps_.get(o.w, g.ldw, g.n, g.ldw, l.geo.tma_box_w, g.elem);
-  CUtensorMap cross_map = a1_map;
+  // The kernel never reads the maps of operands it copies (rows TMA cannot describe), of h2o's
+  // absent second segment, or of tf32's absent cross copy.
+  const CUtensorMap unused{};
+  const bool tma_a = l.geo.a_copy == 0;
+  CUtensorMap a1_map = tma_a ? maps_.get(o.a1, g.k1, g.m, g.k1, l.geo.tma_box_a, g.elem) : unused;
+  CUtensorMap a2_map = tma_a && g.k2 > 0 ? maps_.get(o.a2, g.k2, g.m, g.k2, l.geo.tma_box_a, g.elem) : unused;
+  CUtensorMap w_map = l.geo.w_copy == 0 ? maps_.get(o.w, g.ldw, g.n, g.ldw, l.geo.tma_box_w, g.elem) : unused;
+  CUtensorMap cross_map = unused;
   if (l.operands == Operands::TensorMapsCross) {
     const std::int64_t threads = std::int64_t(g.m) * (l.geo.cross_words / 4);  // one a float4 of A
     Geometry split;
@@ -224,7 +224,7 @@ void Plan::launch_stage(const Launch& l, const Args& args, char* scratch, CUstre
     cross_map = maps_.get(cross, l.geo.cross_words, g.m, l.geo.cross_words, l.geo.tma_box_a, 4);
   }
   int dependent = l.geo.dependent ? 1 : 0;
-  void* params[] = {&a1_map, &a2_map, &w_map, &cross_map, &o.w, &o.bias, &o.c, &dependent};
+  void* params[] = {&a1_map, &a2_map, &w_map, &cross_map, &o.a1, &o.a2, &o.w, &o.bias, &o.c, &dependent};
   launch(l.fn, l.geo, params, stream);
 }
 

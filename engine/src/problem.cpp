@@ -1,5 +1,7 @@
 #include "problem.hpp"
 
+#include <algorithm>
+
 namespace rnnjit {
 
 const char* stage_name(Stage s) {
@@ -38,9 +40,10 @@ Gemm packed(const Gemm& g) {
   return {g.m, g.n, k, 0, k, g.epi, g.elem};
 }
 
-int w_copy_bytes(const Gemm& g) {
-  const int row = g.ldw * g.elem;
-  return row % 16 == 0 ? 0 : row % 8 == 0 ? 8 : row % 4 == 0 ? 4 : 0;
+int copy_width(std::initializer_list<int> bytes) {
+  for (int w : {16, 8, 4})
+    if (std::ranges::all_of(bytes, [w](int b) { return b % w == 0; })) return w;
+  return 0;
 }
 
 }  // namespace rnnjit

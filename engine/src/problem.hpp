@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "rnnjit/rnnjit.hpp"
@@ -75,10 +76,8 @@ bool tma_layout(const Gemm& g);
 /// 16-byte units W's packed layout is its own and it is copied only for a misaligned pointer.
 Gemm packed(const Gemm& g);
 
-/// For a stage TMA cannot read in place: the cp.async width (8 or 4 bytes) at which a wgmma kernel
-/// reads W's own rows beside a packed A, so that W is not copied. 0 where W's rows are whole 16-byte
-/// units (TMA reads them, or a copy for a misaligned pointer) or bf16 rows of an odd length (2-byte
-/// units, below cp.async's 4: a packed copy).
-int w_copy_bytes(const Gemm& g);
+/// The widest copy, 16, 8 or 4 bytes, that divides each of `bytes` (row lengths, column offsets);
+/// 0 where none does (bf16 rows of an odd length: 2-byte units, below cp.async's 4).
+int copy_width(std::initializer_list<int> bytes);
 
 }  // namespace rnnjit

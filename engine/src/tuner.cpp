@@ -180,11 +180,12 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     const bool wide = s.b >= 4;
     if (wide) add_whole.template operator()<GridMmaTile>(2, 4);
     add_whole.template operator()<StreamTile>(wide ? 3 : 2, 4);
-    // A gemv pair, and a TMA-fed tensor-core pair (ahead of the gemv pair from batch 4) where TMA
-    // reads the operands in place: packing A costs a launch, which at this size the second gemv
-    // pair's slot pays back better (B=2 I=5707 H=3913 O=2569: 85 us against wgmma's 115 on an H100).
+    // A gemv pair, and a wgmma pair (ahead of the gemv pair from batch 4) where it reads the
+    // operands in place (TMA or cp.async): packing A costs a launch, which at this size the second
+    // gemv pair's slot pays back better (B=2 I=5707 H=3913 O=2569: 85 us against a packed wgmma
+    // pair's 115 on an H100).
     const auto gemv_i2h = ranked<GemvTile>(s, Stage::I2h, device_), gemv_h2o = ranked<GemvTile>(s, Stage::H2o, device_);
-    const bool in_place = tma_layout(gemm_of(Stage::I2h, s)) && tma_layout(gemm_of(Stage::H2o, s));
+    const bool in_place = !WgmmaTile::packs(s, Stage::I2h) && !WgmmaTile::packs(s, Stage::H2o);
     if (wide && in_place) add_pairs.template operator()<WgmmaTile>(1);
     if (!gemv_i2h.empty() && !gemv_h2o.empty()) add(Config::pair(gemv_i2h[0], gemv_h2o[0]));
     if (!wide && in_place) add_pairs.template operator()<WgmmaTile>(1);

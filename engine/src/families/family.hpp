@@ -63,9 +63,9 @@ struct Geometry {
   /// of pack_k elements: a launch copies A first (the binary's kernel after the product's and any
   /// cross copy's) and W (the next) where W's rows or pointer are not 16-byte aligned and w_copy is 0.
   int pack_k = 0;
-  /// Packed stages: > 0 when the kernel reads W's own rows by cp.async copies of this many bytes
-  /// (problem.hpp, w_copy_bytes()): W is then never copied, and the binary holds no W packing kernel.
-  int w_copy = 0;
+  /// TensorMaps: > 0 where the kernel reads A's (W's) own rows by cp.async copies of this many bytes,
+  /// so pointers aligned to them, instead of TMA: no packed copy (a packed W's kernel is then absent).
+  int a_copy = 0, w_copy = 0;
 };
 
 /// The descriptor interface, checked at compile time for every registered family.

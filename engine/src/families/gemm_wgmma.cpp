@@ -10,13 +10,32 @@ using rnnjit_k::kWgmmaSliceFloats;
 
 namespace {
 
-// The product the kernel runs: the stage's own, or over a packed A where TMA cannot read it, with W
-// packed too or read in place by cp.async (its own rows then, w_copy_bytes()).
+// How the kernel reads a stage's operands. TMA where every row is whole 16-byte units. Else, for
+// tf32 and bf16, the producers' cp.async copies of A where they lie, and of W unless its rows and
+// A1's width are whole 16-byte units (then TMA); fp32 (whose cross copy is made from a packed A) and
+// bf16 rows of 2-byte units take a packed A, and W by TMA (its own rows or a packed copy) or copies.
+struct Loads {
+  int a_copy = 0, w_copy = 0;  // cp.async bytes a copy, 0 for TMA
+  bool packed = false;         // A packed (problem.hpp, packed())
+};
+
+Loads loads_of(Stage stage, const Shape& s) {
+  const Gemm g = gemm_of(stage, s);
+  if (tma_layout(g)) return {};
+  const int e = g.elem, a = copy_width({g.k1 * e, g.k2 * e}), w = copy_width({g.ldw * e, g.k1 * e});
+  if (s.precision != Precision::FP32 && a >= 4 && w >= 4) return {a, w == 16 ? 0 : w, false};
+  const int packed_w = copy_width({g.ldw * e});  // beside packed rows: K1 is whole 16-byte units
+  return {0, packed_w == 16 ? 0 : packed_w, true};
+}
+
+// The product the kernel runs: the stage's own, or over a packed A, with W's own rows when the
+// kernel copies them and else a packed W's.
 Gemm run_gemm(Stage stage, const Shape& s) {
   const Gemm g = gemm_of(stage, s);
-  if (tma_layout(g)) return g;
+  const Loads l = loads_of(stage, s);
+  if (!l.packed) return g;
   Gemm p = packed(g);
-  if (w_copy_bytes(g) > 0) p.ldw = g.ldw;
+  if (l.w_copy > 0) p.ldw = g.ldw;
   return p;
 }
 
@@ -25,6 +44,8 @@ std::size_t ring_bytes(const WgmmaTile& t, const Shape& s) {
 }
 
 }  // namespace
+
+bool WgmmaTile::packs(const Shape& s, Stage stage) { return loads_of(stage, s).packed; }
 
 std::string WgmmaTile::name() const {
   char buf[64];
@@ -52,7 +73,7 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   if (stages < 2) return "needs at least 2 stages";
   // A packed copy of W takes whole rows: not W1's first I columns.
   const Gemm own = gemm_of(stage, s);
-  if (!tma_layout(own) && own.ldw != own.k1 + own.k2)
+  if (loads_of(stage, s).packed && own.ldw != own.k1 + own.k2)
     return "TMA cannot read this stage in place, and a packed W copies whole rows";
   if (k_split > 8) return "K_SPLIT CTAs must fit a portable cluster (8)";
   // Accumulators a thread: m64 blocks a warpgroup × n / 2, twice for fp32's partial sums.
@@ -70,13 +91,13 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
 std::vector<std::string> WgmmaTile::kernels(const Shape& s, Stage stage) const {
   const Gemm own = gemm_of(stage, s), g = run_gemm(stage, s);
   const int st = store_arg(s.dtype);
-  const int w_copy = w_copy_bytes(own);
-  std::vector<std::string> out = {name_expression("gemm_wgmma", {st, g.m, g.n, g.k1, g.k2, g.ldw, w_copy, bm, bn, groups, stages,
-                                                                 k_split, math_arg(s.precision), g.epi})};
+  const Loads l = loads_of(stage, s);
+  std::vector<std::string> out = {name_expression("gemm_wgmma", {st, g.m, g.n, g.k1, g.k2, g.ldw, l.a_copy, l.w_copy, bm, bn,
+                                                                 groups, stages, k_split, math_arg(s.precision), g.epi})};
   if (operands(s) == Operands::TensorMapsCross) out.push_back(name_expression("split_cross", {g.m, g.k1, g.k2}));
-  if (!tma_layout(own)) {
+  if (l.packed) {
     out.push_back(name_expression("pack_rows", {st, g.m, own.k1, own.k2, g.k1}));
-    if (w_copy == 0) out.push_back(name_expression("pack_rows", {st, g.n, own.ldw, 0, g.k1}));
+    if (l.w_copy == 0) out.push_back(name_expression("pack_rows", {st, g.n, own.ldw, 0, g.k1}));
   }
   return out;
 }
@@ -95,10 +116,10 @@ Geometry WgmmaTile::geometry(const Shape& s, Stage stage) const {
   // Each K segment in whole slices.
   geo.cross_words = ((g.k1 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats + (g.k2 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats) *
                     kWgmmaSliceFloats;
-  if (!tma_layout(gemm_of(stage, s))) {
-    geo.pack_k = g.k1;
-    geo.w_copy = w_copy_bytes(gemm_of(stage, s));
-  }
+  const Loads l = loads_of(stage, s);
+  if (l.packed) geo.pack_k = g.k1;
+  geo.a_copy = l.a_copy;
+  geo.w_copy = l.w_copy;
   return geo;
 }
 

@@ -31,6 +31,9 @@ struct WgmmaTile {
   Operands operands(const Shape& s) const;
   double estimate(const Shape& s, Stage stage, const DeviceInfo& d) const;
   static std::span<const WgmmaTile> pool();
+  /// Whether every tile runs `stage` on a packed copy of A, launched first: its rows TMA cannot take
+  /// and cp.async cannot either (bf16 of 2-byte units), or fp32's (its cross copy is made from it).
+  static bool packs(const Shape& s, Stage stage);
   bool operator==(const WgmmaTile&) const = default;
 };
 
