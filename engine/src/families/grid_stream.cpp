@@ -56,11 +56,13 @@ double StreamTile::estimate(const Shape& s, Stage, const DeviceInfo&) const {
   return streamed_seconds(ctas, weight_bytes(s), in_flight, a_bytes);
 }
 
-// 8 W2 rows a CTA (128 KiB at H = 4096) staged across the grid barrier; more rows a warp for larger
-// batches (A is re-read once per ROWS rows); 64 CTAs for GPUs with fewer than 128 SMs.
+// 16 or 8 W2 rows a CTA (128 KiB of bf16 or f32 at H = 4096; f32's 16 do not fit there) staged
+// across the grid barrier; more rows a warp for larger batches (A is re-read once per ROWS rows); 64
+// CTAs for GPUs with fewer than 128 SMs.
 std::span<const StreamTile> StreamTile::pool() {
   static const StreamTile tiles[] = {
-      {128, 16, 1, 8, 8}, {128, 16, 1, 4, 8}, {128, 8, 2, 4, 8}, {128, 8, 4, 2, 8}, {64, 16, 1, 8, 4},
+      {128, 16, 1, 8, 16}, {128, 16, 1, 8, 8}, {128, 16, 1, 4, 8},
+      {128, 8, 2, 4, 8},   {128, 8, 4, 2, 8},  {64, 16, 1, 8, 4},
   };
   return tiles;
 }
