@@ -195,6 +195,13 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   odd32.precision = rnnjit::Precision::FP32;
   const rnnjit::Geometry i2h32 = rnnjit::geometry(odd_configs.front().ops[0].tile, rnnjit::Stage::I2h, odd32);
   CHECK((i2h32.pack_k == 2048 + 2048 && i2h32.a_copy == 0 && i2h32.w_copy == 4));
+  // tf32 packs A too where copying it for every N tile would take over 32 MiB: 600·(17+2049)·4 bytes
+  // over 17 N tiles is 84 MB; h2o's 600·2049·4 bytes in one N tile is copied.
+  const Shape big{600, 17, 2049, 20};
+  const rnnjit::Geometry big_i2h = rnnjit::geometry(rnnjit::WgmmaTile{64, 64, 1, 8, 2}, rnnjit::Stage::I2h, big),
+                         big_h2o = rnnjit::geometry(rnnjit::WgmmaTile{64, 64, 1, 8, 2}, rnnjit::Stage::H2o, big);
+  CHECK((big_i2h.pack_k == 2068 && big_i2h.a_copy == 0 && big_i2h.w_copy == 8));
+  CHECK((big_h2o.pack_k == 0 && big_h2o.a_copy == 4 && big_h2o.w_copy == 4));
   const Shape odd_h{64, 2047, 2045, 1024};
   for (const auto& c : tuner.propose(odd_h)) CHECK(!c.needs_aligned_pointers(odd_h));
 }
