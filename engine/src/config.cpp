@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include <algorithm>
+
 namespace rnnjit {
 
 bool valid_sequence(const std::vector<Op>& ops) {
@@ -53,10 +55,7 @@ bool Config::needs_aligned_pointers(const Shape& s) const {
     const Operands o = operands(op.tile, s);
     if (o == Operands::Pointers || o == Operands::PointersAndSizes) continue;
     const Geometry g = geometry(op.tile, op.stage, s);
-    // TMA in place (16 bytes), or cp.async copies wider than an element.
-    const int e = static_cast<int>(dtype_size(s.dtype));
-    if (g.pack_k == 0 && (g.a_copy == 0 || g.a_copy > e)) return true;
-    if (g.w_copy > e || (g.pack_k == 0 && g.w_copy == 0)) return true;
+    if (std::max(g.a_align(), g.w_align()) > static_cast<int>(dtype_size(s.dtype))) return true;
   }
   return false;
 }

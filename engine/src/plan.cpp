@@ -117,9 +117,7 @@ Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Bin
     if (op.stage != Stage::Step && op.stage != Stage::Recur) l.gemm = gemm_of(op.stage, shape);
     if (l.geo.pack_k > 0) {
       l.w_in_place = l.gemm.ldw == l.geo.pack_k;
-      const int ldw = l.gemm.ldw;
-      l.gemm = packed(l.gemm);
-      if (l.geo.w_copy > 0) l.gemm.ldw = ldw;  // the kernel reads W's own rows
+      l.gemm = packed(l.gemm, l.geo.w_copy > 0);
     }
     const bool cross = l.operands == Operands::TensorMapsCross;
     const bool pack_w = l.geo.pack_k > 0 && l.geo.w_copy == 0;
@@ -153,12 +151,10 @@ Plan::Plan(const Config& config, const Shape& shape, const std::vector<const Bin
 bool Plan::accepts(const Args& a) const {
   for (const Launch& l : launches_) {
     if (l.operands == Operands::Pointers || l.operands == Operands::PointersAndSizes) continue;
-    // TMA in place needs 16-byte aligned pointers, cp.async copies their own width (a second kernel
-    // with narrower copies for other pointers cost 12 bytes of spills at 128x128); packed stages read
-    // A by scalars, and copy W where TMA would take its own rows but not its pointer.
+    // One kernel a copy width: a second, narrower copy loop for other pointers cost 12 bytes of
+    // spills at 128x128.
     const StageOperands o = stage_operands(l.stage, a);
-    const int a_align = l.geo.pack_k > 0 ? 1 : l.geo.a_copy > 0 ? l.geo.a_copy : 16;
-    const int w_align = l.geo.w_copy > 0 ? l.geo.w_copy : l.geo.pack_k > 0 ? 1 : 16;
+    const int a_align = l.geo.a_align(), w_align = l.geo.w_align();
     if (!aligned(o.a1, a_align) || !aligned(o.w, w_align) || (l.gemm.k2 > 0 && !aligned(o.a2, a_align))) return false;
   }
   return true;

@@ -35,9 +35,9 @@ bool tma_layout(const Gemm& g) {
   return g.k1 % per16 == 0 && g.k2 % per16 == 0 && g.ldw % per16 == 0;
 }
 
-Gemm packed(const Gemm& g) {
+Gemm packed(const Gemm& g, bool own_w) {
   const int per16 = 16 / g.elem, k = (g.k1 + g.k2 + per16 - 1) / per16 * per16;
-  return {g.m, g.n, k, 0, k, g.epi, g.elem};
+  return {g.m, g.n, k, 0, own_w ? g.ldw : k, g.epi, g.elem};
 }
 
 int copy_width(std::initializer_list<int> bytes) {

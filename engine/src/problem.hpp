@@ -74,7 +74,8 @@ bool tma_layout(const Gemm& g);
 /// The same product over packed copies: A = [A1 | A2] as one segment and W, each row padded with
 /// zeros to whole 16 bytes. W's rows are K long (ldw == k1 + k2), so where K is a whole number of
 /// 16-byte units W's packed layout is its own and it is copied only for a misaligned pointer.
-Gemm packed(const Gemm& g);
+/// `own_w`: W is read where it lies instead (its own ldw), beside the packed A.
+Gemm packed(const Gemm& g, bool own_w = false);
 
 /// The widest copy, 16, 8 or 4 bytes, that divides each of `bytes` (row lengths, column offsets);
 /// 0 where none does (bf16 rows of an odd length: 2-byte units, below cp.async's 4).

@@ -66,6 +66,10 @@ struct Geometry {
   /// TensorMaps: > 0 where the kernel reads A's (W's) own rows by cp.async copies of this many bytes,
   /// so pointers aligned to them, instead of TMA: no packed copy (a packed W's kernel is then absent).
   int a_copy = 0, w_copy = 0;
+  /// TensorMaps: the bytes A's (W's) pointer must be aligned to: 16 for TMA in place, a copy's width,
+  /// 1 where the kernel reads a packed copy (W's is made when its pointer is misaligned for TMA).
+  int a_align() const { return pack_k > 0 ? 1 : a_copy > 0 ? a_copy : 16; }
+  int w_align() const { return w_copy > 0 ? w_copy : pack_k > 0 ? 1 : 16; }
 };
 
 /// The descriptor interface, checked at compile time for every registered family.

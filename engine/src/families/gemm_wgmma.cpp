@@ -41,10 +41,7 @@ Loads loads_of(Stage stage, const Shape& s) {
 Gemm run_gemm(Stage stage, const Shape& s) {
   const Gemm g = gemm_of(stage, s);
   const Loads l = loads_of(stage, s);
-  if (!l.packed) return g;
-  Gemm p = packed(g);
-  if (l.w_copy > 0) p.ldw = g.ldw;
-  return p;
+  return l.packed ? packed(g, l.w_copy > 0) : g;
 }
 
 std::size_t ring_bytes(const WgmmaTile& t, const Shape& s) {

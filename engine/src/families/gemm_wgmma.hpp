@@ -2,9 +2,9 @@
 // swizzle) fill a STAGES-deep mbarrier ring of 128-byte K slices (32 f32 or 64 bf16 elements),
 // GROUPS consumer warpgroups run wgmma on them (tf32 or fp32's split for f32 storage, bf16 for bf16);
 // K optionally split over the K_SPLIT CTAs of a cluster, added through DSMEM in rank order. sm_90a,
-// 16-byte aligned pointers; a stage whose rows are not whole 16-byte units runs on a packed copy of
-// A (problem.hpp, packed()) that its launch writes first, and reads W's own rows by cp.async
-// (w_copy_bytes()), or a packed copy of W where its rows are 2-byte units.
+// 16-byte aligned pointers; rows that are not whole 16-byte units go by the producers' cp.async
+// copies where they lie, or (fp32, bf16 rows of 2-byte units, A past the copy limit) on a packed
+// copy of A (problem.hpp, packed()) that the launch writes first, W copied or packed too.
 #pragma once
 
 #include "family.hpp"
