@@ -35,6 +35,7 @@ TEST_CASE("a config's name parses back to the same config", "[tuner]") {
                           Config::pair(GemvTile{2, 4, 4}, TcTile{32, 32, 64, 2, 2, 4}),
                           Config::pair(GemvTile{1, 8, 2}, GemvTile{4, 4, 2}),
                           Config::pair(WgmmaTile{256, 128, 2, 4, 1}, WgmmaTile{64, 64, 1, 8, 8}),
+                          Config::pair(WgmmaTile{64, 64, 1, 8, 2, 1}, WgmmaTile{16, 64, 1, 22, 8, 1}),
                           Config::whole(rnnjit::FusedTile{128, 8, 8}), Config::whole(rnnjit::GridTile{128, 8}),
                           Config::whole(rnnjit::StreamTile{128, 16, 2, 4, 8}),
                           Config::whole(rnnjit::GridMmaTile{128, 16, 2, 2, 1}),
@@ -49,6 +50,10 @@ TEST_CASE("a config's name parses back to the same config", "[tuner]") {
   CHECK(Config::whole(rnnjit::StreamTile{128, 16, 2, 4, 8}).name() == "stream_c128w16r2u4p8");
   CHECK(Config::pair(WgmmaTile{256, 128, 2, 4, 1}, WgmmaTile{64, 64, 1, 8, 8}).name() ==
         "i2h_wgmma256x128g2s4k1.h2o_wgmma64x64g1s8k8");
+  CHECK(Config::pair(WgmmaTile{64, 64, 1, 8, 2, 1}, WgmmaTile{64, 64, 1, 8, 8}).name() ==
+        "i2h_wgmma64x64g1s8k2p.h2o_wgmma64x64g1s8k8");
+  CHECK_FALSE(Config::parse("i2h_wgmma64x64g1s8k2q.h2o_wgmma64x64g1s8k8"));
+  CHECK_FALSE(Config::parse("i2h_wgmma64x64g1s8k2pp.h2o_wgmma64x64g1s8k8"));
   CHECK(Config::sequence(TcTile{64, 64, 32, 2, 2, 4}, rnnjit::RecurTile{128, 8, 32, 4, 1, 16, 0, 200},
                          TcTile{64, 64, 32, 2, 2, 4})
             .name() == "xproj_tc64x64x32w2x2s4.recur_rec_c128w8k32t4x1b16l0s200.h2o_tc64x64x32w2x2s4");
@@ -204,6 +209,24 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   CHECK((big_h2o.pack_k == 0 && big_h2o.a_copy == 4 && big_h2o.w_copy == 4));
   const Shape odd_h{64, 2047, 2045, 1024};
   for (const auto& c : tuner.propose(odd_h)) CHECK(!c.needs_aligned_pointers(odd_h));
+  // Where the first pair copies rows 4 bytes at a time, its packed twin comes second: A packed
+  // (and W where its rows are 4-byte units too), nothing copied by 4 bytes. B=204 I=14 H=1807 O=9:
+  // x's rows are 8-byte units, h's, W1's and h''s 4-byte.
+  const Shape thin{204, 14, 1807, 9};
+  const auto thin_configs = tuner.propose(thin);
+  REQUIRE(thin_configs.size() == 4);
+  const auto* first = std::get_if<rnnjit::WgmmaTile>(&thin_configs[0].ops[0].tile);
+  const auto* twin = std::get_if<rnnjit::WgmmaTile>(&thin_configs[1].ops[0].tile);
+  REQUIRE((first && twin));
+  CHECK((first->pack == 0 && twin->pack == 1));
+  CHECK(twin->bm == first->bm);
+  CHECK(rnnjit::geometry(*first, rnnjit::Stage::I2h, thin).a_copy == 4);
+  const rnnjit::Geometry twin_i2h = rnnjit::geometry(*twin, rnnjit::Stage::I2h, thin);
+  CHECK((twin_i2h.pack_k == 1824 && twin_i2h.a_copy == 0 && twin_i2h.w_copy == 0));
+  CHECK_FALSE(thin_configs[1].needs_aligned_pointers(thin));
+  // A stage that copies nothing by 4 bytes has no twin: the same loads under another name.
+  CHECK(rnnjit::WgmmaTile{64, 64, 1, 8, 2, 1}.rejects({64, 38, 46, 20}, rnnjit::Stage::I2h, rnnjit::device_table::h100_sxm()) != "");
+  CHECK(rnnjit::WgmmaTile{64, 64, 1, 8, 2, 1}.rejects({64, 2048, 2048, 1024}, rnnjit::Stage::I2h, rnnjit::device_table::h100_sxm()) != "");
 }
 
 TEST_CASE("wgmma tiles are proposed on sm_90a only, and the fallback never needs TMA", "[tuner]") {

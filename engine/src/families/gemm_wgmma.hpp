@@ -20,8 +20,9 @@ struct WgmmaTile {
   int groups = 0;      ///< consumer warpgroups (a producer warpgroup besides)
   int stages = 0;      ///< ring slots
   int k_split = 0;     ///< CTAs of a cluster, each a share of K
+  int pack = 0;        ///< 1: rows only 4-byte copies could read are packed first (launch + pass)
 
-  /// "wgmma256x128g2s4k1"
+  /// "wgmma256x128g2s4k1"; "wgmma256x128g2s4k1p" packs
   std::string name() const;
   static std::optional<WgmmaTile> parse(std::string_view name);
   std::string rejects(const Shape& s, Stage stage, const DeviceInfo& d) const;
