@@ -224,6 +224,13 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   const rnnjit::Geometry twin_i2h = rnnjit::geometry(*twin, rnnjit::Stage::I2h, thin);
   CHECK((twin_i2h.pack_k == 1824 && twin_i2h.a_copy == 0 && twin_i2h.w_copy == 0));
   CHECK_FALSE(thin_configs[1].needs_aligned_pointers(thin));
+  // bf16 keeps three wgmma pairs and a tc pair, no twin.
+  Shape thin16 = thin;
+  thin16.dtype = rnnjit::DType::BF16;
+  thin16.precision = rnnjit::Precision::BF16;
+  for (const auto& c : tuner.propose(thin16))
+    for (const auto& op : c.ops)
+      if (const auto* w = std::get_if<rnnjit::WgmmaTile>(&op.tile)) CHECK(w->pack == 0);
   // A stage that copies nothing by 4 bytes has no twin: the same loads under another name.
   CHECK(rnnjit::WgmmaTile{64, 64, 1, 8, 2, 1}.rejects({64, 38, 46, 20}, rnnjit::Stage::I2h, rnnjit::device_table::h100_sxm()) != "");
   CHECK(rnnjit::WgmmaTile{64, 64, 1, 8, 2, 1}.rejects({64, 2048, 2048, 1024}, rnnjit::Stage::I2h, rnnjit::device_table::h100_sxm()) != "");

@@ -176,16 +176,15 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     return c;
   };
   // Hopper's TMA + wgmma pairs, where the shape allows them (can_implement screens the rest): three
-  // for bf16 storage, whose tc pairs run at half wgmma's bf16 rate, two for f32; after the first,
-  // its packed twin, which takes bf16's third slot (a tc pair stays: it takes any pointer).
+  // for bf16 storage, whose tc pairs run at half wgmma's bf16 rate, two for f32 and, after the
+  // first, its packed twin where that pair copies rows 4 bytes at a time: which wins turns on how
+  // often A is re-read (once an N tile) against a launch and a pass over the rows. B=204 I=14
+  // H=1807 O=9 tf32: 73.4 µs copied against 56.7 packed (H100). bf16 keeps its third pair: at B=63
+  // I=21 H=170 O=258 the twin in its place went with 23.7 µs against 17.3 (H100).
   if (s.b > 16) {
     add_pairs.template operator()<WgmmaTile>(1);
-    // Where that pair copies rows 4 bytes at a time, its twin on packed copies: which wins turns on
-    // how often A is re-read (once an N tile) against a launch and a pass over the rows.
-    // B=204 I=14 H=1807 O=9 tf32: 73.4 µs copied against 56.3 packed; B=95 I=2768 H=20 O=264
-    // bf16 (8-byte copies): 13.8 against 4 launches packed (H100).
-    const bool twin = !out.empty() && add(packed_twin(out.front()));
-    add_pairs.template operator()<WgmmaTile>(s.dtype == DType::BF16 && !twin ? 3 : 2);
+    if (s.dtype == DType::F32 && !out.empty()) add(packed_twin(out.front()));
+    add_pairs.template operator()<WgmmaTile>(s.dtype == DType::BF16 ? 3 : 2);
   }
   if (s.b <= 16) {
     // Few rows: streaming the weights is the whole cost. Small problems are latency-bound: the
