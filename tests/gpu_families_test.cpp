@@ -55,8 +55,8 @@ TEST_CASE("wgmma stages take rows and pointers TMA cannot", "[gpu][wgmma]") {
       // The packed copies are per call: streams at once, more than the engine's scratch buffers.
       check_streams(engine, p, "i2h_wgmma64x64g1s8k2.h2o_wgmma64x64g1s8k2", rng, 5, 6);
     }
-  // The packed twins (rows of 4-byte units packed, A's and, for fp32, W's), with the 16-row batch
-  // tile's K split 8 ways; every stage here has rows of 4-byte units (W's odd lengths for fp32).
+  // The packed twins, with the 16-row batch tile's K split 8 ways: every stage here has rows of
+  // 4-byte units, A's and W's, so a twin packs both.
   for (Precision prec : {Precision::TF32, Precision::FP32})
     for (const rnnjit::Problem p : {rnnjit::Problem{64, 8, 45, 20, prec}, rnnjit::Problem{300, 20, 1001, 33, prec}})
       for (const char* c : {"i2h_wgmma16x64g1s18k8p.h2o_wgmma64x64g1s8k2p", "i2h_wgmma64x64g1s8k2p.h2o_wgmma16x64g1s18k8"}) {

@@ -219,7 +219,17 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   const auto* twin = std::get_if<rnnjit::WgmmaTile>(&thin_configs[1].ops[0].tile);
   REQUIRE((first && twin));
   CHECK((first->pack == 0 && twin->pack == 1));
-  CHECK(twin->bm == first->bm);
+  // The twin is the first pair with pack set, on both stages (h''s rows are 4-byte units too).
+  REQUIRE(thin_configs[1].ops.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto* plain = std::get_if<rnnjit::WgmmaTile>(&thin_configs[0].ops[i].tile);
+    const auto* twin_op = std::get_if<rnnjit::WgmmaTile>(&thin_configs[1].ops[i].tile);
+    REQUIRE((plain && twin_op));
+    rnnjit::WgmmaTile unpacked = *twin_op;
+    CHECK(unpacked.pack == 1);
+    unpacked.pack = 0;
+    CHECK(unpacked == *plain);
+  }
   CHECK(rnnjit::geometry(*first, rnnjit::Stage::I2h, thin).a_copy == 4);
   const rnnjit::Geometry twin_i2h = rnnjit::geometry(*twin, rnnjit::Stage::I2h, thin);
   CHECK((twin_i2h.pack_k == 1824 && twin_i2h.a_copy == 0 && twin_i2h.w_copy == 0));
@@ -228,12 +238,21 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   Shape thin16 = thin;
   thin16.dtype = rnnjit::DType::BF16;
   thin16.precision = rnnjit::Precision::BF16;
-  for (const auto& c : tuner.propose(thin16))
-    for (const auto& op : c.ops)
-      if (const auto* w = std::get_if<rnnjit::WgmmaTile>(&op.tile)) CHECK(w->pack == 0);
+  const auto thin16_configs = tuner.propose(thin16);
+  REQUIRE(thin16_configs.size() == 4);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (const auto& op : thin16_configs[i].ops) {
+      const auto* w = std::get_if<rnnjit::WgmmaTile>(&op.tile);
+      REQUIRE(w);
+      CHECK(w->pack == 0);
+    }
+  CHECK(first_op_is<rnnjit::TcTile>(thin16_configs[3]));
   // A stage that copies nothing by 4 bytes has no twin: the same loads under another name.
-  CHECK(rnnjit::WgmmaTile{64, 64, 1, 8, 2, 1}.rejects({64, 38, 46, 20}, rnnjit::Stage::I2h, rnnjit::device_table::h100_sxm()) != "");
-  CHECK(rnnjit::WgmmaTile{64, 64, 1, 8, 2, 1}.rejects({64, 2048, 2048, 1024}, rnnjit::Stage::I2h, rnnjit::device_table::h100_sxm()) != "");
+  const std::string alike = "nothing here takes 4-byte copies: the tile without p reads it alike";
+  for (const Shape& same : {Shape{64, 38, 46, 20}, Shape{64, 2048, 2048, 1024}}) {
+    CHECK(rnnjit::WgmmaTile{64, 64, 1, 8, 2, 1}.rejects(same, rnnjit::Stage::I2h, rnnjit::device_table::h100_sxm()) == alike);
+    CHECK(rnnjit::WgmmaTile{64, 64, 1, 8, 2, 0}.rejects(same, rnnjit::Stage::I2h, rnnjit::device_table::h100_sxm()).empty());
+  }
 }
 
 TEST_CASE("wgmma tiles are proposed on sm_90a only, and the fallback never needs TMA", "[tuner]") {

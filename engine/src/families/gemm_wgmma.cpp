@@ -166,7 +166,9 @@ double WgmmaTile::estimate(const Shape& s, Stage stage, const DeviceInfo& d) con
 // 16-row batch tile (n16), so that the ring holds ~180 KiB of W in flight a SM (tf32; fp32's slots
 // also hold A's cross copy: 144 KiB in 18); 128 CTAs at 4096 columns. The same tiles with K split 8
 // for few output columns over a long K: B=211 I=3978 H=1 O=1 tf32 15.8 µs in the loop against 23.0
-// for 64x64 k8 (H100).
+// for 64x64 k8 (H100). 256x128 k3 and 128x128 k2 for 128-256 rows over a long K whose N tiles
+// alone leave SMs idle: B=155 I=4 H=4568 O=8's i2h went from 72 CTAs (k2) to 108 (tf32 78.1 ->
+// 67.0 µs, H100).
 std::span<const WgmmaTile> WgmmaTile::pool() {
   static const WgmmaTile tiles[] = {
       {256, 128, 2, 4, 1}, {256, 128, 2, 4, 2}, {256, 128, 2, 4, 3}, {128, 128, 2, 6, 1}, {128, 128, 2, 4, 1}, {128, 128, 2, 3, 1}, {128, 128, 2, 4, 2},

@@ -4,7 +4,8 @@
 // K optionally split over the K_SPLIT CTAs of a cluster, added through DSMEM in rank order. sm_90a,
 // 16-byte aligned pointers; rows that are not whole 16-byte units go by the producers' cp.async
 // copies where they lie, or (fp32, bf16 rows of 2-byte units, A past the copy limit) on a packed
-// copy of A (problem.hpp, packed()) that the launch writes first, W copied or packed too.
+// copy of A (problem.hpp, packed()) that the launch writes first, W copied or packed too. A tile's
+// packed twin (`pack`, name suffix p) packs whatever the tile would copy 4 bytes at a time.
 #pragma once
 
 #include "family.hpp"
@@ -32,8 +33,9 @@ struct WgmmaTile {
   Operands operands(const Shape& s) const;
   double estimate(const Shape& s, Stage stage, const DeviceInfo& d) const;
   static std::span<const WgmmaTile> pool();
-  /// Whether every tile runs `stage` on a packed copy of A, launched first: its rows TMA cannot take
-  /// and cp.async cannot either (bf16 of 2-byte units), or fp32's (its cross copy is made from it).
+  /// Whether every plain (pack 0) tile runs `stage` on a packed copy of A, launched first: its rows
+  /// TMA cannot take and cp.async cannot either (bf16 of 2-byte units), or fp32's (its cross copy is
+  /// made from it). A twin (pack 1) also packs rows of 4-byte units.
   static bool packs(const Shape& s, Stage stage);
   bool operator==(const WgmmaTile&) const = default;
 };
