@@ -40,11 +40,10 @@ Loads loads_of(Stage stage, const Shape& s, bool pack) {
   return {0, packed_w == 16 || packed_w < narrowest ? 0 : packed_w, true};
 }
 
-// The product the kernel runs: the stage's own, or over a packed A, with W's own rows when the
-// kernel copies them and else a packed W's.
-Gemm run_gemm(Stage stage, const Shape& s, bool pack) {
+// The product the kernel runs, read as `l` says: the stage's own, or over a packed A, with W's own
+// rows when the kernel copies them and else a packed W's.
+Gemm run_gemm(Stage stage, const Shape& s, const Loads& l) {
   const Gemm g = gemm_of(stage, s);
-  const Loads l = loads_of(stage, s, pack);
   return l.packed ? packed(g, l.w_copy > 0) : g;
 }
 
@@ -103,9 +102,9 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
 }
 
 std::vector<std::string> WgmmaTile::kernels(const Shape& s, Stage stage) const {
-  const Gemm own = gemm_of(stage, s), g = run_gemm(stage, s, pack);
-  const int st = store_arg(s.dtype);
   const Loads l = loads_of(stage, s, pack);
+  const Gemm own = gemm_of(stage, s), g = run_gemm(stage, s, l);
+  const int st = store_arg(s.dtype);
   std::vector<std::string> out = {name_expression("gemm_wgmma", {st, g.m, g.n, g.k1, g.k2, g.ldw, l.a_copy, l.w_copy, bm, bn,
                                                                  groups, stages, k_split, math_arg(s.precision), g.epi})};
   if (operands(s) == Operands::TensorMapsCross) out.push_back(name_expression("split_cross", {g.m, g.k1, g.k2}));
@@ -117,7 +116,8 @@ std::vector<std::string> WgmmaTile::kernels(const Shape& s, Stage stage) const {
 }
 
 Geometry WgmmaTile::geometry(const Shape& s, Stage stage) const {
-  const Gemm g = run_gemm(stage, s, pack);
+  const Loads l = loads_of(stage, s, pack);
+  const Gemm g = run_gemm(stage, s, l);
   Geometry geo;
   // One dimension: the kernel orders split, M tile, N tile itself.
   geo.grid_x = static_cast<unsigned>((g.n + bn - 1) / bn * ((g.m + bm - 1) / bm) * k_split);
@@ -130,7 +130,6 @@ Geometry WgmmaTile::geometry(const Shape& s, Stage stage) const {
   // Each K segment in whole slices.
   geo.cross_words = ((g.k1 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats + (g.k2 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats) *
                     kWgmmaSliceFloats;
-  const Loads l = loads_of(stage, s, pack);
   if (l.packed) geo.pack_k = g.k1;
   geo.a_copy = l.a_copy;
   geo.w_copy = l.w_copy;
