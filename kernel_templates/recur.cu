@@ -95,7 +95,8 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
 #endif
     stage_rows<VEC, H, kHp, kThreads>(hs, h0, H, M, M - 1);
     // The pushes never write the padding of the other buffer: zeros there, as W's are.
-    for (int i = tid; i < M * (kHp - H); i += kThreads) hs[M * kHp + (i / (kHp - H)) * kHp + H + i % (kHp - H)] = 0.f;
+    if constexpr (kHp > H)
+      for (int i = tid; i < M * (kHp - H); i += kThreads) hs[M * kHp + (i / (kHp - H)) * kHp + H + i % (kHp - H)] = 0.f;
     cp_async_wait<0>();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     cluster_sync();  // every CTA's buffers and mbarriers are ready before any CTA pushes into them
@@ -249,12 +250,7 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
           const float4 v = *reinterpret_cast<const float4*>(own + m * R + r);
           const float* local = next + m * kHp + n0 + r;
 #pragma unroll
-          for (int rank = 0; rank < CTAS; ++rank)
-            asm volatile(
-                "st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.f32 [%0], {%1, %2, %3, %4}, [%5];\n" ::"r"(
-                    cluster_addr(local, rank)),
-                "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w), "r"(cluster_addr(bar, rank))
-                : "memory");
+          for (int rank = 0; rank < CTAS; ++rank) st_async(cluster_addr(local, rank), v, cluster_addr(bar, rank));
         }
       } else {
         for (int e = tid; e < M * nr; e += kThreads) {
@@ -262,11 +258,7 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
           const float v = own[m * R + r];
           const float* local = next + m * kHp + n0 + r;
 #pragma unroll
-          for (int rank = 0; rank < CTAS; ++rank)
-            asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.f32 [%0], %1, [%2];\n" ::"r"(
-                             cluster_addr(local, rank)),
-                         "f"(v), "r"(cluster_addr(bar, rank))
-                         : "memory");
+          for (int rank = 0; rank < CTAS; ++rank) st_async(cluster_addr(local, rank), v, cluster_addr(bar, rank));
         }
       }
 #endif

@@ -131,24 +131,19 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
     unsigned long long* bar = &full[(t + 1) & 1];
     // Every (element, CTA) pair of the push spread over all threads: 16 bytes a store where the CTA's
     // rows are whole float4s of next's rows, else 4.
-    if (R % 4 == 0 && nr == R) {
-      for (int e = tid; e < M * (R / 4) * CTAS; e += kThreads) {
-        const int u = e % (M * (R / 4)), rank = e / (M * (R / 4)), m = u / (R / 4), r = 4 * (u % (R / 4));
-        const float4 v = *reinterpret_cast<const float4*>(own + m * R + r);
-        asm volatile(
-            "st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.f32 [%0], {%1, %2, %3, %4}, [%5];\n" ::"r"(
-                cluster_addr(next + m * kHs + n0 + r, rank)),
-            "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w), "r"(cluster_addr(bar, rank))
-            : "memory");
+    if constexpr (R % 4 == 0) {
+      if (nr == R) {
+        for (int e = tid; e < M * (R / 4) * CTAS; e += kThreads) {
+          const int u = e % (M * (R / 4)), rank = e / (M * (R / 4)), m = u / (R / 4), r = 4 * (u % (R / 4));
+          st_async(cluster_addr(next + m * kHs + n0 + r, rank), *reinterpret_cast<const float4*>(own + m * R + r),
+                   cluster_addr(bar, rank));
+        }
+        continue;
       }
-    } else {
-      for (int e = tid; e < M * nr * CTAS; e += kThreads) {
-        const int u = e % (M * nr), rank = e / (M * nr), m = u / nr, r = u % nr;
-        asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.f32 [%0], %1, [%2];\n" ::"r"(
-                         cluster_addr(next + m * kHs + n0 + r, rank)),
-                     "f"(own[m * R + r]), "r"(cluster_addr(bar, rank))
-                     : "memory");
-      }
+    }
+    for (int e = tid; e < M * nr * CTAS; e += kThreads) {
+      const int u = e % (M * nr), rank = e / (M * nr), m = u / nr, r = u % nr;
+      st_async(cluster_addr(next + m * kHs + n0 + r, rank), own[m * R + r], cluster_addr(bar, rank));
     }
   }
 #endif

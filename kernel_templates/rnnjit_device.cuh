@@ -456,6 +456,20 @@ __device__ __forceinline__ void mbar_wait(unsigned long long* bar, unsigned pari
         : "memory");
 }
 
+// A store into the shared memory of a cluster CTA (`remote`, a cluster_addr) that counts its bytes on
+// that CTA's mbarrier (`remote_bar`, likewise): the receiver waits for its buffer to fill, not for a
+// cluster barrier.
+__device__ __forceinline__ void st_async(unsigned remote, float v, unsigned remote_bar) {
+  asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.f32 [%0], %1, [%2];\n" ::"r"(remote), "f"(v),
+               "r"(remote_bar)
+               : "memory");
+}
+__device__ __forceinline__ void st_async(unsigned remote, float4 v, unsigned remote_bar) {
+  asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.f32 [%0], {%1, %2, %3, %4}, [%5];\n" ::"r"(remote),
+               "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w), "r"(remote_bar)
+               : "memory");
+}
+
 // Programmatic dependent launch (sm_90). The next kernel of the stream, when launched for it, may
 // start now (it waits for this grid before it reads anything) ...
 __device__ __forceinline__ void launch_dependents() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
