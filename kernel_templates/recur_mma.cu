@@ -57,7 +57,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
   }
   for (int i = tid; i < 2 * 8 * kNt * kHs; i += kThreads) {
     const int buffer = i / (8 * kNt * kHs), row = i / kHs % (8 * kNt), k = i % kHs;
-    hs[i] = buffer == 0 && row < M && k < H ? h0[row * H + k] : 0.f;  // plain loads: h0 may be the last chunk's state
+    hs[i] = buffer == 0 && row < M && k < H ? __ldg(h0 + row * H + k) : 0.f;
   }
   cluster_sync();  // every CTA's buffers and mbarriers are ready before any CTA pushes into them
 
