@@ -129,7 +129,7 @@ __global__ void __launch_bounds__(WARPS * 32)
                   float* h_out, float* __restrict__ y, unsigned* counters) {
   static_assert(M >= 1 && M <= 16, "batch ≤ 16");
   static_assert(SPLIT >= 1 && SPLIT <= 16 && CTAS >= SPLIT, "a cluster holds 1 to 16 CTAs");
-  if (I % 4 == 0 && H % 4 == 0 && aligned16(x) && aligned16(h) && aligned16(w1) && aligned16(w2) && aligned16(h_out))
+  if (I % 4 == 0 && H % 4 == 0 && aligned_to<16>(x, h, w1, w2, h_out))
     cluster_step<true, M, I, H, O, CTAS, SPLIT, WARPS>(x, h, w1, b1, w2, b2, h_out, y, counters);
   else
     cluster_step<false, M, I, H, O, CTAS, SPLIT, WARPS>(x, h, w1, b1, w2, b2, h_out, y, counters);

@@ -65,7 +65,7 @@ __global__ void __launch_bounds__(WARPS * 32)
                const float* __restrict__ b1, const float* __restrict__ w2, const float* __restrict__ b2,
                float* h_out, float* __restrict__ y, unsigned* counter) {
   static_assert(M >= 1 && M <= 16, "batch ≤ 16");
-  if (I % 4 == 0 && H % 4 == 0 && aligned16(x) && aligned16(h) && aligned16(w1) && aligned16(w2) && aligned16(h_out))
+  if (I % 4 == 0 && H % 4 == 0 && aligned_to<16>(x, h, w1, w2, h_out))
     grid_step<true, M, I, H, O, CTAS, WARPS>(x, h, w1, b1, w2, b2, h_out, y, counter);
   else
     grid_step<false, M, I, H, O, CTAS, WARPS>(x, h, w1, b1, w2, b2, h_out, y, counter);

@@ -93,7 +93,7 @@ struct MmaStream {
             if constexpr (STAGED) {
               v = staged[staged_at(j, u, rb, i, hf)];
             } else if constexpr (VEC) {
-              v = load_stream(row + min_int(c, K - 4));
+              v = load_stream<16>(row + min_int(c, K - 4));
             } else {
               v = make_float4(__ldg(row + min_int(c, K - 1)), __ldg(row + min_int(c + 1, K - 1)),
                               __ldg(row + min_int(c + 2, K - 1)), __ldg(row + min_int(c + 3, K - 1)));
@@ -250,7 +250,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
   static_assert(M >= 1 && M <= 16, "two n8 tiles of batch at most");
   // 16-byte loads need rows of whole float4s (the shape) and aligned bases (the pointers).
   constexpr bool kShapeVec = I % 4 == 0 && H % 4 == 0;
-  if (kShapeVec && aligned16(x) && aligned16(h) && aligned16(w1) && aligned16(w2) && aligned16(h_out))
+  if (kShapeVec && aligned_to<16>(x, h, w1, w2, h_out))
     grid_mma_step<kShapeVec, M, I, H, O, MATH, WARPS, RB, UNROLL, PREFETCH>(x, h, w1, b1, w2, b2, h_out, y, barrier);
   else
     grid_mma_step<false, M, I, H, O, MATH, WARPS, RB, UNROLL, PREFETCH>(x, h, w1, b1, w2, b2, h_out, y, barrier);

@@ -1,7 +1,8 @@
 // The whole step in one launch for a small batch whose weights stream from HBM: i2h, a grid-wide
 // barrier, h2o — one ramp and one tail where two kernels pay two of each and a launch between.
 // Tiling: CTA c owns an even share of the rows of h' (then of y); its warps take ROWS rows at a
-// time and stream them as gemv does (UNROLL 16-byte loads a lane in flight, A re-read from L1).
+// time and stream them as gemv does (UNROLL·16 bytes a lane in flight, in 16- or 8-byte loads as
+// rows and bases allow, A re-read from L1).
 //
 // W2 does not depend on h': once a CTA's i2h rows are done, the first PREFETCH rows of its W2
 // share head for shared memory (cp.async) so that HBM stays busy while slower CTAs finish and
@@ -11,7 +12,7 @@
 // unlike the read-only path.
 //
 // fp32 FFMA for both precisions; ST is the storage type of every tensor (bf16 halves the bytes
-// streamed, and the 16-byte loads hold 8 elements instead of 4).
+// streamed, and a 16-byte load holds 8 elements instead of 4).
 //
 // The engine launches it cooperatively (every CTA resident) with a launch counter of this call's
 // own (rnnjit_device.cuh), and keeps h_out apart from x and h.
@@ -30,6 +31,8 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
   constexpr int E = Store<ST>::kPer16;   // elements a 16-byte unit
   constexpr int kStride = WARPS * ROWS;  // rows the CTA's warps take at once
   constexpr bool kStageH = stream_stages_h(M, H);
+  // The widest loads (16, 8 bytes or one element) the rows allow: i2h's, h2o's, and h' as one block.
+  constexpr int kVB1 = vec_bytes<ST>(I, H), kVB2 = vec_bytes<ST>(H), kVBH = vec_bytes<ST>(M * H);
   extern __shared__ float4 smem[];
   T* hs = reinterpret_cast<T*>(smem);                      // h', M×H, when kStageH
   T* w2s = hs + (kStageH ? (M * H + E - 1) / E * E : 0);   // the prefetched W2 rows, H elements each
@@ -38,28 +41,22 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
   // An even share of n rows (±1 between CTAs): every CTA streams about as many bytes.
   auto first_row = [&](int n, int cta) { return static_cast<int>(static_cast<long long>(n) * cta / ctas); };
   const int n1 = first_row(H, c), e1 = first_row(H, c + 1), n2 = first_row(O, c), e2 = first_row(O, c + 1);
-  const bool vec = I % E == 0 && H % E == 0 && aligned16(x) && aligned16(h) && aligned16(w1) && aligned16(w2);
-  const int pre = vec ? min_int(PREFETCH, e2 - n2) : 0;
+  // ... and the bases allow: i2h's by x, h and W1; h2o's by W2 and, where h' is read in place, h_out.
+  const int vb1 = vec_bytes_at<ST, kVB1>(x, h, w1), vb2 = vec_bytes_at<ST, kVB2>(w2, kStageH ? w2 : h_out);
+  const int pre = vb2 >= 8 ? min_int(PREFETCH, e2 - n2) : 0;  // cp.async copies h2o's loads, 16 or 8 bytes
 
   // i2h: rows past the share re-read its last row (in bounds) and are not stored.
   for (int n0 = n1 + warp * ROWS; n0 < e1; n0 += kStride) {
     float acc[ROWS][M] = {};
-    warp_rows<ST, M, ROWS, UNROLL>(acc, x, I, h, H, w1, I + H, n0, e1 - 1, vec, lane);
+    warp_rows<ST, M, ROWS, UNROLL, kVB1>(acc, x, I, h, H, w1, I + H, n0, e1 - 1, vb1, lane);
     store_rows<ST, kEpiBiasTanh>(acc, b1, h_out, H, n0, e1, lane);
   }
 
   const T* w2c = w2 + static_cast<long long>(n2) * H;
-  for (int i = threadIdx.x; i < pre * H / E; i += WARPS * 32) cp_async_16(w2s + E * i, w2c + E * i, true);
+  cp_async_block(w2s, w2c, pre * H * static_cast<int>(sizeof(T)), vb2);
   cp_async_commit();
   grid_barrier(barrier);
-  if (kStageH) {
-    if (vec && aligned16(h_out)) {
-      for (int i = threadIdx.x; i < M * H / E; i += WARPS * 32)
-        reinterpret_cast<float4*>(hs)[i] = __ldcg(reinterpret_cast<const float4*>(h_out) + i);
-    } else {
-      for (int i = threadIdx.x; i < M * H; i += WARPS * 32) hs[i] = __ldcg(h_out + i);
-    }
-  }
+  if (kStageH) ldcg_block(hs, h_out, M * H * static_cast<int>(sizeof(T)), vec_bytes_at<ST, kVBH>(h_out));
   cp_async_wait<0>();
   __syncthreads();
 
@@ -75,9 +72,9 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
     float acc[ROWS][M] = {};
     const T* a = kStageH ? hs : h_out;
     if (in_smem)
-      warp_dot<ST, M, ROWS, UNROLL, true, true>(acc, a, H, wrow, H, vec && aligned16(a), lane);
+      warp_dot<ST, M, ROWS, UNROLL, kVB2, true, true>(acc, a, H, wrow, H, vb2, lane);
     else
-      warp_dot<ST, M, ROWS, UNROLL, true, false>(acc, a, H, wrow, H, vec && aligned16(a), lane);
+      warp_dot<ST, M, ROWS, UNROLL, kVB2, true, false>(acc, a, H, wrow, H, vb2, lane);
     warp_reduce(acc);
     store_rows<ST, kEpiBias>(acc, b2 + n2, y + n2, O, local, end, lane);
   }

@@ -20,7 +20,7 @@ template <bool VEC, int H>
 __device__ __forceinline__ float4 stream4(const float* row, int k4) {
   const int k = 4 * k4;
   if constexpr (VEC) {
-    return load_stream(row + k);
+    return load_stream<16>(row + k);
   } else {
     float v[4];
 #pragma unroll
@@ -272,7 +272,7 @@ template <int M, int I, int H, int CTAS, int WARPS, int KS, int TR, int TM, int 
 __global__ void __launch_bounds__(WARPS * 32, 1)
     recur(const float* __restrict__ proj, const float* __restrict__ h0, const float* __restrict__ w1, float* states,
           int steps, unsigned* counter) {
-  if (I % 4 == 0 && H % 4 == 0 && aligned16(h0) && aligned16(w1) && aligned16(states))
+  if (I % 4 == 0 && H % 4 == 0 && aligned_to<16>(h0, w1, states))
     recur_steps<true, M, I, H, CTAS, WARPS, KS, TR, TM, MB, CLUSTER != 0, KEPT>(proj, h0, w1, states, steps, counter);
   else
     recur_steps<false, M, I, H, CTAS, WARPS, KS, TR, TM, MB, CLUSTER != 0, KEPT>(proj, h0, w1, states, steps, counter);

@@ -15,8 +15,28 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
+// VB bytes (16, 8, 4 or 2) of any storage type as one register-sized value: a float4's, float2's,
+// float's or bf16's bits.
+template <int VB>
+struct VecOf;
+template <>
+struct VecOf<16> { using T = float4; };
+template <>
+struct VecOf<8> { using T = float2; };
+template <>
+struct VecOf<4> { using T = float; };
+template <>
+struct VecOf<2> { using T = unsigned short; };
+template <int VB>
+using Vec = typename VecOf<VB>::T;
+
+// Word i of a float4 or float2 (i known at compile time once the loops are unrolled).
+__device__ __forceinline__ float word(const float4& v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
+__device__ __forceinline__ float word(const float2& v, int i) { return i == 0 ? v.x : v.y; }
+
 // A tensor element as stored (ST: kStoreF32 or kStoreBf16) and its fp32 value. bf16 is kept as
 // raw bits (NVRTC compiles without cuda_bf16.h): widening is a shift, narrowing one cvt.rn.
+// unpack widens the elements of a float4 or float2 load, in memory order.
 template <int ST>
 struct Store;
 template <>
@@ -25,7 +45,11 @@ struct Store<kStoreF32> {
   static constexpr int kPer16 = 4;  // elements in 16 bytes
   __device__ static float get(T v) { return v; }
   __device__ static T put(float v) { return v; }
-  __device__ static void unpack(const float4& u, float (&f)[kPer16]) { f[0] = u.x, f[1] = u.y, f[2] = u.z, f[3] = u.w; }
+  template <class V>
+  __device__ static void unpack(const V& u, float (&f)[sizeof(V) / 4]) {
+#pragma unroll
+    for (int i = 0; i < int(sizeof(V) / 4); ++i) f[i] = word(u, i);
+  }
 };
 template <>
 struct Store<kStoreBf16> {
@@ -37,13 +61,40 @@ struct Store<kStoreBf16> {
     asm("cvt.rn.bf16.f32 %0, %1;\n" : "=h"(r) : "f"(v));
     return r;
   }
-  // 16 bytes loaded as a float4's bits: each 32-bit word holds two neighbours, the first in the low half.
-  __device__ static void unpack(const float4& u, float (&f)[kPer16]) {
-    const unsigned w[4] = {__float_as_uint(u.x), __float_as_uint(u.y), __float_as_uint(u.z), __float_as_uint(u.w)};
+  // Each 32-bit word holds two neighbours, the first in the low half.
+  template <class V>
+  __device__ static void unpack(const V& u, float (&f)[sizeof(V) / 2]) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) f[2 * i] = __uint_as_float(w[i] << 16), f[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+    for (int i = 0; i < int(sizeof(V) / 4); ++i) {
+      const unsigned w = __float_as_uint(word(u, i));
+      f[2 * i] = __uint_as_float(w << 16), f[2 * i + 1] = __uint_as_float(w & 0xFFFF0000u);
+    }
   }
 };
+
+// The widest load that rows of these lengths (in elements; 0 for no row) allow: 16 or 8 bytes
+// where every row is a whole number of them, else one element. A power of two divides every
+// length in bytes exactly when it divides their bitwise OR.
+template <int ST, typename... K>
+__host__ __device__ constexpr int vec_bytes(K... k) {
+  constexpr int e = sizeof(typename Store<ST>::T);
+  const int bytes = (0 | ... | (k * e));
+  return bytes % 16 == 0 ? 16 : bytes % 8 == 0 ? 8 : e;
+}
+
+// Whether every pointer is BYTES-aligned (a power of two): the OR of the addresses is.
+template <int BYTES, typename... P>
+__device__ __forceinline__ bool aligned_to(const P*... p) {
+  return (0ull | ... | reinterpret_cast<unsigned long long>(p)) % BYTES == 0;
+}
+
+// The widest loads, up to MAX (vec_bytes of the rows), that every pointer's alignment allows: 16 or
+// 8 bytes, else one element. Pointers are a launch's arguments: every thread picks the same.
+template <int ST, int MAX, typename... P>
+__device__ __forceinline__ int vec_bytes_at(const P*... p) {
+  constexpr int kElem = sizeof(typename Store<ST>::T);
+  return MAX >= 16 && aligned_to<16>(p...) ? 16 : MAX >= 8 && aligned_to<8>(p...) ? 8 : kElem;
+}
 
 // An asynchronous copy of BYTES (16, 8 or 4) to shared-memory address `dst` of which the first
 // `src_bytes` come from `src` and the rest are zeros: how tiles past a matrix edge become harmless
@@ -58,6 +109,18 @@ __device__ __forceinline__ void cp_async_zfill(unsigned dst, const void* src, in
 // 16 bytes, or zeros when `ok` is false.
 __device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool ok) {
   cp_async_zfill<16>(smem_addr(dst), src, ok ? 16 : 0);
+}
+// `bytes` from global to shared memory by the CTA's threads, in cp.async copies of vb bytes (16 or
+// 8; both addresses and `bytes` whole units of them).
+__device__ __forceinline__ void cp_async_block(void* dst, const void* src, int bytes, int vb) {
+  for (int i = threadIdx.x * vb; i < bytes; i += blockDim.x * vb) {
+    const unsigned d = smem_addr(static_cast<char*>(dst) + i);
+    const char* from = static_cast<const char*>(src) + i;
+    if (vb == 16)
+      cp_async_zfill<16>(d, from, 16);
+    else
+      cp_async_zfill<8>(d, from, 8);
+  }
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
@@ -124,52 +187,89 @@ __device__ __forceinline__ float epilogue(float v) {
 }
 
 // Streamed once: keep it out of L1 so A (re-read by every warp) stays there.
-// 16 bytes of any storage type, as a float4's bits.
-__device__ __forceinline__ float4 load_stream(const void* p) {
-  float4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.f32 {%0,%1,%2,%3}, [%4];\n"
-               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
-               : "l"(p));
+// VB bytes (16 or 8) of any storage type, as a float4's or float2's bits.
+template <int VB>
+__device__ __forceinline__ Vec<VB> load_stream(const void* p) {
+  static_assert(VB == 16 || VB == 8, "streamed loads of 16 or 8 bytes");
+  Vec<VB> v;
+  if constexpr (VB == 16)
+    asm volatile("ld.global.nc.L1::no_allocate.v4.f32 {%0,%1,%2,%3}, [%4];\n"
+                 : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                 : "l"(p));
+  else
+    asm volatile("ld.global.nc.L1::no_allocate.v2.f32 {%0,%1}, [%2];\n" : "=f"(v.x), "=f"(v.y) : "l"(p));
   return v;
+}
+
+// VB bytes loaded through L2 (ld.cg) and stored to `dst`.
+template <int VB>
+__device__ __forceinline__ void ldcg_unit(char* dst, const char* src) {
+  *reinterpret_cast<Vec<VB>*>(dst) = __ldcg(reinterpret_cast<const Vec<VB>*>(src));
+}
+// `bytes` that other CTAs wrote in this launch, from global to shared memory by the CTA's threads
+// through L2 (coherent after a grid barrier's acquire, unlike the read-only path), in loads of vb
+// bytes (16, 8, 4 or 2; both addresses and `bytes` whole units of them).
+__device__ __forceinline__ void ldcg_block(void* dst, const void* src, int bytes, int vb) {
+  for (int i = threadIdx.x * vb; i < bytes; i += blockDim.x * vb) {
+    char* d = static_cast<char*>(dst) + i;
+    const char* from = static_cast<const char*>(src) + i;
+    if (vb == 16)
+      ldcg_unit<16>(d, from);
+    else if (vb == 8)
+      ldcg_unit<8>(d, from);
+    else if (vb == 4)
+      ldcg_unit<4>(d, from);
+    else
+      ldcg_unit<2>(d, from);
+  }
 }
 
 // Operand reads (A, and W's scalar path): through the read-only path, for data no thread of the
 // launch writes; or PLAIN loads, for shared memory and for global memory other CTAs wrote earlier
 // in this launch (visible after a grid barrier's acquire; the read-only path would not see it).
-template <bool PLAIN>
-__device__ __forceinline__ float4 load_a16(const void* p) {
-  return PLAIN ? *reinterpret_cast<const float4*>(p) : __ldg(reinterpret_cast<const float4*>(p));
+template <int VB, bool PLAIN>
+__device__ __forceinline__ Vec<VB> load_a_vec(const void* p) {
+  return PLAIN ? *reinterpret_cast<const Vec<VB>*>(p) : __ldg(reinterpret_cast<const Vec<VB>*>(p));
 }
 template <bool PLAIN, typename T>
 __device__ __forceinline__ T load_a1(const T* p) {
   return PLAIN ? *p : __ldg(p);
 }
 // W reads: streamed from global memory, or from rows a kernel staged in shared memory.
-template <bool SHARED>
-__device__ __forceinline__ float4 load_w16(const void* p) {
-  return SHARED ? *reinterpret_cast<const float4*>(p) : load_stream(p);
+template <int VB, bool SHARED>
+__device__ __forceinline__ Vec<VB> load_w_vec(const void* p) {
+  return SHARED ? *reinterpret_cast<const Vec<VB>*>(p) : load_stream<VB>(p);
 }
 
 // One warp's share of ROWS dot products with each of the M rows of A over K columns:
-// acc[r][m] += Σ_k A[m·lda + k]·w[r][k], lanes striding K (16-byte loads when `vec`,
-// UNROLL of them in flight per row). The weights are read exactly once, from global memory or,
-// with W_SHARED, from shared memory.
-template <int ST, int M, int ROWS, int UNROLL, bool A_PLAIN, bool W_SHARED = false>
+// acc[r][m] += Σ_k A[m·lda + k]·w[r][k], lanes striding K in loads of vb bytes (vec_bytes_at: 16, 8
+// or one element, at most VB, the widest the rows allow: vec_bytes). Each width is a loop of its
+// own: VB's here, the narrower ones by recursion; vb is the same for every thread of a launch.
+// UNROLL counts 16 bytes a lane and row in flight: 8-byte loads issue twice as many, so the bytes
+// in flight, W's registers and the tuner's estimate stay the 16-byte loop's. A lane sums the
+// products of one load, then adds them in: a fixed order for a width. The weights are read
+// exactly once, from global memory or, with W_SHARED, from shared memory.
+template <int ST, int M, int ROWS, int UNROLL, int VB, bool A_PLAIN, bool W_SHARED = false>
 __device__ __forceinline__ void warp_dot(float (&acc)[ROWS][M], const typename Store<ST>::T* a, int lda,
-                                         const typename Store<ST>::T* const (&w)[ROWS], int K, bool vec, int lane) {
+                                         const typename Store<ST>::T* const (&w)[ROWS], int K, int vb, int lane) {
   using S = Store<ST>;
-  constexpr int E = S::kPer16, kStep = 32 * E;  // elements a 16-byte load, and a warp's
-  if (vec) {
-    for (int k = lane * E; k < K; k += kStep * UNROLL) {
-      // The step's weights first (UNROLL steps of kStep columns, zeros past K), then the products.
-      float4 wv[UNROLL][ROWS];
+  constexpr int E = VB / static_cast<int>(sizeof(typename S::T));  // elements a load
+  if constexpr (E > 1) {
+    if (vb < VB) {  // the bases allow less: the next narrower loop
+      warp_dot<ST, M, ROWS, UNROLL, VB == 16 ? 8 : VB / E, A_PLAIN, W_SHARED>(acc, a, lda, w, K, vb, lane);
+      return;
+    }
+    constexpr int kStep = 32 * E, kLoads = UNROLL * 16 / VB;  // a warp's elements a load; loads a row
+    for (int k = lane * E; k < K; k += kStep * kLoads) {
+      // The step's weights first (kLoads steps of kStep columns, zeros past K), then the products.
+      Vec<VB> wv[kLoads][ROWS];
 #pragma unroll
-      for (int u = 0; u < UNROLL; ++u)
+      for (int u = 0; u < kLoads; ++u)
 #pragma unroll
         for (int r = 0; r < ROWS; ++r)
-          wv[u][r] = k + u * kStep < K ? load_w16<W_SHARED>(w[r] + k + u * kStep) : make_float4(0.f, 0.f, 0.f, 0.f);
+          wv[u][r] = k + u * kStep < K ? load_w_vec<VB, W_SHARED>(w[r] + k + u * kStep) : Vec<VB>{};
 #pragma unroll
-      for (int u = 0; u < UNROLL; ++u) {
+      for (int u = 0; u < kLoads; ++u) {
         const int kk = k + u * kStep;
         if (kk >= K) break;
         float wf[ROWS][E];
@@ -178,7 +278,7 @@ __device__ __forceinline__ void warp_dot(float (&acc)[ROWS][M], const typename S
 #pragma unroll
         for (int m = 0; m < M; ++m) {
           float af[E];
-          S::unpack(load_a16<A_PLAIN>(a + static_cast<long long>(m) * lda + kk), af);
+          S::unpack(load_a_vec<VB, A_PLAIN>(a + static_cast<long long>(m) * lda + kk), af);
 #pragma unroll
           for (int r = 0; r < ROWS; ++r) {
             float d = af[0] * wf[r][0];
@@ -215,25 +315,22 @@ __device__ __forceinline__ void warp_reduce(float (&acc)[ROWS][M]) {
       for (int off = 16; off > 0; off /= 2) acc[r][m] += __shfl_xor_sync(0xffffffffu, acc[r][m], off);
 }
 
-__device__ __forceinline__ bool aligned16(const void* p) {
-  return reinterpret_cast<unsigned long long>(p) % 16 == 0;
-}
-
 // A warp's ROWS rows of W from row n0, rows ldw elements apart, each dotted with the M rows of
-// [A1 (K1 columns) | A2 (K2)] read through the read-only path; rows past `last` re-read row `last`
-// (in bounds; the caller does not store them). Every lane ends with every sum.
-template <int ST, int M, int ROWS, int UNROLL>
+// [A1 (K1 columns) | A2 (K2)] read through the read-only path, in loads of vb bytes (warp_dot);
+// rows past `last` re-read row `last` (in bounds; the caller does not store them). Every lane
+// ends with every sum.
+template <int ST, int M, int ROWS, int UNROLL, int VB>
 __device__ __forceinline__ void warp_rows(float (&acc)[ROWS][M], const typename Store<ST>::T* a1, int K1,
                                           const typename Store<ST>::T* a2, int K2, const typename Store<ST>::T* w,
-                                          int ldw, int n0, int last, bool vec, int lane) {
+                                          int ldw, int n0, int last, int vb, int lane) {
   const typename Store<ST>::T* wrow[ROWS];
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) wrow[r] = w + static_cast<long long>(min(n0 + r, last)) * ldw;
-  warp_dot<ST, M, ROWS, UNROLL, false>(acc, a1, K1, wrow, K1, vec, lane);
+  warp_dot<ST, M, ROWS, UNROLL, VB, false>(acc, a1, K1, wrow, K1, vb, lane);
   if (K2 > 0) {
 #pragma unroll
     for (int r = 0; r < ROWS; ++r) wrow[r] += K1;
-    warp_dot<ST, M, ROWS, UNROLL, false>(acc, a2, K2, wrow, K2, vec, lane);
+    warp_dot<ST, M, ROWS, UNROLL, VB, false>(acc, a2, K2, wrow, K2, vb, lane);
   }
   warp_reduce(acc);
 }

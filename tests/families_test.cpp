@@ -56,7 +56,8 @@ Config config_of(const Tile& t) {
 }
 
 void compile_all_for(const rnnjit::DeviceInfo& device) {
-  // An aligned shape (16-byte rows: the vector paths) and an odd one (the scalar paths, tails).
+  // An aligned shape (16-byte rows: the vector paths; gemv and stream compile their 8-byte and scalar
+  // loops beside the 16-byte ones there) and an odd one (the scalar paths, tails).
   const Shape shapes[] = {{8, 1024, 256, 128}, {3, 999, 257, 5}};
   int compiled = 0;
   using rnnjit::DType;
@@ -345,12 +346,14 @@ TEST_CASE("every family compiles for sm_90a where it claims to", "[families][nvr
 // H200), at the anchors and at odd shapes, compile for that GPU's arch with no register spills that
 // ptxas reports: a spill would put local-memory traffic into the inner loops on cards no test runs.
 TEST_CASE("every described GPU's proposals compile for its arch without spills", "[families][nvrtc]") {
-  // Steps in both precisions of f32 storage and in bf16 storage; then sequences in chunks of 64 and
-  // 2 steps: kb-seq, mid-seq, large-seq and odd sizes.
+  // Steps in both precisions of f32 storage and in bf16 storage (2·3044·8156·5180: bf16 rows of
+  // 8-byte units, gemv and stream with their 16-byte loads compiled out); then sequences in chunks
+  // of 64 and 2 steps: kb-seq, mid-seq, large-seq and odd sizes.
   const Shape shapes[] = {{8, 1024, 256, 128},     {1, 4096, 4096, 4096},   {64, 2048, 2048, 1024},
                           {256, 16384, 16384, 8192}, {257, 17, 4097, 33},     {31, 5290, 58, 826},
-                          {3, 999, 17, 5},         {4097, 5, 7, 3},         {8, 1024, 256, 128, {}, {}, 64},
-                          {64, 1024, 1024, 512, {}, {}, 64}, {1, 4096, 4096, 4096, {}, {}, 64}, {3, 999, 257, 5, {}, {}, 2}};
+                          {3, 999, 17, 5},         {4097, 5, 7, 3},         {2, 3044, 8156, 5180},
+                          {8, 1024, 256, 128, {}, {}, 64}, {64, 1024, 1024, 512, {}, {}, 64},
+                          {1, 4096, 4096, 4096, {}, {}, 64}, {3, 999, 257, 5, {}, {}, 2}};
   std::map<std::string, rnnjit::KernelSource> sources;  // by key: GPUs of one arch share most programs
   for (const auto& known : rnnjit::device_table::all()) {
     rnnjit::cache::Store store{"off"};

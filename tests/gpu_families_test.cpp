@@ -128,13 +128,7 @@ TEST_CASE("the streaming steps match the reference at odd shapes and on concurre
         // The scalar path (offset pointers) at the odd and small shapes; at 4096 its reference
         // would cost the test more than it covers.
         const bool large = double(p.batch) * (p.input + p.hidden) * p.hidden > 1e8;
-        for (const std::string& name : pool_configs<F>(engine, p)) {
-          INFO(name);
-          engine.pin(p, name);
-          check_step(engine, p, rng);
-          if (!large) check_step(engine, p, rng, 1);
-          ++pinned;
-        }
+        pinned += check_pool<F>(engine, p, rng, large ? std::vector<std::size_t>{0} : std::vector<std::size_t>{0, 1});
       }
     CHECK(pinned >= 40);
   };
@@ -144,6 +138,30 @@ TEST_CASE("the streaming steps match the reference at odd shapes and on concurre
   check_streams(engine, {13, 2052, 4100, 1001}, "gridmma_c128w8b2u2p1", rng, 20);
   check_chain(engine, {8, 1024, 2048, 1000}, "gridmma_c128w8b2u4p1", rng, 40);
   check_chain(engine, {3, 999, 17, 5}, "gridmma_c128w16b2u2p0", rng, 40);  // the scalar path
+}
+
+// Every gemv and stream tile where the widest loads rows and pointers allow are 8 bytes: rows of
+// 8-byte units but not 16-byte ones (f32 I = 514, H = 1026; bf16 I = 516, H = 1028), h' staged in
+// shared memory (4 rows) and read in place (16 rows of over 16384 elements); 16-byte rows at
+// pointers 8 bytes past cudaMalloc's alignment; and one element past it, the scalar path.
+TEST_CASE("gemv and stream tiles match the reference on 8-byte loads", "[gpu][gemv][stream]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(41);
+  using rnnjit::DType;
+  int pinned = 0;
+  auto run = [&](const rnnjit::Problem& p, const std::vector<std::size_t>& offsets) {
+    INFO("B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " "
+              << rnnjit::dtype_name(p.dtype));
+    pinned += check_pool<rnnjit::GemvTile>(engine, p, rng, offsets);
+    pinned += check_pool<rnnjit::StreamTile>(engine, p, rng, offsets);
+  };
+  run({4, 514, 1026, 2046, Precision::FP32}, {0, 1});
+  run({4, 516, 1028, 2044, Precision::BF16, DType::BF16}, {0, 1});
+  run({16, 514, 1026, 2046, Precision::FP32}, {0});
+  run({16, 516, 1028, 2044, Precision::BF16, DType::BF16}, {0});
+  run({4, 512, 1024, 2048, Precision::FP32}, {2});
+  run({4, 512, 1024, 2048, Precision::BF16, DType::BF16}, {4});
+  CHECK(pinned >= 30);
 }
 
 // Every tc tile of the pool as both stages: tails everywhere, rows of every alignment (odd K1 and
@@ -277,7 +295,7 @@ TEST_CASE("a step with scratch beside another thread's capture neither fails nor
 }
 
 // Small odd shapes for compute-sanitizer (memcheck, racecheck) to run in seconds; both
-// paths (16-byte and scalar copies), both precisions, aliasing.
+// paths (16-byte and scalar copies; stream's 8-byte ones too), both precisions, aliasing.
 TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize]") {
   rnnjit::Engine& engine = test::shared_engine();
   std::mt19937 rng(14);
@@ -298,6 +316,9 @@ TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize
     engine.pin({3, 40, 300, 21, prec}, "stream_c64w16r1u8p4");
     check_step(engine, {3, 40, 300, 21, prec}, rng);
     check_step(engine, {3, 40, 300, 21, prec}, rng, 1);
+    // 8-byte rows: the 8-byte loads and W2's 8-byte cp.async prefetch.
+    engine.pin({3, 42, 302, 21, prec}, "stream_c64w16r1u8p4");
+    check_step(engine, {3, 42, 302, 21, prec}, rng);
     // One n8 tile of batch and two, the scalar path, a tail group, rows fewer than CTAs.
     for (const auto& [name, batch] : {std::pair{"gridmma_c64w16b2u2p0", 7}, std::pair{"gridmma_c128w8b2u2p1", 11}}) {
       const rnnjit::Problem p{batch, 40, 300, 21, prec};

@@ -247,6 +247,21 @@ std::vector<std::string> pool_configs(const rnnjit::Engine& engine, const rnnjit
   }
   return out;
 }
+// Pins every config of family F's pool that can run `p` here and checks a step of each against the
+// reference (then the same bits again) at each pointer offset of `offsets` (elements past
+// cudaMalloc's alignment); how many configs ran.
+template <class F>
+int check_pool(rnnjit::Engine& engine, const rnnjit::Problem& p, std::mt19937& rng,
+               const std::vector<std::size_t>& offsets) {
+  int pinned = 0;
+  for (const std::string& name : pool_configs<F>(engine, p)) {
+    INFO(name);
+    engine.pin(p, name);
+    for (std::size_t offset : offsets) check_step(engine, p, rng, offset);
+    ++pinned;
+  }
+  return pinned;
+}
 // Whether the device runs wgmma (sm_90a); a test that needs it says so where it does not.
 inline bool runs_wgmma(const rnnjit::Engine& engine) {
   if (engine.device().arch == "sm_90a") return true;

@@ -1,5 +1,6 @@
-// Family gemv (kernel_templates/gemv.cu): warps stream ROWS rows of W each with 16-byte loads,
-// UNROLL in flight a lane, all batch rows in registers; fp32 FFMA, batch ≤ 16, any GPU.
+// Family gemv (kernel_templates/gemv.cu): warps stream ROWS rows of W each with 16-byte loads (8-byte
+// where rows or pointers allow no wider), UNROLL·16 bytes in flight a lane, all batch rows in
+// registers; fp32 FFMA, batch ≤ 16, any GPU.
 #pragma once
 
 #include "family.hpp"
@@ -13,7 +14,7 @@ struct GemvTile {
 
   int rows = 0;    ///< rows of W a warp
   int warps = 0;   ///< warps a CTA
-  int unroll = 0;  ///< 16-byte loads in flight a lane and row
+  int unroll = 0;  ///< 16 bytes in flight a lane and row (one 16-byte load, or two 8-byte)
 
   /// "gemv_r2w4u4"
   std::string name() const;

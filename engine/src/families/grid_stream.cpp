@@ -22,7 +22,7 @@ std::string StreamTile::rejects(const Shape& s, Stage, const DeviceInfo& d) cons
            std::to_string(d.cc_minor);
   if (s.b > 16) return "stream serves batch ≤ 16, not " + std::to_string(s.b);
   if (rows * s.b > 64) return "ROWS×batch > 64 accumulators per lane";
-  // 16 warps leave 128 registers a thread: UNROLL 16-byte loads of W for each of ROWS rows beside the
+  // 16 warps leave 128 registers a thread: UNROLL·16 bytes of W for each of ROWS rows beside the
   // batch's sums and A spilled at UNROLL × batch 64 (u8 at batch 8: 8-26 bytes on sm_80, sm_86 and
   // sm_90a; tests/families_test.cpp compiles every described GPU's proposals without spills).
   if (warps * 32 * 128 >= 65536 && unroll * rows * s.b > 32)

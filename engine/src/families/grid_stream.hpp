@@ -16,7 +16,7 @@ struct StreamTile {
   int ctas = 0;      ///< CTAs, at most one a SM
   int warps = 0;     ///< warps a CTA
   int rows = 0;      ///< rows of W a warp at a time
-  int unroll = 0;    ///< 16-byte loads in flight a lane and row
+  int unroll = 0;    ///< 16 bytes in flight a lane and row (one 16-byte load, or two 8-byte)
   int prefetch = 0;  ///< rows of W2 a CTA staged in shared memory across the barrier
 
   /// "stream_c128w16r1u8p8"
