@@ -85,20 +85,6 @@ RNNJIT_HD constexpr long long recur_smem_floats(int m, int h, int ctas, int mb, 
   return 1ll * recur_kept(m, h, ctas, mb, cluster, tr, kb) * recur_row_floats(h) + recur_h_floats(m, h, ctas, mb, cluster);
 }
 
-// recur_mma: the CTA's rows of h (recur_rows) in 16-row mma tiles, the batch in 8-row ones; a row of
-// h_t in shared memory is H rounded up to whole k steps of 8 plus 4 floats (≡ 4 mod 8: a B fragment's
-// 8 rows × 4 columns fall in 32 banks), and a warp's partial sums take a row of the tiles' rows plus 4
-// floats a batch row (a C fragment's stores fall in 32 banks). Shared memory: h_t's two buffers, every warp's partial
-// sums, the CTA's new rows (M×R) before they are pushed.
-RNNJIT_HD constexpr int recur_mma_row_tiles(int h, int ctas) { return (recur_rows(h, ctas) + 15) / 16; }
-RNNJIT_HD constexpr int recur_mma_batch_tiles(int m) { return (m + 7) / 8; }
-RNNJIT_HD constexpr int recur_mma_h_stride(int h) { return (h + 7) / 8 * 8 + 4; }
-RNNJIT_HD constexpr int recur_mma_sum_stride(int h, int ctas) { return 16 * recur_mma_row_tiles(h, ctas) + 4; }
-RNNJIT_HD constexpr long long recur_mma_smem_floats(int m, int h, int ctas, int warps) {
-  return 8ll * recur_mma_batch_tiles(m) * (2 * recur_mma_h_stride(h) + warps * recur_mma_sum_stride(h, ctas)) +
-         (1ll * m * recur_rows(h, ctas) + 3) / 4 * 4;
-}
-
 // generic (prebuilt, every size an argument): CTAs of kGenericThreads; up to kGenericRowsMaxM rows of
 // A a warp takes a column of C each, above it a CTA takes a kGenericTile×kGenericTile tile of C.
 constexpr int kGenericThreads = 256;

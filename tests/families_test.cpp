@@ -120,10 +120,9 @@ TEST_CASE("tile names say the knobs, in one spelling", "[families]") {
   CHECK(rnnjit::tile_name(rnnjit::StreamTile{128, 16, 2, 4, 8}) == "stream_c128w16r2u4p8");
   CHECK(rnnjit::tile_name(rnnjit::GridMmaTile{128, 16, 2, 2, 1}) == "gridmma_c128w16b2u2p1");
   CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{256, 128, 2, 4, 1}) == "wgmma256x128g2s4k1");
-  CHECK(rnnjit::tile_name(rnnjit::RecurMmaTile{16, 8}) == "recmma_c16w8");
   for (const char* bad : {"", "tc", "tc064x128x32w2x4s3", "tc64x128x32w2x4s3x", "mma64x128x32w2x4s3", "gemv_r2w4", "fused_c128k8",
                           "grid_c128w8u4", "stream_c128w16r2u4", "gridmma_c128w16r2u2p1", "wgmma256x128g2s4",
-                          "wgmma256x128x32g2s4k1", " tc64x128x32w2x4s3", "recmma_c16", "recmma_c16w8x", "recmma_c016w8"})
+                          "wgmma256x128x32g2s4k1", " tc64x128x32w2x4s3"})
     CHECK_FALSE(rnnjit::parse_tile(bad));
 }
 
@@ -260,19 +259,6 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
     wide.h = 4096;
     CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, grid, ok), wide, dev, &why));
     CHECK_THAT(why, Catch::Contains("shared memory"));
-    // recur_mma: a cluster, W_hh's fragments in registers: 16 CTAs of 16 rows and 8 warps hold 32
-    // registers of them at H = 256; 2 CTAs of 128 rows would hold 256.
-    const Tile mma = rnnjit::RecurMmaTile{16, 8};
-    CHECK(rnnjit::can_implement(Config::sequence(ok, mma, ok), seq, dev, &why));
-    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, mma, ok), seq, ampere, &why));
-    CHECK_THAT(why, Catch::Contains("recur tile recmma_c16w8") && Catch::Contains("clusters"));
-    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, rnnjit::RecurMmaTile{2, 8}, ok), seq, dev, &why));
-    CHECK_THAT(why, Catch::Contains("256 registers of W_hh and 64 of sums a thread, more than 207"));
-    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, mma, ok), wide, dev, &why));
-    CHECK_THAT(why, Catch::Contains("registers of W_hh"));
-    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, rnnjit::RecurMmaTile{17, 8}, ok), seq, dev, &why));
-    CHECK_THAT(why, Catch::Contains("at most 16 CTAs"));
-    CHECK_FALSE(rnnjit::can_implement(Config::sequence(ok, mma, ok), shape, dev, &why));
     // TMA cannot read x's rows of 1023 floats: tf32 copies them where they lie (cp.async), fp32
     // packs A, and a packed W copies whole rows, not W1's first I columns.
     Shape odd = seq;

@@ -1,5 +1,5 @@
 // Engine::rnn_sequence on the GPU: against a float64 recurrence at odd sizes and lengths 1, 2, 3,
-// 70 and 1000; every recurrence tile pinned, in whole and partial chunks; T calls of rnn_step; without
+// 70 and 1000; every recur tile pinned, in whole and partial chunks; T calls of rnn_step; without
 // h_all and with h_n replacing h0 (the same bits); in a CUDA graph; RnnCell::sequence; bad
 // arguments rejected with nothing written; the prewarm (tune_sequence).
 #include "gpu_support.hpp"
@@ -97,14 +97,6 @@ struct Sequence {
   }
 };
 
-// Every pool tile of the recurrence families.
-std::vector<rnnjit::Tile> recurrence_tiles() {
-  std::vector<rnnjit::Tile> out;
-  for (const rnnjit::RecurTile& t : rnnjit::RecurTile::pool()) out.emplace_back(t);
-  for (const rnnjit::RecurMmaTile& t : rnnjit::RecurMmaTile::pool()) out.emplace_back(t);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("a sequence matches the float64 recurrence at odd sizes and lengths 1, 2, 3, 70 and 1000", "[gpu][sequence]") {
@@ -137,58 +129,52 @@ TEST_CASE("a sequence matches the float64 recurrence at odd sizes and lengths 1,
   }
 }
 
-// Every recur and recur_mma tile this GPU runs, pinned with the heuristic's projections: shapes with
-// H below the CTAs (CTAs of no rows), batches past a staged chunk or an mma tile, odd sizes; lengths of
-// one chunk, of a chunk and a partial one (3: chunks of 2; 70: of 64), and 1000 steps (16 chunks);
-// with and without h_all.
-TEST_CASE("every recurrence tile matches the float64 recurrence in whole and partial chunks", "[gpu][sequence][recur]") {
+// Every recur tile this GPU runs, pinned with the heuristic's projections: shapes with H below
+// the CTAs (CTAs of no rows), batches past a staged chunk, odd sizes; lengths of one chunk, of a
+// chunk and a partial one (3: chunks of 2; 70: of 64), with and without h_all.
+TEST_CASE("every recur tile matches the float64 recurrence in whole and partial chunks", "[gpu][sequence][recur]") {
   rnnjit::Engine& engine = test::shared_engine();
   std::mt19937 rng(56);
-  std::vector<std::pair<Problem, std::int64_t>> cases;
+  int pinned = 0;
   for (Problem p : {Problem{3, 9, 7, 5}, Problem{8, 1024, 256, 128}, Problem{70, 37, 45, 21}, Problem{1, 64, 300, 7}})
-    for (std::int64_t t : {1, 3, 70}) cases.push_back({p, t});
-  cases.push_back({Problem{5, 12, 96, 7}, 1000});
-  int pinned = 0, pinned_mma = 0;
-  for (auto [p, t] : cases)
-    for (Precision prec : {Precision::FP32, Precision::TF32}) {
-      p.precision = prec;
-      const auto base = rnnjit::Config::parse(engine.sequence_candidates(p, t).at(0));
-      REQUIRE(base);
-      for (const rnnjit::Tile& tile : recurrence_tiles()) {
-        const std::string name = rnnjit::Config::sequence(base->ops[0].tile, tile, base->ops[2].tile).name();
-        try {
-          engine.pin(p, name);
-        } catch (const rnnjit::Error& e) {  // a tile this GPU cannot run (clusters before sm_90, shared memory)
-          CHECK(e.code() == rnnjit::ErrorCode::InvalidArgument);
-          continue;
+    for (Precision prec : {Precision::FP32, Precision::TF32})
+      for (std::int64_t t : {1, 3, 70}) {
+        p.precision = prec;
+        const auto base = rnnjit::Config::parse(engine.sequence_candidates(p, t).at(0));
+        REQUIRE(base);
+        for (const rnnjit::RecurTile& tile : rnnjit::RecurTile::pool()) {
+          const std::string name = rnnjit::Config::sequence(base->ops[0].tile, tile, base->ops[2].tile).name();
+          try {
+            engine.pin(p, name);
+          } catch (const rnnjit::Error& e) {  // a tile this GPU cannot run (clusters before sm_90, shared memory)
+            CHECK(e.code() == rnnjit::ErrorCode::InvalidArgument);
+            continue;
+          }
+          INFO(name << " B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " T=" << t
+                    << " " << rnnjit::precision_name(prec));
+          Sequence s(p, t, rng);
+          s.run(engine);
+          s.check_against_reference();
+          const auto y1 = s.dy.download(), h_n = s.dh_n.download();
+          s.run(engine, false);
+          CHECK(test::same_bits(s.dy.download(), y1));
+          CHECK(test::same_bits(s.dh_n.download(), h_n));
+          ++pinned;
         }
-        INFO(name << " B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " T=" << t
-                  << " " << rnnjit::precision_name(prec));
-        Sequence s(p, t, rng);
-        s.run(engine);
-        s.check_against_reference();
-        const auto y1 = s.dy.download(), h_n = s.dh_n.download();
-        s.run(engine, false);
-        CHECK(test::same_bits(s.dy.download(), y1));
-        CHECK(test::same_bits(s.dh_n.download(), h_n));
-        ++pinned;
-        pinned_mma += std::holds_alternative<rnnjit::RecurMmaTile>(tile);
       }
-    }
   CHECK(pinned >= 4 * 2 * 3 * 8);
-  CHECK(pinned_mma >= 13 * 2 * 2);  // two or more recur_mma tiles at each of the 13 cases, both precisions
 }
 
-// Small enough for racecheck: every recurrence tile at one shape whose hidden size the clusters take,
+// Small enough for racecheck: every recur tile at one shape whose hidden size the clusters take,
 // over a whole chunk and a partial one.
-TEST_CASE("sanitizer workload: every recurrence tile over a sequence", "[gpu][sequence][sanitize]") {
+TEST_CASE("sanitizer workload: every recur tile over a sequence", "[gpu][sequence][sanitize]") {
   rnnjit::Engine& engine = test::shared_engine();
   std::mt19937 rng(57);
   Problem p{5, 12, 96, 7, Precision::FP32};
   const auto base = rnnjit::Config::parse(engine.sequence_candidates(p, 6).at(0));
   REQUIRE(base);
   int pinned = 0;
-  for (const rnnjit::Tile& tile : recurrence_tiles()) {
+  for (const rnnjit::RecurTile& tile : rnnjit::RecurTile::pool()) {
     const std::string name = rnnjit::Config::sequence(base->ops[0].tile, tile, base->ops[2].tile).name();
     try {
       engine.pin(p, name);

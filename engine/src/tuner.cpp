@@ -228,8 +228,7 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
 
 // Each projection on the first tile that takes it, TMA + wgmma where it can, else the portable
 // tensor-core GEMM (a chunk's projections are large GEMMs: kMaxChunk steps of rows); the candidates
-// differ in the recurrence: the recur_mma family's best two by its estimate where W_hh fits its
-// registers, then recur's best to four (docs/kernels.md, "recur_mma").
+// differ in the recurrence, the best four the recur family's estimate ranks.
 std::vector<Config> Tuner::propose_sequence(const Shape& s) const {
   auto first = [&](Stage stage) -> std::optional<Tile> {
     for (const WgmmaTile& t : ranked<WgmmaTile>(s, stage, device_))
@@ -241,12 +240,10 @@ std::vector<Config> Tuner::propose_sequence(const Shape& s) const {
   std::vector<Config> out;
   const auto xproj = first(Stage::XProj), h2o = first(Stage::H2o);
   if (!xproj || !h2o) return out;
-  auto add = [&](const Tile& recurrence, std::size_t up_to) {
-    const Config c = Config::sequence(*xproj, recurrence, *h2o);
-    if (out.size() < up_to && can_implement(c, s, device_, nullptr)) out.push_back(c);
-  };
-  for (const RecurMmaTile& r : ranked<RecurMmaTile>(s, Stage::Recur, device_)) add(r, 2);
-  for (const RecurTile& r : ranked<RecurTile>(s, Stage::Recur, device_)) add(r, 4);
+  for (const RecurTile& r : ranked<RecurTile>(s, Stage::Recur, device_)) {
+    const Config c = Config::sequence(*xproj, r, *h2o);
+    if (out.size() < 4 && can_implement(c, s, device_, nullptr)) out.push_back(c);
+  }
   return out;
 }
 

@@ -17,13 +17,11 @@
 #include "grid_mma.hpp"
 #include "grid_stream.hpp"
 #include "recur.hpp"
-#include "recur_mma.hpp"
 
 namespace rnnjit {
 
 /// One launch's tile of any family: the registry.
-using Tile = std::variant<TcTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile, GenericTile, RecurTile,
-                          RecurMmaTile>;
+using Tile = std::variant<TcTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile, GenericTile, RecurTile>;
 
 /// The tile's procedural name (the family's name()).
 std::string tile_name(const Tile& t);
