@@ -12,6 +12,9 @@
 #include "rnnjit/rnnjit.hpp"
 
 int main(int argc, char** argv) {
+  // Line-buffered output: a run cut off by a time limit (a device call's) keeps every failure and
+  // test reported so far; a full buffer would lose them with the process.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   // A test's result must not depend on the host: an installed system cache or $RNNJIT_TUNING
   // would change what the engine finds and when it tunes. The test process runs with neither;
   // the marker tells the children it starts (whose commands set what they test, e.g.
