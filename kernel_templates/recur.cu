@@ -238,21 +238,23 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
       float* next = hs + ((t + 1) & 1) * M * kHp;
       unsigned long long* bar = &full[(t + 1) & 1];
       // Each element of `own` to the same place in every CTA, itself included: 16 bytes a store
-      // where the CTA's rows are whole float4s of next's rows. The (element, CTA) pairs are spread
-      // over every thread, a warp's lanes storing consecutive elements to one CTA. `own` is
-      // rewritten next step only after full[(t+1)&1] completes, which takes this CTA's own pushes,
-      // so after these reads.
+      // where the CTA's rows are whole float4s of next's rows. `own` is rewritten next step only
+      // after full[(t+1)&1] completes, which takes this CTA's own pushes, so after these reads.
       if (R % 4 == 0 && nr == R) {
-        constexpr int kQuads = M * (R / 4);
-        for (int e = tid; e < kQuads * CTAS; e += kThreads) {
-          const int rank = e / kQuads, m = e % kQuads / (R / 4), r = 4 * (e % (R / 4));
+        for (int e = tid; e < M * (R / 4); e += kThreads) {
+          const int m = e / (R / 4), r = 4 * (e % (R / 4));
           const float4 v = *reinterpret_cast<const float4*>(own + m * R + r);
-          st_async(cluster_addr(next + m * kHp + n0 + r, rank), v, cluster_addr(bar, rank));
+          const float* local = next + m * kHp + n0 + r;
+#pragma unroll
+          for (int rank = 0; rank < CTAS; ++rank) st_async(cluster_addr(local, rank), v, cluster_addr(bar, rank));
         }
       } else {
-        for (int e = tid; e < M * nr * CTAS; e += kThreads) {
-          const int rank = e / (M * nr), m = e % (M * nr) / nr, r = e % nr;
-          st_async(cluster_addr(next + m * kHp + n0 + r, rank), own[m * R + r], cluster_addr(bar, rank));
+        for (int e = tid; e < M * nr; e += kThreads) {
+          const int m = e / nr, r = e % nr;
+          const float v = own[m * R + r];
+          const float* local = next + m * kHp + n0 + r;
+#pragma unroll
+          for (int rank = 0; rank < CTAS; ++rank) st_async(cluster_addr(local, rank), v, cluster_addr(bar, rank));
         }
       }
 #endif
