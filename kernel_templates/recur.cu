@@ -68,6 +68,9 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
   constexpr int kTiles = kTilesR * kTilesM, kNt = (kTiles + kGroups - 1) / kGroups;  // tiles a group
   static_assert(kThreads % KS == 0 && (KS & (KS - 1)) == 0 && KS <= 32, "KS: a power of two lanes");
   static_assert(TR * TM <= KS, "a lane of the group finishes each sum of a tile");
+  // A tile's sums, padded to a power of two, are halved over the group (halving_sum): lane kl ends
+  // with sum kl / kCopies, which kCopies lanes hold; the first of them stores it.
+  constexpr int kSums = pow2_at_least(TR * TM), kCopies = KS / kSums;
   static_assert(KEPT == R || KEPT % TR == 0, "a tile's rows are all kept or all streamed");
   extern __shared__ float4 smem4[];
   float* hs = reinterpret_cast<float*>(smem4);            // h: 2 buffers of M rows (CLUSTER), else kMb rows
@@ -104,7 +107,7 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
   }
 
   // Tile q of this lane's group (every lane takes part in the shuffles, so past the last tile it
-  // repeats that one unstored), and the sum this lane finishes in it, if any.
+  // repeats that one unstored), and the sum this lane holds in it, stored by one lane of its copies.
   struct Sum {
     int r0, m0, n, m;
     bool stored;
@@ -114,10 +117,10 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
     Sum s;
     s.r0 = (live % kTilesR) * TR;
     s.m0 = (live / kTilesR) * TM;
-    const int fr = s.r0 + kl / TM;
+    const int j = kl / kCopies, fr = s.r0 + j / TM;
     s.n = n0 + fr;
-    s.m = mb + s.m0 + kl % TM;
-    s.stored = tile < kTiles && kl < TR * TM && fr < nr && s.m < M && s.m0 + kl % TM < kMb;
+    s.m = mb + s.m0 + j % TM;
+    s.stored = tile < kTiles && kl % kCopies == 0 && j < TR * TM && fr < nr && s.m < M && s.m0 + j % TM < kMb;
     return s;
   };
   // P's element of this lane's sum in tile q at step t (0 where it stores none).
@@ -167,26 +170,19 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
     }
   };
 
-  // Tile q: its products, the butterfly over the group (every lane ends with every sum, added in a
-  // fixed order), and the sum this lane finishes, with P's element `p`.
+  // Tile q: its products, halved over the group (each sum added in a fixed order), and the sum this
+  // lane holds, with P's element `p`.
   auto tile = [&](int q, int t, int mb, const float* hcur, float p) {
     const Sum s = sum_of(q, mb);
     float acc[TR][TM] = {};
     products(acc, s, hcur);
+    float sums[kSums];
 #pragma unroll
-    for (int off = KS / 2; off > 0; off /= 2)
-#pragma unroll
-      for (int i = 0; i < TR; ++i)
-#pragma unroll
-        for (int j = 0; j < TM; ++j) acc[i][j] += __shfl_xor_sync(0xffffffffu, acc[i][j], off);
-    float sum = 0.f;
-#pragma unroll
-    for (int i = 0; i < TR; ++i)
-#pragma unroll
-      for (int j = 0; j < TM; ++j)
-        if (kl == i * TM + j) sum = acc[i][j];
+    for (int e = 0; e < kSums; ++e) sums[e] = e < TR * TM ? acc[e / TM][e % TM] : 0.f;
+    int first = 0;  // kl / kCopies, as sum_of has it
+    halving_sum<kSums, KS / 2>(sums, kl, first);
     if (s.stored) {
-      const float v = tanhf(sum + p);
+      const float v = tanhf(sums[0] + p);
       states[(static_cast<long long>(t) * M + s.m) * H + s.n] = v;
       if constexpr (CLUSTER) own[s.m * R + (s.n - n0)] = v;
     }

@@ -349,6 +349,31 @@ __device__ __forceinline__ void store_rows(const float (&acc)[ROWS][M], const ty
         c[static_cast<long long>(m) * ldc + n0 + r] = S::put(epilogue<EPI>(acc[r][m] + S::get(bias[n0 + r])));
 }
 
+// Sums of N values (a power of two) over a group of 2·O lanes (`kl`, a lane's index in it), by
+// shuffles at xor offsets O, O/2, ..., 1: at each offset the lane whose O bit is set keeps the upper
+// half of the values it holds (and `first`, the index of v[0], moves past the lower half), its
+// partner the lower half, each adding the other's copy; with one value left the rest are a
+// butterfly. N − 1 + log2(2·O/N) shuffles where N ≤ 2·O, against N·log2(2·O) for a butterfly of
+// every value; each sum is added in a fixed order.
+template <int N, int O, int P>
+__device__ __forceinline__ void halving_sum(float (&v)[P], int kl, int& first) {
+  if constexpr (O >= 1) {
+    if constexpr (N >= 2) {
+      const bool upper = (kl & O) != 0;
+#pragma unroll
+      for (int i = 0; i < N / 2; ++i) {
+        const float give = upper ? v[i] : v[i + N / 2], keep = upper ? v[i + N / 2] : v[i];
+        v[i] = keep + __shfl_xor_sync(0xffffffffu, give, O);
+      }
+      if (upper) first += N / 2;
+      halving_sum<N / 2, O / 2>(v, kl, first);
+    } else {
+      v[0] += __shfl_xor_sync(0xffffffffu, v[0], O);
+      halving_sum<1, O / 2>(v, kl, first);
+    }
+  }
+}
+
 // The K-split products of the one-launch steps (fused_grid.cu, fused_cluster.cu). A CTA's WARPS
 // warps split K into slices of KC columns (whole float4s); within a warp kLK lanes walk the slice
 // (a power of two, as many as it has float4s up to 32) and 32/kLK lane groups share the R rows
@@ -363,7 +388,7 @@ struct KSplit {
   static constexpr int kU = (kF + kLK - 1) / kLK;  // float4s a lane and row
   static constexpr int kSums = (R * M + WARPS * 32 - 1) / (WARPS * 32);  // sums a thread finishes
   static constexpr int kV = kRL * M;  // sums a lane holds
-  static constexpr int kP = kV <= 1 ? 1 : kV <= 2 ? 2 : kV <= 4 ? 4 : kV <= 8 ? 8 : kV <= 16 ? 16 : kV <= 32 ? 32 : kV <= 64 ? 64 : 128;
+  static constexpr int kP = pow2_at_least(kV);
   static_assert(KC % 4 == 0, "whole float4 columns");
   static_assert(kV <= 128, "at most 128 sums a lane");
 
@@ -373,28 +398,6 @@ struct KSplit {
   __device__ static int rl() { return static_cast<int>(threadIdx.x % 32) / kLK; }
   // Row q of this lane's rows, clamped into the tile (the clamped copies are not stored).
   __device__ static int row(int q) { return min_int(rl() + kLR * q, R - 1); }
-
-  // One shuffle step at lane offset O over N values, then the next: the lane whose O bit is set
-  // keeps the upper half (and `first` moves past the lower one), its partner the lower half; with
-  // one value left the rest are a butterfly.
-  template <int N, int O>
-  __device__ static void halve(float (&v)[kP], int& first) {
-    if constexpr (O >= 1) {
-      if constexpr (N >= 2) {
-        const bool upper = (kl() & O) != 0;
-#pragma unroll
-        for (int i = 0; i < N / 2; ++i) {
-          const float give = upper ? v[i] : v[i + N / 2], keep = upper ? v[i + N / 2] : v[i];
-          v[i] = keep + __shfl_xor_sync(0xffffffffu, give, O);
-        }
-        if (upper) first += N / 2;
-        halve<N / 2, O / 2>(v, first);
-      } else {
-        v[0] += __shfl_xor_sync(0xffffffffu, v[0], O);
-        halve<1, O / 2>(v, first);
-      }
-    }
-  }
 
   // Columns [c, c+4) of a K-major row, zeros from column `lim` on; `at(k)` is column k's address.
   // With VEC, c and lim are multiples of 4 and rows 16-byte aligned. L2_ONLY: data other CTAs
@@ -447,7 +450,7 @@ struct KSplit {
         for (int m = 0; m < M; ++m)
           v[q * M + m] += a[m][j].x * w[q][j].x + a[m][j].y * w[q][j].y + a[m][j].z * w[q][j].z + a[m][j].w * w[q][j].w;
     int first = 0;  // the index of v[0] once halved
-    halve<kP, kLK / 2>(v, first);
+    halving_sum<kP, kLK / 2>(v, kl(), first);
     const int warp = static_cast<int>(threadIdx.x / 32);
     // Lanes that differ only in the bits past the halving hold the same sums: one writes them.
     constexpr int kKept = kP >= kLK ? kP / kLK : 1, kCopies = kP >= kLK ? 1 : kLK / kP;

@@ -44,6 +44,9 @@ RNNJIT_HD constexpr int fused_clusters(int h, int ctas, int cluster) {
   return (h + fused_rows(h, ctas, cluster) - 1) / fused_rows(h, ctas, cluster);
 }
 
+// The smallest power of two ≥ n (n ≥ 1): the values halving_sum (rnnjit_device.cuh) takes.
+RNNJIT_HD constexpr int pow2_at_least(int n) { return n <= 1 ? 1 : 2 * pow2_at_least((n + 1) / 2); }
+
 // KSplit (rnnjit_device.cuh): the lanes of a warp that walk a slice of `f` float4 columns, a power
 // of two, as many as the slice has float4s up to 32; the other 32/lanes lane groups share the rows.
 RNNJIT_HD constexpr int ksplit_lanes(int f) {

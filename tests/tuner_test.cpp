@@ -79,10 +79,17 @@ TEST_CASE("sequences in chunks get their own proposals, configs and cache keys",
   REQUIRE(first);
   CHECK(std::get<rnnjit::RecurTile>(first->ops[1].tile).cluster == 1);
   for (const Config& c : f.tuner.propose(step)) CHECK_FALSE(c.is_sequence());
-  CHECK(rnnjit::sequence_chunk(1) == 1);
-  CHECK(rnnjit::sequence_chunk(3) == 2);
-  CHECK(rnnjit::sequence_chunk(64) == 64);
-  CHECK(rnnjit::sequence_chunk(1000) == 64);
+  // Powers of two up to the length; past 64 steps while C·B·H stays within 2^22 elements.
+  CHECK(rnnjit::sequence_chunk(1, 8, 256) == 1);
+  CHECK(rnnjit::sequence_chunk(3, 8, 256) == 2);
+  CHECK(rnnjit::sequence_chunk(64, 8, 256) == 64);
+  CHECK(rnnjit::sequence_chunk(256, 8, 256) == 256);  // kb-seq: one chunk
+  CHECK(rnnjit::sequence_chunk(1000, 8, 256) == 512);
+  CHECK(rnnjit::sequence_chunk(100000, 8, 256) == rnnjit::kMaxChunk);
+  CHECK(rnnjit::sequence_chunk(100000, 64, 1024) == 64);  // mid-seq: 2^22 elements at 64 steps
+  CHECK(rnnjit::sequence_chunk(100000, 64, 4096) == 64);  // never below 64 for the size
+  CHECK(rnnjit::sequence_chunk(100000, 1, 4096) == 1024);
+  CHECK(rnnjit::sequence_chunk(100000, 3, 4097) == 256);  // 256·3·4097 ≤ 2^22 < 512·3·4097
   CHECK(rnnjit::gemm_of(Stage::XProj, seq).m == 512);
   CHECK(rnnjit::gemm_of(Stage::XProj, seq).ldw == 1280);
   CHECK(rnnjit::gemm_of(Stage::H2o, seq).m == 512);

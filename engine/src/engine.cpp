@@ -145,7 +145,7 @@ struct Engine::Impl {
     check_steps(steps);
     Shape s = shape_of(p);
     check_sequence_dtype(s);
-    s.steps = sequence_chunk(steps);
+    s.steps = sequence_chunk(steps, s.b, s.h);
     return s;
   }
 
@@ -242,7 +242,7 @@ void Engine::rnn_sequence(const Problem& problem, std::int64_t steps, const Weig
   // Chunks of C steps (one tuning a chunk size): projections over the chunk's C·B rows, then its
   // recurrence. A last partial chunk of R < C steps takes the C steps ending at the last: its
   // projections cover C steps again, its recurrence runs only the R new ones.
-  s.steps = sequence_chunk(steps);
+  s.steps = sequence_chunk(steps, s.b, s.h);
   const std::int64_t chunk = s.steps, full = steps / chunk, rest = steps % chunk, chunks = full + (rest > 0);
   const std::size_t e = dtype_size(s.dtype), x_bytes = std::size_t(s.b) * s.i * e, h_bytes = std::size_t(s.b) * s.h * e,
                     y_bytes = std::size_t(s.b) * s.o * e, chunk_h = chunk * h_bytes;
@@ -290,7 +290,7 @@ void Engine::pin(const Problem& problem, const std::string& config) {
   std::string why;
   // A sequence config must take the largest chunk's projections.
   Shape chunked = s;
-  if (c->is_sequence()) chunked.steps = kMaxChunk;
+  if (c->is_sequence()) chunked.steps = sequence_chunk(kMaxChunk, s.b, s.h);
   if (!can_implement(*c, chunked, im.device, &why)) throw Error(ErrorCode::InvalidArgument, config + ": " + why);
   ContextScope scope(im.context.get());
   im.plans.pin(s, *c);

@@ -15,9 +15,9 @@ const char* stage_name(Stage s) {
   return "?";
 }
 
-int sequence_chunk(std::int64_t steps) {
+int sequence_chunk(std::int64_t steps, int b, int h) {
   int c = 1;
-  while (c * 2 <= kMaxChunk && c * 2 <= steps) c *= 2;
+  while (c * 2 <= kMaxChunk && c * 2 <= steps && (c * 2 <= kShortChunk || std::int64_t(c) * 2 * b * h <= kLongChunkElems)) c *= 2;
   return c;
 }
 

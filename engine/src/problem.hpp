@@ -31,11 +31,19 @@ inline Shape one_step(Shape s) {
 
 /// The most steps a sequence chunk holds: one chunk's projections are GEMMs of up to this many
 /// times B rows, its recurrence one persistent launch.
-constexpr int kMaxChunk = 64;
+constexpr int kMaxChunk = 1024;
 
-/// The chunk a sequence of `steps` (≥ 1) steps runs in: the largest power of two up to kMaxChunk
-/// and `steps`, so that a few chunk sizes (tunings) serve every length.
-int sequence_chunk(std::int64_t steps);
+/// Chunks of up to kShortChunk steps whatever the size; longer ones only while a chunk's
+/// projection, C·B·H elements, stays within kLongChunkElems (16 MiB of f32: the scratch holds it
+/// and, without h_all, two regions of states as large). Each chunk costs three launches and two
+/// GEMMs' ramps, which a small problem's recurrence does not hide (docs/kernels.md, "Sequences").
+constexpr int kShortChunk = 64;
+constexpr std::int64_t kLongChunkElems = std::int64_t(1) << 22;
+
+/// The chunk a sequence of `steps` (≥ 1) steps of batch `b` and hidden size `h` runs in: the
+/// largest power of two up to `steps`, kMaxChunk and the scratch limit above, so that a few
+/// chunk sizes (tunings) serve every length.
+int sequence_chunk(std::int64_t steps, int b, int h);
 
 /// The kernels' ST template argument (rnnjit_shared.h) for a storage type.
 inline int store_arg(DType t) { return t == DType::BF16 ? rnnjit_k::kStoreBf16 : rnnjit_k::kStoreF32; }

@@ -7,7 +7,8 @@
 // every precision that storage takes: tf32 and fp32 for f32, bf16 for bf16.
 // --config runs that config (rnnjit-cache and rnnjit-tune print names) instead of tuning, to
 // compare kernels or profile one. --steps times whole sequences of T steps (rnn_sequence) instead:
-// the tuned plan, then each of the heuristic's sequence candidates pinned.
+// the tuned plan, then each of the heuristic's sequence candidates pinned, or with --config the
+// sequence configs it lists (comma-separated).
 //
 // Per problem: the first call (tuning included; RNNJIT_CACHE decides whether it is cold),
 // the median GPU time of back-to-back calls (event pairs around each call, all enqueued
@@ -268,7 +269,8 @@ Result bench(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, rnn
 
 // T steps in one rnn_sequence call: the first call (tuning), the median GPU time of a call (an event
 // pair each), then each sequence candidate pinned, timed the same way.
-void bench_sequence(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, rnnjit::DType dtype, long long T) {
+void bench_sequence(rnnjit::Engine& engine, const Named& s, rnnjit::Precision prec, rnnjit::DType dtype, long long T,
+                    const std::string& configs) {
   const std::size_t B = s.b, I = s.i, H = s.h, O = s.o;
   const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec, dtype};
   const float k1 = 1 / std::sqrt(float(I + H)), k2 = 1 / std::sqrt(float(H));
@@ -310,8 +312,19 @@ void bench_sequence(rnnjit::Engine& engine, const Named& s, rnnjit::Precision pr
   const double tuned = median_us();
   std::printf("%s %s T=%lld tuned: first call %.1f ms, %.1f us a call, %.3f us a step\n", s.name.c_str(), prec_name, T,
               first_ms, tuned, tuned / T);
-  for (const std::string& c : engine.sequence_candidates(p, T)) {
-    engine.pin(p, c);
+  std::vector<std::string> pinned;
+  for (std::size_t at = 0; at < configs.size();) {
+    const std::size_t end = std::min(configs.find(',', at), configs.size());
+    pinned.push_back(configs.substr(at, end - at));
+    at = end + 1;
+  }
+  for (const std::string& c : configs.empty() ? engine.sequence_candidates(p, T) : pinned) {
+    try {
+      engine.pin(p, c);
+    } catch (const rnnjit::Error& e) {  // a listed config this GPU or problem cannot run
+      std::printf("%s %s T=%lld candidate %-80s rejected: %s\n", s.name.c_str(), prec_name, T, c.c_str(), e.message());
+      continue;
+    }
     const double us = median_us();
     std::printf("%s %s T=%lld candidate %-80s %10.1f us %8.3f us a step\n", s.name.c_str(), prec_name, T, c.c_str(), us,
                 us / T);
@@ -428,7 +441,7 @@ int main(int argc, char** argv) {
                 bandwidth / 1e12, dtype == rnnjit::DType::BF16 ? "bf16" : "tf32", tensor_rate(dtype) / 1e12);
     if (steps > 0) {
       for (const auto& s : shapes)
-        for (auto prec : precs) bench_sequence(engine, s, prec, dtype, static_cast<long long>(steps));
+        for (auto prec : precs) bench_sequence(engine, s, prec, dtype, static_cast<long long>(steps), config);
       return 0;
     }
     std::vector<Result> results;
