@@ -179,8 +179,7 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
     float sums[kSums];
 #pragma unroll
     for (int e = 0; e < kSums; ++e) sums[e] = e < TR * TM ? acc[e / TM][e % TM] : 0.f;
-    int first = 0;  // kl / kCopies, as sum_of has it
-    halving_sum<kSums, KS / 2>(sums, kl, first);
+    halving_sum<kSums, KS / 2>(sums, kl);  // sums[0] is sum kl / kCopies, as sum_of has it
     if (s.stored) {
       const float v = tanhf(sums[0] + p);
       states[(static_cast<long long>(t) * M + s.m) * H + s.n] = v;

@@ -351,12 +351,12 @@ __device__ __forceinline__ void store_rows(const float (&acc)[ROWS][M], const ty
 
 // Sums of N values (a power of two) over a group of 2·O lanes (`kl`, a lane's index in it), by
 // shuffles at xor offsets O, O/2, ..., 1: at each offset the lane whose O bit is set keeps the upper
-// half of the values it holds (and `first`, the index of v[0], moves past the lower half), its
-// partner the lower half, each adding the other's copy; with one value left the rest are a
-// butterfly. N − 1 + log2(2·O/N) shuffles where N ≤ 2·O, against N·log2(2·O) for a butterfly of
-// every value; each sum is added in a fixed order.
+// half of the values it holds, its partner the lower half, each adding the other's copy; with one
+// value left the rest are a butterfly. Returns the index of the sum v[0] then holds (of the first
+// of those it holds, where N > 2·O). N − 1 + log2(2·O/N) shuffles where N ≤ 2·O, against
+// N·log2(2·O) for a butterfly of every value; each sum is added in a fixed order.
 template <int N, int O, int P>
-__device__ __forceinline__ void halving_sum(float (&v)[P], int kl, int& first) {
+__device__ __forceinline__ int halving_sum(float (&v)[P], int kl) {
   if constexpr (O >= 1) {
     if constexpr (N >= 2) {
       const bool upper = (kl & O) != 0;
@@ -365,13 +365,13 @@ __device__ __forceinline__ void halving_sum(float (&v)[P], int kl, int& first) {
         const float give = upper ? v[i] : v[i + N / 2], keep = upper ? v[i + N / 2] : v[i];
         v[i] = keep + __shfl_xor_sync(0xffffffffu, give, O);
       }
-      if (upper) first += N / 2;
-      halving_sum<N / 2, O / 2>(v, kl, first);
+      return (upper ? N / 2 : 0) + halving_sum<N / 2, O / 2>(v, kl);
     } else {
       v[0] += __shfl_xor_sync(0xffffffffu, v[0], O);
-      halving_sum<1, O / 2>(v, kl, first);
+      return halving_sum<1, O / 2>(v, kl);
     }
   }
+  return 0;
 }
 
 // The K-split products of the one-launch steps (fused_grid.cu, fused_cluster.cu). A CTA's WARPS
@@ -449,8 +449,7 @@ struct KSplit {
 #pragma unroll
         for (int m = 0; m < M; ++m)
           v[q * M + m] += a[m][j].x * w[q][j].x + a[m][j].y * w[q][j].y + a[m][j].z * w[q][j].z + a[m][j].w * w[q][j].w;
-    int first = 0;  // the index of v[0] once halved
-    halving_sum<kP, kLK / 2>(v, kl(), first);
+    const int first = halving_sum<kP, kLK / 2>(v, kl());  // the index of v[0] once halved
     const int warp = static_cast<int>(threadIdx.x / 32);
     // Lanes that differ only in the bits past the halving hold the same sums: one writes them.
     constexpr int kKept = kP >= kLK ? kP / kLK : 1, kCopies = kP >= kLK ? 1 : kLK / kP;

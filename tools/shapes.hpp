@@ -40,15 +40,6 @@ inline std::string trimmed(const std::string& s) {
   return s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
 }
 
-inline std::vector<std::string> fields(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t comma; (comma = text.find(',', start)) != std::string::npos; start = comma + 1)
-    out.push_back(trimmed(text.substr(start, comma - start)));
-  out.push_back(trimmed(text.substr(start)));
-  return out;
-}
-
 inline std::string range() { return "1.." + std::to_string(kMaxDim); }
 
 inline std::int64_t in_range(const std::string& where, int k, std::int64_t v) {
@@ -67,11 +58,21 @@ inline std::int64_t json_dim(const std::string& where, int k, const nlohmann::js
 
 }  // namespace detail
 
+/// The comma-separated fields of `text`, blanks around each trimmed ("a, b" → {"a", "b"}).
+inline std::vector<std::string> fields(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t comma; (comma = text.find(',', start)) != std::string::npos; start = comma + 1)
+    out.push_back(detail::trimmed(text.substr(start, comma - start)));
+  out.push_back(detail::trimmed(text.substr(start)));
+  return out;
+}
+
 /// "B,I,H,O": four decimal integers in 1..kMaxDim, blanks around each allowed. Throws
 /// ShapeError naming the text and the value: "'8,0,16,8': I = 0 is outside 1..1048576".
 inline Shape parse_shape(const std::string& text) {
   const std::string where = "'" + text + "': ";
-  const auto parts = detail::fields(text);
+  const auto parts = fields(text);
   if (parts.size() != 4) throw ShapeError(where + "not B,I,H,O (four sizes separated by commas)");
   std::int64_t v[4];
   for (int k = 0; k < 4; ++k) {
@@ -129,7 +130,7 @@ inline std::vector<Shape> read_shapes(const std::string& path) {
       line = detail::trimmed(line.substr(0, line.find('#')));
       if (line.empty()) continue;
       const bool header = first_line && [&] {
-        const auto parts = detail::fields(line);
+        const auto parts = fields(line);
         if (parts.size() != 4) return false;
         for (int k = 0; k < 4; ++k)
           if (parts[static_cast<std::size_t>(k)] != detail::kDims[k] &&

@@ -312,13 +312,7 @@ void bench_sequence(rnnjit::Engine& engine, const Named& s, rnnjit::Precision pr
   const double tuned = median_us();
   std::printf("%s %s T=%lld tuned: first call %.1f ms, %.1f us a call, %.3f us a step\n", s.name.c_str(), prec_name, T,
               first_ms, tuned, tuned / T);
-  std::vector<std::string> pinned;
-  for (std::size_t at = 0; at < configs.size();) {
-    const std::size_t end = std::min(configs.find(',', at), configs.size());
-    pinned.push_back(configs.substr(at, end - at));
-    at = end + 1;
-  }
-  for (const std::string& c : configs.empty() ? engine.sequence_candidates(p, T) : pinned) {
+  for (const std::string& c : configs.empty() ? engine.sequence_candidates(p, T) : rnnjit::tools::fields(configs)) {
     try {
       engine.pin(p, c);
     } catch (const rnnjit::Error& e) {  // a listed config this GPU or problem cannot run
