@@ -9,8 +9,9 @@
 // waits for its own buffer to fill, not for the whole cluster to arrive. Otherwise a cooperative grid:
 // the new rows go to global memory (the states the output projection reads anyway), one grid
 // barrier, and every CTA copies h_t through L2 into shared memory (cp.async), MB batch rows at a time.
-// The CTA's first KEPT rows of W_hh stay in shared memory for every step, the rest stream from
-// global memory each step: where W_hh is larger than the chip, only the part past it is re-read.
+// The CTA's first KEPT rows of W_hh stay in shared memory for every step (a cluster's in its lanes'
+// registers where they fit), the rest stream from global memory each step: where W_hh is larger
+// than the chip, only the part past it is re-read.
 #include "rnnjit_device.cuh"
 
 namespace rnnjit_k {
@@ -123,17 +124,49 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
     s.stored = tile < kTiles && kl % kCopies == 0 && j < TR * TM && fr < nr && s.m < M && s.m0 + j % TM < kMb;
     return s;
   };
+  // A cluster's lane holds its tiles' W_hh rows for the launch in registers where they fit (TR rows ×
+  // its stride of K a tile, recur_w_in_registers): the products then read only h_t from shared memory.
+  constexpr int kIters = (kF + KS - 1) / KS;  // float4s of K a lane takes a row
+  constexpr bool kWRegs = CLUSTER && KEPT == R && recur_w_in_registers(kNt, TR, H, KS);
+  float4 wreg[kWRegs ? kNt : 1][kWRegs ? TR : 1][kWRegs ? kIters : 1];
+  if constexpr (kWRegs)
+#pragma unroll
+    for (int q = 0; q < kNt; ++q)
+#pragma unroll
+      for (int i = 0; i < TR; ++i)
+#pragma unroll
+        for (int it = 0; it < kIters; ++it) {
+          const int k4 = kl + it * KS;
+          wreg[q][i][it] = k4 < kF ? reinterpret_cast<const float4*>(ws + min_int(sum_of(q, 0).r0 + i, R - 1) * kHp)[k4]
+                                   : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
   // P's element of this lane's sum in tile q at step t (0 where it stores none).
   auto p_of = [&](int q, int t, int mb) {
     const Sum s = sum_of(q, mb);
     return s.stored ? __ldg(proj + (static_cast<long long>(t) * M + s.m) * H + s.n) : 0.f;
   };
-  // The tile's products over this lane's stride of K: W rows from shared memory or streamed.
-  auto products = [&](float (&acc)[TR][TM], const Sum& s, const float* hcur) {
+  // Tile q's products over this lane's stride of K: W rows from registers, shared memory or streamed.
+  auto products = [&](float (&acc)[TR][TM], int q, const Sum& s, const float* hcur) {
     const float* hr[TM];
 #pragma unroll
     for (int j = 0; j < TM; ++j) hr[j] = hcur + min_int(s.m0 + j, kMb - 1) * kHp;
-    if (s.r0 < KEPT) {
+    if constexpr (kWRegs) {
+#pragma unroll
+      for (int it = 0; it < kIters; ++it) {
+        const int k4 = kl + it * KS;
+        if (kF % KS != 0 && k4 >= kF) break;
+        float4 hv[TM];
+#pragma unroll
+        for (int j = 0; j < TM; ++j) hv[j] = reinterpret_cast<const float4*>(hr[j])[k4];
+#pragma unroll
+        for (int i = 0; i < TR; ++i)
+#pragma unroll
+          for (int j = 0; j < TM; ++j) {
+            const float4 w = wreg[q][i][it];
+            acc[i][j] += w.x * hv[j].x + w.y * hv[j].y + w.z * hv[j].z + w.w * hv[j].w;
+          }
+      }
+    } else if (s.r0 < KEPT) {
       const float* wr[TR];
 #pragma unroll
       for (int i = 0; i < TR; ++i) wr[i] = ws + min_int(s.r0 + i, min_int(KEPT, R) - 1) * kHp;
@@ -175,7 +208,7 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
   auto tile = [&](int q, int t, int mb, const float* hcur, float p) {
     const Sum s = sum_of(q, mb);
     float acc[TR][TM] = {};
-    products(acc, s, hcur);
+    products(acc, q, s, hcur);
     float sums[kSums];
 #pragma unroll
     for (int e = 0; e < kSums; ++e) sums[e] = e < TR * TM ? acc[e / TM][e % TM] : 0.f;

@@ -114,6 +114,7 @@ TEST_CASE("every pool tile that takes a bf16 problem matches the reference", "[g
   };
   run_family.template operator()<rnnjit::TcTile>();
   run_family.template operator()<rnnjit::GemvTile>();
+  run_family.template operator()<rnnjit::GemvtTile>();
   run_family.template operator()<rnnjit::FusedTile>();
   run_family.template operator()<rnnjit::GridTile>();
   run_family.template operator()<rnnjit::StreamTile>();

@@ -164,6 +164,28 @@ TEST_CASE("gemv and stream tiles match the reference on 8-byte loads", "[gpu][ge
   CHECK(pinned >= 30);
 }
 
+// Every gemvt tile that takes the shape as both stages: few outputs (1 to 32; 32 leaves out the
+// 2-row tile), a tail warp, odd K (the scalar path), 8-byte rows (I = 514, H = 2), 16-byte ones,
+// and pointers one element past cudaMalloc's alignment; f32 and bf16 storage.
+TEST_CASE("gemvt tiles match the reference at odd shapes", "[gpu][gemvt]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(42);
+  using rnnjit::DType;
+  int pinned = 0;
+  for (const rnnjit::Problem shape : {rnnjit::Problem{211, 3978, 1, 1}, rnnjit::Problem{17, 5, 31, 3},
+                                      rnnjit::Problem{300, 37, 32, 5}, rnnjit::Problem{1000, 514, 2, 32},
+                                      rnnjit::Problem{64, 1024, 16, 8}})
+    for (const auto& [prec, dtype] : {std::pair{Precision::FP32, DType::F32}, std::pair{Precision::TF32, DType::F32},
+                                      std::pair{Precision::BF16, DType::BF16}}) {
+      rnnjit::Problem p = shape;
+      p.precision = prec, p.dtype = dtype;
+      INFO("B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " "
+                << rnnjit::dtype_name(p.dtype));
+      pinned += check_pool<rnnjit::GemvtTile>(engine, p, rng, {0, 1});
+    }
+  CHECK(pinned == 36);  // 12 tiles over the shapes (ROWS×N ≤ 32), in each storage and precision
+}
+
 // Every tc tile of the pool as both stages: tails everywhere, rows of every alignment (odd K1 and
 // LDW: 4-byte copies; even: 8-byte; multiples of 4: 16-byte, some cut by K), pointers offset by 1
 // and 2 floats (the narrower copies), both precisions; B=257 I=17 H=4097 O=33 with the tiles the
@@ -313,6 +335,10 @@ TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize
         check_step(engine, p, rng, 1);
       }
     }
+    // Few outputs, a tail warp, odd rows (gemvt's scalar path) and offset pointers.
+    engine.pin({37, 41, 7, 3, prec}, "i2h_gemvt_r2w4u4.h2o_gemvt_r1w4u8");
+    check_step(engine, {37, 41, 7, 3, prec}, rng);
+    check_step(engine, {37, 41, 7, 3, prec}, rng, 1);
     engine.pin({3, 40, 300, 21, prec}, "stream_c64w16r1u8p4");
     check_step(engine, {3, 40, 300, 21, prec}, rng);
     check_step(engine, {3, 40, 300, 21, prec}, rng, 1);

@@ -79,6 +79,13 @@ TEST_CASE("sequences in chunks get their own proposals, configs and cache keys",
   REQUIRE(first);
   CHECK(std::get<rnnjit::RecurTile>(first->ops[1].tile).cluster == 1);
   for (const Config& c : f.tuner.propose(step)) CHECK_FALSE(c.is_sequence());
+  // At kb-seq's 256 steps, the 4×2 cluster tile whose rows of W_hh sit in registers is timed.
+  Shape kb_seq = seq;
+  kb_seq.steps = 256;
+  std::vector<std::string> names;
+  for (const Config& c : f.tuner.propose(kb_seq)) names.push_back(c.name());
+  INFO(Catch::Detail::stringify(names));
+  CHECK(std::ranges::any_of(names, [](const std::string& n) { return n.find("recur_rec_c16w8k16t4x2b64l1s200") != std::string::npos; }));
   // Powers of two up to the length; past 64 steps while C·B·H stays within 2^22 elements.
   CHECK(rnnjit::sequence_chunk(1, 8, 256) == 1);
   CHECK(rnnjit::sequence_chunk(3, 8, 256) == 2);
@@ -152,6 +159,14 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
   CHECK(gemv[1].name() == "stream_c128w16r1u4p8");
   CHECK(first_op_is<rnnjit::GemvTile>(gemv[2]));
   CHECK(first_op_is<rnnjit::WgmmaTile>(gemv[3]));  // TMA streaming, the best at batch 16
+  // Few outputs in both stages above batch 16: the gemvt pair first, then the GEMM tiles.
+  for (const Shape few : {Shape{211, 3978, 1, 1}, Shape{300, 37, 32, 5}}) {
+    const auto c = tuner.propose(few);
+    REQUIRE(!c.empty());
+    CHECK(first_op_is<rnnjit::GemvtTile>(c[0]));
+    CHECK(c.size() >= 3);
+  }
+  CHECK_FALSE(first_op_is<rnnjit::GemvtTile>(tuner.propose({211, 3978, 33, 1}).at(0)));
   // Batches 8 and 16: the one-launch stream on tensor cores first (two blocks a warp where the
   // registers allow), then on FFMA (A is re-read once per ROWS rows: more rows a warp), then the
   // TMA-fed pair with W's rows on the wgmma M side and a 16-row batch tile.
@@ -317,13 +332,18 @@ TEST_CASE("bf16 steps get implementable proposals of the families that store bf1
         INFO(c.name());
         CHECK(rnnjit::can_implement(c, s, known.info, nullptr));
         for (const auto& op : c.ops)
-          CHECK((std::holds_alternative<rnnjit::GemvTile>(op.tile) || std::holds_alternative<rnnjit::StreamTile>(op.tile) ||
-                 std::holds_alternative<rnnjit::WgmmaTile>(op.tile) || std::holds_alternative<rnnjit::TcTile>(op.tile)));
+          CHECK((std::holds_alternative<rnnjit::GemvTile>(op.tile) || std::holds_alternative<rnnjit::GemvtTile>(op.tile) ||
+                 std::holds_alternative<rnnjit::StreamTile>(op.tile) || std::holds_alternative<rnnjit::WgmmaTile>(op.tile) ||
+                 std::holds_alternative<rnnjit::TcTile>(op.tile)));
       }
-      // Above batch 16, tensor cores: wgmma on Hopper, tc (bf16 m16n8k16) on every other arch.
+      // Above batch 16, tensor cores: wgmma on Hopper, tc (bf16 m16n8k16) on every other arch;
+      // after the gemvt pair where H and O are both few.
       if (s.b > 16) {
-        if (hopper) CHECK(first_op_is<rnnjit::WgmmaTile>(configs.front()));
-        else CHECK(std::ranges::all_of(configs, [](const Config& c) { return first_op_is<rnnjit::TcTile>(c); }));
+        const bool few = s.h <= rnnjit_k::kGemvtMaxN && s.o <= rnnjit_k::kGemvtMaxN;
+        if (few) CHECK(first_op_is<rnnjit::GemvtTile>(configs.front()));
+        const std::span<const Config> tensor(configs.begin() + (few ? 1 : 0), configs.end());
+        if (hopper) CHECK(first_op_is<rnnjit::WgmmaTile>(tensor.front()));
+        else CHECK(std::ranges::all_of(tensor, [](const Config& c) { return first_op_is<rnnjit::TcTile>(c); }));
       }
       // A first call tunes on the caller's pointers: one candidate takes those TMA cannot.
       CHECK(std::ranges::any_of(configs, [&](const Config& c) { return !c.needs_aligned_pointers(s); }));

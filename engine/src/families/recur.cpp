@@ -76,14 +76,16 @@ Geometry RecurTile::geometry(const Shape& s, Stage) const {
   return geo;
 }
 
-// Seconds a step: the FFMA work of a CTA (its lanes' products, 4 warp schedulers a SM, each row and
-// batch float4 a shared-memory load), staging h_t through L2 (grid), W_hh from HBM when streamed,
-// and the hand-off (docs/kernels.md, "recur").
+// Seconds a step: the FFMA work of a CTA (its lanes' products, 4 warp schedulers a SM, each batch
+// float4 a shared-memory load and each row's too unless the rows sit in registers), staging h_t
+// through L2 (grid), W_hh from HBM when streamed, and the hand-off (docs/kernels.md, "recur").
 double RecurTile::estimate(const Shape& s, Stage, const DeviceInfo&) const {
   constexpr double kClock = 1.6e9, kL2BytesPerClock = 64, kHbm = 2.8e12;
   const double lane_fmas = double(tiles_a_group(*this, s)) * std::ceil(double(s.b) / recur_staged(s.b, staged, cluster)) *
                            rows * batch * std::ceil(recur_row_floats(s.h) / 4.0 / lanes) * 4.0;
-  const double loads = 1.0 + double(rows + batch) / (rows * batch);
+  const bool w_in_registers = cluster && kept_rows(*this, s) == recur_rows(s.h, ctas) &&
+                              rnnjit_k::recur_w_in_registers(tiles_a_group(*this, s), rows, s.h, lanes);
+  const double loads = 1.0 + double(w_in_registers ? 1 : rows + batch) / (w_in_registers ? rows : rows * batch);
   const double compute = lane_fmas * loads * warps / 4.0 / kClock;
   const double staging = cluster ? 0.0 : 4.0 * s.b * s.h / kL2BytesPerClock / kClock;
   const double launched = geometry(s, Stage::Recur).grid_x;
@@ -92,7 +94,8 @@ double RecurTile::estimate(const Shape& s, Stage, const DeviceInfo&) const {
   return compute + staging + streamed + hand_off;
 }
 
-// Clusters of 16 and 8 CTAs for small H (W_hh and h_t on chip, h_t pushed over DSMEM); grids of
+// Clusters of 16 and 8 CTAs for small H (W_hh and h_t on chip, h_t pushed over DSMEM; 16-lane groups
+// of 2×4 and 4×2 tiles, whose rows fit registers at kb-seq's H = 256); grids of
 // 128, 64, 48 and 32 CTAs (GPUs with fewer SMs) holding what of W_hh fits a budget sized for Hopper
 // (200 KiB), the A100 (150) or sm_86/89 (90) and streaming the rest: groups of 8 lanes with 8-sum
 // tiles for batches, whole warps with 4-row tiles for batch 1. Eight warps a CTA: with 16 the
@@ -100,6 +103,7 @@ double RecurTile::estimate(const Shape& s, Stage, const DeviceInfo&) const {
 std::span<const RecurTile> RecurTile::pool() {
   static const RecurTile tiles[] = {
       {16, 8, 8, 2, 2, 64, 1, 200},   {8, 8, 8, 2, 2, 64, 1, 200},    {16, 8, 16, 2, 4, 64, 1, 200},
+      {16, 8, 16, 4, 2, 64, 1, 200},
       {128, 8, 8, 2, 4, 32, 0, 200},  {64, 8, 8, 4, 2, 32, 0, 200},   {128, 8, 8, 2, 4, 16, 0, 150},
       {64, 8, 8, 4, 2, 16, 0, 90},    {48, 8, 8, 4, 2, 16, 0, 90},    {48, 8, 8, 2, 4, 16, 0, 90},
       {32, 8, 8, 4, 2, 16, 0, 90},

@@ -14,6 +14,7 @@
 #include "gemm_wgmma.hpp"
 #include "generic.hpp"
 #include "gemv.hpp"
+#include "gemvt.hpp"
 #include "grid_mma.hpp"
 #include "grid_stream.hpp"
 #include "recur.hpp"
@@ -21,7 +22,8 @@
 namespace rnnjit {
 
 /// One launch's tile of any family: the registry.
-using Tile = std::variant<TcTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile, GenericTile, RecurTile>;
+using Tile = std::variant<TcTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile, GenericTile, RecurTile,
+                          GemvtTile>;
 
 /// The tile's procedural name (the family's name()).
 std::string tile_name(const Tile& t);
