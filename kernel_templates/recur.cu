@@ -127,7 +127,7 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
   // A cluster's lane holds its tiles' W_hh rows for the launch in registers where they fit (TR rows ×
   // its stride of K a tile, recur_w_in_registers): the products then read only h_t from shared memory.
   constexpr int kIters = (kF + KS - 1) / KS;  // float4s of K a lane takes a row
-  constexpr bool kWRegs = CLUSTER && KEPT == R && recur_w_in_registers(kNt, TR, H, KS);
+  constexpr bool kWRegs = recur_w_in_registers(CLUSTER, KEPT, R, kNt, TR, H, KS);
   float4 wreg[kWRegs ? kNt : 1][kWRegs ? TR : 1][kWRegs ? kIters : 1];
   if constexpr (kWRegs)
 #pragma unroll

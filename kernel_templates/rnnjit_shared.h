@@ -84,10 +84,11 @@ RNNJIT_HD constexpr int recur_kept(int m, int h, int ctas, int mb, bool cluster,
   const long long fit = (kb * 256ll - recur_h_floats(m, h, ctas, mb, cluster)) / recur_row_floats(h);
   return fit >= recur_rows(h, ctas) ? recur_rows(h, ctas) : fit < tr ? 0 : static_cast<int>(fit) / tr * tr;
 }
-// A cluster lane's W_hh in registers, for the launch, where its tiles' rows over its stride of K
-// take at most 16 float4s (64 registers; 8 warps a CTA leave 255 a thread).
-RNNJIT_HD constexpr bool recur_w_in_registers(int tiles_a_group, int tr, int h, int ks) {
-  return tiles_a_group * tr * ((recur_row_floats(h) / 4 + ks - 1) / ks) <= 16;
+// A cluster lane's W_hh in registers, for the launch, where the CTA keeps all its rows on chip and
+// a lane's tiles' rows over its stride of K take at most 16 float4s (64 registers; 8 warps a CTA
+// leave 255 a thread).
+RNNJIT_HD constexpr bool recur_w_in_registers(bool cluster, int kept, int rows, int tiles_a_group, int tr, int h, int ks) {
+  return cluster && kept == rows && tiles_a_group * tr * ((recur_row_floats(h) / 4 + ks - 1) / ks) <= 16;
 }
 RNNJIT_HD constexpr long long recur_smem_floats(int m, int h, int ctas, int mb, bool cluster, int tr, int kb) {
   return 1ll * recur_kept(m, h, ctas, mb, cluster, tr, kb) * recur_row_floats(h) + recur_h_floats(m, h, ctas, mb, cluster);

@@ -181,10 +181,11 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
   // often A is re-read (once an N tile) against a launch and a pass over the rows. B=204 I=14
   // H=1807 O=9 tf32: 73.4 µs copied against 56.7 packed (H100). bf16 keeps its third pair: at B=63
   // I=21 H=170 O=258 the twin in its place went with 23.7 µs against 17.3 (H100).
-  // Few outputs in both stages above batch 16: a warp streams each row of A once against W's few
-  // rows (gemvt), where a GEMM tile's N would be mostly padding and its CTAs few.
-  if (s.b > 16 && s.h <= rnnjit_k::kGemvtMaxN && s.o <= rnnjit_k::kGemvtMaxN) add_pairs.template operator()<GemvtTile>(1);
   if (s.b > 16) {
+    // First where both stages have few outputs (can_implement screens the rest): a warp streams
+    // each row of A once against W's few rows (gemvt), where a GEMM tile's N would be mostly
+    // padding and its CTAs few.
+    add_pairs.template operator()<GemvtTile>(1);
     add_pairs.template operator()<WgmmaTile>(1);
     if (s.dtype == DType::F32 && !out.empty()) add(packed_twin(out.front()));
     add_pairs.template operator()<WgmmaTile>(s.dtype == DType::BF16 ? 3 : 2);

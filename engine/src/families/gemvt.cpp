@@ -18,7 +18,6 @@ std::optional<GemvtTile> GemvtTile::parse(std::string_view name) {
 
 std::string GemvtTile::rejects(const Shape& s, Stage stage, const DeviceInfo&) const {
   if (rows <= 0 || warps <= 0 || unroll <= 0) return "non-positive field";
-  if (stage == Stage::Step || stage == Stage::Recur) return "gemvt runs a GEMM stage";
   const int n = gemm_of(stage, s).n;
   if (n > rnnjit_k::kGemvtMaxN) return "gemvt serves at most " + std::to_string(rnnjit_k::kGemvtMaxN) + " outputs, not " + std::to_string(n);
   // 4 rows of 7 outputs spilled 8 bytes at sm_86/89 (K = 5: every load width instantiated).

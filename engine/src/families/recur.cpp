@@ -83,9 +83,11 @@ double RecurTile::estimate(const Shape& s, Stage, const DeviceInfo&) const {
   constexpr double kClock = 1.6e9, kL2BytesPerClock = 64, kHbm = 2.8e12;
   const double lane_fmas = double(tiles_a_group(*this, s)) * std::ceil(double(s.b) / recur_staged(s.b, staged, cluster)) *
                            rows * batch * std::ceil(recur_row_floats(s.h) / 4.0 / lanes) * 4.0;
-  const bool w_in_registers = cluster && kept_rows(*this, s) == recur_rows(s.h, ctas) &&
-                              rnnjit_k::recur_w_in_registers(tiles_a_group(*this, s), rows, s.h, lanes);
-  const double loads = 1.0 + double(w_in_registers ? 1 : rows + batch) / (w_in_registers ? rows : rows * batch);
+  const bool w_in_registers = rnnjit_k::recur_w_in_registers(cluster, kept_rows(*this, s), recur_rows(s.h, ctas),
+                                                              tiles_a_group(*this, s), rows, s.h, lanes);
+  // Shared-memory float4 loads per rows×batch float4 products: the batch rows', and the W rows'
+  // unless they sit in registers.
+  const double loads = 1.0 + double(w_in_registers ? batch : rows + batch) / (rows * batch);
   const double compute = lane_fmas * loads * warps / 4.0 / kClock;
   const double staging = cluster ? 0.0 : 4.0 * s.b * s.h / kL2BytesPerClock / kClock;
   const double launched = geometry(s, Stage::Recur).grid_x;
