@@ -12,36 +12,49 @@
 // The CTA's first KEPT rows of W_hh stay in shared memory for every step (a cluster's in its lanes'
 // registers where they fit), the rest stream from global memory each step: where W_hh is larger
 // than the chip, only the part past it is re-read.
+// Storage ST (f32 or bf16) is what lies in global memory; on chip h_t and W_hh are fp32, and each
+// new h is rounded to the storage type before any CTA reads it, as the states hold it.
 #include "rnnjit_device.cuh"
 
 namespace rnnjit_k {
 
-// Columns [4·k4, 4·k4 + 4) of a row of H floats (zeros past H): 16 bytes at once when VEC.
-template <bool VEC, int H>
-__device__ __forceinline__ float4 stream4(const float* row, int k4) {
+// Columns [4·k4, 4·k4 + 4) of a row of H elements, widened (zeros past H): 4 elements at once
+// when VEC (16 bytes of f32, 8 of bf16).
+template <int ST, bool VEC, int H>
+__device__ __forceinline__ float4 stream4(const typename Store<ST>::T* row, int k4) {
+  using S = Store<ST>;
   const int k = 4 * k4;
+  float v[4];
   if constexpr (VEC) {
-    return load_stream<16>(row + k);
+    S::unpack(load_stream<4 * sizeof(typename S::T)>(row + k), v);
   } else {
-    float v[4];
 #pragma unroll
-    for (int e = 0; e < 4; ++e) v[e] = k + e < H ? __ldg(row + k + e) : 0.f;
-    return make_float4(v[0], v[1], v[2], v[3]);
+    for (int e = 0; e < 4; ++e) v[e] = k + e < H ? S::get(__ldg(row + k + e)) : 0.f;
   }
+  return make_float4(v[0], v[1], v[2], v[3]);
 }
 
-// `rows` rows of H floats, `ld` apart in global memory (rows past `last` repeat row `last`), into
-// shared rows of HP floats (zeros past H): cp.async through L2 (coherent with other CTAs' writes
-// before a barrier), committed as one group; scalar reads when the rows are not 16-byte units, in
-// batches so that they overlap.
-template <bool VEC, int H, int HP, int THREADS>
-__device__ __forceinline__ void stage_rows(float* dst, const float* src, long long ld, int rows, int last) {
-  if constexpr (VEC) {
+// `rows` rows of H elements, `ld` apart in global memory (rows past `last` repeat row `last`), into
+// shared rows of HP floats (zeros past H), through L2 (coherent with other CTAs' writes before a
+// barrier). f32 with VEC: cp.async, committed as one group; bf16 with VEC: 8-byte loads widened
+// to a float4 store; scalar reads when the rows are not 4-element units, in batches so that they
+// overlap.
+template <int ST, bool VEC, int H, int HP, int THREADS>
+__device__ __forceinline__ void stage_rows(float* dst, const typename Store<ST>::T* src, long long ld, int rows, int last) {
+  using S = Store<ST>;
+  if constexpr (VEC && ST == kStoreF32) {
     for (int i = static_cast<int>(threadIdx.x); i < rows * (HP / 4); i += THREADS) {
       const int r = i / (HP / 4), k4 = i % (HP / 4);
       cp_async_16(dst + 4 * i, src + min_int(r, last) * ld + 4 * k4, true);
     }
     cp_async_commit();
+  } else if constexpr (VEC) {
+    for (int i = static_cast<int>(threadIdx.x); i < rows * (HP / 4); i += THREADS) {
+      const int r = i / (HP / 4), k4 = i % (HP / 4);
+      float v[4] = {0.f, 0.f, 0.f, 0.f};
+      if (4 * k4 < H) S::unpack(__ldcg(reinterpret_cast<const float2*>(src + min_int(r, last) * ld + 4 * k4)), v);
+      reinterpret_cast<float4*>(dst)[i] = make_float4(v[0], v[1], v[2], v[3]);
+    }
   } else {
     constexpr int kBatch = 8;
     for (int i0 = static_cast<int>(threadIdx.x); i0 < rows * HP; i0 += THREADS * kBatch) {
@@ -49,7 +62,7 @@ __device__ __forceinline__ void stage_rows(float* dst, const float* src, long lo
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
         const int i = i0 + b * THREADS, r = i / HP, k = i % HP;
-        v[b] = i < rows * HP && k < H ? __ldcg(src + min_int(r, last) * ld + k) : 0.f;
+        v[b] = i < rows * HP && k < H ? S::get(__ldcg(src + min_int(r, last) * ld + k)) : 0.f;
       }
 #pragma unroll
       for (int b = 0; b < kBatch; ++b)
@@ -58,10 +71,13 @@ __device__ __forceinline__ void stage_rows(float* dst, const float* src, long lo
   }
 }
 
-template <bool VEC, int M, int I, int H, int CTAS, int WARPS, int KS, int TR, int TM, int MB, bool CLUSTER, int KEPT>
-__device__ __forceinline__ void recur_steps(const float* __restrict__ proj, const float* __restrict__ h0,
-                                            const float* __restrict__ w1, float* states, int steps,
-                                            unsigned* counter) {
+template <int ST, bool VEC, int M, int I, int H, int CTAS, int WARPS, int KS, int TR, int TM, int MB, bool CLUSTER,
+          int KEPT>
+__device__ __forceinline__ void recur_steps(const typename Store<ST>::T* __restrict__ proj,
+                                            const typename Store<ST>::T* __restrict__ h0,
+                                            const typename Store<ST>::T* __restrict__ w1, typename Store<ST>::T* states,
+                                            int steps, unsigned* counter) {
+  using S = Store<ST>;
   constexpr int R = recur_rows(H, CTAS), kLd = I + H, kHp = recur_row_floats(H), kF = kHp / 4;
   constexpr int kThreads = WARPS * 32, kGroups = kThreads / KS;
   constexpr int kMb = recur_staged(M, MB, CLUSTER);  // batch rows of h_t in shared memory
@@ -80,12 +96,12 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
 
   const int c = static_cast<int>(blockIdx.x), n0 = c * R, nr = max(0, min_int(R, H - n0));
   const int tid = static_cast<int>(threadIdx.x), group = tid / KS, kl = tid % KS;
-  const float* whh = w1 + I;  // row n of W_hh: whh + n·kLd
+  const typename S::T* whh = w1 + I;  // row n of W_hh: whh + n·kLd
 
   // Kept rows past H (the last CTA's, a CTA past the last row) copy an earlier row: their sums are
   // not stored.
   if constexpr (KEPT > 0)
-    stage_rows<VEC, H, kHp, kThreads>(ws, whh + static_cast<long long>(min_int(n0, H - 1)) * kLd, kLd,
+    stage_rows<ST, VEC, H, kHp, kThreads>(ws, whh + static_cast<long long>(min_int(n0, H - 1)) * kLd, kLd,
                                       KEPT < R ? KEPT : R, max(nr - 1, 0));
   // CLUSTER: full[b] completes when buffer b holds all of h (M·H floats from every CTA's pushes).
   __shared__ unsigned long long full[2];
@@ -97,7 +113,7 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
       asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
 #endif
-    stage_rows<VEC, H, kHp, kThreads>(hs, h0, H, M, M - 1);
+    stage_rows<ST, VEC, H, kHp, kThreads>(hs, h0, H, M, M - 1);
     // The pushes never write the padding of the other buffer: zeros there, as W's are.
     if constexpr (kHp > H)
       for (int i = tid; i < M * (kHp - H); i += kThreads) hs[M * kHp + (i / (kHp - H)) * kHp + H + i % (kHp - H)] = 0.f;
@@ -143,7 +159,7 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
   // P's element of this lane's sum in tile q at step t (0 where it stores none).
   auto p_of = [&](int q, int t, int mb) {
     const Sum s = sum_of(q, mb);
-    return s.stored ? __ldg(proj + (static_cast<long long>(t) * M + s.m) * H + s.n) : 0.f;
+    return s.stored ? S::get(__ldg(proj + (static_cast<long long>(t) * M + s.m) * H + s.n)) : 0.f;
   };
   // Tile q's products over this lane's stride of K: W rows from registers, shared memory or streamed.
   auto products = [&](float (&acc)[TR][TM], int q, const Sum& s, const float* hcur) {
@@ -184,14 +200,14 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
             acc[i][j] += wv[i].x * hv[j].x + wv[i].y * hv[j].y + wv[i].z * hv[j].z + wv[i].w * hv[j].w;
       }
     } else {
-      const float* wr[TR];
+      const typename S::T* wr[TR];
 #pragma unroll
       for (int i = 0; i < TR; ++i) wr[i] = whh + static_cast<long long>(min_int(n0 + s.r0 + i, H - 1)) * kLd;
 #pragma unroll 4
       for (int k4 = kl; k4 < kF; k4 += KS) {
         float4 wv[TR], hv[TM];
 #pragma unroll
-        for (int i = 0; i < TR; ++i) wv[i] = stream4<VEC, H>(wr[i], k4);
+        for (int i = 0; i < TR; ++i) wv[i] = stream4<ST, VEC, H>(wr[i], k4);
 #pragma unroll
         for (int j = 0; j < TM; ++j) hv[j] = reinterpret_cast<const float4*>(hr[j])[k4];
 #pragma unroll
@@ -214,9 +230,9 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
     for (int e = 0; e < kSums; ++e) sums[e] = e < TR * TM ? acc[e / TM][e % TM] : 0.f;
     halving_sum<kSums, KS / 2>(sums, kl);  // sums[0] is sum kl / kCopies, as sum_of has it
     if (s.stored) {
-      const float v = tanhf(sums[0] + p);
+      const typename S::T v = S::put(tanhf(sums[0] + p));  // every CTA reads h as stored
       states[(static_cast<long long>(t) * M + s.m) * H + s.n] = v;
-      if constexpr (CLUSTER) own[s.m * R + (s.n - n0)] = v;
+      if constexpr (CLUSTER) own[s.m * R + (s.n - n0)] = S::get(v);
     }
   };
 
@@ -250,10 +266,10 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
     } else {
       for (int mb = 0; mb < M; mb += kMb) {
         // h_t: h0, or the states other CTAs wrote before the last barrier (through L2).
-        const float* src = t == 0 ? h0 + static_cast<long long>(mb) * H
-                                  : states + (static_cast<long long>(t - 1) * M + mb) * H;
+        const typename S::T* src = t == 0 ? h0 + static_cast<long long>(mb) * H
+                                          : states + (static_cast<long long>(t - 1) * M + mb) * H;
         const int rows = min_int(kMb, M - mb);
-        stage_rows<VEC, H, kHp, kThreads>(hs, src, H, rows, rows - 1);
+        stage_rows<ST, VEC, H, kHp, kThreads>(hs, src, H, rows, rows - 1);
         cp_async_wait<0>();
         __syncthreads();
 #pragma unroll 1
@@ -296,14 +312,15 @@ __device__ __forceinline__ void recur_steps(const float* __restrict__ proj, cons
   }
 }
 
-template <int M, int I, int H, int CTAS, int WARPS, int KS, int TR, int TM, int MB, int CLUSTER, int KEPT>
+template <int ST, int M, int I, int H, int CTAS, int WARPS, int KS, int TR, int TM, int MB, int CLUSTER, int KEPT>
 __global__ void __launch_bounds__(WARPS * 32, 1)
-    recur(const float* __restrict__ proj, const float* __restrict__ h0, const float* __restrict__ w1, float* states,
-          int steps, unsigned* counter) {
-  if (I % 4 == 0 && H % 4 == 0 && aligned_to<16>(h0, w1, states))
-    recur_steps<true, M, I, H, CTAS, WARPS, KS, TR, TM, MB, CLUSTER != 0, KEPT>(proj, h0, w1, states, steps, counter);
+    recur(const typename Store<ST>::T* __restrict__ proj, const typename Store<ST>::T* __restrict__ h0,
+          const typename Store<ST>::T* __restrict__ w1, typename Store<ST>::T* states, int steps, unsigned* counter) {
+  // VEC: rows of whole 4-element units at pointers aligned to them.
+  if (I % 4 == 0 && H % 4 == 0 && aligned_to<4 * sizeof(typename Store<ST>::T)>(h0, w1, states))
+    recur_steps<ST, true, M, I, H, CTAS, WARPS, KS, TR, TM, MB, CLUSTER != 0, KEPT>(proj, h0, w1, states, steps, counter);
   else
-    recur_steps<false, M, I, H, CTAS, WARPS, KS, TR, TM, MB, CLUSTER != 0, KEPT>(proj, h0, w1, states, steps, counter);
+    recur_steps<ST, false, M, I, H, CTAS, WARPS, KS, TR, TM, MB, CLUSTER != 0, KEPT>(proj, h0, w1, states, steps, counter);
 }
 
 }  // namespace rnnjit_k

@@ -164,26 +164,43 @@ TEST_CASE("gemv and stream tiles match the reference on 8-byte loads", "[gpu][ge
   CHECK(pinned >= 30);
 }
 
-// Every gemvt tile that takes the shape as both stages: few outputs (1 to 32; 32 leaves out the
-// 2-row tile), a tail warp, odd K (the scalar path), 8-byte rows (I = 514, H = 2), 16-byte ones,
-// and pointers one element past cudaMalloc's alignment; f32 and bf16 storage.
-TEST_CASE("gemvt tiles match the reference at odd shapes", "[gpu][gemvt]") {
-  rnnjit::Engine& engine = test::shared_engine();
-  std::mt19937 rng(42);
+// Every tile of family F's pool that takes each shape as both stages, in fp32, tf32 and bf16
+// storage, at pointers aligned and one element past cudaMalloc's alignment; how many configs ran.
+template <class F>
+int check_pool_every_kind(rnnjit::Engine& engine, std::initializer_list<rnnjit::Problem> shapes, std::mt19937& rng) {
   using rnnjit::DType;
   int pinned = 0;
-  for (const rnnjit::Problem shape : {rnnjit::Problem{211, 3978, 1, 1}, rnnjit::Problem{17, 5, 31, 3},
-                                      rnnjit::Problem{300, 37, 32, 5}, rnnjit::Problem{1000, 514, 2, 32},
-                                      rnnjit::Problem{64, 1024, 16, 8}})
+  for (const rnnjit::Problem& shape : shapes)
     for (const auto& [prec, dtype] : {std::pair{Precision::FP32, DType::F32}, std::pair{Precision::TF32, DType::F32},
                                       std::pair{Precision::BF16, DType::BF16}}) {
       rnnjit::Problem p = shape;
       p.precision = prec, p.dtype = dtype;
       INFO("B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " "
                 << rnnjit::dtype_name(p.dtype));
-      pinned += check_pool<rnnjit::GemvtTile>(engine, p, rng, {0, 1});
+      pinned += check_pool<F>(engine, p, rng, {0, 1});
     }
+  return pinned;
+}
+
+// Every gemvt tile that takes the shape: few outputs (1 to 32; 32 leaves out the 2-row tile), a
+// tail warp, odd K (the scalar path), 8-byte rows (I = 514, H = 2), 16-byte ones.
+TEST_CASE("gemvt tiles match the reference at odd shapes", "[gpu][gemvt]") {
+  std::mt19937 rng(42);
+  const int pinned = check_pool_every_kind<rnnjit::GemvtTile>(
+      test::shared_engine(),
+      {{211, 3978, 1, 1}, {17, 5, 31, 3}, {300, 37, 32, 5}, {1000, 514, 2, 32}, {64, 1024, 16, 8}}, rng);
   CHECK(pinned == 36);  // 12 tiles over the shapes (ROWS×N ≤ 32), in each storage and precision
+}
+
+// Every outer tile that takes the shape (K ≤ 64 in both stages): a tail tile of one row and of one
+// column, N a multiple of 4 (16-byte and 8-byte stores) and not (one element a store), K = 1 and
+// K = 64 exactly, y's 40 MB of writes at B=2945 I=1 H=39 O=3383; offset pointers store elements.
+TEST_CASE("outer tiles match the reference at odd shapes", "[gpu][outer]") {
+  std::mt19937 rng(43);
+  const int pinned = check_pool_every_kind<rnnjit::OuterTile>(
+      test::shared_engine(), {{2945, 1, 39, 3383}, {65, 3, 61, 129}, {129, 1, 1, 1}, {300, 14, 50, 900}, {17, 37, 27, 8}},
+      rng);
+  CHECK(pinned == 60);  // 4 tiles over 5 shapes, in each storage and precision
 }
 
 // Every tc tile of the pool as both stages: tails everywhere, rows of every alignment (odd K1 and
@@ -339,6 +356,10 @@ TEST_CASE("sanitizer workload: odd shapes on every kernel path", "[gpu][sanitize
     engine.pin({37, 41, 7, 3, prec}, "i2h_gemvt_r2w4u4.h2o_gemvt_r1w4u8");
     check_step(engine, {37, 41, 7, 3, prec}, rng);
     check_step(engine, {37, 41, 7, 3, prec}, rng, 1);
+    // Short K: tail tiles, element stores (O odd) and offset pointers.
+    engine.pin({70, 13, 50, 131, prec}, "i2h_outer_m128n64.h2o_outer_m64n128");
+    check_step(engine, {70, 13, 50, 131, prec}, rng);
+    check_step(engine, {70, 13, 50, 131, prec}, rng, 1);
     engine.pin({3, 40, 300, 21, prec}, "stream_c64w16r1u8p4");
     check_step(engine, {3, 40, 300, 21, prec}, rng);
     check_step(engine, {3, 40, 300, 21, prec}, rng, 1);

@@ -1,5 +1,5 @@
 // Engine::rnn_sequence on the GPU: against a float64 recurrence at odd sizes and lengths 1, 2, 3,
-// 70 and 1000; every recur tile pinned, in whole and partial chunks; T calls of rnn_step; without
+// 70 and 1000; every recur tile pinned, in whole and partial chunks, f32 and bf16 storage; T calls of rnn_step; without
 // h_all and with h_n replacing h0 (the same bits); in a CUDA graph; RnnCell::sequence; bad
 // arguments rejected with nothing written; the prewarm (tune_sequence).
 #include "gpu_support.hpp"
@@ -15,15 +15,16 @@ using rnnjit::Problem;
 
 namespace {
 
-// One random sequence problem: a step's weights and h0 (test::Step), x for `steps` steps, and the
-// outputs, poisoned before each run.
-struct Sequence {
-  test::Step step;
+// One random sequence problem stored as T (float or bf16): a step's weights and h0 (test::StepOf),
+// x for `steps` steps, and the outputs, poisoned before each run.
+template <class T>
+struct SequenceOf {
+  test::StepOf<T> step;
   std::int64_t steps;
   std::vector<float> xs;
-  test::DevBuf dxs, dy, dh_n, dh_all;
+  test::DeviceBuffer<T> dxs, dy, dh_n, dh_all;
 
-  Sequence(const Problem& p, std::int64_t t, std::mt19937& rng)
+  SequenceOf(const Problem& p, std::int64_t t, std::mt19937& rng)
       : step(p, rng),
         steps(t),
         dxs(std::size_t(t * p.batch * p.input)),
@@ -32,7 +33,7 @@ struct Sequence {
         dh_all(std::size_t(t * p.batch * p.hidden)) {
     std::uniform_real_distribution<float> d(0, 1);
     xs.resize(std::size_t(t * p.batch * p.input));
-    for (float& v : xs) v = d(rng);
+    for (float& v : xs) v = test::as_float(test::from_float<T>(d(rng)));
     dxs.upload(xs);
   }
 
@@ -49,7 +50,8 @@ struct Sequence {
     CUDA_OK(cudaStreamSynchronize(s));
   }
 
-  // The float64 recurrence: every y_t and h_t, each step from the float64 state before it.
+  // The float64 recurrence: every y_t and h_t, each step from the state before it as stored (bf16
+  // rounds each h_t, which the next step and y_t read).
   void reference(std::vector<double>& ys, std::vector<double>& hs) const {
     const Problem& p = step.p;
     std::vector<float> x_t;
@@ -60,6 +62,11 @@ struct Sequence {
     for (std::int64_t t = 0; t < steps; ++t) {
       x_t.assign(xs.begin() + t * p.batch * p.input, xs.begin() + (t + 1) * p.batch * p.input);
       reference_step64(x_t, h64, h_out, y);
+      if constexpr (std::is_same_v<T, test::Bf16>) {
+        // y_t from h_{t+1} as stored.
+        for (double& v : h_out) v = test::as_float(test::from_float<T>(static_cast<float>(v)));
+        y = projected(h_out);
+      }
       ys.insert(ys.end(), y.begin(), y.end());
       hs.insert(hs.end(), h_out.begin(), h_out.end());
       h64 = h_out;
@@ -72,6 +79,19 @@ struct Sequence {
     reference(ys, hs);
     CHECK(rnnjit::relative_error(dy.download(), ys) <= test::bound(step.p.precision));
     CHECK(rnnjit::relative_error(dh_all.download(), hs) <= test::bound(step.p.precision));
+  }
+
+  // y = h·W2ᵀ + b2 in float64 for every batch row of h.
+  std::vector<double> projected(const std::vector<double>& h) const {
+    const Problem& p = step.p;
+    std::vector<double> y(std::size_t(p.batch * p.output));
+    for (std::int64_t b = 0; b < p.batch; ++b)
+      for (std::int64_t o = 0; o < p.output; ++o) {
+        double acc = step.b2[o];
+        for (std::int64_t k = 0; k < p.hidden; ++k) acc += h[b * p.hidden + k] * step.w2[o * p.hidden + k];
+        y[b * p.output + o] = acc;
+      }
+    return y;
   }
 
   // One step in float64 from a float64 state (rnnjit::reference_step takes a float state).
@@ -88,14 +108,11 @@ struct Sequence {
         for (std::int64_t k = 0; k < p.hidden; ++k) acc += h[b * p.hidden + k] * step.w1[n * K + p.input + k];
         h_out[b * p.hidden + n] = std::tanh(acc);
       }
-      for (std::int64_t o = 0; o < p.output; ++o) {
-        double acc = step.b2[o];
-        for (std::int64_t k = 0; k < p.hidden; ++k) acc += h_out[b * p.hidden + k] * step.w2[o * p.hidden + k];
-        y[b * p.output + o] = acc;
-      }
     }
+    y = projected(h_out);
   }
 };
+using Sequence = SequenceOf<float>;
 
 }  // namespace
 
@@ -129,9 +146,47 @@ TEST_CASE("a sequence matches the float64 recurrence at odd sizes and lengths 1,
   }
 }
 
-// Every recur tile this GPU runs, pinned with the heuristic's projections: shapes with H below
-// the CTAs (CTAs of no rows), batches past a staged chunk, odd sizes; lengths of one chunk, of a
-// chunk and a partial one (3: chunks of 2; 70: of 64), with and without h_all.
+namespace {
+
+// Pins each recur tile this GPU runs for `p` over `t` steps, with the projections of the heuristic's
+// first candidate, and calls check() with it pinned; how many ran.
+int each_recur_tile(rnnjit::Engine& engine, const Problem& p, std::int64_t t, const std::function<void()>& check) {
+  const auto base = rnnjit::Config::parse(engine.sequence_candidates(p, t).at(0));
+  REQUIRE(base);
+  int pinned = 0;
+  for (const rnnjit::RecurTile& tile : rnnjit::RecurTile::pool()) {
+    const std::string name = rnnjit::Config::sequence(base->ops[0].tile, tile, base->ops[2].tile).name();
+    try {
+      engine.pin(p, name);
+    } catch (const rnnjit::Error& e) {  // a tile this GPU cannot run (clusters before sm_90, shared memory)
+      CHECK(e.code() == rnnjit::ErrorCode::InvalidArgument);
+      continue;
+    }
+    INFO(name << " B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " T=" << t << " "
+              << rnnjit::precision_name(p.precision) << " " << rnnjit::dtype_name(p.dtype));
+    check();
+    ++pinned;
+  }
+  return pinned;
+}
+
+// One sequence of `p` against the float64 recurrence, then again without h_all: the same bits.
+template <class T>
+void check_sequence(rnnjit::Engine& engine, const Problem& p, std::int64_t t, std::mt19937& rng) {
+  SequenceOf<T> s(p, t, rng);
+  s.run(engine);
+  s.check_against_reference();
+  const auto y1 = s.dy.download(), h_n = s.dh_n.download();
+  s.run(engine, false);
+  CHECK(test::same_bits(s.dy.download(), y1));
+  CHECK(test::same_bits(s.dh_n.download(), h_n));
+}
+
+}  // namespace
+
+// Every recur tile this GPU runs: shapes with H below the CTAs (CTAs of no rows), batches past a
+// staged chunk, odd sizes; lengths of one chunk, of a chunk and a partial one (3: chunks of 2; 70:
+// of 64), with and without h_all.
 TEST_CASE("every recur tile matches the float64 recurrence in whole and partial chunks", "[gpu][sequence][recur]") {
   rnnjit::Engine& engine = test::shared_engine();
   std::mt19937 rng(56);
@@ -140,55 +195,44 @@ TEST_CASE("every recur tile matches the float64 recurrence in whole and partial 
     for (Precision prec : {Precision::FP32, Precision::TF32})
       for (std::int64_t t : {1, 3, 70}) {
         p.precision = prec;
-        const auto base = rnnjit::Config::parse(engine.sequence_candidates(p, t).at(0));
-        REQUIRE(base);
-        for (const rnnjit::RecurTile& tile : rnnjit::RecurTile::pool()) {
-          const std::string name = rnnjit::Config::sequence(base->ops[0].tile, tile, base->ops[2].tile).name();
-          try {
-            engine.pin(p, name);
-          } catch (const rnnjit::Error& e) {  // a tile this GPU cannot run (clusters before sm_90, shared memory)
-            CHECK(e.code() == rnnjit::ErrorCode::InvalidArgument);
-            continue;
-          }
-          INFO(name << " B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " T=" << t
-                    << " " << rnnjit::precision_name(prec));
-          Sequence s(p, t, rng);
-          s.run(engine);
-          s.check_against_reference();
-          const auto y1 = s.dy.download(), h_n = s.dh_n.download();
-          s.run(engine, false);
-          CHECK(test::same_bits(s.dy.download(), y1));
-          CHECK(test::same_bits(s.dh_n.download(), h_n));
-          ++pinned;
-        }
+        pinned += each_recur_tile(engine, p, t, [&] { check_sequence<float>(engine, p, t, rng); });
       }
   CHECK(pinned >= 4 * 2 * 3 * 8);
 }
 
+// bf16 storage on every recur tile: odd sizes (element loads), rows of 4-element units (8-byte
+// loads), CTAs of no rows, one chunk and a partial one, against the float64 recurrence of the
+// states as stored.
+TEST_CASE("bf16 sequences match the float64 recurrence of their stored states on every recur tile",
+          "[gpu][sequence][recur][bf16]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(58);
+  int pinned = 0;
+  for (Problem p : {Problem{3, 9, 7, 5}, Problem{8, 1024, 256, 128}, Problem{70, 37, 45, 21}, Problem{1, 64, 300, 7}})
+    for (std::int64_t t : {3, 70}) {
+      p.precision = Precision::BF16, p.dtype = rnnjit::DType::BF16;
+      pinned += each_recur_tile(engine, p, t, [&] { check_sequence<test::Bf16>(engine, p, t, rng); });
+    }
+  CHECK(pinned >= 4 * 2 * 8);
+}
+
 // Small enough for racecheck: every recur tile at one shape whose hidden size the clusters take,
-// over a whole chunk and a partial one.
+// over a whole chunk and a partial one, in f32 and bf16 storage.
 TEST_CASE("sanitizer workload: every recur tile over a sequence", "[gpu][sequence][sanitize]") {
   rnnjit::Engine& engine = test::shared_engine();
   std::mt19937 rng(57);
-  Problem p{5, 12, 96, 7, Precision::FP32};
-  const auto base = rnnjit::Config::parse(engine.sequence_candidates(p, 6).at(0));
-  REQUIRE(base);
-  int pinned = 0;
-  for (const rnnjit::RecurTile& tile : rnnjit::RecurTile::pool()) {
-    const std::string name = rnnjit::Config::sequence(base->ops[0].tile, tile, base->ops[2].tile).name();
-    try {
-      engine.pin(p, name);
-    } catch (const rnnjit::Error& e) {  // a tile this GPU cannot run
-      CHECK(e.code() == rnnjit::ErrorCode::InvalidArgument);
-      continue;
-    }
-    INFO(name);
-    Sequence s(p, 6, rng);
+  const Problem f32{5, 12, 96, 7, Precision::FP32}, bf16{5, 12, 96, 7, Precision::BF16, rnnjit::DType::BF16};
+  int pinned = each_recur_tile(engine, f32, 6, [&] {
+    SequenceOf<float> s(f32, 6, rng);
     s.run(engine);
     s.check_against_reference();
-    ++pinned;
-  }
-  CHECK(pinned >= 8);
+  });
+  pinned += each_recur_tile(engine, bf16, 6, [&] {
+    SequenceOf<test::Bf16> s(bf16, 6, rng);
+    s.run(engine);
+    s.check_against_reference();
+  });
+  CHECK(pinned >= 16);
 }
 
 // The prewarm: tune_sequence times the chunk size a length runs in and persists it, so that a first

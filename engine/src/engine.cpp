@@ -144,7 +144,6 @@ struct Engine::Impl {
   Shape chunk_shape(const Problem& p, std::int64_t steps) const {
     check_steps(steps);
     Shape s = shape_of(p);
-    check_sequence_dtype(s);
     s.steps = sequence_chunk(steps, s.b, s.h);
     return s;
   }
@@ -236,7 +235,6 @@ void Engine::rnn_sequence(const Problem& problem, std::int64_t steps, const Weig
                           void* y, void* h_n, void* h_all, Stream stream) {
   Impl& im = *impl_;
   Shape s = im.shape_of(problem);
-  check_sequence_dtype(s);
   ContextScope scope(im.context.get());
   check_sequence_buffers(s, steps, w, x, h0, y, h_n, h_all, im.pointers);
   // Chunks of C steps (one tuning a chunk size): projections over the chunk's C·B rows, then its

@@ -231,7 +231,7 @@ void Plan::launch_recurrence(const Launch& l, const Args& a, CUstream stream) co
     throw Error(ErrorCode::Internal, config_.name() + " runs 1 to " + std::to_string(chunk) + " steps of a chunk with a projection buffer, not " +
                                          std::to_string(a.steps));
   if (l.geo.cooperative && !a.counters) throw Error(ErrorCode::Internal, config_.name() + " needs launch counters");
-  const std::size_t skip = std::size_t(chunk - a.steps) * shape_.b * shape_.h * sizeof(float);
+  const std::size_t skip = std::size_t(chunk - a.steps) * shape_.b * shape_.h * dtype_size(shape_.dtype);
   const void* proj = static_cast<const char*>(a.proj) + skip;
   void* states = static_cast<char*>(a.h_out) + skip;
   const void* h0 = a.h;

@@ -80,12 +80,6 @@ void check_steps(std::int64_t steps) {
                 arg_error("steps", "= " + std::to_string(steps) + " is out of range 1.." + std::to_string(kMaxSteps)));
 }
 
-void check_sequence_dtype(const Shape& s) {
-  if (s.dtype == DType::BF16)
-    throw Error(ErrorCode::Unsupported, "sequences of bf16 tensors are not served yet (the recurrence is f32 only); "
-                                        "run rnn_step for each step, or a sequence of f32 tensors");
-}
-
 void check_sequence_buffers(const Shape& s, std::int64_t steps, const Weights& w, const void* x, const void* h0,
                             const void* y, const void* h_n, const void* h_all, const PointerChecker& checker) {
   check_steps(steps);

@@ -50,9 +50,6 @@ HiddenAliasing check_step_buffers(const Shape& s, const Weights& w, const void* 
 /// Throws InvalidArgument unless 1 ≤ steps ≤ kMaxSteps.
 void check_steps(std::int64_t steps);
 
-/// Throws Unsupported for a sequence of bf16 tensors (the recurrence family stores f32 only).
-void check_sequence_dtype(const Shape& s);
-
 /// Validates a sequence's buffers for `steps` steps of `s` (as Engine::rnn_sequence takes them;
 /// h_all may be null): each pointer, then y and h_all against every other buffer, h_n against
 /// every buffer but h0. Throws InvalidArgument, before anything is written.

@@ -200,7 +200,9 @@ class Engine:
         PyTorch tensors: x T×B×I (time-major, contiguous), h0 B×H, the weights as rnn_step takes
         them. y (T×B×O) and h_n (B×H, may be h0) are allocated when not given; h_all=True
         allocates T×B×H for every state, a tensor is written in place. precision, stream: as
-        rnn_step's. Sequences of bfloat16 tensors raise Unsupported (not served yet).
+        rnn_step's. bfloat16 tensors: each state is rounded to bfloat16 as it is stored and read
+        so by the next step and y_t, as in T calls of rnn_step; x_t·W_ihᵀ + b1 is projected for the
+        whole chunk beforehand and stored in bfloat16 too (one rounding more than a step's).
         """
         torch = sys.modules.get("torch")
         if torch is None or not isinstance(x, torch.Tensor):

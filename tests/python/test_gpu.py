@@ -171,14 +171,22 @@ def test_a_bf16_step_into_given_outputs_and_through_dlpack(engine):
     assert rel_err(h, ref_h) < BOUND["bf16"]
 
 
-def test_a_bf16_sequence_is_unsupported_for_now(engine):
-    x0, h0, w1, b1, w2, b2 = (t.bfloat16() for t in operands(3, 37, 45, 29))
-    x = x0.unsqueeze(0).repeat(4, 1, 1)
-    y = torch.full((4, 3, 29), float("nan"), device="cuda", dtype=torch.bfloat16)
-    with pytest.raises(rnnjit.Unsupported):
-        engine.rnn_sequence(x, h0, w1, b1, w2, b2, y=y, precision="bf16")
-    torch.cuda.synchronize()
-    assert y.isnan().all()
+def test_a_bf16_sequence_matches_the_float64_recurrence_of_its_stored_states(engine):
+    T, B, I, H, O = 6, 3, 37, 45, 29
+    x0, h0, w1, b1, w2, b2 = (t.bfloat16() for t in operands(B, I, H, O, seed=6))
+    x = (torch.rand(T, B, I, device="cuda") * 2 - 1).bfloat16()
+    y = torch.full((T, B, O), float("nan"), device="cuda", dtype=torch.bfloat16)
+    out = engine.rnn_sequence(x, h0, w1, b1, w2, b2, y=y, h_all=True, precision="bf16")
+    assert out[0] is y and out[1].dtype == torch.bfloat16 and out[2].shape == (T, B, H)
+    # Each state rounded to bf16 as stored, the next step and y_t reading it so.
+    h, ys, hs = h0.double(), [], []
+    for t in range(T):
+        h = torch.tanh(torch.cat([x[t].double(), h], 1) @ w1.double().T + b1.double()).bfloat16().double()
+        ys.append(h @ w2.double().T + b2.double())
+        hs.append(h)
+    assert rel_err(y, torch.stack(ys)) < BOUND["bf16"]
+    assert rel_err(out[2], torch.stack(hs)) < BOUND["bf16"]
+    assert torch.equal(out[1], out[2][-1])
 
 
 def test_a_bf16_problem_is_tuned_into_an_entry_of_its_own(engine):

@@ -12,7 +12,8 @@ beside the same step in PyTorch bf16: eager, eager in a CUDA graph, torch.compil
 reference is computed from the same bf16 values.
 
 --sequences times whole sequences (Engine.rnn_sequence) beside cuDNN's nn.RNN(tanh) + Linear,
-tf32 allowed and fp32 with tf32 off, and beside the same steps as rnn_step calls in a CUDA graph.
+tf32 allowed and fp32 with tf32 off (with --dtype bf16: both in bf16), and beside the same steps as
+rnn_step calls in a CUDA graph.
 
 --sweep times rnnjit against PyTorch on N random shapes (the bench's `--sweep N --seed S
 --list-shapes`: the same shapes as `rnnjit-bench --sweep`), tf32 against eager tf32 in a CUDA
@@ -70,29 +71,32 @@ def set_tf32(on):
 
 def sequences(args):
     """Whole sequences: rnnjit's rnn_sequence, cuDNN's nn.RNN(tanh) + Linear, and the steps as
-    rnn_step calls in a CUDA graph; y over all T checked against a float64 recurrence."""
+    rnn_step calls in a CUDA graph; y over all T checked against a float64 recurrence. --dtype
+    bf16: every tensor bf16 on both sides (the reference from the same bf16 values)."""
     torch.manual_seed(0)
     rj = import_rnnjit(args.lib).Engine()
+    dt = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    precs = ("bf16",) if args.dtype == "bf16" else ("tf32", "fp32")
     rows = []
     for name in args.sequences.split(","):
         T, B, I, H, O = SEQUENCES[name]
-        rnn = torch.nn.RNN(I, H, nonlinearity="tanh").cuda()
-        lin = torch.nn.Linear(H, O).cuda()
+        rnn = torch.nn.RNN(I, H, nonlinearity="tanh").cuda().to(dt)
+        lin = torch.nn.Linear(H, O).cuda().to(dt)
         with torch.no_grad():
             rnn.bias_hh_l0.zero_()  # rnnjit has one bias, b1
             w1 = torch.cat([rnn.weight_ih_l0, rnn.weight_hh_l0], 1).contiguous()
             b1, w2, b2 = rnn.bias_ih_l0.detach().contiguous(), lin.weight.detach().contiguous(), lin.bias.detach().contiguous()
-        x = torch.rand(T, B, I, device="cuda")
-        h0 = torch.rand(B, H, device="cuda")
+        x = torch.rand(T, B, I, device="cuda").to(dt)
+        h0 = torch.rand(B, H, device="cuda").to(dt)
         with torch.no_grad():
             hd, ref = h0.double(), []
             for t in range(T):
                 hd = torch.tanh(torch.cat([x[t].double(), hd], 1) @ w1.double().T + b1.double())
                 ref.append(hd @ w2.double().T + b2.double())
             ref = torch.stack(ref)
-        y, h_n = torch.empty(T, B, O, device="cuda"), torch.empty(B, H, device="cuda")
-        hs = [torch.empty(B, H, device="cuda") for _ in range(2)]
-        y_steps = torch.empty(T, B, O, device="cuda")
+        y, h_n = torch.empty(T, B, O, device="cuda", dtype=dt), torch.empty(B, H, device="cuda", dtype=dt)
+        hs = [torch.empty(B, H, device="cuda", dtype=dt) for _ in range(2)]
+        y_steps = torch.empty(T, B, O, device="cuda", dtype=dt)
 
         def cudnn():
             with torch.no_grad():
@@ -107,7 +111,7 @@ def sequences(args):
             return y_steps
 
         results = {}
-        for prec in ("tf32", "fp32"):
+        for prec in precs:
             set_tf32(prec == "tf32")
             steps(prec)  # tunes the step outside the capture
             graph = torch.cuda.CUDAGraph()
@@ -125,7 +129,7 @@ def sequences(args):
                 results[(mname, prec)] = (t_us, err)
             del graph
         set_tf32(False)
-        for prec in ("tf32", "fp32"):
+        for prec in precs:
             mine = results[("rnnjit rnn_sequence", prec)][0]
             for mname in ("cuDNN nn.RNN + Linear", "rnnjit rnn_sequence", "rnnjit steps in a graph"):
                 t_us, err = results[(mname, prec)]
@@ -308,8 +312,6 @@ if __name__ == "__main__":
     p.add_argument("--bench", default="build/tools/bench/rnnjit-bench", help="the rnnjit-bench that lists the sweep's shapes")
     p.add_argument("--sequences", help="time these sequences instead (" + ",".join(SEQUENCES) + ")")
     p.add_argument("--dtype", choices=("f32", "bf16"), default="f32",
-                   help="the tensors' storage: bf16 times rnnjit bf16 beside PyTorch bf16 (--shapes or --sweep)")
+                   help="the tensors' storage: bf16 times rnnjit bf16 beside PyTorch bf16")
     parsed = p.parse_args()
-    if parsed.dtype == "bf16" and parsed.sequences:
-        p.error("--sequences take f32 tensors (bf16 sequences are not served)")
     sys.exit(sequences(parsed) if parsed.sequences else run(parsed))

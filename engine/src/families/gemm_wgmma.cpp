@@ -35,7 +35,7 @@ Loads loads_of(Stage stage, const Shape& s, bool pack) {
   const int narrowest = pack ? 8 : 4;
   const double copied = double(g.m) * (g.k1 + g.k2) * e * std::ceil(g.n / 128.0) * 4.0 / std::max(a, 4);
   if (s.precision != Precision::FP32 && a >= narrowest && w >= narrowest && copied <= kMaxCopiedA)
-    return {a, w == 16 ? 0 : w, false};
+    return {a == 16 ? 0 : a, w == 16 ? 0 : w, false};  // whole 16-byte rows go by TMA
   const int packed_w = copy_width({g.ldw * e});  // beside packed rows: K1 is whole 16-byte units
   return {0, packed_w == 16 || packed_w < narrowest ? 0 : packed_w, true};
 }

@@ -60,7 +60,7 @@ std::string RecurTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
 }
 
 std::vector<std::string> RecurTile::kernels(const Shape& s, Stage) const {
-  return {name_expression("recur", {s.b, s.i, s.h, ctas, warps, lanes, rows, batch, staged, cluster, kept_rows(*this, s)})};
+  return {name_expression("recur", {store_arg(s.dtype), s.b, s.i, s.h, ctas, warps, lanes, rows, batch, staged, cluster, kept_rows(*this, s)})};
 }
 
 Geometry RecurTile::geometry(const Shape& s, Stage) const {

@@ -12,7 +12,7 @@ namespace rnnjit {
 struct RecurTile {
   static constexpr std::string_view kFile = "recur.cu";
   static constexpr Scope kScope = Scope::Recurrence;
-  static constexpr bool kServesBf16 = false;  // bf16 storage (Shape::dtype)
+  static constexpr bool kServesBf16 = true;  // bf16 storage (Shape::dtype): h_t and W_hh fp32 on chip
 
   int ctas = 0;     ///< CTAs, each ⌈H/ctas⌉ rows of h (a cluster's CTAs when `cluster`)
   int warps = 0;    ///< warps a CTA
