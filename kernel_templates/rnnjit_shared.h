@@ -97,17 +97,6 @@ RNNJIT_HD constexpr long long recur_smem_floats(int m, int h, int ctas, int mb, 
 // gemvt: the most outputs N a launch keeps sums for (ROWS×N a lane).
 constexpr int kGemvtMaxN = 32;
 
-// outer: CTAs of kOuterThreads (16×16) keep all of K, at most kOuterMaxK elements, in shared memory,
-// k-major: K (whole k8 steps for tensor cores) rows of BM floats of A and BN of W, each padded (by
-// 8 for conflict-free mma fragment reads, by 4 for FFMA's transposed copy).
-constexpr int kOuterThreads = 256;
-constexpr int kOuterMaxK = 64;
-RNNJIT_HD constexpr int outer_pad(int math) { return math == kMathFp32 ? 4 : 8; }
-RNNJIT_HD constexpr int outer_k(int k, int math) { return math == kMathFp32 ? k : (k + 7) / 8 * 8; }
-RNNJIT_HD constexpr long long outer_smem_floats(int k, int bm, int bn, int math) {
-  return 1ll * outer_k(k, math) * (bm + bn + 2 * outer_pad(math));
-}
-
 // generic (prebuilt, every size an argument): CTAs of kGenericThreads; up to kGenericRowsMaxM rows of
 // A a warp takes a column of C each, above it a CTA takes a kGenericTile×kGenericTile tile of C.
 constexpr int kGenericThreads = 256;

@@ -10,7 +10,6 @@
 #include <map>
 #include <thread>
 #include <regex>
-#include <set>
 #include <variant>
 
 #include "config.hpp"
@@ -59,20 +58,16 @@ Config config_of(const Tile& t) {
 void compile_all_for(const rnnjit::DeviceInfo& device) {
   // An aligned shape (16-byte rows: the vector paths; gemv and stream compile their 8-byte and scalar
   // loops beside the 16-byte ones there) and an odd one (the scalar paths, tails).
-  // A tile that takes neither (outer's short K) compiles at a short-K odd shape instead.
   const Shape shapes[] = {{8, 1024, 256, 128}, {3, 999, 257, 5}};
-  const Shape short_k{70, 13, 50, 131};
   int compiled = 0;
   using rnnjit::DType;
   using rnnjit::Precision;
   const std::pair<Precision, DType> kinds[] = {
       {Precision::TF32, DType::F32}, {Precision::FP32, DType::F32}, {Precision::BF16, DType::BF16}};
-  std::set<std::string> taken;  // tiles compiled at one of `shapes`
-  for (const auto* base : {&shapes[0], &shapes[1], &short_k})
+  for (const auto& base : shapes)
     for (auto [precision, dtype] : kinds)
       for_each_pool_tile([&](const Tile& t) {
-        if (base == &short_k && taken.contains(rnnjit::tile_name(t))) return;
-        Shape s = *base;
+        Shape s = base;
         s.precision = precision;
         s.dtype = dtype;
         for (Stage stage : stages_of(t)) {
@@ -92,7 +87,6 @@ void compile_all_for(const rnnjit::DeviceInfo& device) {
             const std::string kernel = e.starts_with("rnnjit_k::") ? e.substr(10, e.find('<') - 10) : e;
             CHECK(bin.lowered_names[k].find(kernel) != std::string::npos);
           }
-          taken.insert(rnnjit::tile_name(t));
           ++compiled;
         }
       });
@@ -147,10 +141,9 @@ TEST_CASE("tile names say the knobs, in one spelling", "[families]") {
   CHECK(rnnjit::tile_name(rnnjit::StreamTile{128, 16, 2, 4, 8}) == "stream_c128w16r2u4p8");
   CHECK(rnnjit::tile_name(rnnjit::GridMmaTile{128, 16, 2, 2, 1}) == "gridmma_c128w16b2u2p1");
   CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{256, 128, 2, 4, 1}) == "wgmma256x128g2s4k1");
-  CHECK(rnnjit::tile_name(rnnjit::OuterTile{64, 128}) == "outer_m64n128");
   for (const char* bad : {"", "tc", "tc064x128x32w2x4s3", "tc64x128x32w2x4s3x", "mma64x128x32w2x4s3", "gemv_r2w4", "fused_c128k8",
                           "grid_c128w8u4", "stream_c128w16r2u4", "gridmma_c128w16r2u2p1", "wgmma256x128g2s4",
-                          "wgmma256x128x32g2s4k1", " tc64x128x32w2x4s3", "outer_m64", "outer_m064n128"})
+                          "wgmma256x128x32g2s4k1", " tc64x128x32w2x4s3"})
     CHECK_FALSE(rnnjit::parse_tile(bad));
 }
 
@@ -268,13 +261,6 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
     CHECK_FALSE(rnnjit::can_implement(Config::pair(rnnjit::GemvTile{1, 4, 4}, ok), {17, 8, 8, 8}, dev, &why));
     CHECK_THAT(why, Catch::Contains("at most 16 rows"));
   }
-  SECTION("outer beyond a short K, or past 64 sums a thread") {
-    CHECK(rnnjit::can_implement(Config::pair(rnnjit::OuterTile{64, 128}, rnnjit::OuterTile{128, 128}), {300, 14, 50, 900}, dev, &why));
-    CHECK_FALSE(rnnjit::can_implement(Config::pair(rnnjit::OuterTile{64, 128}, ok), {300, 15, 50, 900}, dev, &why));
-    CHECK_THAT(why, Catch::Contains("i2h tile") && Catch::Contains("K ≤ 64") && Catch::Contains("not 65"));
-    CHECK_FALSE(rnnjit::can_implement(Config::pair(ok, rnnjit::OuterTile{128, 192}), {300, 14, 50, 900}, dev, &why));
-    CHECK_THAT(why, Catch::Contains("64 sums"));
-  }
   SECTION("a sequence's recurrence: clusters from sm_90, chunks of sequences only") {
     Shape seq{8, 1024, 256, 128};
     seq.steps = 16;
@@ -368,13 +354,12 @@ TEST_CASE("every family compiles for sm_90a where it claims to", "[families][nvr
 // ptxas reports: a spill would put local-memory traffic into the inner loops on cards no test runs.
 TEST_CASE("every described GPU's proposals compile for its arch without spills", "[families][nvrtc]") {
   // Steps in both precisions of f32 storage and in bf16 storage (2·3044·8156·5180: bf16 rows of
-  // 8-byte units, gemv and stream with their 16-byte loads compiled out; short K in both stages and
-  // in h2o alone: outer); then sequences in chunks of 64 and 2 steps, f32 and bf16: kb-seq, mid-seq,
+  // 8-byte units, gemv and stream with their 16-byte loads compiled out); then sequences in chunks
+  // of 64 and 2 steps, f32 and bf16: kb-seq, mid-seq,
   // large-seq, odd sizes, and x's rows whole 16-byte units where W1's are not (A by TMA, W copied).
   const Shape shapes[] = {{8, 1024, 256, 128},     {1, 4096, 4096, 4096},   {64, 2048, 2048, 1024},
                           {256, 16384, 16384, 8192}, {257, 17, 4097, 33},     {31, 5290, 58, 826},
                           {3, 999, 17, 5},         {4097, 5, 7, 3},         {2, 3044, 8156, 5180},
-                          {2945, 1, 39, 3383},     {1000, 3000, 50, 8000},
                           {8, 1024, 256, 128, {}, {}, 64}, {64, 1024, 1024, 512, {}, {}, 64},
                           {1, 4096, 4096, 4096, {}, {}, 64}, {3, 999, 257, 5, {}, {}, 2},
                           {1, 64, 301, 7, {}, {}, 2},      {1, 64, 300, 7, {}, {}, 2}};

@@ -34,7 +34,6 @@ TEST_CASE("a config's name parses back to the same config", "[tuner]") {
   for (const Config& c : {Config::pair(TcTile{64, 128, 32, 2, 2, 4}, TcTile{32, 32, 64, 2, 2, 4}),
                           Config::pair(GemvTile{2, 4, 4}, TcTile{32, 32, 64, 2, 2, 4}),
                           Config::pair(GemvTile{1, 8, 2}, GemvTile{4, 4, 2}),
-                          Config::pair(rnnjit::OuterTile{64, 128}, WgmmaTile{64, 64, 1, 8, 8}),
                           Config::pair(WgmmaTile{256, 128, 2, 4, 1}, WgmmaTile{64, 64, 1, 8, 8}),
                           Config::pair(WgmmaTile{64, 64, 1, 8, 2, 1}, WgmmaTile{16, 64, 1, 22, 8, 1}),
                           Config::whole(rnnjit::FusedTile{128, 8, 8}), Config::whole(rnnjit::GridTile{128, 8}),
@@ -168,22 +167,16 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
     CHECK(c.size() >= 3);
   }
   CHECK_FALSE(first_op_is<rnnjit::GemvtTile>(tuner.propose({211, 3978, 33, 1}).at(0)));
-  // A short K in both stages (K ≤ kOuterMaxK): the outer pair first. In one stage alone: the first
-  // wgmma pair with the outer tile in that stage, among the candidates.
-  for (const Shape short_k : {Shape{2945, 1, 39, 3383}, Shape{1952, 8, 52, 7920}}) {
-    const auto c = tuner.propose(short_k);
-    REQUIRE(c.size() >= 3);
-    CHECK(first_op_is<rnnjit::OuterTile>(c[0]));
-    CHECK(std::holds_alternative<rnnjit::OuterTile>(c[0].ops.at(1).tile));
-    CHECK(first_op_is<rnnjit::WgmmaTile>(c[1]));
+  // The first wgmma pair's packed twin follows it, behind the gemvt pair too (rows of x and h
+  // are 4-byte units here: the pair copies them 4 bytes at a time, the twin packs them).
+  const auto gemvt_twin = tuner.propose({211, 3978, 1, 5});
+  REQUIRE(gemvt_twin.size() >= 3);
+  CHECK(first_op_is<rnnjit::GemvtTile>(gemvt_twin[0]));
+  for (const rnnjit::Op& op : gemvt_twin[1].ops) {
+    rnnjit::WgmmaTile packed = std::get<rnnjit::WgmmaTile>(op.tile);
+    packed.pack = 1;
+    CHECK(std::ranges::any_of(gemvt_twin[2].ops, [&](const rnnjit::Op& o) { return o.stage == op.stage && o.tile == rnnjit::Tile(packed); }));
   }
-  const auto mixed = tuner.propose({1000, 3000, 50, 8000});
-  CHECK(std::ranges::any_of(mixed, [](const Config& c) {
-    return first_op_is<rnnjit::WgmmaTile>(c) && std::holds_alternative<rnnjit::OuterTile>(c.ops.at(1).tile);
-  }));
-  CHECK(std::ranges::none_of(tuner.propose({64, 2048, 2048, 1024}), [](const Config& c) {
-    return std::ranges::any_of(c.ops, [](const rnnjit::Op& op) { return std::holds_alternative<rnnjit::OuterTile>(op.tile); });
-  }));
   // Batches 8 and 16: the one-launch stream on tensor cores first (two blocks a warp where the
   // registers allow), then on FFMA (A is re-read once per ROWS rows: more rows a warp), then the
   // TMA-fed pair with W's rows on the wgmma M side and a 16-row batch tile.
@@ -334,7 +327,7 @@ TEST_CASE("every described GPU gets 3-4 implementable proposals for the anchors 
 TEST_CASE("bf16 steps get implementable proposals of the families that store bf16, on every described GPU", "[tuner]") {
   const Shape shapes[] = {{8, 1024, 256, 128}, {1, 4096, 4096, 4096}, {64, 2048, 2048, 1024}, {256, 16384, 16384, 8192},
                           {257, 17, 4097, 33}, {31, 5290, 58, 826},   {3, 999, 17, 5},       {4097, 5, 7, 3},
-                          {1, 1, 1, 1},        {16, 8191, 3, 8190}, {2945, 1, 39, 3383}};
+                          {1, 1, 1, 1},        {16, 8191, 3, 8190}};
   for (const auto& known : rnnjit::device_table::all()) {
     Fixture f(known.info);
     const bool hopper = known.info.arch == "sm_90a";
@@ -351,18 +344,14 @@ TEST_CASE("bf16 steps get implementable proposals of the families that store bf1
         for (const auto& op : c.ops)
           CHECK((std::holds_alternative<rnnjit::GemvTile>(op.tile) || std::holds_alternative<rnnjit::GemvtTile>(op.tile) ||
                  std::holds_alternative<rnnjit::StreamTile>(op.tile) || std::holds_alternative<rnnjit::WgmmaTile>(op.tile) ||
-                 std::holds_alternative<rnnjit::TcTile>(op.tile) || std::holds_alternative<rnnjit::OuterTile>(op.tile)));
+                 std::holds_alternative<rnnjit::TcTile>(op.tile)));
       }
       // Above batch 16, tensor cores: wgmma on Hopper, tc (bf16 m16n8k16) on every other arch;
-      // after the gemvt pair where H and O are both few, and the outer pair where K is short in
-      // both stages (h2o's K, H, is at most i2h's).
+      // after the gemvt pair where H and O are both few.
       if (s.b > 16) {
         const bool few = s.h <= rnnjit_k::kGemvtMaxN && s.o <= rnnjit_k::kGemvtMaxN;
-        const bool short_k = s.i + s.h <= rnnjit_k::kOuterMaxK;
-        std::size_t lead = 0;
-        if (few) CHECK(first_op_is<rnnjit::GemvtTile>(configs.at(lead++)));
-        if (short_k) CHECK(first_op_is<rnnjit::OuterTile>(configs.at(lead++)));
-        const std::span<const Config> tensor(configs.begin() + lead, configs.end());
+        if (few) CHECK(first_op_is<rnnjit::GemvtTile>(configs.front()));
+        const std::span<const Config> tensor(configs.begin() + (few ? 1 : 0), configs.end());
         if (hopper) CHECK(first_op_is<rnnjit::WgmmaTile>(tensor.front()));
         else CHECK(std::ranges::all_of(tensor, [](const Config& c) { return first_op_is<rnnjit::TcTile>(c); }));
       }

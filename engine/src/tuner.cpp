@@ -175,17 +175,6 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
       }
     return c;
   };
-  // The same config with the best outer tile in each stage that takes one and writes at least 2²⁰
-  // outputs (below that the stage's writes are short beside a launch).
-  auto with_outer = [&](Config c) {
-    for (Op& op : c.ops) {
-      const Gemm g = gemm_of(op.stage, s);
-      const auto tiles = ranked<OuterTile>(s, op.stage, device_);
-      if (std::int64_t(g.m) * g.n >= (1 << 20) && !tiles.empty() && tiles.front().rejects(s, op.stage, device_).empty())
-        op.tile = tiles.front();
-    }
-    return c;
-  };
   // Hopper's TMA + wgmma pairs, where the shape allows them (can_implement screens the rest): three
   // for bf16 storage, whose tc pairs run at half wgmma's bf16 rate, two for f32 and, after the
   // first, its packed twin where that pair copies rows 4 bytes at a time: which wins turns on how
@@ -197,18 +186,9 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     // each row of A once against W's few rows (gemvt), where a GEMM tile's N would be mostly
     // padding and its CTAs few.
     add_pairs.template operator()<GemvtTile>(1);
-    // Then where both stages have a short K: writing C bounds them, and small CTAs, several a SM,
-    // overlap one's stores with another's products (outer). B=2945 I=1 H=39 O=3383 fp32: the best
-    // wgmma pair took 51 µs, writing y's 40 MB most of it (docs/kernels.md, "outer").
-    add_pairs.template operator()<OuterTile>(1);
     const std::size_t first_wgmma = out.size();
     add_pairs.template operator()<WgmmaTile>(1);
-    if (out.size() > first_wgmma) {
-      const Config wgmma = out[first_wgmma];
-      if (s.dtype == DType::F32) add(packed_twin(wgmma));
-      // Where one stage alone has a short K, the outer tile takes it beside the other wgmma stage.
-      add(with_outer(wgmma));
-    }
+    if (s.dtype == DType::F32 && out.size() > first_wgmma) add(packed_twin(out[first_wgmma]));
     add_pairs.template operator()<WgmmaTile>(s.dtype == DType::BF16 ? 3 : 2);
   }
   if (s.b <= 16) {

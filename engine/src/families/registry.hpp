@@ -17,14 +17,13 @@
 #include "gemvt.hpp"
 #include "grid_mma.hpp"
 #include "grid_stream.hpp"
-#include "outer.hpp"
 #include "recur.hpp"
 
 namespace rnnjit {
 
 /// One launch's tile of any family: the registry.
 using Tile = std::variant<TcTile, GemvTile, FusedTile, GridTile, StreamTile, GridMmaTile, WgmmaTile, GenericTile, RecurTile,
-                          GemvtTile, OuterTile>;
+                          GemvtTile>;
 
 /// The tile's procedural name (the family's name()).
 std::string tile_name(const Tile& t);
