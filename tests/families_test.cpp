@@ -355,8 +355,8 @@ TEST_CASE("every family compiles for sm_90a where it claims to", "[families][nvr
 TEST_CASE("every described GPU's proposals compile for its arch without spills", "[families][nvrtc]") {
   // Steps in both precisions of f32 storage and in bf16 storage (2·3044·8156·5180: bf16 rows of
   // 8-byte units, gemv and stream with their 16-byte loads compiled out); then sequences in chunks
-  // of 64 and 2 steps, f32 and bf16: kb-seq, mid-seq,
-  // large-seq, odd sizes, and x's rows whole 16-byte units where W1's are not (A by TMA, W copied).
+  // of 64 and 2 steps, f32 and bf16: kb-seq, mid-seq, large-seq, odd sizes, and x's rows whole
+  // 16-byte units where W1's are not (A by TMA, W copied).
   const Shape shapes[] = {{8, 1024, 256, 128},     {1, 4096, 4096, 4096},   {64, 2048, 2048, 1024},
                           {256, 16384, 16384, 8192}, {257, 17, 4097, 33},     {31, 5290, 58, 826},
                           {3, 999, 17, 5},         {4097, 5, 7, 3},         {2, 3044, 8156, 5180},

@@ -164,31 +164,25 @@ TEST_CASE("gemv and stream tiles match the reference on 8-byte loads", "[gpu][ge
   CHECK(pinned >= 30);
 }
 
-// Every tile of family F's pool that takes each shape as both stages, in fp32, tf32 and bf16
-// storage, at pointers aligned and one element past cudaMalloc's alignment; how many configs ran.
-template <class F>
-int check_pool_every_kind(rnnjit::Engine& engine, std::initializer_list<rnnjit::Problem> shapes, std::mt19937& rng) {
+// Every gemvt tile that takes the shape as both stages: few outputs (1 to 32; 32 leaves out the
+// 2-row tile), a tail warp, odd K (the scalar path), 8-byte rows (I = 514, H = 2), 16-byte ones,
+// and pointers one element past cudaMalloc's alignment; f32 and bf16 storage.
+TEST_CASE("gemvt tiles match the reference at odd shapes", "[gpu][gemvt]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  std::mt19937 rng(42);
   using rnnjit::DType;
   int pinned = 0;
-  for (const rnnjit::Problem& shape : shapes)
+  for (const rnnjit::Problem shape : {rnnjit::Problem{211, 3978, 1, 1}, rnnjit::Problem{17, 5, 31, 3},
+                                      rnnjit::Problem{300, 37, 32, 5}, rnnjit::Problem{1000, 514, 2, 32},
+                                      rnnjit::Problem{64, 1024, 16, 8}})
     for (const auto& [prec, dtype] : {std::pair{Precision::FP32, DType::F32}, std::pair{Precision::TF32, DType::F32},
                                       std::pair{Precision::BF16, DType::BF16}}) {
       rnnjit::Problem p = shape;
       p.precision = prec, p.dtype = dtype;
       INFO("B=" << p.batch << " I=" << p.input << " H=" << p.hidden << " O=" << p.output << " "
                 << rnnjit::dtype_name(p.dtype));
-      pinned += check_pool<F>(engine, p, rng, {0, 1});
+      pinned += check_pool<rnnjit::GemvtTile>(engine, p, rng, {0, 1});
     }
-  return pinned;
-}
-
-// Every gemvt tile that takes the shape: few outputs (1 to 32; 32 leaves out the 2-row tile), a
-// tail warp, odd K (the scalar path), 8-byte rows (I = 514, H = 2), 16-byte ones.
-TEST_CASE("gemvt tiles match the reference at odd shapes", "[gpu][gemvt]") {
-  std::mt19937 rng(42);
-  const int pinned = check_pool_every_kind<rnnjit::GemvtTile>(
-      test::shared_engine(),
-      {{211, 3978, 1, 1}, {17, 5, 31, 3}, {300, 37, 32, 5}, {1000, 514, 2, 32}, {64, 1024, 16, 8}}, rng);
   CHECK(pinned == 36);  // 12 tiles over the shapes (ROWS×N ≤ 32), in each storage and precision
 }
 
