@@ -34,6 +34,11 @@ __device__ __forceinline__ float4 stream4(const typename Store<ST>::T* row, int 
   return make_float4(v[0], v[1], v[2], v[3]);
 }
 
+// acc += w·h over one float4 of K: every products path sums in this order.
+__device__ __forceinline__ void add_dot4(float& acc, const float4& w, const float4& h) {
+  acc += w.x * h.x + w.y * h.y + w.z * h.z + w.w * h.w;
+}
+
 // `rows` rows of H elements, `ld` apart in global memory (rows past `last` repeat row `last`), into
 // shared rows of HP floats (zeros past H), through L2 (coherent with other CTAs' writes before a
 // barrier). f32 with VEC: cp.async, committed as one group; bf16 with VEC: 8-byte loads widened
@@ -51,8 +56,8 @@ __device__ __forceinline__ void stage_rows(float* dst, const typename Store<ST>:
   } else if constexpr (VEC) {
     for (int i = static_cast<int>(threadIdx.x); i < rows * (HP / 4); i += THREADS) {
       const int r = i / (HP / 4), k4 = i % (HP / 4);
-      float v[4] = {0.f, 0.f, 0.f, 0.f};
-      if (4 * k4 < H) S::unpack(__ldcg(reinterpret_cast<const float2*>(src + min_int(r, last) * ld + 4 * k4)), v);
+      float v[4];
+      S::unpack(__ldcg(reinterpret_cast<const float2*>(src + min_int(r, last) * ld + 4 * k4)), v);  // H = HP
       reinterpret_cast<float4*>(dst)[i] = make_float4(v[0], v[1], v[2], v[3]);
     }
   } else {
@@ -178,8 +183,7 @@ __device__ __forceinline__ void recur_steps(const typename Store<ST>::T* __restr
         for (int i = 0; i < TR; ++i)
 #pragma unroll
           for (int j = 0; j < TM; ++j) {
-            const float4 w = wreg[q][i][it];
-            acc[i][j] += w.x * hv[j].x + w.y * hv[j].y + w.z * hv[j].z + w.w * hv[j].w;
+            add_dot4(acc[i][j], wreg[q][i][it], hv[j]);
           }
       }
     } else if (s.r0 < KEPT) {
@@ -197,7 +201,7 @@ __device__ __forceinline__ void recur_steps(const typename Store<ST>::T* __restr
         for (int i = 0; i < TR; ++i)
 #pragma unroll
           for (int j = 0; j < TM; ++j)
-            acc[i][j] += wv[i].x * hv[j].x + wv[i].y * hv[j].y + wv[i].z * hv[j].z + wv[i].w * hv[j].w;
+            add_dot4(acc[i][j], wv[i], hv[j]);
       }
     } else {
       const typename S::T* wr[TR];
@@ -214,7 +218,7 @@ __device__ __forceinline__ void recur_steps(const typename Store<ST>::T* __restr
         for (int i = 0; i < TR; ++i)
 #pragma unroll
           for (int j = 0; j < TM; ++j)
-            acc[i][j] += wv[i].x * hv[j].x + wv[i].y * hv[j].y + wv[i].z * hv[j].z + wv[i].w * hv[j].w;
+            add_dot4(acc[i][j], wv[i], hv[j]);
       }
     }
   };

@@ -30,6 +30,18 @@ TEST_CASE("rnnjit-tune without a GPU fails clearly, and bad usage is exit 2", "[
   CHECK(run(RNNJIT_TUNE_TOOL, {}).code == 2);
   CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "1,2,3"}).code == 2);
   CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--precision", "fp64"}).code == 2);
+  // bf16 products take bf16 tensors, and bf16 tensors take no other products.
+  CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--dtype", "f16"}).code == 2);
+  for (const char* prec : {"tf32", "fp32"}) {
+    const auto bad = run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--dtype", "bf16", "--precision", prec});
+    CHECK(bad.code == 2);
+    CHECK_THAT(bad.err, Catch::Contains("--dtype bf16 takes bf16 or all"));
+  }
+  const auto bf16_of_f32 = run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--precision", "bf16"});
+  CHECK(bf16_of_f32.code == 2);
+  CHECK_THAT(bf16_of_f32.err, Catch::Contains("add --dtype bf16"));
+  for (const char* prec : {"bf16", "all"})  // usage is fine; no driver here
+    CHECK(tune({"--shape", "8,16,16,8", "--dtype", "bf16", "--precision", prec}).code == 1);
   // Sequences: 1..2^24 steps, and no float64 check of a sequence's winner.
   for (const char* bad : {"0", "-3", "16777217", "x"}) CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--steps", bad}).code == 2);
   CHECK(run(RNNJIT_TUNE_TOOL, {"--shape", "8,16,16,8", "--steps", "64", "--check"}).code == 2);

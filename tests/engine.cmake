@@ -19,3 +19,6 @@ endforeach()
 target_compile_definitions(gpu_multi_test PRIVATE RNNJIT_TEST_MIN_GPUS=2 RNNJIT_TUNE_TOOL="$<TARGET_FILE:rnnjit-tune>"
                                                   RNNJIT_CACHE_TOOL="$<TARGET_FILE:rnnjit-cache>")
 add_dependencies(gpu_multi_test rnnjit-tune rnnjit-cache)
+# rnnjit-tune --dtype bf16, run as a user runs it.
+target_compile_definitions(gpu_bf16_test PRIVATE RNNJIT_TUNE_TOOL="$<TARGET_FILE:rnnjit-tune>")
+add_dependencies(gpu_bf16_test rnnjit-tune)

@@ -1,8 +1,9 @@
 // bf16 storage on the GPU: every tensor of the step bf16, products of bf16 values summed in fp32,
 // one rounding to bf16 on store. Steps against the float64 reference of the same bf16 values at odd
 // and anchor shapes, pointers aligned to 2 bytes only, every candidate the tuner proposes and every
-// pool tile that claims bf16, the combinations that are refused, the cache's entries, graphs,
-// background tuning, RnnCell, and the compute-sanitizer workload.
+// pool tile that claims bf16, the combinations that are refused, the cache's entries (rnnjit-tune's
+// too), graphs, background tuning, RnnCell, and the compute-sanitizer workload.
+#include "cli_support.hpp"
 #include "temp_dir.hpp"
 #include "gpu_support.hpp"
 
@@ -206,6 +207,41 @@ TEST_CASE("the cache keeps bf16 and f32 entries of one shape apart", "[gpu][cach
   check_step(again, b, rng);
   CHECK(again.stats().tunings == 0);
   CHECK(again.stats().tuning_cache_hits == 2);
+}
+
+TEST_CASE("rnnjit-tune --dtype bf16 prewarms checked bf16 entries that a new engine steps from", "[gpu][cache]") {
+  TempDir dir;
+  const std::string cache = (dir.path / "cache.sqlite").string();
+  test::Result r;
+  const std::string why = test::spawn(RNNJIT_TUNE_TOOL,
+                                      {"--cache", cache, "--dtype", "bf16", "--shape", "8,1024,256,128", "--shape",
+                                       "3,999,17,5", "--check"},
+                                      {}, r);
+  INFO(why << r.out << r.err);
+  REQUIRE(why.empty());
+  CHECK(r.code == 0);
+  // Two rows checked against float64 of the same bf16 inputs, within bf16's bound.
+  std::size_t passed = 0;
+  for (std::size_t at = r.out.find(" pass"); at != std::string::npos; at = r.out.find(" pass", at + 1)) ++passed;
+  CHECK(passed == 2);
+  CHECK(r.out.find("FAIL") == std::string::npos);
+  {
+    rnnjit::cache::Store store(cache, rnnjit::cache::Mode::ReadOnlyStrict);
+    const auto rows = store.list_tuning();
+    REQUIRE(rows.size() == 2);
+    for (const auto& row : rows) {
+      CHECK(row.key.problem.dtype == "bf16");
+      CHECK(row.key.problem.precision == "bf16");
+    }
+  }
+  rnnjit::EngineOptions o;
+  o.cache_path = cache;
+  rnnjit::Engine engine(o);
+  std::mt19937 rng(41);
+  check_step(engine, bf16(8, 1024, 256, 128), rng);
+  check_step(engine, bf16(3, 999, 17, 5), rng);
+  CHECK(engine.stats().tunings == 0);
+  CHECK(engine.stats().tuning_cache_hits == 2);
 }
 
 TEST_CASE("a bf16 step captured in a CUDA graph replays correctly", "[gpu]") {

@@ -2,6 +2,8 @@
 // system cache an image ships (--system).
 //
 //   rnnjit-tune --shape 8,1024,256,128 --shape 64,2048,2048,1024 --precision all --check
+//   rnnjit-tune --shape 64,2048,2048,1024 --dtype bf16 --check
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <cstdio>
@@ -45,39 +48,70 @@ std::string fmt_err(double e) {
   return buf;
 }
 
-// The winner on random data, against the float64 reference (a few rows of big batches).
+// The winner on random data, against the float64 reference (a few rows of big batches). bf16
+// problems take the inputs rounded to bf16, the reference computed from those values.
 double check(rnnjit::Engine& engine, const rnnjit::Problem& p) {
   const auto B = p.batch, I = p.input, H = p.hidden, O = p.output;
+  const bool bf16 = p.dtype == rnnjit::DType::BF16;
+  const std::size_t e = rnnjit::dtype_size(p.dtype);
   std::mt19937 rng(99);
   auto rand = [&](std::size_t n, float k) {
     std::uniform_real_distribution<float> d(-k, k);
     std::vector<float> v(n);
-    for (auto& e : v) e = d(rng);
+    for (auto& x : v) x = bf16 ? __bfloat162float(__float2bfloat16(d(rng))) : d(rng);
+    return v;
+  };
+  // The device's bytes of `v` in the problem's storage, and back.
+  auto stored = [&](const std::vector<float>& v) {
+    std::vector<unsigned char> out(v.size() * e);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (bf16) {
+        const __nv_bfloat16 b = __float2bfloat16(v[i]);
+        std::memcpy(&out[i * e], &b, e);
+      } else {
+        std::memcpy(&out[i * e], &v[i], e);
+      }
+    }
+    return out;
+  };
+  auto loaded = [&](const std::vector<unsigned char>& bytes) {
+    std::vector<float> v(bytes.size() / e);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (bf16) {
+        __nv_bfloat16 b;
+        std::memcpy(&b, &bytes[i * e], e);
+        v[i] = __bfloat162float(b);
+      } else {
+        std::memcpy(&v[i], &bytes[i * e], e);
+      }
+    }
     return v;
   };
   const float k1 = 1 / std::sqrt(float(I + H)), k2 = 1 / std::sqrt(float(H));
   const auto w1 = rand(H * (I + H), k1), b1 = rand(H, k1), w2 = rand(O * H, k2), b2 = rand(O, k2), x = rand(B * I, 1),
              h = rand(B * H, 1);
-  std::vector<float*> bufs;
+  std::vector<void*> bufs;
   auto up = [&](const std::vector<float>& v) {
-    float* d = nullptr;
-    if (cudaMalloc(&d, v.size() * 4) != cudaSuccess) throw std::runtime_error("cudaMalloc failed");
+    void* d = nullptr;
+    const auto bytes = stored(v);
+    if (cudaMalloc(&d, bytes.size()) != cudaSuccess) throw std::runtime_error("cudaMalloc failed");
     bufs.push_back(d);
-    cudaMemcpy(d, v.data(), v.size() * 4, cudaMemcpyHostToDevice);
+    if (cudaMemcpy(d, bytes.data(), bytes.size(), cudaMemcpyHostToDevice) != cudaSuccess)
+      throw std::runtime_error("copying the inputs to the GPU failed");
     return d;
   };
-  float *dw1 = up(w1), *db1 = up(b1), *dw2 = up(w2), *db2 = up(b2), *dx = up(x), *dh = up(h);
-  float *dho = up(std::vector<float>(B * H, NAN)), *dy = up(std::vector<float>(B * O, NAN));
+  void *dw1 = up(w1), *db1 = up(b1), *dw2 = up(w2), *db2 = up(b2), *dx = up(x), *dh = up(h);
+  void *dho = up(std::vector<float>(B * H, NAN)), *dy = up(std::vector<float>(B * O, NAN));
   engine.rnn_step(p, {dw1, db1, dw2, db2}, dx, dh, dho, dy);
   const std::int64_t rows = double(B) * (I + H) * H > 4e8 ? std::min<std::int64_t>(B, 2) : B;
-  std::vector<float> ho(rows * H), y(rows * O);
-  cudaMemcpy(ho.data(), dho, ho.size() * 4, cudaMemcpyDeviceToHost);
-  const bool ok = cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess;
-  for (float* d : bufs) cudaFree(d);
+  std::vector<unsigned char> ho(rows * H * e), y(rows * O * e);
+  const bool ok = cudaMemcpy(ho.data(), dho, ho.size(), cudaMemcpyDeviceToHost) == cudaSuccess &&
+                  cudaMemcpy(y.data(), dy, y.size(), cudaMemcpyDeviceToHost) == cudaSuccess;
+  for (void* d : bufs) cudaFree(d);
   if (!ok) throw std::runtime_error("copying the result back failed");
   std::vector<double> rh, ry;
   rnnjit::reference_step(rows, I, H, O, w1.data(), b1.data(), w2.data(), b2.data(), x.data(), h.data(), rh, ry);
-  return std::max(rnnjit::relative_error(ho, rh), rnnjit::relative_error(y, ry));
+  return std::max(rnnjit::relative_error(loaded(ho), rh), rnnjit::relative_error(loaded(y), ry));
 }
 
 void progress(bool tty, std::size_t done, std::size_t total, double elapsed, const std::string& what) {
@@ -99,13 +133,15 @@ void progress(bool tty, std::size_t done, std::size_t total, double elapsed, con
 int main(int argc, char** argv) {
   CLI::App app{"rnnjit-tune: tunes RNN-step problems on this GPU and stores the winners in the rnnjit cache"};
   std::vector<std::string> shapes_text;
-  std::string shapes_file, precision = "tf32", cache;
+  std::string shapes_file, precision = "tf32", dtype_text = "f32", cache;
   int device = 0;
   bool force = false, do_check = false, json = false, system = false;
   std::int64_t steps = 0;
   app.add_option("--shape", shapes_text, "a problem B,I,H,O (repeatable)");
   app.add_option("--shapes", shapes_file, "a file of problems: CSV lines B,I,H,O or a JSON list")->check(CLI::ExistingFile);
-  app.add_option("--precision", precision, "fp32, tf32 or all")->check(CLI::IsMember({"fp32", "tf32", "all"}));
+  auto* precision_opt = app.add_option("--precision", precision, "fp32, tf32 or all (f32 tensors); bf16 tensors take bf16")
+                            ->check(CLI::IsMember({"fp32", "tf32", "bf16", "all"}));
+  app.add_option("--dtype", dtype_text, "the tensors' storage: f32 (default) or bf16")->check(CLI::IsMember({"f32", "bf16"}));
   app.add_option("--device", device, "CUDA device ordinal")->check(CLI::NonNegativeNumber);
   auto* cache_opt = app.add_option("--cache", cache, "cache file (default: $RNNJIT_CACHE, else the XDG cache)");
   app.add_flag("--system", system,
@@ -123,6 +159,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     if (shapes_text.empty() && shapes_file.empty()) throw CLI::RequiredError("--shape or --shapes");
+    // bf16 tensors have one precision (bf16 products), f32 tensors two: a mismatch is bad usage.
+    if (dtype_text == "bf16" && precision_opt->count() > 0 && precision != "bf16" && precision != "all")
+      throw CLI::ValidationError("--precision", precision + " needs f32 tensors; --dtype bf16 takes bf16 or all");
+    if (dtype_text == "f32" && precision == "bf16")
+      throw CLI::ValidationError("--precision", "bf16 products need bf16 tensors: add --dtype bf16");
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
@@ -168,9 +209,14 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  const rnnjit::DType dtype = rnnjit::parse_dtype(dtype_text);
   std::vector<rnnjit::Precision> precisions;
-  if (precision != "fp32") precisions.push_back(rnnjit::Precision::TF32);
-  if (precision != "tf32") precisions.push_back(rnnjit::Precision::FP32);
+  if (dtype == rnnjit::DType::BF16) {
+    precisions.push_back(rnnjit::Precision::BF16);
+  } else {
+    if (precision != "fp32") precisions.push_back(rnnjit::Precision::TF32);
+    if (precision != "tf32") precisions.push_back(rnnjit::Precision::FP32);
+  }
 
   try {
     rnnjit::EngineOptions o;
@@ -187,14 +233,14 @@ int main(int argc, char** argv) {
     bool all_ok = true;
     for (const Shape& s : shapes)
       for (rnnjit::Precision prec : precisions) {
-        const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec};
+        const rnnjit::Problem p{s.b, s.i, s.h, s.o, prec, dtype};
         char label[96];
         std::snprintf(label, sizeof label, "%lld,%lld,%lld,%lld %s", static_cast<long long>(s.b),
                       static_cast<long long>(s.i), static_cast<long long>(s.h), static_cast<long long>(s.o),
                       rnnjit::precision_name(prec));
         progress(tty, done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), label);
         const rnnjit::TuneReport r = steps > 0 ? engine.tune_sequence(p, steps, force) : engine.tune(p, force);
-        Json row{{"shape", {s.b, s.i, s.h, s.o}}, {"precision", rnnjit::precision_name(prec)}, {"steps", steps},
+        Json row{{"shape", {s.b, s.i, s.h, s.o}}, {"precision", rnnjit::precision_name(prec)}, {"dtype", dtype_text}, {"steps", steps},
                  {"winner", r.winner}, {"winner_us", r.winner_us}, {"from_cache", r.from_cache}, {"seconds", r.seconds}};
         double slowest = 0, heuristic = std::numeric_limits<double>::quiet_NaN();
         for (const auto& c : r.candidates) {
@@ -207,7 +253,7 @@ int main(int argc, char** argv) {
         row["speedup_vs_heuristic"] = std::isfinite(heuristic) ? Json(heuristic / r.winner_us) : Json();
         if (do_check) {
           const double err = check(engine, p);
-          const double bound = prec == rnnjit::Precision::FP32 ? 1e-5 : 2e-3;
+          const double bound = prec == rnnjit::Precision::FP32 ? 1e-5 : prec == rnnjit::Precision::TF32 ? 2e-3 : 1e-2;
           row["error"] = std::isfinite(err) ? Json(err) : Json("nan");
           row["check"] = err <= bound ? "pass" : "FAIL";
           all_ok &= err <= bound;
