@@ -4,6 +4,8 @@
 // run wgmma on them; the SPLIT CTAs of a cluster then add their tiles through DSMEM in rank order.
 // Operands whose rows are not whole 16-byte units (TMA cannot describe them) arrive instead by the
 // producer warpgroup's cp.async copies of A_COPY or W_COPY bytes, laid out as TMA's swizzle would.
+// OCC CTAs share a SM where K is short and C's stores bound the stage: one CTA stores while another
+// loads; their registers are then the launch bounds' (64K / OCC / threads), without setmaxnreg.
 // tf32: wgmma m64nBNk8, A's rows on the M side (W's, m64n16k8, for a 16-row batch tile). The tensor
 // cores take the top 19 bits of each float as it landed (truncation: ~1.3e-3 of error at large
 // shapes, against ~4e-4 rounded to nearest); rounding cost 40-90 % of the speed in place in the
@@ -216,8 +218,9 @@ template <int ST,  // storage: kStoreF32 or kStoreBf16 (then MATH is kMathTf32: 
           int A_COPY, int W_COPY,  // 0: by TMA; 8 or 4: by cp.async copies of that many bytes (pointers aligned to them)
           int BM, int BN, int WGS, int STAGES, int SPLIT,
           int MATH,  // kMathTf32 or kMathFp32
-          int EPI>   // kEpiBias or kEpiBiasTanh
-__global__ void __launch_bounds__((WGS + 1) * 128, 1)
+          int EPI,   // kEpiBias or kEpiBiasTanh
+          int OCC>   // CTAs resident a SM: above 1 the registers are the launch bounds', with no setmaxnreg
+__global__ void __launch_bounds__((WGS + 1) * 128, OCC)
     gemm_wgmma(const __grid_constant__ TmaMap a1_map, const __grid_constant__ TmaMap a2_map,
                const __grid_constant__ TmaMap w_map, const __grid_constant__ TmaMap cross_map,
                const typename Store<ST>::T* __restrict__ a1, const typename Store<ST>::T* __restrict__ a2,
@@ -283,7 +286,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
   if (wg == 0) {
     // Producer: one thread issues the TMA boxes; with A_COPY or W_COPY the warpgroup's 128 threads
     // copy those operands' slices. It gives its registers to the math.
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    if constexpr (OCC == 1) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
     if (kCopies || tid == 0) {
       auto k_of = [](int t) { return (t < kTiles1 ? t : t - kTiles1) * kSliceK; };  // in A's segment
       auto kw_of = [&](int t) { return (t < kTiles1 ? 0 : K1) + k_of(t); };  // in W's row
@@ -324,7 +327,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, 1)
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    if constexpr (OCC == 1) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     const int row0 = (wg - 1) * kRowsPerWg, warp = (tid % 128) / 32, lane = tid % 32;
     float acc[kMBlocks][kWgN / 2] = {};
     // Within a 128-byte swizzled row, k step kk (k8 tf32, k16 bf16) starts 32 bytes further: 2 in

@@ -141,9 +141,13 @@ TEST_CASE("tile names say the knobs, in one spelling", "[families]") {
   CHECK(rnnjit::tile_name(rnnjit::StreamTile{128, 16, 2, 4, 8}) == "stream_c128w16r2u4p8");
   CHECK(rnnjit::tile_name(rnnjit::GridMmaTile{128, 16, 2, 2, 1}) == "gridmma_c128w16b2u2p1");
   CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{256, 128, 2, 4, 1}) == "wgmma256x128g2s4k1");
+  CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{64, 128, 1, 2, 1, 0, 2}) == "wgmma64x128g1s2k1o2");
+  CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{64, 64, 1, 2, 1, 1, 3}) == "wgmma64x64g1s2k1o3p");
+  for (const char* name : {"wgmma64x128g1s2k1o2", "wgmma64x64g1s2k1o3p", "wgmma64x64g1s8k2p", "wgmma256x128g2s4k1"})
+    CHECK(rnnjit::tile_name(*rnnjit::parse_tile(name)) == name);
   for (const char* bad : {"", "tc", "tc064x128x32w2x4s3", "tc64x128x32w2x4s3x", "mma64x128x32w2x4s3", "gemv_r2w4", "fused_c128k8",
                           "grid_c128w8u4", "stream_c128w16r2u4", "gridmma_c128w16r2u2p1", "wgmma256x128g2s4",
-                          "wgmma256x128x32g2s4k1", " tc64x128x32w2x4s3"})
+                          "wgmma256x128x32g2s4k1", " tc64x128x32w2x4s3", "wgmma64x128g1s2k1o1", "wgmma64x128g1s2k1po2"})
     CHECK_FALSE(rnnjit::parse_tile(bad));
 }
 
@@ -200,6 +204,19 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
     const Tile half = rnnjit::WgmmaTile{128, 64, 2, 4, 1};  // 32 W rows a warpgroup
     CHECK_FALSE(rnnjit::can_implement(Config::pair(half, half), s32, dev, &why));
     CHECK_THAT(why, Catch::Contains("whole m64 blocks"));
+  }
+  SECTION("wgmma with several CTAs a SM: their registers and shared memory must fit one SM") {
+    const Tile two = rnnjit::WgmmaTile{64, 128, 1, 2, 1, 0, 2}, four = rnnjit::WgmmaTile{64, 64, 1, 2, 1, 0, 4};
+    CHECK(rnnjit::can_implement(Config::pair(two, two), shape, dev, &why));
+    CHECK(rnnjit::can_implement(Config::pair(four, four), shape, dev, &why));
+    // 128x128 over two warpgroups at 2 a SM leaves 80 registers a thread for 64 accumulators.
+    const Tile wide = rnnjit::WgmmaTile{128, 128, 2, 3, 1, 0, 2};
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(wide, wide), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("2 CTAs a SM leave 80 registers"));
+    // Three 64x64 rings of 8 slots (128 KiB each) do not fit 228 KiB.
+    const Tile deep = rnnjit::WgmmaTile{64, 64, 1, 8, 1, 0, 3};
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(deep, deep), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("shared memory for 3 CTAs a SM"));
   }
   SECTION("wgmma with a 16-row batch tile: W's rows on the M side, whole m64 blocks of them") {
     const Tile narrow = rnnjit::WgmmaTile{16, 64, 1, 22, 2};
@@ -356,9 +373,11 @@ TEST_CASE("every described GPU's proposals compile for its arch without spills",
   // Steps in both precisions of f32 storage and in bf16 storage (2·3044·8156·5180: bf16 rows of
   // 8-byte units, gemv and stream with their 16-byte loads compiled out); then sequences in chunks
   // of 64 and 2 steps, f32 and bf16: kb-seq, mid-seq, large-seq, odd sizes, and x's rows whole
-  // 16-byte units where W1's are not (A by TMA, W copied).
+  // 16-byte units where W1's are not (A by TMA, W copied). 2945·1·39·3383: h2o on tiles three to
+  // a SM (WgmmaTile::kShortK), its rows copied 4 bytes at a time.
   const Shape shapes[] = {{8, 1024, 256, 128},     {1, 4096, 4096, 4096},   {64, 2048, 2048, 1024},
                           {256, 16384, 16384, 8192}, {257, 17, 4097, 33},     {31, 5290, 58, 826},
+                          {2945, 1, 39, 3383},
                           {3, 999, 17, 5},         {4097, 5, 7, 3},         {2, 3044, 8156, 5180},
                           {8, 1024, 256, 128, {}, {}, 64}, {64, 1024, 1024, 512, {}, {}, 64},
                           {1, 4096, 4096, 4096, {}, {}, 64}, {3, 999, 257, 5, {}, {}, 2},

@@ -2,6 +2,8 @@
 // paths, concurrent streams, recurrences back to back, graphs; and the compute-sanitizer workload.
 #include "gpu_support.hpp"
 
+#include <array>
+#include <span>
 #include <thread>
 
 using rnnjit::Precision;
@@ -66,6 +68,35 @@ TEST_CASE("wgmma stages take rows and pointers TMA cannot", "[gpu][wgmma]") {
         check_step(engine, p, rng, 0);
         check_streams(engine, p, c, rng, 5, 6);
       }
+}
+
+// Tiles resident several to a SM (launch bounds, no setmaxnreg) over short K, f32 (tf32 and fp32)
+// and bf16: odd sizes whose rows go by TMA, by cp.async copies and by packed copies, batches that
+// end mid-tile, unaligned pointers (the fallback), and f32 on streams at once.
+TEST_CASE("wgmma tiles resident several to a SM match the reference", "[gpu][wgmma]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  if (!runs_wgmma(engine)) return;
+  std::mt19937 rng(19);
+  const char* const f32_configs[] = {"i2h_wgmma64x128g1s2k1o2.h2o_wgmma64x64g1s2k1o3",
+                                     "i2h_wgmma64x64g1s2k1o4.h2o_wgmma64x128g1s3k1o2"};
+  const char* const fp32_configs[] = {"i2h_wgmma64x64g1s2k1o2.h2o_wgmma64x64g1s4k1o2"};
+  int pinned = 0;
+  for (const auto& [b, i, h, o] : {std::array<std::int64_t, 4>{300, 8, 52, 700}, {257, 1, 39, 333},
+                                   {100, 4, 28, 1000}, {65, 33, 31, 129}})
+    for (Precision prec : {Precision::TF32, Precision::FP32, Precision::BF16}) {
+      const rnnjit::DType dtype = prec == Precision::BF16 ? rnnjit::DType::BF16 : rnnjit::DType::F32;
+      const rnnjit::Problem p{b, i, h, o, prec, dtype};
+      for (const char* c : prec == Precision::FP32 ? std::span<const char* const>(fp32_configs)
+                                                   : std::span<const char* const>(f32_configs)) {
+        INFO(c << " at " << b << "," << i << "," << h << "," << o << " " << rnnjit::precision_name(prec));
+        engine.pin(p, c);
+        check_step(engine, p, rng, 0);
+        check_step(engine, p, rng, 1);
+        if (dtype == rnnjit::DType::F32) check_streams(engine, p, c, rng, 3, 3);
+        ++pinned;
+      }
+    }
+  CHECK(pinned == 20);
 }
 
 // The one-launch steps, every pool tile: the grid step (h' handed over through L2 behind a grid

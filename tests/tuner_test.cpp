@@ -279,6 +279,34 @@ TEST_CASE("small batches get weight-streaming first, large problems large tensor
       CHECK(w->pack == 0);
     }
   CHECK(first_op_is<rnnjit::TcTile>(thin16_configs[3]));
+  // Stages bound by their stores of C (tf32 or bf16, K in two ring slices, ≥ 2^22 outputs): the
+  // first wgmma pair with them on kShortK (three 64x64 CTAs a SM) takes the last wgmma pair's slot.
+  const std::string short_h2o = ".h2o_" + rnnjit::WgmmaTile::kShortK.name();
+  CHECK(short_h2o == ".h2o_wgmma64x64g1s2k1o3");
+  for (auto [shape, at] : {std::pair{Shape{2945, 1, 39, 3383}, std::size_t(2)}, std::pair{Shape{1952, 8, 52, 7920}, std::size_t(1)}}) {
+    for (const rnnjit::DType dtype : {rnnjit::DType::F32, rnnjit::DType::BF16}) {
+      shape.dtype = dtype;
+      shape.precision = dtype == rnnjit::DType::BF16 ? rnnjit::Precision::BF16 : rnnjit::Precision::TF32;
+      const auto c = tuner.propose(shape);
+      std::string names;
+      for (const auto& x : c) names += " " + x.name();
+      INFO(shape.b << "," << shape.h << " " << rnnjit::dtype_name(dtype) << ":" << names);
+      REQUIRE(c.size() == 4);
+      // bf16 has no twin: the short-K pair comes second.
+      const std::size_t i = dtype == rnnjit::DType::BF16 ? 1 : at;
+      CHECK_THAT(c[i].name(), Catch::EndsWith(short_h2o));
+      CHECK(c[i].ops[0] == c[0].ops[0]);  // i2h (K 40 and 60 f32: 3 and 2 slices, few outputs) as in the first pair
+      CHECK(std::ranges::count_if(c, [](const Config& x) { return first_op_is<rnnjit::TcTile>(x); }) >= 1);
+      // fp32 (W's rows on the M side): not proposed.
+      Shape fp32 = shape;
+      fp32.dtype = rnnjit::DType::F32;
+      fp32.precision = rnnjit::Precision::FP32;
+      for (const auto& x : tuner.propose(fp32)) CHECK_THAT(x.name(), !Catch::Contains("o3"));
+    }
+  }
+  // Long K or few outputs: never.
+  for (const Shape& other : {Shape{256, 16384, 16384, 8192}, Shape{64, 2048, 2048, 1024}, Shape{300, 1, 39, 3383}})
+    for (const auto& x : tuner.propose(other)) CHECK_THAT(x.name(), !Catch::Contains("o3"));
   // A stage that copies nothing by 4 bytes has no twin: the same loads under another name.
   const std::string alike = "nothing here takes 4-byte copies: the tile without p reads it alike";
   for (const Shape& same : {Shape{64, 38, 46, 20}, Shape{64, 2048, 2048, 1024}}) {

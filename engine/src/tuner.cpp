@@ -175,6 +175,15 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
       }
     return c;
   };
+  // The same config with each wgmma stage that its stores bind on kShortK; the config itself where
+  // none is (add() then takes nothing: it is in already).
+  auto short_k_twin = [&](Config c) {
+    for (Op& op : c.ops)
+      if (std::holds_alternative<WgmmaTile>(op.tile) && WgmmaTile::stores_bound(s, op.stage) &&
+          WgmmaTile::kShortK.rejects(s, op.stage, device_).empty())
+        op.tile = WgmmaTile::kShortK;
+    return c;
+  };
   // Hopper's TMA + wgmma pairs, where the shape allows them (can_implement screens the rest): three
   // for bf16 storage, whose tc pairs run at half wgmma's bf16 rate, two for f32 and, after the
   // first, its packed twin where that pair copies rows 4 bytes at a time: which wins turns on how
@@ -189,7 +198,10 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     const std::size_t first_wgmma = out.size();
     add_pairs.template operator()<WgmmaTile>(1);
     if (s.dtype == DType::F32 && out.size() > first_wgmma) add(packed_twin(out[first_wgmma]));
-    add_pairs.template operator()<WgmmaTile>(s.dtype == DType::BF16 ? 3 : 2);
+    // Where a stage is bound by its stores of C (short K, many outputs), the first pair with that
+    // stage on tiles three to a SM takes the last wgmma pair's slot (WgmmaTile::kShortK).
+    const bool short_k = out.size() > first_wgmma && add(short_k_twin(out[first_wgmma]));
+    add_pairs.template operator()<WgmmaTile>((s.dtype == DType::BF16 ? 3 : 2) - (short_k ? 1 : 0));
   }
   if (s.b <= 16) {
     // Few rows: streaming the weights is the whole cost. Small problems are latency-bound: the

@@ -8,6 +8,9 @@ namespace rnnjit {
 
 using rnnjit_k::kWgmmaSliceFloats;
 
+// Shared memory of one sm_90 SM (228 KiB), 1 KiB of it reserved for each resident CTA.
+constexpr std::size_t kSm90SmemPerSm = 233472;
+
 namespace {
 
 // How the kernel reads a stage's operands. TMA where every row is whole 16-byte units. Else, for
@@ -57,19 +60,26 @@ bool WgmmaTile::packs(const Shape& s, Stage stage) { return loads_of(stage, s, f
 
 std::string WgmmaTile::name() const {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "wgmma%dx%dg%ds%dk%d%s", bm, bn, groups, stages, k_split, pack ? "p" : "");
+  char o[16] = "";
+  if (occ != 1) std::snprintf(o, sizeof o, "o%d", occ);
+  std::snprintf(buf, sizeof buf, "wgmma%dx%dg%ds%dk%d%s%s", bm, bn, groups, stages, k_split, o, pack ? "p" : "");
   return buf;
 }
 
 std::optional<WgmmaTile> WgmmaTile::parse(std::string_view name) {
   WgmmaTile t{.pack = 1};
   if (auto packed = scan_name(name, "wgmma%dx%dg%ds%dk%dp%n", t, &t.bm, &t.bn, &t.groups, &t.stages, &t.k_split)) return packed;
+  if (auto packed = scan_name(name, "wgmma%dx%dg%ds%dk%do%dp%n", t, &t.bm, &t.bn, &t.groups, &t.stages, &t.k_split, &t.occ))
+    return packed;
   t.pack = 0;
+  if (auto plain = scan_name(name, "wgmma%dx%dg%ds%dk%do%d%n", t, &t.bm, &t.bn, &t.groups, &t.stages, &t.k_split, &t.occ))
+    return plain;
+  t.occ = 1;
   return scan_name(name, "wgmma%dx%dg%ds%dk%d%n", t, &t.bm, &t.bn, &t.groups, &t.stages, &t.k_split);
 }
 
 std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d) const {
-  if (bm <= 0 || bn <= 0 || groups <= 0 || stages <= 0 || k_split <= 0) return "non-positive field";
+  if (bm <= 0 || bn <= 0 || groups <= 0 || stages <= 0 || k_split <= 0 || occ <= 0) return "non-positive field";
   if (pack != 0 && pack != 1) return "pack is 0 or 1";
   if (d.arch != "sm_90a") return "wgmma and TMA need sm_90a (compute capability 9.0), device is " + d.arch;
   const bool fp32 = s.precision == Precision::FP32;
@@ -94,6 +104,11 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   const int m_rows = w_on_m ? bn : bm, n = w_on_m ? bm : bn;
   const int acc = m_rows / groups / 64 * n / 2 * (fp32 ? 2 : 1);
   if (acc > 128) return std::to_string(acc) + " accumulator registers per thread, at most 128";
+  // Several CTAs a SM share its 64K registers (no setmaxnreg then) and its 228 KiB of shared memory.
+  // ptxas needs ~24 registers beside the accumulators: 128x128 g2 tf32 at 2 a SM (80) fails to compile.
+  const int regs = 65536 / (occ * (groups + 1) * 128) / 8 * 8;
+  if (occ > 1 && acc + 24 > regs) return std::to_string(occ) + " CTAs a SM leave " + std::to_string(regs) + " registers a thread";
+  if (occ > 1 && occ * (geometry(s, stage).smem + 1024) > kSm90SmemPerSm) return "shared memory for " + std::to_string(occ) + " CTAs a SM";
   if (std::size_t(bm) * (bn + 4) * sizeof(float) > ring_bytes(*this, s)) return "the C tile does not fit the ring it reuses";
   // One grid dimension holds K_SPLIT × M tiles × N tiles.
   const std::int64_t ctas = std::int64_t(k_split) * ((own.m + bm - 1) / bm) * ((std::max(s.h, s.o) + bn - 1) / bn);
@@ -106,7 +121,7 @@ std::vector<std::string> WgmmaTile::kernels(const Shape& s, Stage stage) const {
   const Gemm own = gemm_of(stage, s), g = run_gemm(stage, s, l);
   const int st = store_arg(s.dtype);
   std::vector<std::string> out = {name_expression("gemm_wgmma", {st, g.m, g.n, g.k1, g.k2, g.ldw, l.a_copy, l.w_copy, bm, bn,
-                                                                 groups, stages, k_split, math_arg(s.precision), g.epi})};
+                                                                 groups, stages, k_split, math_arg(s.precision), g.epi, occ})};
   if (operands(s) == Operands::TensorMapsCross) out.push_back(name_expression("split_cross", {g.m, g.k1, g.k2}));
   if (l.packed) {
     out.push_back(name_expression("pack_rows", {st, g.m, own.k1, own.k2, g.k1}));
@@ -156,6 +171,20 @@ double WgmmaTile::estimate(const Shape& s, Stage stage, const DeviceInfo& d) con
   const double macs = double(bm) * bn * k_cta / rate;
   const double bytes = (bm + bn) * k_cta * g.elem;
   return waves * (std::max(macs / 1024.0, bytes / 32.0) + k_split * bm * bn * 4.0 / 32.0);
+}
+
+// Measured (H100, `rnnjit-bench`, step µs, h2o pinned behind the tuned i2h): B=2945 I=1 H=39 O=3383
+// tf32 47.17 tuned (128x128 s6) against 41.57 (64x64 o3), 41.63 (o4), 42.91 (64x128 o2), 43.97 (128x64
+// g2 o2); B=1952 I=8 H=52 O=7920 bf16 41.70 (256x128) against 37.18, 37.41, 43.49, 38.78. Not fp32
+// (2945: 57.38 against 60.22 for 64x64 o2), whose tiles put W's rows on the M side.
+const WgmmaTile WgmmaTile::kShortK{64, 64, 1, 2, 1, 0, 3};
+
+bool WgmmaTile::stores_bound(const Shape& s, Stage stage) {
+  if (s.precision == Precision::FP32) return false;
+  const Gemm g = gemm_of(stage, s);
+  const int slice = 128 / g.elem;  // K elements a ring slice
+  const int slices = (g.k1 + slice - 1) / slice + (g.k2 + slice - 1) / slice;
+  return slices <= kShortK.stages && double(g.m) * g.n >= double(1 << 22);
 }
 
 // Batch 256 (kb-large): one M tile over the whole batch streams W once, 128 N tiles fill 132 SMs,

@@ -5,7 +5,8 @@
 // 16-byte aligned pointers; rows that are not whole 16-byte units go by the producers' cp.async
 // copies where they lie, or (fp32, bf16 rows of 2-byte units, A past the copy limit) on a packed
 // copy of A (problem.hpp, packed()) that the launch writes first, W copied or packed too. A tile's
-// packed twin (`pack`, name suffix p) packs whatever the tile would copy 4 bytes at a time.
+// packed twin (`pack`, name suffix p) packs whatever the tile would copy 4 bytes at a time. `occ`
+// (name suffix oN) makes N CTAs resident a SM, for stages whose stores of C bound them (kShortK).
 #pragma once
 
 #include "family.hpp"
@@ -22,8 +23,9 @@ struct WgmmaTile {
   int stages = 0;      ///< ring slots
   int k_split = 0;     ///< CTAs of a cluster, each a share of K
   int pack = 0;        ///< 1: rows only 4-byte copies could read are packed first (launch + pass)
+  int occ = 1;         ///< CTAs resident a SM: the launch bounds' minimum (registers 64K / occ / threads)
 
-  /// "wgmma256x128g2s4k1"; "wgmma256x128g2s4k1p" packs
+  /// "wgmma256x128g2s4k1"; "wgmma256x128g2s4k1p" packs; "wgmma64x128g1s2k1o2" runs 2 CTAs a SM
   std::string name() const;
   static std::optional<WgmmaTile> parse(std::string_view name);
   std::string rejects(const Shape& s, Stage stage, const DeviceInfo& d) const;
@@ -33,6 +35,12 @@ struct WgmmaTile {
   Operands operands(const Shape& s) const;
   double estimate(const Shape& s, Stage stage, const DeviceInfo& d) const;
   static std::span<const WgmmaTile> pool();
+  /// Short K, many outputs: three 64x64 CTAs a SM, so that one CTA's stores of C overlap the others'
+  /// loads and products (outside the pool: the tuner puts it on the stages that `stores_bound` says).
+  static const WgmmaTile kShortK;
+  /// Whether `stage` is bound by its stores of C: tf32 or bf16 products, all of K in two ring slices,
+  /// at least 2^22 outputs.
+  static bool stores_bound(const Shape& s, Stage stage);
   /// Whether every plain (pack 0) tile runs `stage` on a packed copy of A, launched first: its rows
   /// TMA cannot take and cp.async cannot either (bf16 of 2-byte units), or fp32's (its cross copy is
   /// made from it). A twin (pack 1) also packs rows of 4-byte units.
