@@ -1469,8 +1469,8 @@ TEST_CASE("the system cache is never written: its file and directory stay byte-i
     f.expect(s.persistent() && s.path() == dir.file(), "the cache left its file");
     return f.text;
   });
-  CHECK(findings.empty());
   INFO(findings);
+  CHECK(findings.empty());
   CHECK(contents(sys_dir.path) == before);  // no -wal, -shm or journal beside it either
   CHECK(Store(sys, Mode::System).find_binary("k9") == binary("k9"));
 }

@@ -313,6 +313,7 @@ TEST_CASE("a sequence captured in a CUDA graph replays with the bits of an uncap
   const Problem p{8, 1024, 256, 128};
   Sequence s(p, 16, rng);
   s.run(engine);  // tunes (never inside a capture)
+  s.check_against_reference();
   const auto ys = s.dy.download(), h_n = s.dh_n.download();
   cudaStream_t stream;
   CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));

@@ -159,8 +159,10 @@ struct StepOf {
 using Step = StepOf<float>;
 using Bf16Step = StepOf<Bf16>;
 
-/// The relative error a resolved precision may reach (README).
+/// The relative error a precision may reach (README); Default is the default engine's precision,
+/// which every test engine keeps unless it sets its own (and then resolves before asking).
 inline double bound(rnnjit::Precision p) {
+  if (p == rnnjit::Precision::Default) p = rnnjit::EngineOptions{}.default_precision;
   return p == rnnjit::Precision::FP32 ? 1e-5 : p == rnnjit::Precision::BF16 ? 1e-2 : 2e-3;
 }
 
@@ -275,7 +277,7 @@ inline std::vector<std::string> wgmma_configs(const rnnjit::Engine& engine, cons
 // A config stepping `count` problems on as many streams at once, `steps` times, each call into
 // outputs of its own (poisoned): each call has its own barrier counter and scratch (more streams
 // than the engine keeps scratch buffers take stream-ordered memory), so every call's h' and y keep
-// the bits of its problem's first, lone run.
+// the bits of its problem's first, lone run, which is checked against the reference.
 inline void check_streams(rnnjit::Engine& engine, const rnnjit::Problem& p, const std::string& config, std::mt19937& rng,
                           int steps, int count = 2) {
   engine.pin(p, config);
@@ -286,6 +288,7 @@ inline void check_streams(rnnjit::Engine& engine, const rnnjit::Problem& p, cons
   for (int i = 0; i < count; ++i) {
     runs.push_back(std::make_unique<test::Step>(p, rng));
     runs.back()->run(engine, streams[i]);
+    CHECK(runs.back()->error(runs.back()->check_rows()) <= test::bound(engine.resolve(p).precision));
     lone_h.push_back(runs.back()->dh_out.download());
     lone_y.push_back(runs.back()->dy.download());
   }
@@ -349,8 +352,8 @@ inline void check_chain(rnnjit::Engine& engine, const rnnjit::Problem& p, const 
     rnnjit::reference_step(p.batch, p.input, p.hidden, p.output, s.w1.data(), s.b1.data(), s.w2.data(), s.b2.data(),
                            x_host[t].data(), h.data(), rh, ry);
     INFO(config << " step " << t << " of " << steps);
-    CHECK(rnnjit::relative_error(hs[t + 1]->download(), rh) <= test::bound(p.precision));
-    CHECK(rnnjit::relative_error(ys[t]->download(), ry) <= test::bound(p.precision));
+    CHECK(rnnjit::relative_error(hs[t + 1]->download(), rh) <= test::bound(engine.resolve(p).precision));
+    CHECK(rnnjit::relative_error(ys[t]->download(), ry) <= test::bound(engine.resolve(p).precision));
   }
 }
 
