@@ -37,6 +37,9 @@ rnnjit_status guarded(F&& f) {
   } catch (const std::exception& e) {
     last_error = e.what();
     return RNNJIT_INTERNAL;
+  } catch (...) {  // nothing crosses the C boundary
+    last_error = "an exception of no std::exception type";
+    return RNNJIT_INTERNAL;
   }
 }
 

@@ -69,8 +69,6 @@ const Api& api() {
   return l.api;
 }
 
-bool available() { return loaded().error.empty(); }
-
 namespace {
 thread_local CUresult last = CUDA_SUCCESS;  // see last_failure
 }  // namespace

@@ -13,16 +13,16 @@ namespace rnnjit::driver {
 // X(name): every driver entry point the library uses. cuda.h maps each name to its current
 // versioned symbol (cuMemAlloc -> cuMemAlloc_v2); the loader looks up that symbol.
 #define RNNJIT_DRIVER_FUNCTIONS(X)                                                       \
-  X(cuInit) X(cuDriverGetVersion) X(cuGetErrorName) X(cuGetErrorString)                  \
+  X(cuInit) X(cuGetErrorName) X(cuGetErrorString)                                        \
   X(cuDeviceGet) X(cuDeviceGetCount) X(cuDeviceGetName) X(cuDeviceGetAttribute)          \
-  X(cuDeviceTotalMem) X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease)           \
+  X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease)                               \
   X(cuCtxPushCurrent) X(cuCtxPopCurrent) X(cuCtxGetCurrent)                              \
   X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction)                           \
-  X(cuFuncSetAttribute) X(cuFuncGetAttribute) X(cuLaunchKernel) X(cuLaunchKernelEx)      \
+  X(cuFuncSetAttribute) X(cuLaunchKernel) X(cuLaunchKernelEx)                            \
   X(cuMemAlloc) X(cuMemFree) X(cuMemAllocAsync) X(cuMemFreeAsync) X(cuMemGetInfo)        \
-  X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemcpyDtoDAsync) X(cuMemsetD32Async) X(cuMemsetD8Async) \
+  X(cuMemcpyDtoDAsync) X(cuMemsetD32Async) X(cuMemsetD8Async)                            \
   X(cuPointerGetAttributes) X(cuStreamIsCapturing) X(cuStreamSynchronize)                \
-  X(cuStreamCreate) X(cuStreamCreateWithPriority) X(cuCtxGetStreamPriorityRange)          \
+  X(cuStreamCreateWithPriority) X(cuCtxGetStreamPriorityRange)                           \
   X(cuStreamDestroy) X(cuEventCreate) X(cuEventDestroy)                                  \
   X(cuEventRecord) X(cuEventSynchronize) X(cuEventQuery) X(cuEventElapsedTime) X(cuLaunchHostFunc) \
   X(cuStreamWaitEvent)                                                                   \
@@ -37,9 +37,6 @@ struct Api {
 
 /// Loads the driver and calls cuInit once; throws Error(NoDriver) if either fails.
 const Api& api();
-
-/// True if the driver loads and initializes; never throws.
-bool available();
 
 /// The CUresult of this thread's last fail(): the cause an Error's code does not tell
 /// (RNNJIT_CU maps nearly every result to LaunchFailed). CUDA_SUCCESS if none yet.

@@ -219,8 +219,8 @@ void Engine::rnn_step(const Problem& problem, const Weights& w, const void* x, c
     plan->run(args, stream, &*im.arena);
     return;
   }
-  // h_out overlaps an input of i2h, which other CTAs may still read: stage h' in stream-ordered
-  // the engine's scratch, then copy. Same kernels, same bits as separate buffers.
+  // h_out overlaps an input of i2h, which other CTAs may still read: h' goes to the engine's
+  // scratch first, then is copied over h on the stream. Same kernels, same bits as separate buffers.
   const std::size_t bytes = std::size_t(s.b) * s.h * dtype_size(s.dtype);
   ScratchArena::Lease staged(&*im.arena, bytes, stream);
   Args a = args;
@@ -294,24 +294,39 @@ void Engine::pin(const Problem& problem, const std::string& config) {
   im.plans.pin(s, *c);
 }
 
+namespace {
+// Frees a cell's state buffers (in the engine's context, made current by the caller); cuMemFree's
+// status is left: this runs on paths that are already failing or ending.
+void free_state(void* (&state)[2]) {
+  for (void*& buf : state) {
+    if (buf) driver::api().cuMemFree(reinterpret_cast<CUdeviceptr>(buf));
+    buf = nullptr;
+  }
+}
+}  // namespace
+
 RnnCell::RnnCell(Engine& engine, const Problem& problem, const Weights& weights)
     : engine_(engine), problem_(engine.resolve(problem)), weights_(weights) {
   const Shape s = engine_.impl_->shape_of(problem_);
   ContextScope scope(engine_.impl_->context.get());
   const std::size_t n = std::size_t(s.b) * s.h * dtype_size(s.dtype);
-  for (void*& buf : state_) {
-    CUdeviceptr p = 0;
-    RNNJIT_CU(cuMemAlloc(&p, n));
-    buf = reinterpret_cast<void*>(p);
+  try {
+    for (void*& buf : state_) {
+      CUdeviceptr p = 0;
+      RNNJIT_CU(cuMemAlloc(&p, n));
+      buf = reinterpret_cast<void*>(p);
+    }
+    reset();
+  } catch (...) {  // no destructor runs for a constructor that throws
+    free_state(state_);
+    throw;
   }
-  reset();
 }
 
 RnnCell::~RnnCell() {
   try {
     ContextScope scope(engine_.impl_->context.get());
-    for (void* buf : state_)
-      if (buf) driver::api().cuMemFree(reinterpret_cast<CUdeviceptr>(buf));
+    free_state(state_);
   } catch (...) {  // never throw from a destructor
   }
 }

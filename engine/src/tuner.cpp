@@ -165,24 +165,23 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     for (const F& t : ranked<F>(s, Stage::Step, device_))
       if (out.size() < until && taken < most && add(Config::whole(t))) ++taken;
   };
-  // The same config with each wgmma launch on packed copies where that changes how it reads.
-  auto packed_twin = [&](Config c) {
+  // The same config with each wgmma stage's tile as `change` makes it, where it makes one that runs
+  // there; the config itself where none does (add() then takes nothing: it is in already).
+  auto wgmma_twin = [&](Config c, auto change) {
     for (Op& op : c.ops)
-      if (auto* t = std::get_if<WgmmaTile>(&op.tile)) {
-        WgmmaTile twin = *t;
-        twin.pack = 1;
-        if (twin.rejects(s, op.stage, device_).empty()) *t = twin;
-      }
+      if (auto* t = std::get_if<WgmmaTile>(&op.tile))
+        if (const std::optional<WgmmaTile> twin = change(*t, op.stage); twin && twin->rejects(s, op.stage, device_).empty())
+          *t = *twin;
     return c;
   };
-  // The same config with each wgmma stage that its stores bind on kShortK; the config itself where
-  // none is (add() then takes nothing: it is in already).
-  auto short_k_twin = [&](Config c) {
-    for (Op& op : c.ops)
-      if (std::holds_alternative<WgmmaTile>(op.tile) && WgmmaTile::stores_bound(s, op.stage) &&
-          WgmmaTile::kShortK.rejects(s, op.stage, device_).empty())
-        op.tile = WgmmaTile::kShortK;
-    return c;
+  // Each wgmma launch on packed copies where that changes how it reads.
+  auto packed = [](WgmmaTile t, Stage) {
+    t.pack = 1;
+    return std::optional(t);
+  };
+  // Each wgmma stage that its stores of C bind on kShortK.
+  auto short_k = [&](const WgmmaTile&, Stage stage) {
+    return WgmmaTile::stores_bound(s, stage) ? std::optional(WgmmaTile::kShortK) : std::nullopt;
   };
   // Hopper's TMA + wgmma pairs, where the shape allows them (can_implement screens the rest): three
   // for bf16 storage, whose tc pairs run at half wgmma's bf16 rate, two for f32 and, after the
@@ -197,11 +196,11 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     add_pairs.template operator()<GemvtTile>(1);
     const std::size_t first_wgmma = out.size();
     add_pairs.template operator()<WgmmaTile>(1);
-    if (s.dtype == DType::F32 && out.size() > first_wgmma) add(packed_twin(out[first_wgmma]));
+    if (s.dtype == DType::F32 && out.size() > first_wgmma) add(wgmma_twin(out[first_wgmma], packed));
     // Where a stage is bound by its stores of C (short K, many outputs), the first pair with that
     // stage on tiles three to a SM takes the last wgmma pair's slot (WgmmaTile::kShortK).
-    const bool short_k = out.size() > first_wgmma && add(short_k_twin(out[first_wgmma]));
-    add_pairs.template operator()<WgmmaTile>((s.dtype == DType::BF16 ? 3 : 2) - (short_k ? 1 : 0));
+    const bool short_k_in = out.size() > first_wgmma && add(wgmma_twin(out[first_wgmma], short_k));
+    add_pairs.template operator()<WgmmaTile>((s.dtype == DType::BF16 ? 3 : 2) - (short_k_in ? 1 : 0));
   }
   if (s.b <= 16) {
     // Few rows: streaming the weights is the whole cost. Small problems are latency-bound: the
@@ -317,18 +316,25 @@ Tuned Tuner::plan_for(const Shape& s, const Args& args, CUstream stream, Timing 
       const auto config = Config::parse(rec->winner);
       std::string why;
       if (config && can_implement(*config, s, device_, &why)) {
-        cache_hits_.fetch_add(1);
-        const auto t_build = std::chrono::steady_clock::now();
-        out.plan = build(*config, s);
-        support::log().debug("plan for {}: cached {}, binaries fetched and modules loaded in {:.2f} ms", describe(s),
-                             rec->winner, 1e3 * seconds_since(t_build));
-        out.report.winner = rec->winner;
-        out.report.winner_us = rec->winner_us;
-        for (const auto& c : rec->candidates)
-          out.report.candidates.push_back({c.config, c.time_us, parse_disposition(c.disposition), c.message});
-        out.report.from_cache = true;
-        out.report.seconds = seconds_since(t0);
-        return out;
+        try {  // nothing of the entry lands in `out` before all of it is read
+          const auto t_build = std::chrono::steady_clock::now();
+          std::shared_ptr<Plan> plan = build(*config, s);
+          decltype(out.report.candidates) candidates;
+          for (const auto& c : rec->candidates)
+            candidates.push_back({c.config, c.time_us, parse_disposition(c.disposition), c.message});
+          support::log().debug("plan for {}: cached {}, binaries fetched and modules loaded in {:.2f} ms", describe(s),
+                               rec->winner, 1e3 * seconds_since(t_build));
+          out.plan = std::move(plan);
+          out.report.winner = rec->winner;
+          out.report.winner_us = rec->winner_us;
+          out.report.candidates = std::move(candidates);
+          out.report.from_cache = true;
+          out.report.seconds = seconds_since(t0);
+          cache_hits_.fetch_add(1);
+          return out;
+        } catch (const Error& e) {  // an entry some other writer damaged, or a binary this driver refuses
+          why = e.what();
+        }
       }
       support::log().warn("cached winner '{}' is unusable here ({}); retuning", rec->winner, why);
     }

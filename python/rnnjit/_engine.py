@@ -403,7 +403,7 @@ class Engine:
                 return entry
         return None
 
-    def plan(self, batch, input, hidden, output, precision="tf32", dtype="f32"):
+    def plan(self, batch, input, hidden, output, precision="default", dtype="f32"):
         """(state, config) of the plan this problem runs now: state "none" (not called yet),
         "untuned" (picked inside graph capture), "tuning" (tuning="background": a first plan,
         the generic one, runs while the candidates are timed) or "tuned"; config its name ("" for none)."""

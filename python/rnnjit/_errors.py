@@ -52,7 +52,8 @@ class OutOfMemory(Error):
 
 
 class Unsupported(Error):
-    """Valid but not served (bf16 today), or a gradient asked of this inference-only step."""
+    """Valid but not served here (bf16 products of f32 tensors, a GPU no family runs on), or a gradient
+    asked of this inference-only step."""
     status, status_name = 8, "unsupported"
 
 

@@ -33,6 +33,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "rnnjit/gate.hpp"
 #include "rnnjit/rnnjit.hpp"
 #include "shapes.hpp"
@@ -448,18 +450,19 @@ int main(int argc, char** argv) {
                   r.precision.c_str(), r.first_ms, r.gpu_us, r.loop_us, r.graph_us, r.host_us, r.graph_host_us,
                   r.floor_us, 100.0 * r.floor_us / r.gpu_us, r.gbps, r.tflops, r.config.c_str());
     if (!json_path.empty()) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (const auto& r : results)
+        rows.push_back({{"shape", r.name}, {"dtype", r.dtype}, {"precision", r.precision}, {"first_ms", r.first_ms},
+                        {"step_us", r.gpu_us}, {"loop_us", r.loop_us}, {"graph_us", r.graph_us}, {"host_us", r.host_us},
+                        {"graph_host_us", r.graph_host_us}, {"floor_us", r.floor_us}, {"config", r.config}});
       std::ofstream out(json_path);
-      out << "[\n";
-      for (std::size_t i = 0; i < results.size(); ++i) {
-        const auto& r = results[i];
-        out << "  {\"shape\": \"" << r.name << "\", \"dtype\": \"" << r.dtype << "\", \"precision\": \"" << r.precision
-            << "\", \"first_ms\": " << r.first_ms
-            << ", \"step_us\": " << r.gpu_us << ", \"loop_us\": " << r.loop_us << ", \"graph_us\": " << r.graph_us << ", \"host_us\": " << r.host_us << ", \"graph_host_us\": " << r.graph_host_us
-            << ", \"floor_us\": " << r.floor_us << ", \"config\": \"" << r.config << "\"}" << (i + 1 < results.size() ? "," : "") << "\n";
+      out << rows.dump(2) << "\n";
+      if (!out.flush()) {
+        std::fprintf(stderr, "rnnjit-bench: could not write %s\n", json_path.c_str());
+        return 1;
       }
-      out << "]\n";
     }
-  } catch (const rnnjit::Error& e) {
+  } catch (const std::exception& e) {  // rnnjit::Error among them
     std::fprintf(stderr, "rnnjit-bench: %s\n", e.what());
     return 1;
   }

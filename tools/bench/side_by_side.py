@@ -258,6 +258,11 @@ def run(args):
               f"{('%.2fx' % ratio) if not mname.startswith('rnnjit') else '-':>8s}")
     if args.png:
         chart(rows_out, args.png)
+    bad = [f"{name} {mname}: error {err:.1e}" for name, mname, prec, t, err, ratio in rows_out
+           if mname.startswith("rnnjit") and not err <= BOUND[prec]]
+    for line in bad:
+        print("ERROR past the bound:", line)
+    return 1 if bad else 0
 
 
 def sweep_summary(rows, precisions):

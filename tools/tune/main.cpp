@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <cstdio>
@@ -61,42 +60,37 @@ double check(rnnjit::Engine& engine, const rnnjit::Problem& p) {
     for (auto& x : v) x = bf16 ? __bfloat162float(__float2bfloat16(d(rng))) : d(rng);
     return v;
   };
-  // The device's bytes of `v` in the problem's storage, and back.
-  auto stored = [&](const std::vector<float>& v) {
-    std::vector<unsigned char> out(v.size() * e);
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (bf16) {
-        const __nv_bfloat16 b = __float2bfloat16(v[i]);
-        std::memcpy(&out[i * e], &b, e);
-      } else {
-        std::memcpy(&out[i * e], &v[i], e);
-      }
-    }
-    return out;
-  };
-  auto loaded = [&](const std::vector<unsigned char>& bytes) {
-    std::vector<float> v(bytes.size() / e);
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (bf16) {
-        __nv_bfloat16 b;
-        std::memcpy(&b, &bytes[i * e], e);
-        v[i] = __bfloat162float(b);
-      } else {
-        std::memcpy(&v[i], &bytes[i * e], e);
-      }
-    }
-    return v;
+  // n values at device address d as floats; false where the copy failed.
+  auto down = [&](const void* d, std::size_t n, std::vector<float>& v) {
+    v.resize(n);
+    if (!bf16) return cudaMemcpy(v.data(), d, n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess;
+    std::vector<__nv_bfloat16> b(n);
+    if (cudaMemcpy(b.data(), d, n * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost) != cudaSuccess) return false;
+    std::transform(b.begin(), b.end(), v.begin(), [](__nv_bfloat16 x) { return __bfloat162float(x); });
+    return true;
   };
   const float k1 = 1 / std::sqrt(float(I + H)), k2 = 1 / std::sqrt(float(H));
   const auto w1 = rand(H * (I + H), k1), b1 = rand(H, k1), w2 = rand(O * H, k2), b2 = rand(O, k2), x = rand(B * I, 1),
              h = rand(B * H, 1);
-  std::vector<void*> bufs;
+  struct Buffers {  // freed on every way out; a failed free has nothing left to undo
+    std::vector<void*> ptrs;
+    ~Buffers() {
+      for (void* d : ptrs) cudaFree(d);
+    }
+  } bufs;
+  // v on the device in the problem's storage (bf16 problems draw values that bf16 holds exactly).
   auto up = [&](const std::vector<float>& v) {
+    std::vector<__nv_bfloat16> rounded;
+    const void* src = v.data();
+    if (bf16) {
+      rounded.resize(v.size());
+      std::transform(v.begin(), v.end(), rounded.begin(), [](float f) { return __float2bfloat16(f); });
+      src = rounded.data();
+    }
     void* d = nullptr;
-    const auto bytes = stored(v);
-    if (cudaMalloc(&d, bytes.size()) != cudaSuccess) throw std::runtime_error("cudaMalloc failed");
-    bufs.push_back(d);
-    if (cudaMemcpy(d, bytes.data(), bytes.size(), cudaMemcpyHostToDevice) != cudaSuccess)
+    if (cudaMalloc(&d, v.size() * e) != cudaSuccess) throw std::runtime_error("cudaMalloc failed");
+    bufs.ptrs.push_back(d);
+    if (cudaMemcpy(d, src, v.size() * e, cudaMemcpyHostToDevice) != cudaSuccess)
       throw std::runtime_error("copying the inputs to the GPU failed");
     return d;
   };
@@ -104,14 +98,12 @@ double check(rnnjit::Engine& engine, const rnnjit::Problem& p) {
   void *dho = up(std::vector<float>(B * H, NAN)), *dy = up(std::vector<float>(B * O, NAN));
   engine.rnn_step(p, {dw1, db1, dw2, db2}, dx, dh, dho, dy);
   const std::int64_t rows = double(B) * (I + H) * H > 4e8 ? std::min<std::int64_t>(B, 2) : B;
-  std::vector<unsigned char> ho(rows * H * e), y(rows * O * e);
-  const bool ok = cudaMemcpy(ho.data(), dho, ho.size(), cudaMemcpyDeviceToHost) == cudaSuccess &&
-                  cudaMemcpy(y.data(), dy, y.size(), cudaMemcpyDeviceToHost) == cudaSuccess;
-  for (void* d : bufs) cudaFree(d);
+  std::vector<float> ho, y;
+  const bool ok = down(dho, rows * H, ho) && down(dy, rows * O, y);
   if (!ok) throw std::runtime_error("copying the result back failed");
   std::vector<double> rh, ry;
   rnnjit::reference_step(rows, I, H, O, w1.data(), b1.data(), w2.data(), b2.data(), x.data(), h.data(), rh, ry);
-  return std::max(rnnjit::relative_error(loaded(ho), rh), rnnjit::relative_error(loaded(y), ry));
+  return std::max(rnnjit::relative_error(ho, rh), rnnjit::relative_error(y, ry));
 }
 
 void progress(bool tty, std::size_t done, std::size_t total, double elapsed, const std::string& what) {

@@ -89,7 +89,7 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   } else {
     if (bn % (64 * groups) != 0) return "BN must be whole m64 blocks per warpgroup (W's rows on the M side)";
     if (fp32 && bm != 16 && bm != 64 && bm != 128) return "fp32: BM must be 16, 64 or 128 (wgmma n16, n64, n128)";
-    if (!fp32 && bm != 16) return "tf32: BM below 64 must be 16 (wgmma n16)";
+    if (!fp32 && bm != 16) return "tf32 and bf16: BM below 64 must be 16 (wgmma n16)";
   }
   if (stages < 2) return "needs at least 2 stages";
   // A packed copy of W takes whole rows: not W1's first I columns.
