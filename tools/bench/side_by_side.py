@@ -251,13 +251,15 @@ def run(args):
         del graphs, w1, b1, w2, b2, xs, hs, h_outs, ys, i2h, h2o
         torch.cuda.empty_cache()
     if args.sweep:
-        return sweep_summary(rows_out, ("bf16",) if bf16 else ("tf32", "fp32"))
-    print("\nshape     method               prec    time us    error    anchor/rnnjit")
-    for name, mname, prec, t, err, ratio in rows_out:
-        print(f"{name:9s} {mname:20s} {prec:5s} {t:10.2f} {err:9.1e}  "
-              f"{('%.2fx' % ratio) if not mname.startswith('rnnjit') else '-':>8s}")
-    if args.png:
-        chart(rows_out, args.png)
+        sweep_summary(rows_out, ("bf16",) if bf16 else ("tf32", "fp32"))
+    else:
+        print("\nshape     method               prec    time us    error    anchor/rnnjit")
+        for name, mname, prec, t, err, ratio in rows_out:
+            print(f"{name:9s} {mname:20s} {prec:5s} {t:10.2f} {err:9.1e}  "
+                  f"{('%.2fx' % ratio) if not mname.startswith('rnnjit') else '-':>8s}")
+        if args.png:
+            chart(rows_out, args.png)
+    # rnnjit past its precision's bound fails the run.
     bad = [f"{name} {mname}: error {err:.1e}" for name, mname, prec, t, err, ratio in rows_out
            if mname.startswith("rnnjit") and not err <= BOUND[prec]]
     for line in bad:
@@ -266,10 +268,11 @@ def run(args):
 
 
 def sweep_summary(rows, precisions):
-    """Per shape PyTorch / rnnjit in each precision, then the worst ratio and the geometric mean."""
+    """Per shape PyTorch / rnnjit in each precision, then the worst ratio and the geometric mean (the
+    errors are run()'s to judge)."""
     anchor = {"tf32": "eager tf32 graph", "fp32": "eager fp32", "bf16": "eager bf16 graph"}
     by = {(r[0], r[1]): r for r in rows}
-    ratios, bad = [], []
+    ratios = []
     print("\nshape                   " + "".join(f" {p}: PyTorch us  rnnjit us  ratio  " for p in precisions))
     for name in dict.fromkeys(r[0] for r in rows):
         cells = []
@@ -277,16 +280,11 @@ def sweep_summary(rows, precisions):
             mine, theirs = by[(name, "rnnjit " + prec)], by[(name, anchor[prec])]
             ratio = theirs[3] / mine[3]
             ratios.append(ratio)
-            if not mine[4] <= BOUND[prec]:
-                bad.append(f"{name} {prec}: error {mine[4]:.1e}")
             cells.append(f"{theirs[3]:16.2f} {mine[3]:10.2f} {ratio:6.2f}x")
         print(f"{name:24s} " + "  ".join(cells))
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     print(f"\n{len(ratios)} ratios over {len(ratios) // len(precisions)} shapes: worst {min(ratios):.2f}x, geometric mean {geomean:.2f}x, "
           f"{sum(r < 1 for r in ratios)} below 1.0")
-    for line in bad:
-        print("ERROR past the bound:", line)
-    return 1 if bad else 0
 
 
 def chart(rows, path):
