@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
                            h.data() + s.row0 * H, ref_h, ref_y);
     worst = std::max({worst, rnnjit::relative_error(h_out, ref_h), rnnjit::relative_error(y, ref_y)});
   }
-  const double bound = problem.precision == rnnjit::Precision::FP32 ? 1e-5 : 2e-3;
+  const double bound = rnnjit::error_bound(shards[0].engine->resolve(problem).precision);
 
   // Steady steps: the baseline alone, then every shard at once, a thread a device, each round
   // started together and timed until the slowest shard is done.

@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   std::vector<double> ref_h, ref_y;
   rnnjit::reference_step(rows, I, H, O, w1.data(), b1.data(), w2.data(), b2.data(), x.data(), h.data(), ref_h, ref_y);
   const double err = std::max(rnnjit::relative_error(h_out, ref_h), rnnjit::relative_error(y, ref_y));
-  const double bound = problem.precision == rnnjit::Precision::FP32 ? 1e-5 : 2e-3;
+  const double bound = rnnjit::error_bound(engine->resolve(problem).precision);
 
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <utility>
 
 #include "rnnjit/rnnjit.h"
 #include "rnnjit/rnnjit.hpp"
@@ -71,6 +72,28 @@ TEST_CASE("precision names round-trip and unknown ones are rejected", "[api]") {
     CHECK(rnnjit::parse_precision(rnnjit::precision_name(p)) == p);
   CHECK_THROWS_AS(rnnjit::parse_precision("fp16"), rnnjit::Error);
   CHECK(std::strcmp(rnnjit_version(), rnnjit::version().c_str()) == 0);
+}
+
+// The bounds README states, one definition for the tests, the tools and callers; no driver needed.
+TEST_CASE("each precision's error bound, and none for Default", "[api]") {
+  CHECK(rnnjit::error_bound(rnnjit::Precision::FP32) == 1e-5);
+  CHECK(rnnjit::error_bound(rnnjit::Precision::TF32) == 2e-3);
+  CHECK(rnnjit::error_bound(rnnjit::Precision::BF16) == 1e-2);
+  CHECK_THROWS_MATCHES(rnnjit::error_bound(rnnjit::Precision::Default), rnnjit::Error,
+                       Catch::Matchers::Predicate<rnnjit::Error>(
+                           [](const rnnjit::Error& e) { return e.code() == rnnjit::ErrorCode::InvalidArgument; }));
+  const std::pair<rnnjit_precision, double> bounds[] = {
+      {RNNJIT_PRECISION_FP32, 1e-5}, {RNNJIT_PRECISION_TF32, 2e-3}, {RNNJIT_PRECISION_BF16, 1e-2}};
+  for (const auto& [p, expected] : bounds) {
+    double bound = 0;
+    CHECK(rnnjit_error_bound(p, &bound) == RNNJIT_OK);
+    CHECK(bound == expected);
+  }
+  double bound = -1;
+  CHECK(rnnjit_error_bound(RNNJIT_PRECISION_DEFAULT, &bound) == RNNJIT_INVALID_ARGUMENT);
+  CHECK_THAT(rnnjit_last_error(), Catch::Contains("resolve the problem first"));
+  CHECK(rnnjit_error_bound(static_cast<rnnjit_precision>(7), &bound) == RNNJIT_INVALID_ARGUMENT);
+  CHECK(rnnjit_error_bound(RNNJIT_PRECISION_TF32, nullptr) == RNNJIT_INVALID_ARGUMENT);
 }
 
 TEST_CASE("the C API clears its out-parameters when it fails", "[api]") {

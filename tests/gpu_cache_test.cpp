@@ -49,7 +49,7 @@ TEST_CASE("child: one step from the cache in $RNNJIT_CACHE, printing the engine'
   std::mt19937 rng(21);
   test::Step s(kProblem, rng);
   s.run(engine);
-  REQUIRE(s.error(kProblem.batch) <= 2e-3);
+  REQUIRE(s.error(kProblem.batch) <= test::bound(kProblem.precision));
   const auto st = engine.stats();
   std::printf("STATS compiles=%lld binary_hits=%lld tunings=%lld tuning_hits=%lld\n", (long long)st.nvrtc_compiles,
               (long long)st.binary_cache_hits, (long long)st.tunings, (long long)st.tuning_cache_hits);
@@ -101,6 +101,38 @@ TEST_CASE("force retunes a cached problem and tune() reports the candidates", "[
   CHECK(engine.stats().tunings == 2);
 }
 
+// A cache hit whose rows cannot be read (here a candidate's disposition no version of rnnjit
+// writes, as another writer might leave it) is warned about and tuned again, not an error of the
+// step; the new entry replaces it and the next engine loads it.
+TEST_CASE("a cached entry that fails to load is retuned, and the next engine loads the new one", "[gpu][cache]") {
+  test::TempDir dir;
+  rnnjit::EngineOptions o;
+  o.cache_path = (dir.path / "c.sqlite").string();
+  {
+    rnnjit::Engine first(o);
+    REQUIRE_FALSE(first.tune(kProblem).from_cache);
+  }
+  {
+    rnnjit::cache::Store store(*o.cache_path);
+    auto records = store.list_tuning();
+    REQUIRE(records.size() == 1);
+    REQUIRE_FALSE(records[0].candidates.empty());
+    records[0].candidates[0].disposition = "damaged";
+    store.put_tuning(records[0]);
+  }
+  rnnjit::Engine second(o);
+  std::mt19937 rng(25);
+  test::Step s(kProblem, rng);
+  s.run(second);
+  CHECK(s.error(kProblem.batch) <= test::bound(kProblem.precision));
+  CHECK(second.stats().tunings == 1);
+  CHECK(second.plan_info(kProblem).state == rnnjit::PlanState::Tuned);
+  rnnjit::Engine third(o);
+  const auto again = third.tune(kProblem);
+  CHECK(again.from_cache);
+  CHECK(third.stats().tunings == 0);
+}
+
 TEST_CASE("a cache file that is garbage never fails a step", "[gpu][cache]") {
   test::TempDir dir;
   const fs::path cache = dir.path / "cache.sqlite";
@@ -111,7 +143,7 @@ TEST_CASE("a cache file that is garbage never fails a step", "[gpu][cache]") {
   std::mt19937 rng(22);
   test::Step s(kProblem, rng);
   s.run(engine);
-  CHECK(s.error(kProblem.batch) <= 2e-3);
+  CHECK(s.error(kProblem.batch) <= test::bound(kProblem.precision));
 }
 
 TEST_CASE("a process with an empty cache starts from the system cache: no NVRTC, nothing written to it",
@@ -145,7 +177,7 @@ TEST_CASE("child: a background tuning cut short by std::exit, with the engine ne
   std::mt19937 rng(23);
   test::Step s({64, 2048, 2048, 1024}, rng);
   s.run(*engine);
-  REQUIRE(s.error(s.check_rows()) <= 2e-3);
+  REQUIRE(s.error(s.check_rows()) <= test::bound(s.p.precision));
   REQUIRE(engine->plan_info(s.p).state == rnnjit::PlanState::Tuning);
   std::printf("EXITING\n");
   std::fflush(stdout);
@@ -157,7 +189,7 @@ TEST_CASE("child: a background tuning cut short by _exit, its thread killed wher
   std::mt19937 rng(24);
   test::Step s({8, 1024, 256, 128}, rng);
   s.run(engine);
-  REQUIRE(s.error(s.check_rows()) <= 2e-3);
+  REQUIRE(s.error(s.check_rows()) <= test::bound(s.p.precision));
   // Somewhere in the compiles, the timing or the write.
   std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1500)(rng)));
   std::printf("EXITING\n");

@@ -159,11 +159,10 @@ struct StepOf {
 using Step = StepOf<float>;
 using Bf16Step = StepOf<Bf16>;
 
-/// The relative error a precision may reach (README); Default is the default engine's precision,
-/// which every test engine keeps unless it sets its own (and then resolves before asking).
+/// rnnjit::error_bound, with Default as the default engine's precision, which every test engine
+/// keeps unless it sets its own (and then resolves before asking).
 inline double bound(rnnjit::Precision p) {
-  if (p == rnnjit::Precision::Default) p = rnnjit::EngineOptions{}.default_precision;
-  return p == rnnjit::Precision::FP32 ? 1e-5 : p == rnnjit::Precision::BF16 ? 1e-2 : 2e-3;
+  return rnnjit::error_bound(p == rnnjit::Precision::Default ? rnnjit::EngineOptions{}.default_precision : p);
 }
 
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
@@ -386,7 +385,7 @@ inline void check_replay(rnnjit::Engine& engine, const rnnjit::Problem& p, const
   test::Step s(p, rng);
   s.run(engine, stream);
   CUDA_OK(cudaStreamSynchronize(stream));
-  CHECK(s.error(p.batch) <= test::bound(p.precision == rnnjit::Precision::FP32 ? p.precision : rnnjit::Precision::TF32));
+  CHECK(s.error(p.batch) <= test::bound(engine.resolve(p).precision));
   const auto h_ref = s.dh_out.download(), y_ref = s.dy.download();
   capture_and_replay(engine, s, stream);
   CHECK(test::same_bits(s.dh_out.download(), h_ref));

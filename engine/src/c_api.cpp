@@ -202,6 +202,13 @@ rnnjit_status rnnjit_engine_device(const rnnjit_engine* engine, const char** nam
   });
 }
 
+rnnjit_status rnnjit_error_bound(rnnjit_precision p, double* bound) {
+  return guarded([&] {
+    require(bound, "bound");
+    *bound = rnnjit::error_bound(precision(p));
+  });
+}
+
 rnnjit_status rnnjit_cache_resolve_path(const char* option, const char** path) {
   return guarded([&] {
     require(path, "path");

@@ -1,5 +1,6 @@
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "rnnjit/rnnjit.hpp"
 
@@ -38,6 +39,17 @@ double relative_error(const std::vector<float>& out, const std::vector<double>& 
   }
   if (den == 0) return num == 0 ? 0.0 : std::numeric_limits<double>::infinity();
   return std::sqrt(num / den);
+}
+
+double error_bound(Precision p) {
+  switch (p) {
+    case Precision::FP32: return 1e-5;
+    case Precision::TF32: return 2e-3;
+    case Precision::BF16: return 1e-2;
+    case Precision::Default: break;
+  }
+  throw Error(ErrorCode::InvalidArgument, std::string("precision ") + precision_name(p) +
+                                              " has no error bound of its own: resolve the problem first");
 }
 
 }  // namespace rnnjit

@@ -8,7 +8,7 @@ h' = tanh([x, h] W1ᵀ + b1), y = h' W2ᵀ + b2. PyTorch: `import rnnjit.torch` 
 torch.ops.rnnjit.rnn_step and provides rnnjit.torch.RNNCell.
 """
 from ._cache import Candidate, TunedEntry, default_path as default_cache_path, entries as cache_entries
-from ._engine import Engine
+from ._engine import Engine, error_bound
 from ._errors import (CacheError, CompileFailed, Error, Internal, InvalidArgument, LaunchFailed, LibraryError,
                       NoDevice, NoDriver, OutOfMemory, Unsupported)
 from ._lib import library_path
@@ -20,7 +20,7 @@ except ImportError:  # a source tree (RNNJIT_LIBRARY): ask the library
 
 __all__ = ["Engine", "Error", "InvalidArgument", "NoDriver", "NoDevice", "CompileFailed", "LaunchFailed",
            "CacheError", "OutOfMemory", "Unsupported", "Internal", "LibraryError", "TunedEntry", "Candidate",
-           "cache_entries", "default_cache_path", "library_version", "library_path", "PRECISIONS"]
+           "cache_entries", "default_cache_path", "library_version", "library_path", "error_bound", "PRECISIONS"]
 
 PRECISIONS = ("tf32", "fp32", "bf16", "default")
 

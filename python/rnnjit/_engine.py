@@ -89,6 +89,16 @@ def _sizes(shapes):
     return batch, inp, hidden, output
 
 
+def error_bound(precision):
+    """The relative error (‖out − ref‖₂ / ‖ref‖₂ against float64 of the same inputs) that every
+    kernel of `precision` ("fp32", "tf32", "bf16") stays within: rnnjit_error_bound. "default" has
+    none of its own (it depends on the engine and the tensors): InvalidArgument."""
+    lib = _lib.load()
+    bound = ctypes.c_double()
+    _lib.check(lib, lib.rnnjit_error_bound(_precision_code(precision), ctypes.byref(bound)))
+    return bound.value
+
+
 def _precision_code(precision):
     code = _lib.PRECISIONS.get(precision)
     if code is None:

@@ -59,6 +59,7 @@ _SIGNATURES = {
     "rnnjit_engine_cache_path": (ctypes.c_int, [_vp, ctypes.POINTER(ctypes.c_char_p)]),
     "rnnjit_engine_device": (ctypes.c_int, [_vp] + [ctypes.POINTER(ctypes.c_char_p)] * 3),
     "rnnjit_cache_resolve_path": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]),
+    "rnnjit_error_bound": (ctypes.c_int, [ctypes.c_int, ctypes.POINTER(ctypes.c_double)]),
 }
 
 _lock = threading.Lock()

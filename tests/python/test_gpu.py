@@ -15,7 +15,7 @@ import torch  # noqa: E402
 import rnnjit  # noqa: E402
 import rnnjit.torch  # noqa: E402
 
-BOUND = {"tf32": 2e-3, "fp32": 1e-5, "bf16": 1e-2}  # README: relative error bounds of the precisions
+bound = rnnjit.error_bound  # the relative error each precision stays within
 SHAPES = [(8, 1024, 256, 128), (1, 5, 7, 3), (3, 37, 45, 29), (17, 100, 33, 65), (64, 256, 128, 96)]
 
 
@@ -60,7 +60,7 @@ def test_a_step_matches_the_float64_reference(engine, shape, precision):
     torch.cuda.synchronize()
     ref_h, ref_y = reference(*ops)
     assert h_out.shape == ref_h.shape and y.shape == ref_y.shape and y.device == ops[0].device
-    assert rel_err(h_out, ref_h) < BOUND[precision] and rel_err(y, ref_y) < BOUND[precision]
+    assert rel_err(h_out, ref_h) < bound(precision) and rel_err(y, ref_y) < bound(precision)
 
 
 def test_given_outputs_in_place_state_and_a_side_stream(engine):
@@ -73,7 +73,7 @@ def test_given_outputs_in_place_state_and_a_side_stream(engine):
         out = engine.rnn_step(x, h, w1, b1, w2, b2, h_out=h, y=y, precision="fp32")
     s.synchronize()
     assert out[0] is h and out[1] is y
-    assert rel_err(h, ref_h) < 1e-5 and rel_err(y, ref_y) < 1e-5
+    assert rel_err(h, ref_h) < bound("fp32") and rel_err(y, ref_y) < bound("fp32")
 
 
 def test_the_engine_rejects_what_python_cannot_see(engine):
@@ -101,7 +101,7 @@ def test_a_step_without_pointer_checks_still_checks_devices():
         with pytest.raises(rnnjit.InvalidArgument, match="h is on cpu but this engine runs on cuda:0"):
             e.rnn_step(x, h.cpu(), w1, b1, w2, b2)
         h_out, y = e.rnn_step(x, h, w1, b1, w2, b2)
-        assert rel_err(y, reference(x, h, w1, b1, w2, b2)[1]) < 2e-3
+        assert rel_err(y, reference(x, h, w1, b1, w2, b2)[1]) < bound("tf32")
 
 
 class CudaArrayView:
@@ -133,7 +133,7 @@ def test_arrays_of_other_frameworks(engine, view):
     torch.cuda.synchronize()
     assert got[0].t is h_out and got[1].t is y
     ref_h, ref_y = reference(*ops)
-    assert rel_err(h_out, ref_h) < 1e-5 and rel_err(y, ref_y) < 1e-5
+    assert rel_err(h_out, ref_h) < bound("fp32") and rel_err(y, ref_y) < bound("fp32")
     with pytest.raises(rnnjit.InvalidArgument, match="h_out and y are required"):
         engine.rnn_step(*map(view, ops))
 
@@ -144,7 +144,7 @@ def test_cupy_arrays_when_cupy_is_installed(engine):
     h_out, y = cp.empty((3, 12), cp.float32), cp.empty((3, 6), cp.float32)
     engine.rnn_step(*ops, h_out=h_out, y=y, precision="fp32")
     ref_h, ref_y = reference(*[torch.as_tensor(a, device="cuda") for a in ops])
-    assert rel_err(torch.as_tensor(y, device="cuda"), ref_y) < 1e-5
+    assert rel_err(torch.as_tensor(y, device="cuda"), ref_y) < bound("fp32")
 
 
 # --- bf16 tensors ------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def test_a_bf16_step_matches_the_float64_reference_of_its_bf16_values(engine, sh
     torch.cuda.synchronize()
     assert h_out.dtype == y.dtype == torch.bfloat16
     ref_h, ref_y = reference(*ops)  # the bf16 values, exactly, in float64
-    assert rel_err(h_out, ref_h) < BOUND["bf16"] and rel_err(y, ref_y) < BOUND["bf16"]
+    assert rel_err(h_out, ref_h) < bound("bf16") and rel_err(y, ref_y) < bound("bf16")
 
 
 def test_a_bf16_step_into_given_outputs_and_through_dlpack(engine):
@@ -172,12 +172,12 @@ def test_a_bf16_step_into_given_outputs_and_through_dlpack(engine):
     got = engine.rnn_step(*map(DLPackView, ops), h_out=DLPackView(h_out), y=DLPackView(y), precision="bf16")
     torch.cuda.synchronize()
     assert got[0].t is h_out and got[1].t is y
-    assert rel_err(h_out, ref_h) < BOUND["bf16"] and rel_err(y, ref_y) < BOUND["bf16"]
+    assert rel_err(h_out, ref_h) < bound("bf16") and rel_err(y, ref_y) < bound("bf16")
     x, h = ops[:2]
     out = engine.rnn_step(x, h, *ops[2:], h_out=h, y=y, precision="bf16")  # h_out aliasing h
     torch.cuda.synchronize()
     assert out[0] is h and out[1] is y
-    assert rel_err(h, ref_h) < BOUND["bf16"]
+    assert rel_err(h, ref_h) < bound("bf16")
 
 
 def test_a_bf16_sequence_matches_the_float64_recurrence_of_its_stored_states(engine):
@@ -193,8 +193,8 @@ def test_a_bf16_sequence_matches_the_float64_recurrence_of_its_stored_states(eng
         h = torch.tanh(torch.cat([x[t].double(), h], 1) @ w1.double().T + b1.double()).bfloat16().double()
         ys.append(h @ w2.double().T + b2.double())
         hs.append(h)
-    assert rel_err(y, torch.stack(ys)) < BOUND["bf16"]
-    assert rel_err(out[2], torch.stack(hs)) < BOUND["bf16"]
+    assert rel_err(y, torch.stack(ys)) < bound("bf16")
+    assert rel_err(out[2], torch.stack(hs)) < bound("bf16")
     assert torch.equal(out[1], out[2][-1])
 
 
@@ -230,8 +230,8 @@ def test_a_sequence_matches_the_float64_recurrence(engine, precision):
         h, y_t = reference(x[t], h, w1, b1, w2, b2)
         ys.append(y_t)
         hs.append(h)
-    assert rel_err(y, torch.stack(ys)) < BOUND[precision]
-    assert rel_err(h_all, torch.stack(hs)) < BOUND[precision]
+    assert rel_err(y, torch.stack(ys)) < bound(precision)
+    assert rel_err(h_all, torch.stack(hs)) < bound(precision)
     assert torch.equal(h_n, h_all[-1])
     # h_n replacing h0, outputs given: the same bits.
     h_again, y_again = h0.clone(), poisoned(T, B, O)
@@ -251,7 +251,7 @@ def test_background_tuning_runs_the_generic_plan_then_the_winner():
         for _ in range(100000):  # steady calls until the winner is in place (about a second)
             h_out, y = e.rnn_step(*ops)
             torch.cuda.synchronize()
-            assert rel_err(h_out, ref_h) < BOUND["tf32"] and rel_err(y, ref_y) < BOUND["tf32"]
+            assert rel_err(h_out, ref_h) < bound("tf32") and rel_err(y, ref_y) < bound("tf32")
             state, config = e.plan(8, 1024, 256, 128)
             assert state in ("tuning", "tuned") and config
             first = first or (state, config)
@@ -311,7 +311,7 @@ def test_the_op_in_a_cuda_graph():
         g.replay()
         torch.cuda.synchronize()
         ref_h, ref_y = reference(x, h0, cell.i2h.weight, cell.i2h.bias, cell.h2o.weight, cell.h2o.bias)
-        assert rel_err(y_static, ref_y) < 2e-3 and rel_err(h_static, ref_h) < 2e-3
+        assert rel_err(y_static, ref_y) < bound("tf32") and rel_err(h_static, ref_h) < bound("tf32")
 
 
 def test_reduce_overhead_compile_runs_the_op_in_cuda_graphs():
@@ -363,8 +363,8 @@ def test_rnncell_matches_kernelbenchs_model_and_loads_its_state_dict():
             x = torch.randn(kb.batch_size, kb.input_size, device="cuda")
             y_ref = model(x)
             y, y_twin = cell(x), twin(x)
-            assert rel_err(y, y_ref.double()) < 1e-5 and torch.equal(y, y_twin)
-            assert rel_err(cell.hidden, model.hidden.double()) < 1e-5
+            assert rel_err(y, y_ref.double()) < bound("fp32") and torch.equal(y, y_twin)
+            assert rel_err(cell.hidden, model.hidden.double()) < bound("fp32")
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs (issue 25)")
@@ -378,7 +378,7 @@ def test_the_package_uses_the_engine_of_the_tensors_device():
             cell = rnnjit.torch.RNNCell(7, 33, 3, precision="fp32").to(f"cuda:{device}")
             cell_y = cell(ops[0])
         assert h.device == y.device == cell_y.device == torch.device(f"cuda:{device}")
-        assert rel_err(h, ref_h) < BOUND["fp32"] and rel_err(y, ref_y) < BOUND["fp32"]
+        assert rel_err(h, ref_h) < bound("fp32") and rel_err(y, ref_y) < bound("fp32")
         assert rnnjit.torch.engine(device).device == device
         results[device] = y.cpu()
     if rnnjit.torch.engine(0).gpu_key == rnnjit.torch.engine(1).gpu_key:

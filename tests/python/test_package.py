@@ -36,6 +36,14 @@ def test_the_library_is_bundled_and_exports_only_the_c_api():
         lib._ZN6rnnjit7versionB5cxx11Ev  # rnnjit::version(): hidden by engine/src/c_api.map
 
 
+def test_error_bounds_are_the_librarys_and_default_has_none():
+    assert (rnnjit.error_bound("fp32"), rnnjit.error_bound("tf32"), rnnjit.error_bound("bf16")) == (1e-5, 2e-3, 1e-2)
+    with pytest.raises(rnnjit.InvalidArgument, match="resolve the problem first"):
+        rnnjit.error_bound("default")
+    with pytest.raises(rnnjit.InvalidArgument, match="precision 'fp16' is not one of"):
+        rnnjit.error_bound("fp16")
+
+
 def test_one_exception_class_a_status_named_as_the_c_api_does():
     lib = _lib.load()
     assert sorted(c.status for c in STATUS_CLASSES) == list(range(1, 10))

@@ -209,7 +209,7 @@ void run_shape(rnnjit::Engine& engine, const rnnjit::Problem& p, std::mt19937_64
   }
 
   if (rng() % 5 == 0) engine.tune(p);  // the prewarm path (rnnjit-tune's), now and then
-  const double bound = p.precision == rnnjit::Precision::FP32 ? 1e-5 : 2e-3;
+  const double bound = rnnjit::error_bound(engine.resolve(p).precision);
   std::vector<float> first_h, first_y;
   const int reps = 1 + static_cast<int>(rng() % 8);
   for (int rep = 0; rep < reps; ++rep) {

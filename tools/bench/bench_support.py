@@ -1,8 +1,7 @@
-"""What the Python bench scripts of tools/bench/ share: the error bounds and loading rnnjit."""
+"""What the Python bench scripts of tools/bench/ share: loading rnnjit (its error_bound() gives the
+bounds the scripts check rnnjit's errors against)."""
 import os
 import sys
-
-BOUND = {"tf32": 2e-3, "fp32": 1e-5, "bf16": 1e-2}  # README: relative error bounds of the precisions
 
 
 def import_rnnjit(lib):

@@ -37,7 +37,7 @@ import sys
 import torch
 import triton.testing
 
-from bench_support import BOUND, import_rnnjit
+from bench_support import import_rnnjit
 
 SHAPES = {"kb-v0": (8, 1024, 256, 128), "b1-4k": (1, 4096, 4096, 4096),
           "mid": (64, 2048, 2048, 1024), "kb-large": (256, 16384, 16384, 8192)}
@@ -74,7 +74,8 @@ def sequences(args):
     rnn_step calls in a CUDA graph; y over all T checked against a float64 recurrence. --dtype
     bf16: every tensor bf16 on both sides (the reference from the same bf16 values)."""
     torch.manual_seed(0)
-    rj = import_rnnjit(args.lib).Engine()
+    rnnjit = import_rnnjit(args.lib)
+    rj = rnnjit.Engine()
     dt = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     precs = ("bf16",) if args.dtype == "bf16" else ("tf32", "fp32")
     rows = []
@@ -139,7 +140,7 @@ def sequences(args):
     bad = []
     for name, mname, prec, t_us, err, ratio in rows:
         print(f"{name:10s} {mname:25s} {prec:5s} {t_us:10.1f} {t_us / SEQUENCES[name][0]:9.2f} {err:9.1e}   {ratio:6.2f}x")
-        if mname.startswith("rnnjit") and not err <= BOUND[prec]:
+        if mname.startswith("rnnjit") and not err <= rnnjit.error_bound(prec):
             bad.append(f"{name} {mname} {prec}: error {err:.1e}")
     for line in bad:
         print("ERROR past the bound:", line)
@@ -261,7 +262,7 @@ def run(args):
             chart(rows_out, args.png)
     # rnnjit past its precision's bound fails the run.
     bad = [f"{name} {mname}: error {err:.1e}" for name, mname, prec, t, err, ratio in rows_out
-           if mname.startswith("rnnjit") and not err <= BOUND[prec]]
+           if mname.startswith("rnnjit") and not err <= rnnjit.error_bound(prec)]
     for line in bad:
         print("ERROR past the bound:", line)
     return 1 if bad else 0

@@ -245,7 +245,7 @@ int main(int argc, char** argv) {
         row["speedup_vs_heuristic"] = std::isfinite(heuristic) ? Json(heuristic / r.winner_us) : Json();
         if (do_check) {
           const double err = check(engine, p);
-          const double bound = prec == rnnjit::Precision::FP32 ? 1e-5 : prec == rnnjit::Precision::TF32 ? 2e-3 : 1e-2;
+          const double bound = rnnjit::error_bound(prec);
           row["error"] = std::isfinite(err) ? Json(err) : Json("nan");
           row["check"] = err <= bound ? "pass" : "FAIL";
           all_ok &= err <= bound;

@@ -114,6 +114,10 @@ rnnjit_status rnnjit_engine_cache_path(const rnnjit_engine* engine, const char**
  *  key; each out-pointer may be NULL. The strings live as long as the engine. */
 rnnjit_status rnnjit_engine_device(const rnnjit_engine* engine, const char** name, const char** arch,
                                    const char** gpu_key);
+/** *bound = the relative error (‖out − ref‖₂ / ‖ref‖₂ against float64 of the same inputs) every
+ *  kernel of `precision` stays within (rnnjit::error_bound); DEFAULT is INVALID_ARGUMENT. Needs no
+ *  driver. */
+rnnjit_status rnnjit_error_bound(rnnjit_precision precision, double* bound);
 /** Where an engine created with options->cache_path == option (NULL: none) keeps its cache:
  *  $RNNJIT_CACHE, $XDG_CACHE_HOME/rnnjit/cache.sqlite or ~/.cache/rnnjit/cache.sqlite, or
  *  "off". Needs no driver. *path stays valid until the calling thread's next call of this function. */

@@ -279,4 +279,9 @@ void reference_step(std::int64_t batch, std::int64_t input, std::int64_t hidden,
 /// ‖out − ref‖₂ / ‖ref‖₂; +inf if any element of `out` is NaN or infinite.
 double relative_error(const std::vector<float>& out, const std::vector<double>& ref);
 
+/// The relative_error against float64 of the same inputs that every kernel of precision `p` stays
+/// within: FP32 1e-5, TF32 2e-3, BF16 1e-2. Default has none of its own: throws InvalidArgument
+/// (Engine::resolve says what a problem's Default runs).
+double error_bound(Precision p);
+
 }  // namespace rnnjit
