@@ -113,7 +113,7 @@ TEST_CASE("a cached entry that fails to load is retuned, and the next engine loa
     REQUIRE_FALSE(first.tune(kProblem).from_cache);
   }
   {
-    rnnjit::cache::Store store(*o.cache_path);
+    rnnjit::cache::Store store(*o.cache_path, rnnjit::cache::Mode::Strict);
     auto records = store.list_tuning();
     REQUIRE(records.size() == 1);
     REQUIRE_FALSE(records[0].candidates.empty());

@@ -139,6 +139,18 @@ TEST_CASE("bad arguments are rejected with a clear error and nothing is written"
   }
 }
 
+// Default as the engine's default precision means tf32, as in the C API: a problem's Default then
+// resolves to a precision that runs and has an error bound.
+TEST_CASE("an engine made with default precision Default runs tf32", "[gpu]") {
+  rnnjit::EngineOptions o = test::memory_only();
+  o.default_precision = Precision::Default;
+  rnnjit::Engine engine(o);
+  const rnnjit::Problem p{8, 64, 32, 16};
+  CHECK(engine.resolve(p).precision == Precision::TF32);
+  std::mt19937 rng(31);
+  check_step(engine, p, rng);
+}
+
 TEST_CASE("without pointer checks steps still compute and cheap checks still reject", "[gpu]") {
   rnnjit::EngineOptions o = test::memory_only();
   o.check_pointers = false;
@@ -179,8 +191,7 @@ TEST_CASE("threads sharing one engine tune and step concurrently and get the rig
   for (int t = 0; t < 4; ++t) {
     INFO("thread " << t << ": " << errors[t]);
     CHECK(errors[t].empty());
-    CHECK(steps[t]->error(steps[t]->p.batch) <= test::bound(steps[t]->p.precision == Precision::FP32 ? Precision::FP32
-                                                                                                     : Precision::TF32));
+    CHECK(steps[t]->error(steps[t]->p.batch) <= test::bound(engine.resolve(steps[t]->p).precision));
   }
   CHECK(engine.stats().tunings == 2);  // each problem tuned once, whoever came first
 }

@@ -1,6 +1,7 @@
 // The C API: every C++ exception becomes a status and a thread-local message.
 #include "rnnjit/rnnjit.h"
 
+#include <limits>
 #include <new>
 #include <optional>
 #include <string>
@@ -205,6 +206,7 @@ rnnjit_status rnnjit_engine_device(const rnnjit_engine* engine, const char** nam
 rnnjit_status rnnjit_error_bound(rnnjit_precision p, double* bound) {
   return guarded([&] {
     require(bound, "bound");
+    *bound = std::numeric_limits<double>::quiet_NaN();  // first: whatever fails leaves a bound no error meets
     *bound = rnnjit::error_bound(precision(p));
   });
 }

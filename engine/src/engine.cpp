@@ -110,7 +110,9 @@ struct Engine::Impl {
   std::atomic<bool> stepped{false};  // the first rnn_step is the last start-up phase
 
   Impl(const EngineOptions& o, DeviceInfo dev)
-      : default_precision(o.default_precision),
+      // Default as the engine's default means tf32, as in the C API: a problem's Default resolves to a
+      // precision that runs (and has an error_bound).
+      : default_precision(o.default_precision == Precision::Default ? Precision::TF32 : o.default_precision),
         tuning(resolve_tuning_mode(o.tuning)),
         device(std::move(dev)),
         pointers(device.ordinal, o.check_pointers ? PointerChecks::Full : PointerChecks::Cheap),

@@ -48,8 +48,10 @@ double error_bound(Precision p) {
     case Precision::BF16: return 1e-2;
     case Precision::Default: break;
   }
-  throw Error(ErrorCode::InvalidArgument, std::string("precision ") + precision_name(p) +
-                                              " has no error bound of its own: resolve the problem first");
+  throw Error(ErrorCode::InvalidArgument,
+              std::string("precision ") + precision_name(p) +
+                  " has no error bound of its own: it runs the engine's default (tf32 unless set) with f32 tensors, "
+                  "bf16 with bf16 tensors; ask for that one");
 }
 
 }  // namespace rnnjit

@@ -1,5 +1,5 @@
-"""What the Python bench scripts of tools/bench/ share: loading rnnjit (its error_bound() gives the
-bounds the scripts check rnnjit's errors against)."""
+"""What the Python bench scripts of tools/bench/ share: loading rnnjit, and the error bounds they
+check rnnjit's errors against (the library's)."""
 import os
 import sys
 
@@ -15,3 +15,9 @@ def import_rnnjit(lib):
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "python"))
         import rnnjit
     return rnnjit
+
+
+def error_bounds(rnnjit):
+    """{precision: rnnjit.error_bound(precision)}, asked before any timing: a package without it
+    fails at the start of a run, not at its end."""
+    return {p: rnnjit.error_bound(p) for p in ("tf32", "fp32", "bf16")}

@@ -37,7 +37,7 @@ import sys
 import torch
 import triton.testing
 
-from bench_support import import_rnnjit
+from bench_support import error_bounds, import_rnnjit
 
 SHAPES = {"kb-v0": (8, 1024, 256, 128), "b1-4k": (1, 4096, 4096, 4096),
           "mid": (64, 2048, 2048, 1024), "kb-large": (256, 16384, 16384, 8192)}
@@ -75,6 +75,7 @@ def sequences(args):
     bf16: every tensor bf16 on both sides (the reference from the same bf16 values)."""
     torch.manual_seed(0)
     rnnjit = import_rnnjit(args.lib)
+    bound = error_bounds(rnnjit)
     rj = rnnjit.Engine()
     dt = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     precs = ("bf16",) if args.dtype == "bf16" else ("tf32", "fp32")
@@ -140,7 +141,7 @@ def sequences(args):
     bad = []
     for name, mname, prec, t_us, err, ratio in rows:
         print(f"{name:10s} {mname:25s} {prec:5s} {t_us:10.1f} {t_us / SEQUENCES[name][0]:9.2f} {err:9.1e}   {ratio:6.2f}x")
-        if mname.startswith("rnnjit") and not err <= rnnjit.error_bound(prec):
+        if mname.startswith("rnnjit") and not err <= bound[prec]:
             bad.append(f"{name} {mname} {prec}: error {err:.1e}")
     for line in bad:
         print("ERROR past the bound:", line)
@@ -152,6 +153,7 @@ def run(args):
     dtype = torch.bfloat16 if bf16 else torch.float32
     torch.manual_seed(0)
     rnnjit = import_rnnjit(args.lib)
+    bound = error_bounds(rnnjit)
     rj = rnnjit.Engine()
     seed = None
     if args.seed:
@@ -262,7 +264,7 @@ def run(args):
             chart(rows_out, args.png)
     # rnnjit past its precision's bound fails the run.
     bad = [f"{name} {mname}: error {err:.1e}" for name, mname, prec, t, err, ratio in rows_out
-           if mname.startswith("rnnjit") and not err <= rnnjit.error_bound(prec)]
+           if mname.startswith("rnnjit") and not err <= bound[prec]]
     for line in bad:
         print("ERROR past the bound:", line)
     return 1 if bad else 0

@@ -98,7 +98,7 @@ struct EngineOptions {
   /// The read-only system cache consulted where the cache misses: overrides
   /// $RNNJIT_SYSTEM_CACHE, else /usr/local/share/rnnjit/system.sqlite; "off" = none.
   std::optional<std::string> system_cache_path;
-  Precision default_precision = Precision::TF32;
+  Precision default_precision = Precision::TF32;  ///< what Default runs with f32 tensors; Default here is TF32
   std::optional<LogLevel> log_level;       ///< overrides $RNNJIT_LOG_LEVEL (default warn)
   /// Overrides $RNNJIT_TUNING ("blocking" or "background"); default Blocking.
   std::optional<TuningMode> tuning;
