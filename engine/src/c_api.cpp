@@ -120,7 +120,7 @@ rnnjit_status rnnjit_engine_create(const rnnjit_engine_options* options, rnnjit_
       if (options->cache_path) o.cache_path = options->cache_path;
       if (options->system_cache_path) o.system_cache_path = options->system_cache_path;
       o.tuning = tuning(options->tuning);
-      if (options->default_precision != RNNJIT_PRECISION_DEFAULT) o.default_precision = precision(options->default_precision);
+      o.default_precision = precision(options->default_precision);  // DEFAULT: the engine takes it as tf32
       if (options->log_level < 0 || options->log_level > 6)
         throw rnnjit::Error(rnnjit::ErrorCode::InvalidArgument, "log_level " + std::to_string(options->log_level) + " is not 0..6");
       if (options->log_level) o.log_level = static_cast<rnnjit::LogLevel>(options->log_level - 1);
