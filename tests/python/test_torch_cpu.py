@@ -139,4 +139,4 @@ def test_rnncell_loads_the_models_state_dict_and_state(cpu_engine):
         torch.testing.assert_close(twin(x), model(x), rtol=1e-4, atol=1e-5)
     cell.reset()
     assert cell.hidden is None and cell(x).shape == (kb.batch_size, kb.output_size)
-    assert "input_size=1024, hidden_size=256, output_size=128, precision='tf32'" in repr(cell)
+    assert "input_size=1024, hidden_size=256, output_size=128, precision='default'" in repr(cell)
