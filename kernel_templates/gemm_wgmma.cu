@@ -6,6 +6,8 @@
 // producer warpgroup's cp.async copies of A_COPY or W_COPY bytes, laid out as TMA's swizzle would.
 // OCC CTAs share a SM where K is short and C's stores bound the stage: one CTA stores while another
 // loads; their registers are then the launch bounds' (64K / OCC / threads), without setmaxnreg.
+// MCAST CTAs of a cluster own neighbouring N tiles of the same rows: each lands 1/MCAST of A's rows
+// in every one's ring (TMA multicast), so that A crosses L2 once for them where it is L2-bound.
 // tf32: wgmma m64nBNk8, A's rows on the M side (W's, m64n16k8, for a 16-row batch tile). The tensor
 // cores take the top 19 bits of each float as it landed (truncation: ~1.3e-3 of error at large
 // shapes, against ~4e-4 rounded to nearest); rounding cost 40-90 % of the speed in place in the
@@ -43,6 +45,17 @@ __device__ __forceinline__ void tma_load(void* dst, const TmaMap& map, int c0, i
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
           smem_addr(dst)),
       "l"(reinterpret_cast<unsigned long long>(&map)), "r"(c0), "r"(c1), "r"(smem_addr(bar))
+      : "memory");
+}
+
+// The same box into the same shared-memory offset of each cluster CTA in `mask`, counted on each
+// one's mbarrier at `bar`'s offset.
+__device__ __forceinline__ void tma_load_multicast(void* dst, const TmaMap& map, int c0, int c1, unsigned long long* bar,
+                                                   unsigned short mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, "
+      "%3}], [%4], %5;\n" ::"r"(smem_addr(dst)),
+      "l"(reinterpret_cast<unsigned long long>(&map)), "r"(c0), "r"(c1), "r"(smem_addr(bar)), "h"(mask)
       : "memory");
 }
 
@@ -219,7 +232,8 @@ template <int ST,  // storage: kStoreF32 or kStoreBf16 (then MATH is kMathTf32: 
           int BM, int BN, int WGS, int STAGES, int SPLIT,
           int MATH,  // kMathTf32 or kMathFp32
           int EPI,   // kEpiBias or kEpiBiasTanh
-          int OCC>   // CTAs resident a SM: above 1 the registers are the launch bounds', with no setmaxnreg
+          int OCC,   // CTAs resident a SM: above 1 the registers are the launch bounds', with no setmaxnreg
+          int MCAST>  // CTAs of a cluster along N sharing A's slices (1: none)
 __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
     gemm_wgmma(const __grid_constant__ TmaMap a1_map, const __grid_constant__ TmaMap a2_map,
                const __grid_constant__ TmaMap w_map, const __grid_constant__ TmaMap cross_map,
@@ -251,6 +265,8 @@ __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
   static_assert((A_COPY == 0 || A_COPY == 4 || A_COPY == 8) && (W_COPY == 0 || W_COPY == 4 || W_COPY == 8),
                 "operands by TMA, or cp.async of 4 or 8 bytes");
   static_assert(A_COPY == 0 || !kSplit, "fp32's cross copy is written from a packed A");
+  static_assert(MCAST == 1 || (SPLIT == 1 && OCC == 1 && A_COPY == 0 && !kSplit && !kWOnM && BM % (8 * MCAST) == 0),
+                "multicast: A by TMA on the M side, whole 8-row swizzle atoms a CTA, no K split");
   // Bytes TMA lands in a slot: all of it but the slices cp.async copies.
   constexpr bool kCopies = A_COPY > 0 || W_COPY > 0;
   constexpr unsigned kTxBytes = (kTileFloats - (A_COPY > 0 ? BM * kBK : 0) - (W_COPY > 0 ? BN * kBK : 0)) * 4;
@@ -262,22 +278,38 @@ __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
   unsigned long long* const empty = full + STAGES;
 
   const int tid = threadIdx.x, wg = tid / 128;
-  // CTAs in launch order: the SPLIT CTAs of a cluster, then the M tiles of one N tile, so that the
-  // M tiles sharing a W slice stream it together and all but one read it from L2.
+  // CTAs in launch order: the SPLIT (or MCAST) CTAs of a cluster, then the M tiles of one N tile (or
+  // of MCAST of them), so that the M tiles sharing a W slice stream it together and all but one
+  // read it from L2.
   constexpr int kMTiles = (M + BM - 1) / BM;
   const int split = SPLIT > 1 ? static_cast<int>(blockIdx.x % SPLIT) : 0;
-  const int tile = static_cast<int>(blockIdx.x / SPLIT);
-  const int n0 = tile / kMTiles * BN, m0 = tile % kMTiles * BM;
+  const int rank = MCAST > 1 ? static_cast<int>(blockIdx.x % MCAST) : 0;
+  const int cluster = static_cast<int>(blockIdx.x / (SPLIT * MCAST));
+  const int n0 = (cluster / kMTiles * MCAST + rank) * BN, m0 = cluster % kMTiles * BM;
+  // Every box starts inside its matrix: a CTA past the last N tile (pairs over an odd count) loads
+  // its peer's W and stores nothing; a share of A wholly past row M loads rows it never stores.
+  constexpr int kARows = BM / MCAST;  // rows of A this CTA lands, in every CTA of the cluster
+  const int w_row0 = n0 < N ? n0 : n0 - BN, a_row0 = m0 + rank * kARows < M ? m0 + rank * kARows : 0;
   const int t_begin = split * kPerSplit, t_end = min_int(kTiles, t_begin + kPerSplit);
 
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
       mbar_init(&full[s], (kTxBytes > 0 ? 1 : 0) + (kCopies ? 128 : 0));  // the TMA thread, each copying one
-      mbar_init(&empty[s], WGS * 4);  // lane 0 of every consumer warp
+      mbar_init(&empty[s], WGS * 4 * MCAST);  // lane 0 of every consumer warp of the cluster: A lands in each
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
-  __syncthreads();
+  if (MCAST > 1)
+    cluster_sync();  // the peers' barriers are initialized before anything lands in or arrives at them
+  else
+    __syncthreads();
+  // A consumer frees a slot in every CTA whose A slices it shares.
+  auto release = [&](int s) {
+    if constexpr (MCAST == 1)
+      mbar_arrive(&empty[s]);
+    else
+      for (int r = 0; r < MCAST; ++r) mbar_arrive_cluster(&empty[s], r);
+  };
 
   // A stage launched as a programmatic dependent (h2o right after i2h, `dependent`) may start once
   // every CTA of the stage before it has; that one's CTAs are all resident by then.
@@ -298,10 +330,10 @@ __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
       const int early = W_COPY == 0 && dependent && tid == 0 ? min_int(STAGES, t_end - t_begin) : 0;
       for (int it = 0; it < early; ++it) {
         mbar_expect_tx(&full[it], kTxBytes);
-        tma_load(ring + it * kTileFloats + BM * kBK, w_map, kw_of(t_begin + it), n0, &full[it]);
+        tma_load(ring + it * kTileFloats + BM * kBK, w_map, kw_of(t_begin + it), w_row0, &full[it]);
       }
       for (int t = t_begin + early; early > 0 && t < min_int(t_end, t_begin + early + kWPrefetch); ++t)
-        tma_prefetch_l2(w_map, kw_of(t), n0);
+        tma_prefetch_l2(w_map, kw_of(t), w_row0);
       if (dependent) wait_for_prior_grid();
       for (int t = t_begin; t < t_end; ++t) {
         const int it = t - t_begin, s = it % STAGES;
@@ -310,13 +342,17 @@ __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
           mbar_wait(&empty[s], ((it / STAGES) & 1) ^ 1);
           if (tid == 0 && kTxBytes > 0) mbar_expect_tx(&full[s], kTxBytes);  // parts past the edges arrive as zeros, counted too
           if constexpr (W_COPY == 0) {
-            if (tid == 0) tma_load(a_dst + BM * kBK, w_map, kw_of(t), n0, &full[s]);
+            if (tid == 0) tma_load(a_dst + BM * kBK, w_map, kw_of(t), w_row0, &full[s]);
           } else {
             copy_slice<W_COPY, kElem, N, LDW, BN>(smem_addr(a_dst + BM * kBK), w, n0, kw_of(t), tid);
           }
         }
-        if constexpr (A_COPY == 0) {
+        if constexpr (A_COPY == 0 && MCAST == 1) {
           if (tid == 0) tma_load(a_dst, t < kTiles1 ? a1_map : a2_map, k_of(t), m0, &full[s]);
+        } else if constexpr (A_COPY == 0) {  // the empty barrier counted the peers' consumers too
+          if (tid == 0)
+            tma_load_multicast(a_dst + rank * kARows * kBK, t < kTiles1 ? a1_map : a2_map, k_of(t), a_row0, &full[s],
+                               (1u << MCAST) - 1);
         } else if (t < kTiles1) {
           copy_slice<A_COPY, kElem, M, K1, BM>(smem_addr(a_dst), a1, m0, k_of(t), tid);
         } else {
@@ -352,7 +388,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
         wgmma_commit();
         // Keep this slice's products in flight; the previous slice's are done with its stage.
         wgmma_wait<1>();
-        if (it > 0 && lane == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
+        if (it > 0 && lane == 0) release((it - 1) % STAGES);
       }
     } else {
       // fp32: sums over kFold slices at a time (accumulate = 0 on their first product), folded into acc
@@ -398,14 +434,14 @@ __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
             }
           wgmma_commit();
           wgmma_wait<1>();  // the previous slice's products are done with its stage: free it
-          if (q > 0 && lane == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
+          if (q > 0 && lane == 0) release((it - 1) % STAGES);
         }
         wgmma_wait<0>();
 #pragma unroll
         for (int mb = 0; mb < kMBlocks; ++mb)
 #pragma unroll
           for (int e = 0; e < kWgN / 2; ++e) acc[mb][e] += part[mb][e];
-        if (lane == 0) mbar_arrive(&empty[(it0 + q_end - 1) % STAGES]);
+        if (lane == 0) release((it0 + q_end - 1) % STAGES);
       }
     }
     wgmma_wait<0>();
@@ -468,7 +504,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
     for (int e = 0; e < 4; ++e)
       if (n + e < N) out[e] = S::put(epilogue<EPI>(vals[e] + S::get(bias[n + e])));
   }
-  if (SPLIT > 1) cluster_sync();  // peers may still read this CTA's tile
+  if (SPLIT > 1 || MCAST > 1) cluster_sync();  // peers may still read this CTA's tile or arrive on its barriers
 #else
   __trap();
 #endif

@@ -536,6 +536,12 @@ __device__ __forceinline__ void mbar_expect_tx(unsigned long long* bar, unsigned
 __device__ __forceinline__ void mbar_arrive(unsigned long long* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
 }
+// Arrives on the mbarrier at `bar`'s offset in the shared memory of cluster CTA `rank`. Release at
+// CTA scope, as a local arrive orders this CTA's reads: a .release.cluster arrive each stage
+// doubled i2h's time (docs/kernels.md, wgmma).
+__device__ __forceinline__ void mbar_arrive_cluster(unsigned long long* bar, unsigned rank) {
+  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(cluster_addr(bar, rank)) : "memory");
+}
 // Counts one arrival on `bar` once every cp.async this thread issued before it has landed
 // (.noinc: the arrival is one of the barrier's expected count).
 __device__ __forceinline__ void cp_async_arrive_noinc(unsigned long long* bar) {

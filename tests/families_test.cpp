@@ -10,6 +10,7 @@
 #include <map>
 #include <thread>
 #include <regex>
+#include <tuple>
 #include <variant>
 
 #include "config.hpp"
@@ -143,11 +144,14 @@ TEST_CASE("tile names say the knobs, in one spelling", "[families]") {
   CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{256, 128, 2, 4, 1}) == "wgmma256x128g2s4k1");
   CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{64, 128, 1, 2, 1, 0, 2}) == "wgmma64x128g1s2k1o2");
   CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{64, 64, 1, 2, 1, 1, 3}) == "wgmma64x64g1s2k1o3p");
-  for (const char* name : {"wgmma64x128g1s2k1o2", "wgmma64x64g1s2k1o3p", "wgmma64x64g1s8k2p", "wgmma256x128g2s4k1"})
+  CHECK(rnnjit::tile_name(rnnjit::WgmmaTile{256, 128, 2, 4, 1, 0, 1, 2}) == "wgmma256x128g2s4k1m2");
+  for (const char* name : {"wgmma64x128g1s2k1o2", "wgmma64x64g1s2k1o3p", "wgmma64x64g1s8k2p", "wgmma256x128g2s4k1",
+                           "wgmma256x128g2s4k1m2"})
     CHECK(rnnjit::tile_name(*rnnjit::parse_tile(name)) == name);
   for (const char* bad : {"", "tc", "tc064x128x32w2x4s3", "tc64x128x32w2x4s3x", "mma64x128x32w2x4s3", "gemv_r2w4", "fused_c128k8",
                           "grid_c128w8u4", "stream_c128w16r2u4", "gridmma_c128w16r2u2p1", "wgmma256x128g2s4",
-                          "wgmma256x128x32g2s4k1", " tc64x128x32w2x4s3", "wgmma64x128g1s2k1o1", "wgmma64x128g1s2k1po2"})
+                          "wgmma256x128x32g2s4k1", " tc64x128x32w2x4s3", "wgmma64x128g1s2k1o1", "wgmma64x128g1s2k1po2",
+                          "wgmma256x128g2s4k1m1", "wgmma256x128g2s4k1m2o2"})
     CHECK_FALSE(rnnjit::parse_tile(bad));
 }
 
@@ -217,6 +221,29 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
     const Tile deep = rnnjit::WgmmaTile{64, 64, 1, 8, 1, 0, 3};
     CHECK_FALSE(rnnjit::can_implement(Config::pair(deep, deep), shape, dev, &why));
     CHECK_THAT(why, Catch::Contains("shared memory for 3 CTAs a SM"));
+  }
+  SECTION("wgmma multicast pairs: A's rows on the M side by TMA, N tiles in whole pairs, half of A a CTA") {
+    const Tile pair = rnnjit::WgmmaTile{256, 128, 2, 4, 1, 0, 1, 2};
+    const Shape s{755, 1108, 7156, 5420};  // i2h: 3 M tiles x 56 N tiles; h2o: 43 N tiles, the last pair's second past N
+    CHECK(rnnjit::can_implement(Config::pair(pair, pair), s, dev, &why));
+    const rnnjit::Geometry i2h = rnnjit::geometry(pair, Stage::I2h, s), h2o = rnnjit::geometry(pair, Stage::H2o, s);
+    CHECK((i2h.grid_x == 3 * 56 && i2h.cluster_ctas == 2 && i2h.tma_box_a == 128 && i2h.tma_box_w == 128));
+    CHECK((h2o.grid_x == 3 * 44 && h2o.cluster_ctas == 2));
+    // Half of A's L2 reads: cheaper than the same tile unpaired where both are one wave.
+    const rnnjit::WgmmaTile lone{256, 128, 2, 4, 1};
+    const Shape large{256, 16384, 16384, 8192};
+    CHECK(std::get<rnnjit::WgmmaTile>(pair).estimate(large, Stage::I2h, dev) < lone.estimate(large, Stage::I2h, dev));
+    for (const auto& [tile, shape_of_it, reason] :
+         {std::tuple{Tile{rnnjit::WgmmaTile{256, 128, 2, 4, 2, 0, 1, 2}}, s, "no K split"},
+          std::tuple{Tile{rnnjit::WgmmaTile{128, 128, 2, 4, 1, 1, 1, 2}}, Shape{70, 37, 45, 21}, "no packed twin"},
+          std::tuple{Tile{rnnjit::WgmmaTile{128, 128, 2, 4, 1, 0, 1, 2}}, Shape{70, 37, 45, 21}, "lands A by TMA"},
+          std::tuple{Tile{rnnjit::WgmmaTile{128, 128, 2, 4, 1, 0, 1, 2}}, Shape{755, 1108, 7156, 5420, rnnjit::Precision::FP32},
+                     "A's rows on the M side"},
+          std::tuple{Tile{rnnjit::WgmmaTile{256, 128, 2, 4, 1, 0, 1, 3}}, s, "mcast is 1 or 2"}}) {
+      INFO(rnnjit::tile_name(tile));
+      CHECK_FALSE(rnnjit::can_implement(Config::pair(tile, tile), shape_of_it, dev, &why));
+      CHECK_THAT(why, Catch::Contains(reason));
+    }
   }
   SECTION("wgmma with a 16-row batch tile: W's rows on the M side, whole m64 blocks of them") {
     const Tile narrow = rnnjit::WgmmaTile{16, 64, 1, 22, 2};

@@ -99,6 +99,34 @@ TEST_CASE("wgmma tiles resident several to a SM match the reference", "[gpu][wgm
   CHECK(pinned == 20);
 }
 
+// Multicast pairs (m2): two N tiles a cluster, each CTA landing half of A's rows in both rings.
+// Odd N tile counts (the last pair's second CTA, past N, loads its peer's W and stores nothing),
+// batches whose last M tile's second half lies wholly past the batch (that share loads rows it
+// never stores), K segments ending mid-slice, tf32 and bf16, h2o as a dependent launch of i2h,
+// and f32 on streams at once.
+TEST_CASE("wgmma multicast pairs share A's slices across N tiles", "[gpu][wgmma]") {
+  rnnjit::Engine& engine = test::shared_engine();
+  if (!runs_wgmma(engine)) return;
+  std::mt19937 rng(23);
+  const char* const configs[] = {"i2h_wgmma256x128g2s4k1m2.h2o_wgmma128x128g2s6k1m2",
+                                 "i2h_wgmma128x128g2s6k1m2.h2o_wgmma256x128g2s4k1m2"};
+  int pinned = 0;
+  for (const auto& [b, i, h, o] : {std::array<std::int64_t, 4>{300, 136, 264, 72}, {100, 40, 296, 400},
+                                   {257, 64, 1000, 130}, {755, 40, 640, 388}})
+    for (Precision prec : {Precision::TF32, Precision::BF16}) {
+      const rnnjit::DType dtype = prec == Precision::BF16 ? rnnjit::DType::BF16 : rnnjit::DType::F32;
+      const rnnjit::Problem p{b, i, h, o, prec, dtype};
+      for (const char* c : configs) {
+        INFO(c << " at " << b << "," << i << "," << h << "," << o << " " << rnnjit::precision_name(prec));
+        engine.pin(p, c);
+        check_step(engine, p, rng);
+        if (dtype == rnnjit::DType::F32) check_streams(engine, p, c, rng, 3, 3);
+        ++pinned;
+      }
+    }
+  CHECK(pinned == 16);
+}
+
 // The one-launch steps, every pool tile: the grid step (h' handed over through L2 behind a grid
 // barrier) and, on Hopper, clusters splitting K whose last cluster computes y (launched as
 // dependent launches). Odd sizes, fewer rows than CTAs or clusters, K slices shorter than a

@@ -39,30 +39,30 @@ TEST_CASE("a plan's programs are its ops', in launch order, each instantiating i
   CHECK(pair[1].file == "gemm_wgmma.cu");
   // h2o: C[B, O] over h', one segment, bias only, f32 storage (ST 0), A and W by TMA (A_COPY and
   // W_COPY 0), one CTA a SM (OCC 1); fp32 wgmma also writes A's cross copy first.
-  CHECK(pair[1].name_expressions == std::vector<std::string>{"rnnjit_k::gemm_wgmma<0,64,1024,2048,0,2048,0,0,64,64,1,8,2,1,0,1>",
+  CHECK(pair[1].name_expressions == std::vector<std::string>{"rnnjit_k::gemm_wgmma<0,64,1024,2048,0,2048,0,0,64,64,1,8,2,1,0,1,1>",
                                                              "rnnjit_k::split_cross<64,2048,0>"});
   // bf16 storage: ST 1 and bf16 products (MATH 0), no cross copy; K = 2047 is no whole number of
   // 16-byte units (8 bf16), nor of cp.async's 4 bytes, so the stage packs [h'] and W2 into rows of
   // 2048 first.
   const rnnjit::Shape b{64, 2048, 2047, 1024, rnnjit::Precision::BF16, rnnjit::DType::BF16};
   CHECK(rnnjit::sources_of(Config::pair(kWgmma, kWgmma), b, "sm_90a")[1].name_expressions ==
-        std::vector<std::string>{"rnnjit_k::gemm_wgmma<1,64,1024,2048,0,2048,0,0,64,64,1,8,2,0,0,1>",
+        std::vector<std::string>{"rnnjit_k::gemm_wgmma<1,64,1024,2048,0,2048,0,0,64,64,1,8,2,0,0,1,1>",
                                  "rnnjit_k::pack_rows<1,64,2047,0,2048>", "rnnjit_k::pack_rows<1,1024,2047,0,2048>"});
   // Rows of 2046 bf16 (4092 bytes) or 2047 floats (8188) go by 4-byte cp.async, 2046 floats (8184)
   // by 8-byte, where they lie: nothing packed.
   const rnnjit::Shape b2{64, 2048, 2046, 1024, rnnjit::Precision::BF16, rnnjit::DType::BF16};
   CHECK(rnnjit::sources_of(Config::pair(kWgmma, kWgmma), b2, "sm_90a")[1].name_expressions ==
-        std::vector<std::string>{"rnnjit_k::gemm_wgmma<1,64,1024,2046,0,2046,4,4,64,64,1,8,2,0,0,1>"});
+        std::vector<std::string>{"rnnjit_k::gemm_wgmma<1,64,1024,2046,0,2046,4,4,64,64,1,8,2,0,0,1,1>"});
   const rnnjit::Shape f1{64, 2048, 2047, 1024}, f2{64, 2048, 2046, 1024};
   CHECK(rnnjit::sources_of(Config::pair(kWgmma, kWgmma), f1, "sm_90a")[1].name_expressions ==
-        std::vector<std::string>{"rnnjit_k::gemm_wgmma<0,64,1024,2047,0,2047,4,4,64,64,1,8,2,0,0,1>"});
+        std::vector<std::string>{"rnnjit_k::gemm_wgmma<0,64,1024,2047,0,2047,4,4,64,64,1,8,2,0,0,1,1>"});
   CHECK(rnnjit::sources_of(Config::pair(kWgmma, kWgmma), f2, "sm_90a")[1].name_expressions ==
-        std::vector<std::string>{"rnnjit_k::gemm_wgmma<0,64,1024,2046,0,2046,8,8,64,64,1,8,2,0,0,1>"});
+        std::vector<std::string>{"rnnjit_k::gemm_wgmma<0,64,1024,2046,0,2046,8,8,64,64,1,8,2,0,0,1,1>"});
   // fp32 makes its cross copy from a packed A; W2's own rows then go by cp.async.
   rnnjit::Shape f3 = f2;
   f3.precision = rnnjit::Precision::FP32;
   CHECK(rnnjit::sources_of(Config::pair(kWgmma, kWgmma), f3, "sm_90a")[1].name_expressions ==
-        std::vector<std::string>{"rnnjit_k::gemm_wgmma<0,64,1024,2048,0,2046,0,8,64,64,1,8,2,1,0,1>",
+        std::vector<std::string>{"rnnjit_k::gemm_wgmma<0,64,1024,2048,0,2046,0,8,64,64,1,8,2,1,0,1,1>",
                                  "rnnjit_k::split_cross<64,2048,0>", "rnnjit_k::pack_rows<0,64,2046,0,2048>"});
   const auto whole = rnnjit::sources_of(Config::whole(kFused), s, "sm_90a");
   REQUIRE(whole.size() == 1);

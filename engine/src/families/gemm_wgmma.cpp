@@ -60,9 +60,10 @@ bool WgmmaTile::packs(const Shape& s, Stage stage) { return loads_of(stage, s, f
 
 std::string WgmmaTile::name() const {
   char buf[64];
-  char o[16] = "";
+  char o[16] = "", m[16] = "";
   if (occ != 1) std::snprintf(o, sizeof o, "o%d", occ);
-  std::snprintf(buf, sizeof buf, "wgmma%dx%dg%ds%dk%d%s%s", bm, bn, groups, stages, k_split, o, pack ? "p" : "");
+  if (mcast != 1) std::snprintf(m, sizeof m, "m%d", mcast);
+  std::snprintf(buf, sizeof buf, "wgmma%dx%dg%ds%dk%d%s%s%s", bm, bn, groups, stages, k_split, o, m, pack ? "p" : "");
   return buf;
 }
 
@@ -75,11 +76,15 @@ std::optional<WgmmaTile> WgmmaTile::parse(std::string_view name) {
   if (auto plain = scan_name(name, "wgmma%dx%dg%ds%dk%do%d%n", t, &t.bm, &t.bn, &t.groups, &t.stages, &t.k_split, &t.occ))
     return plain;
   t.occ = 1;
+  if (auto mcast = scan_name(name, "wgmma%dx%dg%ds%dk%dm%d%n", t, &t.bm, &t.bn, &t.groups, &t.stages, &t.k_split, &t.mcast))
+    return mcast;
+  t.mcast = 1;
   return scan_name(name, "wgmma%dx%dg%ds%dk%d%n", t, &t.bm, &t.bn, &t.groups, &t.stages, &t.k_split);
 }
 
 std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d) const {
   if (bm <= 0 || bn <= 0 || groups <= 0 || stages <= 0 || k_split <= 0 || occ <= 0) return "non-positive field";
+  if (mcast != 1 && mcast != 2) return "mcast is 1 or 2";
   if (pack != 0 && pack != 1) return "pack is 0 or 1";
   if (d.arch != "sm_90a") return "wgmma and TMA need sm_90a (compute capability 9.0), device is " + d.arch;
   const bool fp32 = s.precision == Precision::FP32;
@@ -99,6 +104,12 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   if (loads.packed && own.ldw != own.k1 + own.k2)
     return "TMA cannot read this stage in place, and a packed W copies whole rows";
   if (k_split > 8) return "K_SPLIT CTAs must fit a portable cluster (8)";
+  if (mcast > 1) {
+    if (k_split != 1 || occ != 1 || pack) return "multicast pairs take no K split, no second CTA a SM and no packed twin";
+    if (fp32 || rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm))
+      return "multicast shares A's rows on the M side (tf32 and bf16, BM >= 64)";
+    if (loads.a_copy != 0) return "multicast lands A by TMA: its rows must be whole 16-byte units (or packed)";
+  }
   // Accumulators a thread: m64 blocks a warpgroup × n / 2, twice for fp32's partial sums.
   const bool w_on_m = rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm);
   const int m_rows = w_on_m ? bn : bm, n = w_on_m ? bm : bn;
@@ -111,7 +122,8 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   if (occ > 1 && occ * (geometry(s, stage).smem + 1024) > kSm90SmemPerSm) return "shared memory for " + std::to_string(occ) + " CTAs a SM";
   if (std::size_t(bm) * (bn + 4) * sizeof(float) > ring_bytes(*this, s)) return "the C tile does not fit the ring it reuses";
   // One grid dimension holds K_SPLIT × M tiles × N tiles.
-  const std::int64_t ctas = std::int64_t(k_split) * ((own.m + bm - 1) / bm) * ((std::max(s.h, s.o) + bn - 1) / bn);
+  const std::int64_t ctas =
+      std::int64_t(k_split) * ((own.m + bm - 1) / bm) * ((std::max(s.h, s.o) + bn * mcast - 1) / (bn * mcast) * mcast);
   if (ctas > 0x7FFFFFFF) return std::to_string(ctas) + " CTAs, more than one grid dimension holds";
   return "";
 }
@@ -121,7 +133,7 @@ std::vector<std::string> WgmmaTile::kernels(const Shape& s, Stage stage) const {
   const Gemm own = gemm_of(stage, s), g = run_gemm(stage, s, l);
   const int st = store_arg(s.dtype);
   std::vector<std::string> out = {name_expression("gemm_wgmma", {st, g.m, g.n, g.k1, g.k2, g.ldw, l.a_copy, l.w_copy, bm, bn,
-                                                                 groups, stages, k_split, math_arg(s.precision), g.epi, occ})};
+                                                                 groups, stages, k_split, math_arg(s.precision), g.epi, occ, mcast})};
   if (operands(s) == Operands::TensorMapsCross) out.push_back(name_expression("split_cross", {g.m, g.k1, g.k2}));
   if (l.packed) {
     out.push_back(name_expression("pack_rows", {st, g.m, own.k1, own.k2, g.k1}));
@@ -134,13 +146,14 @@ Geometry WgmmaTile::geometry(const Shape& s, Stage stage) const {
   const Loads l = loads_of(stage, s, pack);
   const Gemm g = run_gemm(stage, s, l);
   Geometry geo;
-  // One dimension: the kernel orders split, M tile, N tile itself.
-  geo.grid_x = static_cast<unsigned>((g.n + bn - 1) / bn * ((g.m + bm - 1) / bm) * k_split);
-  geo.cluster_ctas = k_split > 1 ? static_cast<unsigned>(k_split) : 0;
+  // One dimension: the kernel orders split (or multicast peer), M tile, N tile itself; N tiles in
+  // whole multicast groups.
+  geo.grid_x = static_cast<unsigned>((g.n + bn * mcast - 1) / (bn * mcast) * mcast * ((g.m + bm - 1) / bm) * k_split);
+  geo.cluster_ctas = k_split > 1 ? static_cast<unsigned>(k_split) : mcast > 1 ? static_cast<unsigned>(mcast) : 0;
   geo.threads = static_cast<unsigned>((groups + 1) * 128);
   // The ring, its mbarriers and 1 KiB of slack to align it for the 128-byte swizzle.
   geo.smem = ring_bytes(*this, s) + stages * 2 * sizeof(std::uint64_t) + 1024;
-  geo.tma_box_a = static_cast<unsigned>(bm);
+  geo.tma_box_a = static_cast<unsigned>(bm / mcast);  // each multicast peer lands its share
   geo.tma_box_w = static_cast<unsigned>(bn);
   // Each K segment in whole slices.
   geo.cross_words = ((g.k1 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats + (g.k2 + kWgmmaSliceFloats - 1) / kWgmmaSliceFloats) *
@@ -157,19 +170,21 @@ Operands WgmmaTile::operands(const Shape& s) const {
 
 // One CTA a SM: waves of CTAs, each the larger of its tensor-core time (~1024 MACs a clock, twice
 // for fp32's tf32 + bf16 passes, half for bf16 storage's bf16 products) and its A and W slices
-// through L2 (~32 bytes a clock a SM when all stream), plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
+// through L2 (~32 bytes a clock a SM when all stream; a multicast pair's CTA reads half of A's rows),
+// plus the split's reduction through DSMEM. Clusters cannot span GPCs: on the H100 only
 // 30 of 4 CTAs (not 33) and 15 of 8 are resident at once, so about 10% of SMs idle for K_SPLIT > 2.
 double WgmmaTile::estimate(const Shape& s, Stage stage, const DeviceInfo& d) const {
   const Gemm g = gemm_of(stage, s);
   const int k = g.k1 + g.k2;
-  const double ctas = std::ceil(double(g.m) / bm) * std::ceil(double(g.n) / bn) * k_split;
-  const double clusters = std::floor(double(d.sm_count) / k_split * (k_split > 2 ? 0.9 : 1.0));
-  const double waves = std::ceil(ctas / (clusters * k_split));
+  const int cluster = k_split * mcast;
+  const double ctas = std::ceil(double(g.m) / bm) * std::ceil(double(g.n) / (bn * mcast)) * mcast * k_split;
+  const double clusters = std::floor(double(d.sm_count) / cluster * (cluster > 2 ? 0.9 : 1.0));
+  const double waves = std::ceil(ctas / (clusters * cluster));
   const double slice = 128.0 / g.elem;  // K elements a 128-byte slice
   const double k_cta = std::ceil(std::ceil(k / slice) / k_split) * slice;
   const double rate = s.precision == Precision::FP32 ? 0.5 : s.dtype == DType::BF16 ? 2.0 : 1.0;
   const double macs = double(bm) * bn * k_cta / rate;
-  const double bytes = (bm + bn) * k_cta * g.elem;
+  const double bytes = (double(bm) / mcast + bn) * k_cta * g.elem;
   return waves * (std::max(macs / 1024.0, bytes / 32.0) + k_split * bm * bn * 4.0 / 32.0);
 }
 
@@ -196,13 +211,15 @@ bool WgmmaTile::stores_bound(const Shape& s, Stage stage) {
 // for few output columns over a long K: B=211 I=3978 H=1 O=1 tf32 15.8 µs in the loop against 23.0
 // for 64x64 k8 (H100). 256x128 k3 and 128x128 k2 for 128-256 rows over a long K whose N tiles
 // alone leave SMs idle: B=155 I=4 H=4568 O=8's i2h went from 72 CTAs (k2) to 108 (tf32 78.1 ->
-// 67.0 µs, H100).
+// 67.0 µs, H100). 256x128 and 128x128 as multicast pairs (m2) where both stages stream A from L2:
+// B=755 I=1108 H=7156 O=5420's step went from 807.8 to 638.1 µs in tf32, 401.6 to 325.6 in bf16 (H100).
 std::span<const WgmmaTile> WgmmaTile::pool() {
   static const WgmmaTile tiles[] = {
       {256, 128, 2, 4, 1}, {256, 128, 2, 4, 2}, {256, 128, 2, 4, 3}, {128, 128, 2, 6, 1}, {128, 128, 2, 4, 1}, {128, 128, 2, 3, 1}, {128, 128, 2, 4, 2},
       {256, 64, 2, 2, 1},  {64, 128, 1, 6, 4},  {64, 64, 1, 8, 2},    {64, 64, 1, 8, 3},    {64, 64, 1, 8, 4},
       {64, 64, 1, 8, 6},   {64, 64, 1, 8, 8},   {64, 64, 1, 4, 3},    {64, 64, 1, 4, 4},    {64, 64, 1, 4, 6},
       {16, 64, 1, 22, 2},  {16, 128, 1, 12, 4}, {16, 64, 1, 18, 2},   {16, 64, 1, 22, 8},   {16, 64, 1, 18, 8},
+      {256, 128, 2, 4, 1, 0, 1, 2}, {128, 128, 2, 6, 1, 0, 1, 2},
   };
   return tiles;
 }

@@ -7,6 +7,8 @@
 // copy of A (problem.hpp, packed()) that the launch writes first, W copied or packed too. A tile's
 // packed twin (`pack`, name suffix p) packs whatever the tile would copy 4 bytes at a time. `occ`
 // (name suffix oN) makes N CTAs resident a SM, for stages whose stores of C bound them (kShortK).
+// `mcast` (name suffix m2) pairs CTAs of neighbouring N tiles in a cluster that multicasts A's
+// slices, each CTA landing half of A's rows in both: A crosses L2 once for two N tiles.
 #pragma once
 
 #include "family.hpp"
@@ -24,8 +26,10 @@ struct WgmmaTile {
   int k_split = 0;     ///< CTAs of a cluster, each a share of K
   int pack = 0;        ///< 1: rows only 4-byte copies could read are packed first (launch + pass)
   int occ = 1;         ///< CTAs resident a SM: the launch bounds' minimum (registers 64K / occ / threads)
+  int mcast = 1;       ///< CTAs of a cluster along N that share A's slices by TMA multicast
 
-  /// "wgmma256x128g2s4k1"; "wgmma256x128g2s4k1p" packs; "wgmma64x128g1s2k1o2" runs 2 CTAs a SM
+  /// "wgmma256x128g2s4k1"; "wgmma256x128g2s4k1p" packs; "wgmma64x128g1s2k1o2" runs 2 CTAs a SM;
+  /// "wgmma256x128g2s4k1m2" multicasts A to pairs
   std::string name() const;
   static std::optional<WgmmaTile> parse(std::string_view name);
   std::string rejects(const Shape& s, Stage stage, const DeviceInfo& d) const;

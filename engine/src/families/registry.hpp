@@ -4,7 +4,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cstdint>
 #include <variant>
 
 #include "../kernel_source.hpp"
@@ -41,13 +40,13 @@ Operands operands(const Tile& t, const Shape& s);
 /// The NVRTC program of `stage` of `s` with `t` for `arch`.
 KernelSource specialize(const Tile& t, Stage stage, const Shape& s, const std::string& arch);
 
-/// The tiles of family F that fit the device's shared memory for `stage` of `s`, cheapest first by
-/// the family's estimate (ties keep the pool's order).
+/// The tiles of family F that can run `stage` of `s` on the device, cheapest first by the family's
+/// estimate (ties keep the pool's order): a tile it rejects takes no rank from one it does not.
 template <KernelFamily F>
 std::vector<F> ranked(const Shape& s, Stage stage, const DeviceInfo& d) {
   std::vector<std::pair<double, F>> scored;
   for (const F& t : F::pool())
-    if (static_cast<std::int64_t>(t.geometry(s, stage).smem) <= d.smem_per_block_optin)
+    if (rejects(t, stage, s, d).empty())
       scored.emplace_back(t.estimate(s, stage, d), t);
   std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<F> out;
