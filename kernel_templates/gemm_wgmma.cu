@@ -265,8 +265,8 @@ __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
   static_assert((A_COPY == 0 || A_COPY == 4 || A_COPY == 8) && (W_COPY == 0 || W_COPY == 4 || W_COPY == 8),
                 "operands by TMA, or cp.async of 4 or 8 bytes");
   static_assert(A_COPY == 0 || !kSplit, "fp32's cross copy is written from a packed A");
-  static_assert(MCAST == 1 || (SPLIT == 1 && OCC == 1 && A_COPY == 0 && !kSplit && !kWOnM && BM % (8 * MCAST) == 0),
-                "multicast: A by TMA on the M side, whole 8-row swizzle atoms a CTA, no K split");
+  static_assert(MCAST == 1 || (SPLIT == 1 && OCC == 1 && A_COPY == 0 && W_COPY == 0 && !kSplit && !kWOnM && BM % (8 * MCAST) == 0),
+                "multicast: both operands by TMA, A on the M side, whole 8-row swizzle atoms a CTA, no K split");
   // Bytes TMA lands in a slot: all of it but the slices cp.async copies.
   constexpr bool kCopies = A_COPY > 0 || W_COPY > 0;
   constexpr unsigned kTxBytes = (kTileFloats - (A_COPY > 0 ? BM * kBK : 0) - (W_COPY > 0 ? BN * kBK : 0)) * 4;
@@ -287,7 +287,8 @@ __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
   const int cluster = static_cast<int>(blockIdx.x / (SPLIT * MCAST));
   const int n0 = (cluster / kMTiles * MCAST + rank) * BN, m0 = cluster % kMTiles * BM;
   // Every box starts inside its matrix: a CTA past the last N tile (pairs over an odd count) loads
-  // its peer's W and stores nothing; a share of A wholly past row M loads rows it never stores.
+  // the W rows of the tile before it and stores nothing; a share of A wholly past row M loads rows
+  // from 0, which land in C rows it never stores.
   constexpr int kARows = BM / MCAST;  // rows of A this CTA lands, in every CTA of the cluster
   const int w_row0 = n0 < N ? n0 : n0 - BN, a_row0 = m0 + rank * kARows < M ? m0 + rank * kARows : 0;
   const int t_begin = split * kPerSplit, t_end = min_int(kTiles, t_begin + kPerSplit);

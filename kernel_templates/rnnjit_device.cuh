@@ -536,9 +536,10 @@ __device__ __forceinline__ void mbar_expect_tx(unsigned long long* bar, unsigned
 __device__ __forceinline__ void mbar_arrive(unsigned long long* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
 }
-// Arrives on the mbarrier at `bar`'s offset in the shared memory of cluster CTA `rank`. Release at
-// CTA scope, as a local arrive orders this CTA's reads: a .release.cluster arrive each stage
-// doubled i2h's time (docs/kernels.md, wgmma).
+// Arrives on the mbarrier at `bar`'s offset in the shared memory of cluster CTA `rank`, releasing at
+// CTA scope (the default, as CUTLASS's cluster barrier arrives): a caller freeing a slot that its
+// wgmma read has retired those reads (wgmma.wait_group) before it arrives. A .release.cluster
+// arrive each stage doubled i2h's time (docs/kernels.md, wgmma).
 __device__ __forceinline__ void mbar_arrive_cluster(unsigned long long* bar, unsigned rank) {
   asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(cluster_addr(bar, rank)) : "memory");
 }

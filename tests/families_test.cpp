@@ -236,7 +236,7 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
     for (const auto& [tile, shape_of_it, reason] :
          {std::tuple{Tile{rnnjit::WgmmaTile{256, 128, 2, 4, 2, 0, 1, 2}}, s, "no K split"},
           std::tuple{Tile{rnnjit::WgmmaTile{128, 128, 2, 4, 1, 1, 1, 2}}, Shape{70, 37, 45, 21}, "no packed twin"},
-          std::tuple{Tile{rnnjit::WgmmaTile{128, 128, 2, 4, 1, 0, 1, 2}}, Shape{70, 37, 45, 21}, "lands A by TMA"},
+          std::tuple{Tile{rnnjit::WgmmaTile{128, 128, 2, 4, 1, 0, 1, 2}}, Shape{70, 37, 45, 21}, "in place by TMA"},
           std::tuple{Tile{rnnjit::WgmmaTile{128, 128, 2, 4, 1, 0, 1, 2}}, Shape{755, 1108, 7156, 5420, rnnjit::Precision::FP32},
                      "A's rows on the M side"},
           std::tuple{Tile{rnnjit::WgmmaTile{256, 128, 2, 4, 1, 0, 1, 3}}, s, "mcast is 1 or 2"}}) {

@@ -108,7 +108,8 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
     if (k_split != 1 || occ != 1 || pack) return "multicast pairs take no K split, no second CTA a SM and no packed twin";
     if (fp32 || rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm))
       return "multicast shares A's rows on the M side (tf32 and bf16, BM >= 64)";
-    if (loads.a_copy != 0) return "multicast lands A by TMA: its rows must be whole 16-byte units (or packed)";
+    // The paths run on the GPU with multicast: copies of A or W, or a packed A, have not been.
+    if (loads != Loads{}) return "multicast pairs read both operands in place by TMA (rows of whole 16-byte units)";
   }
   // Accumulators a thread: m64 blocks a warpgroup × n / 2, twice for fp32's partial sums.
   const bool w_on_m = rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm);
