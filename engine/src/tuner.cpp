@@ -246,11 +246,12 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
 // tensor-core GEMM (a chunk's projections are large GEMMs: kMaxChunk steps of rows); the candidates
 // differ in the recurrence, the best four the recur family's estimate ranks.
 std::vector<Config> Tuner::propose_sequence(const Shape& s) const {
+  // The projections' tiles are the estimate's first, untimed: multicast pairs, timed against the
+  // others only in steps so far, are left out of sequences.
   auto first = [&](Stage stage) -> std::optional<Tile> {
     for (const WgmmaTile& t : ranked<WgmmaTile>(s, stage, device_))
-      if (rejects(t, stage, s, device_).empty()) return t;
-    for (const TcTile& t : ranked<TcTile>(s, stage, device_))
-      if (rejects(t, stage, s, device_).empty()) return t;
+      if (t.mcast == 1) return t;
+    if (const auto tc = ranked<TcTile>(s, stage, device_); !tc.empty()) return tc.front();
     return std::nullopt;
   };
   std::vector<Config> out;
