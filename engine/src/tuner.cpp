@@ -104,6 +104,15 @@ std::array<std::size_t, 9> scratch_elements(const Shape& s) {
 // The 4-byte words a buffer of `n` elements of the shape's storage type takes.
 std::size_t words(const Shape& s, std::size_t n) { return (n * dtype_size(s.dtype) + 3) / 4; }
 
+// The estimate's first wgmma tile for `stage` that is not a multicast pair. Pairs have been timed
+// against the others on few shapes: a step keeps the first pair without them a candidate where a
+// multicast pair ranks first, and a sequence's untimed projections take none.
+std::optional<WgmmaTile> first_unpaired(const Shape& s, Stage stage, const DeviceInfo& d) {
+  for (const WgmmaTile& t : ranked<WgmmaTile>(s, stage, d))
+    if (t.mcast == 1) return t;
+  return std::nullopt;
+}
+
 }  // namespace
 
 Scratch::Scratch(const Shape& s, Jit& jit, const std::string& arch)
@@ -196,6 +205,8 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
     add_pairs.template operator()<GemvtTile>(1);
     const std::size_t first_wgmma = out.size();
     add_pairs.template operator()<WgmmaTile>(1);
+    if (const auto i2h = first_unpaired(s, Stage::I2h, device_), h2o = first_unpaired(s, Stage::H2o, device_); i2h && h2o)
+      add(Config::pair(*i2h, *h2o));  // nothing new unless the first pair multicasts
     if (s.dtype == DType::F32 && out.size() > first_wgmma) add(wgmma_twin(out[first_wgmma], packed));
     // Where a stage is bound by its stores of C (short K, many outputs), the first pair with that
     // stage on tiles three to a SM takes the last wgmma pair's slot (WgmmaTile::kShortK).
@@ -246,11 +257,8 @@ std::vector<Config> Tuner::propose(const Shape& s) const {
 // tensor-core GEMM (a chunk's projections are large GEMMs: kMaxChunk steps of rows); the candidates
 // differ in the recurrence, the best four the recur family's estimate ranks.
 std::vector<Config> Tuner::propose_sequence(const Shape& s) const {
-  // The projections' tiles are the estimate's first, untimed: multicast pairs, timed against the
-  // others only in steps so far, are left out of sequences.
   auto first = [&](Stage stage) -> std::optional<Tile> {
-    for (const WgmmaTile& t : ranked<WgmmaTile>(s, stage, device_))
-      if (t.mcast == 1) return t;
+    if (const auto wgmma = first_unpaired(s, stage, device_)) return *wgmma;
     if (const auto tc = ranked<TcTile>(s, stage, device_); !tc.empty()) return tc.front();
     return std::nullopt;
   };
