@@ -50,6 +50,10 @@ Gemm run_gemm(Stage stage, const Shape& s, const Loads& l) {
   return l.packed ? packed(g, l.w_copy > 0) : g;
 }
 
+// The N tiles a grid holds over `n` columns: whole multicast groups (the last pair's second may lie
+// past N).
+int n_tiles(const WgmmaTile& t, int n) { return (n + t.bn * t.mcast - 1) / (t.bn * t.mcast) * t.mcast; }
+
 std::size_t ring_bytes(const WgmmaTile& t, const Shape& s) {
   return std::size_t(t.stages) * rnnjit_k::wgmma_slot_floats(t.bm, t.bn, math_arg(s.precision)) * sizeof(float);
 }
@@ -124,7 +128,7 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   if (std::size_t(bm) * (bn + 4) * sizeof(float) > ring_bytes(*this, s)) return "the C tile does not fit the ring it reuses";
   // One grid dimension holds K_SPLIT × M tiles × N tiles.
   const std::int64_t ctas =
-      std::int64_t(k_split) * ((own.m + bm - 1) / bm) * ((std::max(s.h, s.o) + bn * mcast - 1) / (bn * mcast) * mcast);
+      std::int64_t(k_split) * ((own.m + bm - 1) / bm) * n_tiles(*this, std::max(s.h, s.o));
   if (ctas > 0x7FFFFFFF) return std::to_string(ctas) + " CTAs, more than one grid dimension holds";
   return "";
 }
@@ -147,9 +151,8 @@ Geometry WgmmaTile::geometry(const Shape& s, Stage stage) const {
   const Loads l = loads_of(stage, s, pack);
   const Gemm g = run_gemm(stage, s, l);
   Geometry geo;
-  // One dimension: the kernel orders split (or multicast peer), M tile, N tile itself; N tiles in
-  // whole multicast groups.
-  geo.grid_x = static_cast<unsigned>((g.n + bn * mcast - 1) / (bn * mcast) * mcast * ((g.m + bm - 1) / bm) * k_split);
+  // One dimension: the kernel orders split (or multicast peer), M tile, N tile itself.
+  geo.grid_x = static_cast<unsigned>(n_tiles(*this, g.n) * ((g.m + bm - 1) / bm) * k_split);
   geo.cluster_ctas = k_split > 1 ? static_cast<unsigned>(k_split) : mcast > 1 ? static_cast<unsigned>(mcast) : 0;
   geo.threads = static_cast<unsigned>((groups + 1) * 128);
   // The ring, its mbarriers and 1 KiB of slack to align it for the 128-byte swizzle.
@@ -178,7 +181,7 @@ double WgmmaTile::estimate(const Shape& s, Stage stage, const DeviceInfo& d) con
   const Gemm g = gemm_of(stage, s);
   const int k = g.k1 + g.k2;
   const int cluster = k_split * mcast;
-  const double ctas = std::ceil(double(g.m) / bm) * std::ceil(double(g.n) / (bn * mcast)) * mcast * k_split;
+  const double ctas = std::ceil(double(g.m) / bm) * n_tiles(*this, g.n) * k_split;
   const double clusters = std::floor(double(d.sm_count) / cluster * (cluster > 2 ? 0.9 : 1.0));
   const double waves = std::ceil(ctas / (clusters * cluster));
   const double slice = 128.0 / g.elem;  // K elements a 128-byte slice
