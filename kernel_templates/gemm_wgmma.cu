@@ -260,6 +260,7 @@ __global__ void __launch_bounds__((WGS + 1) * 128, OCC)
   constexpr int kConsumers = WGS * 128;
   static_assert(kRowsPerWg % 64 == 0, "each consumer warpgroup owns whole m64 blocks");
   static_assert(kWgN == 16 || kWgN == 64 || kWgN == 128, "wgmma n16, n64 or n128");
+  static_assert(WGS <= 2, "setmaxnreg: 232 registers a consumer thread, 40 the producer's");
   static_assert(BN % 4 == 0, "the reduction reads the C tile 16 bytes at a time");
   static_assert(BM * kLdc <= STAGES * kTileFloats, "the C tile reuses the ring");
   static_assert((A_COPY == 0 || A_COPY == 4 || A_COPY == 8) && (W_COPY == 0 || W_COPY == 4 || W_COPY == 8),

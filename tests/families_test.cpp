@@ -208,6 +208,10 @@ TEST_CASE("can_implement screens tiles before NVRTC", "[families]") {
     const Tile half = rnnjit::WgmmaTile{128, 64, 2, 4, 1};  // 32 W rows a warpgroup
     CHECK_FALSE(rnnjit::can_implement(Config::pair(half, half), s32, dev, &why));
     CHECK_THAT(why, Catch::Contains("whole m64 blocks"));
+    // Three consumer warpgroups at 232 registers a thread would need more than a SM's 64K.
+    const Tile three = rnnjit::WgmmaTile{192, 128, 3, 4, 1};
+    CHECK_FALSE(rnnjit::can_implement(Config::pair(three, three), shape, dev, &why));
+    CHECK_THAT(why, Catch::Contains("at most two consumer warpgroups"));
   }
   SECTION("wgmma with several CTAs a SM: their registers and shared memory must fit one SM") {
     const Tile two = rnnjit::WgmmaTile{64, 128, 1, 2, 1, 0, 2}, four = rnnjit::WgmmaTile{64, 64, 1, 2, 1, 0, 4};

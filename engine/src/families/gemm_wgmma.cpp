@@ -92,6 +92,7 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   if (pack != 0 && pack != 1) return "pack is 0 or 1";
   if (d.arch != "sm_90a") return "wgmma and TMA need sm_90a (compute capability 9.0), device is " + d.arch;
   const bool fp32 = s.precision == Precision::FP32;
+  if (groups > 2) return "at most two consumer warpgroups (setmaxnreg gives each thread 232 registers)";
   if (!rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm)) {
     if (bm % (64 * groups) != 0 || bm > 256) return "BM must be whole m64 blocks per warpgroup, at most 256";
     if (bn != 64 && bn != 128) return "BN must be 64 or 128 (wgmma n64, n128)";
