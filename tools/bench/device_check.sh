@@ -10,7 +10,8 @@
 # tensor-core family pinned at the anchors), multi (two GPUs or more: gpu_multi_test,
 # rnnjit-data-parallel), racecheck (compute-sanitizer racecheck on SANITIZE, default "[sanitize]"),
 # python (the package from a carried wheel: pytest, the KernelBench example, host overhead), soak
-# (rnnjit-soak for SOAK_S seconds), sweep (side_by_side.py --sweep SWEEP_N).
+# (rnnjit-soak for SOAK_S seconds), sweep (side_by_side.py --sweep SWEEP_N), pins (rnnjit-bench on
+# each entry of PINS, SHAPE/PRECISION/CONFIG, CONFIG "tuned" for the tuner's pick beside pinned ones).
 # Logs come back as one file, $OUT/logs.tgz ($OUT or /tmp/rnnjit-out): a device call returns at most
 # 8 files.
 set -u
@@ -142,6 +143,19 @@ if part sweep; then
     --sweep "${SWEEP_N:-60}" --seed-sweep "${SWEEP_SEED:-7}" --bench "$BIN/rnnjit-bench" --dtype "${SWEEP_DTYPE:-f32}" \
     > "$LOGS/sweep.txt" 2>&1
   note "sweep ${SWEEP_DTYPE:-f32} rc=$?: $(grep -E 'ratios over' "$LOGS/sweep.txt")"
+fi
+
+if part pins; then
+  # Configs pinned beside the tuned plan at one shape, each on an empty cache: "755,1108,7156,5420/
+  # tf32/tuned" logs the tuner's candidates and its pick, ".../i2h_…h2o_…" times that config alone.
+  for entry in ${PINS:-}; do
+    IFS=/ read -r shape prec cfg <<< "$entry"
+    args=(--shape "$shape" --precision "$prec" --dtype "$([ "$prec" = bf16 ] && echo bf16 || echo f32)")
+    [ "$cfg" != tuned ] && args+=(--config "$cfg")
+    echo "-- $entry" >> "$LOGS/pins.txt"
+    RNNJIT_CACHE=off timeout 120 "$BIN/rnnjit-bench" "${args[@]}" >> "$LOGS/pins.txt" 2>&1
+    note "pin $entry rc=$?: $(tail -n 1 "$LOGS/pins.txt" | awk '{print $1, $2, $4, $5, $9, $NF}')"
+  done
 fi
 
 if part bench; then

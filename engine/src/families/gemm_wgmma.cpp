@@ -217,7 +217,8 @@ bool WgmmaTile::stores_bound(const Shape& s, Stage stage) {
 // for 64x64 k8 (H100). 256x128 k3 and 128x128 k2 for 128-256 rows over a long K whose N tiles
 // alone leave SMs idle: B=155 I=4 H=4568 O=8's i2h went from 72 CTAs (k2) to 108 (tf32 78.1 ->
 // 67.0 µs, H100). 256x128 and 128x128 as multicast pairs (m2) where both stages stream A from L2:
-// B=755 I=1108 H=7156 O=5420's step went from 807.8 to 638.1 µs in tf32, 401.6 to 325.6 in bf16 (H100).
+// B=755 I=1108 H=7156 O=5420's step went from 807.8 to 638.1 µs in tf32 (H100); bf16's 401.6 to 325.6
+// was on a packed A with W copied, a path pairs no longer take (rejects).
 std::span<const WgmmaTile> WgmmaTile::pool() {
   static const WgmmaTile tiles[] = {
       {256, 128, 2, 4, 1}, {256, 128, 2, 4, 2}, {256, 128, 2, 4, 3}, {128, 128, 2, 6, 1}, {128, 128, 2, 4, 1}, {128, 128, 2, 3, 1}, {128, 128, 2, 4, 2},
