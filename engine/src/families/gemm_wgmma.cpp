@@ -92,8 +92,10 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   if (pack != 0 && pack != 1) return "pack is 0 or 1";
   if (d.arch != "sm_90a") return "wgmma and TMA need sm_90a (compute capability 9.0), device is " + d.arch;
   const bool fp32 = s.precision == Precision::FP32;
+  // W's rows on the wgmma M side: fp32 always, tf32 and bf16 for a 16-row batch tile.
+  const bool w_on_m = rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm);
   if (groups > 2) return "at most two consumer warpgroups (setmaxnreg gives each thread 232 registers)";
-  if (!rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm)) {
+  if (!w_on_m) {
     if (bm % (64 * groups) != 0 || bm > 256) return "BM must be whole m64 blocks per warpgroup, at most 256";
     if (bn != 64 && bn != 128) return "BN must be 64 or 128 (wgmma n64, n128)";
   } else {
@@ -111,13 +113,11 @@ std::string WgmmaTile::rejects(const Shape& s, Stage stage, const DeviceInfo& d)
   if (k_split > 8) return "K_SPLIT CTAs must fit a portable cluster (8)";
   if (mcast > 1) {
     if (k_split != 1 || occ != 1 || pack) return "multicast pairs take no K split, no second CTA a SM and no packed twin";
-    if (fp32 || rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm))
-      return "multicast shares A's rows on the M side (tf32 and bf16, BM >= 64)";
+    if (w_on_m) return "multicast shares A's rows on the M side (tf32 and bf16, BM >= 64)";
     // The paths run on the GPU with multicast: copies of A or W, or a packed A, have not been.
     if (loads != Loads{}) return "multicast pairs read both operands in place by TMA (rows of whole 16-byte units)";
   }
   // Accumulators a thread: m64 blocks a warpgroup × n / 2, twice for fp32's partial sums.
-  const bool w_on_m = rnnjit_k::wgmma_w_on_m(math_arg(s.precision), bm);
   const int m_rows = w_on_m ? bn : bm, n = w_on_m ? bm : bn;
   const int acc = m_rows / groups / 64 * n / 2 * (fp32 ? 2 : 1);
   if (acc > 128) return std::to_string(acc) + " accumulator registers per thread, at most 128";
